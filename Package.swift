@@ -1,0 +1,43 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Weir",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "weir", targets: ["weir"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // Module maps and static-inline shims over the system libevent (with pthreads and OpenSSL bufferevents).
+        .systemLibrary(name: "CLibevent", path: "Sysroot/CLibevent", pkgConfig: "libevent_openssl"),
+        // Module map and shims over the system OpenSSL 3 (libssl, libcrypto).
+        .systemLibrary(name: "COpenSSL", path: "Sysroot/COpenSSL", pkgConfig: "openssl"),
+        // Incremental strict HTTP/1.1 head parser, chunked decoder and head serialization: pure, no I/O.
+        .target(name: "WeirHTTP"),
+        // Reads conf.d/*.toml into one validated immutable snapshot; every error names file and key.
+        .target(name: "WeirConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+        // Backend state, routes and the pure Decision (which server gets a request); no I/O, injected clock.
+        .target(name: "WeirBalance", dependencies: ["WeirConfig", .product(name: "Atomics", package: "swift-atomics")]),
+        // The only importer of the C modules: event loops, sockets, buffers, timers, signals, errno funnel.
+        .target(name: "WeirIO", dependencies: ["CLibevent", "COpenSSL"]),
+        // Client sessions, upstream pools, forwarding, access log, workers, drain: the gateway itself.
+        .target(name: "WeirGateway", dependencies: ["WeirHTTP", "WeirConfig", "WeirBalance", "WeirIO",
+                                                    .product(name: "Atomics", package: "swift-atomics")]),
+        // The demo origin server used by `make run`, tests and benchmarks.
+        .target(name: "WeirDemoBackend", dependencies: ["WeirHTTP", "WeirIO"]),
+        // The command line: run, check, demo-backend.
+        .executableTarget(name: "weir", dependencies: [
+            "WeirGateway", "WeirConfig", "WeirDemoBackend",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "WeirHTTPTests", dependencies: ["WeirHTTP"]),
+        .testTarget(name: "WeirConfigTests", dependencies: ["WeirConfig"]),
+        .testTarget(name: "WeirBalanceTests", dependencies: ["WeirBalance", "WeirConfig"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

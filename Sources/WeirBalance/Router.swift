@@ -1,0 +1,63 @@
+import WeirConfig
+
+/// A route compiled for matching on raw request bytes.
+public struct CompiledRoute: Sendable {
+    public let name: String
+    /// Index into `RoutingSnapshot.pools`.
+    public let pool: Int
+    /// Index into the configuration's listeners, or nil for every listener.
+    public let listener: Int?
+    let hostExact: [UInt8]?       // lowercased
+    let hostSuffix: [UInt8]?      // lowercased ".example.com" for "*.example.com"
+    let pathPrefix: [UInt8]
+
+    /// Whether this route takes a request for `host` (without port, any case; nil when absent) and `path`.
+    public func matches(host: UnsafeRawBufferPointer?, path: UnsafeRawBufferPointer, listener index: Int) -> Bool {
+        if let listener, listener != index { return false }
+        if hostExact != nil || hostSuffix != nil {
+            guard let host else { return false }
+            if let hostExact, !Self.equalsLowercased(host, hostExact) { return false }
+            if let hostSuffix {
+                guard host.count > hostSuffix.count else { return false }
+                let tail = UnsafeRawBufferPointer(rebasing: host[(host.count - hostSuffix.count)...])
+                if !Self.equalsLowercased(tail, hostSuffix) { return false }
+            }
+        }
+        return Self.pathMatches(path, prefix: pathPrefix)
+    }
+
+    /// "/" and prefixes ending in "/" match as plain prefixes; "/api" matches "/api", "/api/…" and "/api?…"
+    /// but not "/apix".
+    static func pathMatches(_ path: UnsafeRawBufferPointer, prefix: [UInt8]) -> Bool {
+        guard path.count >= prefix.count else { return false }
+        for i in 0..<prefix.count where path[i] != prefix[i] { return false }
+        if prefix.last == UInt8(ascii: "/") || path.count == prefix.count { return true }
+        let next = path[prefix.count]
+        return next == UInt8(ascii: "/") || next == UInt8(ascii: "?")
+    }
+
+    static func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ lower: [UInt8]) -> Bool {
+        guard bytes.count == lower.count else { return false }
+        for i in 0..<lower.count {
+            var b = bytes[i]
+            if b >= 65 && b <= 90 { b |= 0x20 }
+            if b != lower[i] { return false }
+        }
+        return true
+    }
+
+    init(route: Route, pool: Int, listener: Int?) {
+        name = route.name
+        self.pool = pool
+        self.listener = listener
+        let host = route.host.map { Array($0.lowercased().utf8) }
+        if let host, host.first == UInt8(ascii: "*") {
+            hostSuffix = Array(host.dropFirst())
+            hostExact = nil
+        } else {
+            hostExact = host
+            hostSuffix = nil
+        }
+        pathPrefix = Array(route.pathPrefix.utf8)
+    }
+}

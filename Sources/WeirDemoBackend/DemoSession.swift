@@ -1,0 +1,276 @@
+import WeirHTTP
+import WeirIO
+
+/// One connection to the demo backend: parse, consume the body, answer, repeat.
+final class DemoSession: ConnectionHandler {
+    unowned let backend: DemoBackend
+    let connection: Connection
+    private var head: RequestHead?
+    private var body: BodyState = .none
+    private var bodyBytes = 0
+    private var hash: SHA256Stream?
+    private var waiting = false       // a delayed answer is pending
+    private var webSocket: WebSocketEcho?
+    private var timer: LoopTimer?
+    private var sentContinue = false
+
+    enum BodyState { case none, length(Int), chunked(ChunkedDecoder) }
+
+    init(backend: DemoBackend, connection: Connection) {
+        self.backend = backend
+        self.connection = connection
+        connection.handler = self
+    }
+
+    func connectionReadable(_ c: Connection) { process() }
+    func connectionWritable(_ c: Connection) {}
+    func connection(_ c: Connection, event: ConnectionEvent) {
+        if case .connected = event { return }
+        close()
+    }
+
+    private func close() {
+        timer?.cancel()
+        connection.close()
+        backend.ended(self)
+    }
+
+    private func process() {
+        if let webSocket {
+            if !webSocket.consume(connection.input, output: connection.output) { connection.closeAfterFlush(); backend.ended(self) }
+            return
+        }
+        while !waiting, connection.isOpen {
+            if head == nil {
+                let result = connection.input.withContiguousPrefix(65537) {
+                    RequestHeadParser.parse($0, limits: ParserLimits())
+                }
+                switch result {
+                case .needMore:
+                    return
+                case .error(let e):
+                    connection.output.append("HTTP/1.1 \(e.status) Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    connection.closeAfterFlush()
+                    backend.ended(self)
+                    return
+                case .complete(let h, let consumed):
+                    connection.input.drain(consumed)
+                    head = h
+                    bodyBytes = 0
+                    sentContinue = false
+                    hash = h.targetString.hasPrefix("/echo") ? SHA256Stream() : nil
+                    switch h.framing {
+                    case .contentLength(let n): body = n > 0 ? .length(n) : .none
+                    case .chunked: body = .chunked(ChunkedDecoder())
+                    default: body = .none
+                    }
+                }
+            }
+            guard let h = head else { return }
+            if h.expectsContinue, !sentContinue, !bodyDone {
+                sentContinue = true
+                connection.output.append("HTTP/1.1 100 Continue\r\n\r\n")
+            }
+            if !consumeBody() { return }
+            head = nil
+            respond(to: h)
+        }
+    }
+
+    private var bodyDone: Bool { if case .none = body { return true }; return false }
+
+    /// Consumes buffered body bytes; returns true when the body is complete.
+    private func consumeBody() -> Bool {
+        let input = connection.input
+        while true {
+            switch body {
+            case .none:
+                return true
+            case .length(let remaining):
+                let n = min(remaining, input.count)
+                if n == 0 { return false }
+                hash?.update(input, count: n)
+                input.drain(n)
+                bodyBytes += n
+                body = remaining - n == 0 ? .none : .length(remaining - n)
+            case .chunked(var decoder):
+                if input.isEmpty { return false }
+                let step = input.withContiguousPrefix(20000) { decoder.step($0) }
+                switch step {
+                case .needMore: body = .chunked(decoder); return false
+                case .framing(let n): input.drain(n); body = .chunked(decoder)
+                case .data(let n):
+                    let k = min(n, input.count)
+                    hash?.update(input, count: k)
+                    input.drain(k)
+                    bodyBytes += k
+                    decoder.consumedData(k)
+                    body = .chunked(decoder)
+                case .done(let n): input.drain(n); body = .none
+                case .error:
+                    connection.output.append("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    connection.closeAfterFlush()
+                    backend.ended(self)
+                    return false
+                }
+            }
+        }
+    }
+
+    private func respond(to h: RequestHead) {
+        backend.requests += 1
+        let query = DemoQuery(target: h.targetString)
+        if let delay = query.int("delay"), delay > 0 {
+            waiting = true
+            connection.setReading(false)
+            let t = LoopTimer(loop: backend.loop) { [unowned self] in
+                self.waiting = false
+                self.timer = nil
+                self.write(h, query)
+                self.connection.setReading(true)
+                self.process()
+            }
+            timer = t
+            t.schedule(milliseconds: Int64(delay))
+            return
+        }
+        write(h, query)
+    }
+
+    private func write(_ h: RequestHead, _ query: DemoQuery) {
+        let out = connection.output
+        let path = query.path
+        if path == "/ws", h.isUpgrade, let key = h.value(of: "sec-websocket-key").map(h.string) {
+            let accept = Digest.base64(Digest.sha1(Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)))
+            out.append("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n")
+            webSocket = WebSocketEcho()
+            process()
+            return
+        }
+        var body: [UInt8]
+        var contentType = "text/plain"
+        switch path {
+        case "/health":
+            body = Array("ok\n".utf8)
+        case "/echo":
+            body = Array(echoJSON(h).utf8)
+            contentType = "application/json"
+        case "/stats":
+            body = Array("{\"name\":\"\(backend.name)\",\"connections\":\(backend.connections),\"requests\":\(backend.requests)}\n".utf8)
+            contentType = "application/json"
+        default:
+            if let size = query.int("size"), size >= 0 {
+                body = []
+                body.reserveCapacity(size)
+                while body.count < size { body.append(contentsOf: backend.filler.prefix(size - body.count)) }
+            } else {
+                body = Array("\(backend.name)\n".utf8)
+            }
+        }
+        let status = query.int("status") ?? 200
+        let noBody = h.isHEAD || status == 204 || status == 304 || (100..<200).contains(status)
+        let keepAlive = h.keepAlive && query.int("close") != 1
+        var head = "HTTP/1.1 \(status) \(status == 200 ? "OK" : "Status")\r\nX-Served-By: \(backend.name)\r\nContent-Type: \(contentType)\r\n"
+        if let location = query.string("location") { head += "Location: \(location)\r\n" }
+        let chunked = query.int("chunked") == 1 && !noBody
+        if chunked {
+            head += "Transfer-Encoding: chunked\r\n"
+            if query.int("trailers") == 1 { head += "Trailer: X-Checksum\r\n" }
+        } else if query.int("close") == 1 {
+            // close-delimited: no length at all
+        } else if status != 204 && status != 304 {
+            head += "Content-Length: \(body.count)\r\n"
+        }
+        if !keepAlive { head += "Connection: close\r\n" }
+        head += "\r\n"
+        out.append(head)
+        if noBody {
+        } else if let stall = query.int("stall_after") {
+            out.append(body.prefix(stall))
+            waiting = true   // never answer anything else on this connection
+            return
+        } else if chunked {
+            var offset = 0
+            let piece = max(1, min(body.count, query.int("chunk") ?? 4096))
+            while offset < body.count {
+                let end = min(body.count, offset + piece)
+                out.append(String(end - offset, radix: 16) + "\r\n")
+                out.append(body[offset..<end])
+                out.append("\r\n")
+                offset = end
+            }
+            out.append(query.int("trailers") == 1 ? "0\r\nX-Checksum: \(body.count)\r\n\r\n" : "0\r\n\r\n")
+        } else {
+            out.append(body)
+        }
+        if !keepAlive {
+            connection.closeAfterFlush()
+            backend.ended(self)
+        }
+    }
+
+    private func echoJSON(_ h: RequestHead) -> String {
+        var headers: [String] = []
+        for f in h.fields {
+            headers.append("[\(jsonString(h.string(f.name))),\(jsonString(h.string(f.value)))]")
+        }
+        return "{\"server\":\(jsonString(backend.name)),\"method\":\(jsonString(h.methodString)),"
+            + "\"target\":\(jsonString(h.targetString)),\"version\":\"\(h.version == .http11 ? "HTTP/1.1" : "HTTP/1.0")\","
+            + "\"headers\":[\(headers.joined(separator: ","))],\"body_bytes\":\(bodyBytes),"
+            + "\"body_sha256\":\"\(hash?.finish() ?? "")\"}\n"
+    }
+}
+
+/// The query string of a demo request.
+struct DemoQuery {
+    let path: String
+    private var items: [String: String] = [:]
+
+    init(target: String) {
+        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        path = String(parts.first ?? "/")
+        if parts.count > 1 {
+            for pair in parts[1].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                items[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
+            }
+        }
+    }
+
+    func int(_ key: String) -> Int? { items[key].flatMap { Int($0) } }
+    func string(_ key: String) -> String? { items[key]?.removingPercentEncodingLite }
+}
+
+/// JSON string literal with the necessary escapes.
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if u.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
+        }
+    }
+    return out + "\""
+}
+
+extension String {
+    /// Decodes %XX escapes (enough for the demo's `location=` parameter).
+    var removingPercentEncodingLite: String {
+        var bytes: [UInt8] = []
+        var it = Array(utf8)[...]
+        while let b = it.popFirst() {
+            if b == UInt8(ascii: "%"), it.count >= 2, let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) {
+                bytes.append(v)
+                it = it.dropFirst(2)
+            } else {
+                bytes.append(b)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

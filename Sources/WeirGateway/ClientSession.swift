@@ -1,0 +1,607 @@
+import WeirBalance
+import WeirHTTP
+import WeirIO
+
+/// One client connection: reads request heads, asks the `Decision` where each goes, forwards the
+/// request and streams the response back, then waits for the next request (keep-alive, pipelining)
+/// or turns into a tunnel after `101 Switching Protocols`.
+///
+/// Lifecycle: `readingHead` → `forwarding` → (`readingHead` again | `tunnel` | `closed`).
+/// Exactly one exchange is in flight at a time; pipelined requests wait in the client's input
+/// buffer and are parsed when the previous response is complete, so responses keep their order.
+final class ClientSession: ConnectionHandler {
+    enum State { case readingHead, forwarding, tunnel, closed }
+
+    /// How much of a body remains to be moved.
+    enum BodyProgress {
+        case done
+        case length(Int)
+        case chunked(ChunkedDecoder)
+        case untilClose
+    }
+
+    unowned let worker: Worker
+    let client: Connection
+    let listenerIndex: Int
+    private(set) var state: State = .readingHead
+    private var headTimer: LoopTimer!
+
+    // The exchange in flight.
+    private var request: RequestHead?
+    private var clientView = HeadRewriter.ClientView(clientAddress: "", scheme: "http", host: [])
+    private var upstreamHead: [UInt8] = []
+    private var upstream: Connection?
+    private var server = -1
+    private var snapshot: RoutingSnapshot
+    private var upstreamReused = false
+    private var retried = false
+    private var requestBody = BodyProgress.done
+    private var requestBodyForwarded = 0
+    private var responseBody = BodyProgress.done
+    private var responseHeadSeen = false
+    private var responseStatus = 0
+    private var dechunk = false
+    private var upstreamKeepAlive = false
+    private var closeAfterResponse = false
+    private var bytesToClient = 0
+    private var startedMs: Int64 = 0
+    private var responseHeadMs: Int64?
+    private var awaitingIdle = false
+
+    init(worker: Worker, client: Connection, listenerIndex: Int) {
+        self.worker = worker
+        self.client = client
+        self.listenerIndex = listenerIndex
+        snapshot = worker.snapshot
+        clientView.clientAddress = client.peer.host
+        headTimer = LoopTimer(loop: worker.loop) { [unowned self] in self.headTimerFired() }
+        client.handler = self
+        client.setWriteLowWatermark(worker.settings.bufferBytes / 2)
+        // A client that stops reading our output for this long is gone.
+        client.setTimeouts(readMilliseconds: nil, writeMilliseconds: worker.settings.clientIdleMs)
+        headTimer.schedule(milliseconds: worker.settings.clientHeaderMs)
+    }
+
+    // MARK: - Callbacks
+
+    func connectionReadable(_ connection: Connection) {
+        if connection === client {
+            switch state {
+            case .readingHead: readRequestHead()
+            case .forwarding: pumpRequestBody()
+            case .tunnel: relayTunnel(from: client)
+            case .closed: break
+            }
+        } else if connection === upstream {
+            switch state {
+            case .forwarding: readResponse()
+            case .tunnel: relayTunnel(from: connection)
+            default: break
+            }
+        }
+    }
+
+    func connectionWritable(_ connection: Connection) {
+        // The side we write to drained: resume reading from the other side.
+        if connection === client {
+            guard let upstream else { return }
+            if state == .forwarding {
+                upstream.setReading(true)
+                readResponse()
+            } else if state == .tunnel {
+                upstream.setReading(true)
+                relayTunnel(from: upstream)
+            }
+        } else if connection === upstream {
+            if state == .forwarding, !isDone(requestBody) {
+                client.setReading(true)
+                pumpRequestBody()
+            } else if state == .tunnel {
+                client.setReading(true)
+                relayTunnel(from: client)
+            }
+        }
+    }
+
+    func connection(_ connection: Connection, event: ConnectionEvent) {
+        if connection === client { clientEvent(event) } else if connection === upstream { upstreamEvent(event) }
+    }
+
+    // MARK: - Request head
+
+    private func readRequestHead() {
+        let input = client.input
+        if input.isEmpty { return }
+        if awaitingIdle {
+            // First byte of the next request: the header deadline starts now.
+            awaitingIdle = false
+            headTimer.schedule(milliseconds: worker.settings.clientHeaderMs)
+        }
+        let limits = worker.settings.parserLimits
+        let result = input.withContiguousPrefix(limits.maxHeaderBytes + 1) {
+            RequestHeadParser.parse($0, limits: limits)
+        }
+        switch result {
+        case .needMore:
+            return
+        case .error(let error):
+            worker.stats.badRequests.wrappingIncrement(ordering: .relaxed)
+            let line = input.copyPrefix(min(input.count, 200))
+            rejectAndClose(status: error.status, reason: error.reason,
+                           logLine: line.prefix { $0 != 13 && $0 != 10 })
+        case .complete(let head, let consumed):
+            input.drain(consumed)
+            headTimer.cancel()
+            startRequest(head)
+        }
+    }
+
+    /// Routes and forwards a parsed request.
+    private func startRequest(_ head: RequestHead) {
+        worker.stats.requests.wrappingIncrement(ordering: .relaxed)
+        startedMs = worker.loop.nowMilliseconds
+        responseHeadMs = nil
+        request = head
+        snapshot = worker.snapshot
+        closeAfterResponse = !head.keepAlive || worker.isDraining
+        requestBody = progress(for: head.framing)
+        requestBodyForwarded = 0
+        retried = false
+        bytesToClient = 0
+        responseHeadSeen = false
+
+        let target = TargetParts(head)
+        clientView.host = target.hostWithPort
+        let verdict = target.hostOnly.withUnsafeBytes { host in
+            target.routingPath.withUnsafeBytes { path in
+                Decision.decide(RequestFacts(host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex),
+                                snapshot: snapshot, state: &worker.policy)
+            }
+        }
+        switch verdict {
+        case .reject(let status, let reason):
+            if status == 503 { worker.stats.unavailable.wrappingIncrement(ordering: .relaxed) }
+            rejectAndClose(status: status, reason: reason, retryAfter: status == 503 ? 5 : nil)
+        case .forward(let server):
+            self.server = server
+            let state = snapshot.servers[server]
+            upstreamHead.removeAll(keepingCapacity: true)
+            HeadRewriter.upstreamRequest(head, path: target.path, client: clientView,
+                                         fallbackHost: state.config.address.description, into: &upstreamHead)
+            state.inFlight.wrappingIncrement(ordering: .relaxed)
+            state.totalRequests.wrappingIncrement(ordering: .relaxed)
+            self.state = .forwarding
+            connectUpstream(allowPooled: true)
+        }
+    }
+
+    /// Attaches an upstream connection (pooled when allowed and available, else new), writes the
+    /// request head and whatever body is already buffered.
+    private func connectUpstream(allowPooled: Bool) {
+        let config = snapshot.servers[server].config
+        let settings = worker.settings
+        if allowPooled, let pooled = worker.upstreamPool.take(server: server) {
+            pooled.handler = self
+            upstream = pooled
+            upstreamReused = true
+        } else {
+            do {
+                upstream = try Connection.connect(loop: worker.loop, host: config.address.host,
+                                                  port: Int(config.address.port), handler: self)
+                upstreamReused = false
+            } catch {
+                upstream = nil
+                failBeforeResponse(status: 502, reason: "cannot connect to server \(config.id): \(error)")
+                return
+            }
+        }
+        let upstream = upstream!
+        // Until the response head arrives, the read timeout is the server's time to answer; the
+        // write timeout covers the TCP connect and a server that stops reading our body.
+        upstream.setTimeouts(readMilliseconds: settings.upstreamResponseMs,
+                             writeMilliseconds: upstreamReused ? settings.upstreamResponseMs : settings.upstreamConnectMs)
+        upstream.setWriteLowWatermark(settings.bufferBytes / 2)
+        upstream.setReading(true)
+        upstreamHead.withUnsafeBytes { upstream.output.append($0) }
+        pumpRequestBody()
+    }
+
+    // MARK: - Request body
+
+    private func pumpRequestBody() {
+        guard let upstream, state == .forwarding else { return }
+        let input = client.input
+        switch requestBody {
+        case .done:
+            // Pipelined bytes wait for their turn; stop reading if they pile up.
+            if input.count >= worker.settings.bufferBytes { client.setReading(false) }
+            return
+        case .length(let remaining):
+            let moved = input.move(remaining, to: upstream.output)
+            requestBodyForwarded += moved
+            requestBody = remaining - moved == 0 ? .done : .length(remaining - moved)
+        case .chunked(var decoder):
+            let outcome = moveChunked(from: input, to: upstream.output, decoder: &decoder, keepFraming: true)
+            requestBodyForwarded += outcome.moved
+            switch outcome.end {
+            case .more: requestBody = .chunked(decoder)
+            case .finished: requestBody = .done
+            case .malformed(let error):
+                worker.stats.badRequests.wrappingIncrement(ordering: .relaxed)
+                abandonUpstream()
+                rejectAndClose(status: 400, reason: error.reason)
+                return
+            }
+        case .untilClose:
+            return
+        }
+        if isDone(requestBody) {
+            if upstream.isOpen, !responseHeadSeen {
+                upstream.setTimeouts(readMilliseconds: worker.settings.upstreamResponseMs,
+                                     writeMilliseconds: worker.settings.upstreamResponseMs)
+            }
+        } else if upstream.output.count >= worker.settings.bufferBytes {
+            client.setReading(false)   // resumed when the server drains what we sent
+        }
+    }
+
+    // MARK: - Response
+
+    private func readResponse() {
+        guard let upstream, state == .forwarding else { return }
+        while !responseHeadSeen || isInterimPending {
+            if upstream.input.isEmpty { return }
+            let limits = worker.settings.parserLimits
+            let wasHEAD = request?.isHEAD ?? false
+            let result = upstream.input.withContiguousPrefix(limits.maxHeaderBytes + 1) {
+                ResponseHeadParser.parse($0, requestWasHEAD: wasHEAD, limits: limits)
+            }
+            switch result {
+            case .needMore:
+                return
+            case .error(let error):
+                serverFailed()
+                failBeforeResponse(status: 502, reason: "invalid response from server \(serverID): \(error.reason)")
+                return
+            case .complete(let head, let consumed):
+                upstream.input.drain(consumed)
+                if !startResponse(head) { return }
+            }
+        }
+        pumpResponseBody()
+    }
+
+    private var isInterimPending = false
+
+    /// Sends the response head on. Returns false when the exchange ended or changed into a tunnel.
+    private func startResponse(_ head: ResponseHead) -> Bool {
+        guard let request else { return false }
+        responseHeadSeen = true
+        if responseHeadMs == nil { responseHeadMs = worker.loop.nowMilliseconds - startedMs }
+        if head.isInterim {
+            // 100 Continue and friends go to the client as they are; the final head follows.
+            isInterimPending = true
+            if request.version == .http11 { writeResponseHead(head, framing: .asReceived, connection: nil) }
+            return true
+        }
+        isInterimPending = false
+        responseStatus = head.status
+        upstreamKeepAlive = head.keepAlive
+        if head.isUpgrade {
+            guard request.isUpgrade else {
+                serverFailed()
+                failBeforeResponse(status: 502, reason: "server \(serverID) switched protocols unasked")
+                return false
+            }
+            writeResponseHead(head, framing: .asReceived, connection: "upgrade")
+            startTunnel()
+            return false
+        }
+        dechunk = false
+        switch head.framing {
+        case .chunked where request.version == .http10:
+            dechunk = true
+            closeAfterResponse = true
+        case .untilClose:
+            closeAfterResponse = true
+        default:
+            break
+        }
+        if !isDone(requestBody) { closeAfterResponse = true }
+        let connection: StaticString? = closeAfterResponse ? "close" : (request.version == .http10 ? "keep-alive" : nil)
+        writeResponseHead(head, framing: dechunk ? .dechunked : .asReceived, connection: connection)
+        responseBody = progress(for: head.framing)
+        // From here on the read timeout is the server's silence in the middle of a body.
+        upstream?.setTimeouts(readMilliseconds: worker.settings.upstreamResponseMs, writeMilliseconds: worker.settings.upstreamResponseMs)
+        return true
+    }
+
+    private func writeResponseHead(_ head: ResponseHead, framing: HeadRewriter.ClientFraming, connection: StaticString?) {
+        var out: [UInt8] = []
+        out.reserveCapacity(head.bytes.count + 64)
+        HeadRewriter.clientResponse(head, framing: framing, connection: connection, client: clientView,
+                                    serverPrefixes: worker.serverPrefixes[server], into: &out)
+        bytesToClient += out.count
+        out.withUnsafeBytes { client.output.append($0) }
+    }
+
+    private func pumpResponseBody() {
+        guard let upstream, state == .forwarding, responseHeadSeen, !isInterimPending else { return }
+        let input = upstream.input
+        let output = client.output
+        switch responseBody {
+        case .done:
+            break
+        case .length(let remaining):
+            let moved = input.move(remaining, to: output)
+            bytesToClient += moved
+            responseBody = remaining - moved == 0 ? .done : .length(remaining - moved)
+        case .chunked(var decoder):
+            let outcome = moveChunked(from: input, to: output, decoder: &decoder, keepFraming: !dechunk)
+            bytesToClient += outcome.moved
+            switch outcome.end {
+            case .more: responseBody = .chunked(decoder)
+            case .finished: responseBody = .done
+            case .malformed:
+                serverFailed()
+                abortExchange()
+                return
+            }
+        case .untilClose:
+            bytesToClient += input.count
+            input.moveAll(to: output)
+            if output.count >= worker.settings.bufferBytes { upstream.setReading(false) }
+            return   // ends when the server closes
+        }
+        if isDone(responseBody) {
+            finishExchange()
+        } else if output.count >= worker.settings.bufferBytes {
+            upstream.setReading(false)   // resumed when the client drains (connectionWritable)
+        }
+    }
+
+    /// The response is complete: account, give the upstream connection back, go on with the client.
+    private func finishExchange() {
+        let reusable = upstreamKeepAlive && isDone(requestBody) && upstream?.input.isEmpty == true
+        if let upstream {
+            if reusable { worker.upstreamPool.park(upstream, server: server) } else { upstream.close() }
+        }
+        upstream = nil
+        endAccounting(status: responseStatus)
+        request = nil
+        if closeAfterResponse || !isDone(requestBody) || worker.isDraining {
+            finish(flushFirst: true)
+            return
+        }
+        state = .readingHead
+        client.setReading(true)
+        if client.input.isEmpty {
+            awaitingIdle = true
+            headTimer.schedule(milliseconds: worker.settings.clientIdleMs)
+        } else {
+            headTimer.schedule(milliseconds: worker.settings.clientHeaderMs)
+            readRequestHead()
+        }
+    }
+
+    private func endAccounting(status: Int) {
+        if server >= 0 {
+            snapshot.servers[server].inFlight.wrappingDecrement(ordering: .relaxed)
+        }
+        if worker.accessLog.isEnabled, let request {
+            var end = 0
+            let bytes = request.bytes
+            while end < bytes.count && bytes[end] != 13 { end += 1 }
+            worker.accessLog.record(client: client.peer.host, requestLine: bytes[0..<end], status: status,
+                                    bytes: bytesToClient, server: server >= 0 ? serverID : nil,
+                                    totalMs: worker.loop.nowMilliseconds - startedMs, upstreamMs: responseHeadMs)
+        }
+        server = -1
+    }
+
+    private var serverID: String { server >= 0 ? snapshot.servers[server].config.id : "-" }
+
+    // MARK: - Failures
+
+    private func upstreamEvent(_ event: ConnectionEvent) {
+        guard state == .forwarding || state == .tunnel else { return }
+        if state == .tunnel {
+            finishTunnel()
+            return
+        }
+        switch event {
+        case .connected:
+            if !upstreamReused {
+                upstream?.setTimeouts(readMilliseconds: worker.settings.upstreamResponseMs,
+                                      writeMilliseconds: worker.settings.upstreamResponseMs)
+            }
+        case .endOfStream where responseHeadSeen:
+            if case .untilClose = responseBody {
+                // Close-delimited body: the server's FIN is the end of the response.
+                readResponseTail()
+                responseBody = .done
+                finishExchange()
+            } else {
+                // Anything still buffered goes out first; then the client learns the body is cut.
+                pumpResponseBody()
+                if state == .forwarding, upstream != nil { serverFailed(); abortExchange() }
+            }
+        case .endOfStream, .failed:
+            if !responseHeadSeen, upstreamReused, !retried, requestBodyForwarded == 0, !upstreamHeadWasAnswered {
+                // A pooled connection the server had already closed: not the request's fault.
+                retried = true
+                worker.stats.retriedOnStaleConnection.wrappingIncrement(ordering: .relaxed)
+                upstream?.close()
+                upstream = nil
+                connectUpstream(allowPooled: false)
+                return
+            }
+            serverFailed()
+            if responseHeadSeen {
+                abortExchange()
+            } else if case .failed(let error) = event {
+                failBeforeResponse(status: 502, reason: "server \(serverID) failed before answering (\(error))")
+            } else {
+                failBeforeResponse(status: 502, reason: "server \(serverID) closed the connection before answering")
+            }
+        case .readTimeout, .writeTimeout:
+            serverFailed()
+            if responseHeadSeen {
+                abortExchange()
+            } else {
+                worker.stats.gatewayTimeout.wrappingIncrement(ordering: .relaxed)
+                let seconds = (upstreamReused || event.isRead ? worker.settings.upstreamResponseMs : worker.settings.upstreamConnectMs) / 1000
+                let what = (!upstreamReused && !event.isRead) ? "connect to" : "answer from"
+                failBeforeResponse(status: 504, reason: "no \(what) server \(serverID) within \(seconds) s", counted: true)
+            }
+        }
+    }
+
+    /// Whether any byte came back (kept for clarity of the retry rule: a reused connection that
+    /// produced part of a response is never retried).
+    private var upstreamHeadWasAnswered: Bool { responseHeadSeen }
+
+    private func readResponseTail() {
+        guard let upstream else { return }
+        bytesToClient += upstream.input.count
+        upstream.input.moveAll(to: client.output)
+    }
+
+    private func serverFailed() {
+        if server >= 0 { snapshot.servers[server].failures.wrappingIncrement(ordering: .relaxed) }
+    }
+
+    /// The server failed before a response head: answer the client with `status` and close.
+    private func failBeforeResponse(status: Int, reason: String, counted: Bool = false) {
+        if status == 502 && !counted { worker.stats.badGateway.wrappingIncrement(ordering: .relaxed) }
+        abandonUpstream()
+        rejectAndClose(status: status, reason: reason, retryAfter: nil)
+    }
+
+    /// The response was partly sent and cannot be completed: the client must see the connection end.
+    private func abortExchange() {
+        worker.stats.abortedResponses.wrappingIncrement(ordering: .relaxed)
+        abandonUpstream()
+        endAccounting(status: responseStatus)
+        request = nil
+        finish(flushFirst: true)
+    }
+
+    private func abandonUpstream() {
+        upstream?.close()
+        upstream = nil
+    }
+
+    private func clientEvent(_ event: ConnectionEvent) {
+        switch state {
+        case .tunnel:
+            finishTunnel()
+        case .readingHead:
+            finish(flushFirst: false)
+        case .forwarding:
+            if case .endOfStream = event, isDone(requestBody) {
+                // The client half-closed after sending its request: answer, then close.
+                closeAfterResponse = true
+                return
+            }
+            abandonUpstream()
+            endAccounting(status: responseHeadSeen ? responseStatus : 499)
+            request = nil
+            finish(flushFirst: false)
+        case .closed:
+            break
+        }
+    }
+
+    private func headTimerFired() {
+        guard state == .readingHead else { return }
+        if client.input.isEmpty {
+            finish(flushFirst: false)   // idle keep-alive connection: just close
+        } else {
+            rejectAndClose(status: 408, reason: "request head not received within \(worker.settings.clientHeaderMs / 1000) s")
+        }
+    }
+
+    /// Writes an error response (with a log line) and closes the client after it is sent.
+    private func rejectAndClose(status: Int, reason: String, retryAfter: Int? = nil, logLine: ArraySlice<UInt8>? = nil) {
+        ErrorResponse.write(status: status, reason: reason, retryAfter: retryAfter, to: client.output)
+        if request != nil || server >= 0 {
+            endAccounting(status: status)
+        } else if worker.accessLog.isEnabled {
+            worker.accessLog.record(client: client.peer.host, requestLine: logLine ?? [], status: status, bytes: 0,
+                                    server: nil, totalMs: 0, upstreamMs: nil)
+        }
+        request = nil
+        finish(flushFirst: true)
+    }
+
+    // MARK: - Tunnel (after 101)
+
+    private func startTunnel() {
+        guard let upstream else { return }
+        state = .tunnel
+        endAccounting(status: 101)
+        request = nil
+        let idle = worker.settings.tunnelIdleMs
+        upstream.setTimeouts(readMilliseconds: idle, writeMilliseconds: idle)
+        client.setTimeouts(readMilliseconds: idle, writeMilliseconds: idle)
+        relayTunnel(from: upstream)
+        relayTunnel(from: client)
+    }
+
+    private func relayTunnel(from source: Connection) {
+        guard state == .tunnel, let upstream else { return }
+        let destination = source === client ? upstream : client
+        source.input.moveAll(to: destination.output)
+        if destination.output.count >= worker.settings.bufferBytes { source.setReading(false) }
+    }
+
+    private func finishTunnel() {
+        guard let upstream else { finish(flushFirst: true); return }
+        relayTunnel(from: upstream)
+        relayTunnel(from: client)
+        upstream.closeAfterFlush()
+        self.upstream = nil
+        finish(flushFirst: true)
+    }
+
+    // MARK: - End
+
+    /// Closes the client connection (after flushing what was written, when asked) and leaves the worker.
+    private func finish(flushFirst: Bool) {
+        guard state != .closed else { return }
+        state = .closed
+        headTimer.cancel()
+        abandonUpstream()
+        if flushFirst { client.closeAfterFlush() } else { client.close() }
+        worker.sessionEnded(self)
+    }
+
+    /// Ends an idle keep-alive session at once (drain); an active one finishes its exchange first.
+    func closeIfIdle() {
+        if state == .readingHead && client.input.isEmpty { finish(flushFirst: false) }
+    }
+
+    // MARK: - Helpers
+
+    private func progress(for framing: BodyFraming) -> BodyProgress {
+        switch framing {
+        case .none: return .done
+        case .contentLength(let n): return n == 0 ? .done : .length(n)
+        case .chunked: return .chunked(ChunkedDecoder())
+        case .untilClose: return .untilClose
+        }
+    }
+
+    private func isDone(_ progress: BodyProgress) -> Bool {
+        if case .done = progress { return true }
+        return false
+    }
+}
+
+extension ConnectionEvent {
+    var isRead: Bool {
+        if case .readTimeout = self { return true }
+        return false
+    }
+}

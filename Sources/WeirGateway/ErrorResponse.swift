@@ -1,0 +1,38 @@
+import WeirIO
+
+/// The responses Weir writes itself: a status line, a one-line plain-text reason, and `Connection: close`.
+enum ErrorResponse {
+    /// Appends a complete response to `output`. `retryAfter` adds a Retry-After header (seconds).
+    static func write(status: Int, reason: String, retryAfter: Int? = nil, to output: Buffer) {
+        let body = reason + "\n"
+        output.append("HTTP/1.1 ")
+        output.appendDecimal(status)
+        output.append(" ")
+        output.append(phrase(status))
+        output.append("\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: ")
+        output.appendDecimal(body.utf8.count)
+        if let retryAfter {
+            output.append("\r\nRetry-After: ")
+            output.appendDecimal(retryAfter)
+        }
+        output.append("\r\n\r\n")
+        output.append(body)
+    }
+
+    static func phrase(_ status: Int) -> String {
+        switch status {
+        case 400: return "Bad Request"
+        case 404: return "Not Found"
+        case 408: return "Request Timeout"
+        case 413: return "Content Too Large"
+        case 414: return "URI Too Long"
+        case 431: return "Request Header Fields Too Large"
+        case 501: return "Not Implemented"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 504: return "Gateway Timeout"
+        case 505: return "HTTP Version Not Supported"
+        default: return "Error"
+        }
+    }
+}

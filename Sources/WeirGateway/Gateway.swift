@@ -1,0 +1,94 @@
+import Foundation
+import WeirBalance
+import WeirConfig
+import WeirIO
+
+/// The gateway process: binds every listener on every worker, runs the workers on their own
+/// threads, and runs the control loop (signals, drain) on the calling thread.
+public final class Gateway {
+    private let configuration: WeirConfiguration
+    private let log: (String) -> Void
+
+    /// `log` receives operational messages (one line each); the access log goes where the configuration says.
+    public init(configuration: WeirConfiguration, log: @escaping (String) -> Void) {
+        self.configuration = configuration
+        self.log = log
+    }
+
+    /// Number of worker threads: the configured count, or one per core when it is 0.
+    public var workerCount: Int {
+        configuration.global.workers > 0 ? configuration.global.workers : max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// Binds, serves until SIGTERM or SIGINT, drains, and returns the process exit status (0 after
+    /// a drain, also when the drain timeout cut requests short; it says so in the log).
+    /// Throws when a listener cannot be bound or the access log cannot be opened; nothing is served then.
+    public func run() throws -> Int32 {
+        ProcessSetup.ignoreSIGPIPE()
+        let snapshot = RoutingSnapshot(configuration: configuration)
+        let stats = GatewayStats(listeners: configuration.listeners.count)
+        let sink: OutputFile?
+        switch configuration.global.accessLog {
+        case .off: sink = nil
+        case .stdout: sink = OutputFile.standardOutput
+        case .file(let path): sink = try OutputFile(appendingTo: path)
+        }
+        var workers: [Worker] = []
+        for i in 0..<workerCount {
+            workers.append(try Worker(index: i, configuration: configuration, snapshot: snapshot, stats: stats, logSink: sink))
+        }
+        let control = try EventLoop()
+        let remaining = ManagedCounter(workers.count)
+        for worker in workers {
+            let box = UncheckedBox(worker)
+            let thread = Thread {
+                box.value.run {
+                    if remaining.decrement() == 0 { control.execute { control.stop() } }
+                }
+            }
+            thread.name = "weir-worker-\(worker.index)"
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
+        log("weir: serving \(addresses) with \(workers.count) workers")
+
+        var draining = false
+        var drainTimer: LoopTimer?
+        let startDrain = { (signal: String) in
+            if draining {
+                self.log("weir: \(signal) again: stopping now")
+                for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.stopNow() } }
+                return
+            }
+            draining = true
+            self.log("weir: \(signal): draining (up to \(self.configuration.global.drainTimeout))")
+            for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.beginDrain() } }
+            drainTimer = LoopTimer(loop: control) {
+                self.log("weir: drain timeout reached: closing remaining connections")
+                for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.stopNow() } }
+            }
+            drainTimer?.schedule(milliseconds: Settings(self.configuration).drainMs)
+        }
+        let term = SignalWatcher(loop: control, signal: SIGTERM) { startDrain("SIGTERM") }
+        let int = SignalWatcher(loop: control, signal: SIGINT) { startDrain("SIGINT") }
+        control.run()
+        _ = (term, int, drainTimer)
+        log("weir: stopped; \(stats.summary)")
+        return 0
+    }
+}
+
+/// A thread-safe countdown.
+private final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int
+    init(_ value: Int) { self.value = value }
+    func decrement() -> Int { lock.lock(); defer { lock.unlock() }; value -= 1; return value }
+}
+
+/// Hands a worker to its own thread (it is used only there afterwards, or through its loop's `execute`).
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

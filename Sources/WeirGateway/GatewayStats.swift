@@ -1,0 +1,29 @@
+import Atomics
+
+/// Process-wide counters, shared by all workers (relaxed atomics: they are for reading, not for decisions).
+final class GatewayStats: Sendable {
+    let requests = ManagedAtomic<Int>(0)
+    let badRequests = ManagedAtomic<Int>(0)
+    let badGateway = ManagedAtomic<Int>(0)
+    let unavailable = ManagedAtomic<Int>(0)
+    let gatewayTimeout = ManagedAtomic<Int>(0)
+    let retriedOnStaleConnection = ManagedAtomic<Int>(0)
+    let abortedResponses = ManagedAtomic<Int>(0)
+    let connectionsRefusedAtLimit = ManagedAtomic<Int>(0)
+    /// Open client connections, all listeners.
+    let openConnections = ManagedAtomic<Int>(0)
+    /// Open client connections per listener index.
+    let openPerListener: [ManagedAtomic<Int>]
+
+    init(listeners: Int) {
+        openPerListener = (0..<listeners).map { _ in ManagedAtomic<Int>(0) }
+    }
+
+    /// One line for the log at shutdown.
+    var summary: String {
+        "requests=\(requests.load(ordering: .relaxed)) 400=\(badRequests.load(ordering: .relaxed)) "
+            + "502=\(badGateway.load(ordering: .relaxed)) 503=\(unavailable.load(ordering: .relaxed)) "
+            + "504=\(gatewayTimeout.load(ordering: .relaxed)) retried-stale=\(retriedOnStaleConnection.load(ordering: .relaxed)) "
+            + "aborted=\(abortedResponses.load(ordering: .relaxed)) refused-at-limit=\(connectionsRefusedAtLimit.load(ordering: .relaxed))"
+    }
+}

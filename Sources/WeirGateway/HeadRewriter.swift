@@ -1,0 +1,221 @@
+import WeirHTTP
+
+/// Builds the heads Weir sends on: the request head for the server and the response head for the
+/// client. Removes hop-by-hop fields (and those the Connection field names), adds the forwarding
+/// fields, and points `Location` back at the gateway. Appends to a byte array (one copy into the
+/// socket buffer afterwards; the request head is kept for a retry).
+enum HeadRewriter {
+    /// What the client-facing side of an exchange looks like.
+    struct ClientView {
+        /// Client IP as text.
+        var clientAddress: String
+        /// "http" or "https".
+        var scheme: StaticString
+        /// Host (with port if the client sent one) to put in X-Forwarded-Host and rewritten Locations.
+        var host: ArraySlice<UInt8>
+    }
+
+    /// Appends the request head for the server: `method SP path SP HTTP/1.1`, the end-to-end fields,
+    /// X-Forwarded-For/-Proto/-Host and Via. Preconditions: `head` was accepted by the strict parser;
+    /// `path` is the origin-form target. When the client sent no Host, `fallbackHost` is used.
+    static func upstreamRequest(_ head: RequestHead, path: ArraySlice<UInt8>, client: ClientView,
+                                fallbackHost: String, into out: inout [UInt8]) {
+        let bytes = head.bytes
+        out.append(contentsOf: bytes[head.method])
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: path)
+        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        let named = connectionTokens(bytes, fields: head.fields, isField: head.fieldName)
+        var priorForwardedFor: Range<Int>? = nil
+        var priorVia: Range<Int>? = nil
+        var sawHost = false
+        for i in head.fields.indices {
+            let field = head.fields[i]
+            if head.fieldName(i, is: "x-forwarded-for") {
+                if priorForwardedFor == nil { priorForwardedFor = field.value }
+                continue
+            }
+            if head.fieldName(i, is: "via") { priorVia = field.value; continue }
+            if head.fieldName(i, is: "x-forwarded-proto") || head.fieldName(i, is: "x-forwarded-host") { continue }
+            if head.fieldName(i, is: "transfer-encoding") {
+                copy(bytes, field, into: &out)   // the chunked body passes through verbatim
+                continue
+            }
+            if head.fieldName(i, is: "te") {
+                if head.listContains(field.value, token: "trailers") { out.append(contentsOf: "TE: trailers\r\n".utf8) }
+                continue
+            }
+            if isHopByHop(bytes, field) || isNamed(bytes, field, by: named) { continue }
+            if head.fieldName(i, is: "host") { sawHost = true }
+            copy(bytes, field, into: &out)
+        }
+        if !sawHost {
+            out.append(contentsOf: "Host: ".utf8)
+            out.append(contentsOf: fallbackHost.utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        out.append(contentsOf: "X-Forwarded-For: ".utf8)
+        if let prior = priorForwardedFor, !prior.isEmpty {
+            out.append(contentsOf: bytes[prior])
+            out.append(contentsOf: ", ".utf8)
+        }
+        out.append(contentsOf: client.clientAddress.utf8)
+        out.append(contentsOf: "\r\nX-Forwarded-Proto: ".utf8)
+        append(client.scheme, to: &out)
+        if !client.host.isEmpty {
+            out.append(contentsOf: "\r\nX-Forwarded-Host: ".utf8)
+            out.append(contentsOf: client.host)
+        }
+        out.append(contentsOf: "\r\nVia: ".utf8)
+        if let prior = priorVia, !prior.isEmpty {
+            out.append(contentsOf: bytes[prior])
+            out.append(contentsOf: ", ".utf8)
+        }
+        out.append(contentsOf: "1.1 weir\r\n".utf8)
+        if head.isUpgrade, let upgrade = head.value(of: "upgrade") {
+            out.append(contentsOf: "Connection: upgrade\r\nUpgrade: ".utf8)
+            out.append(contentsOf: bytes[upgrade])
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        out.append(contentsOf: "\r\n".utf8)
+    }
+
+    /// How the response body is sent on to the client.
+    enum ClientFraming {
+        /// As the server framed it (Content-Length, chunked passed through, or none).
+        case asReceived
+        /// The server's chunked body is de-chunked and the connection closed at its end (HTTP/1.0 client).
+        case dechunked
+    }
+
+    /// Appends the response head for the client. `connection` is the Connection field to send
+    /// ("close", "keep-alive", "upgrade" or nil for none); `serverPrefixes` are the URL prefixes
+    /// (scheme://address) under which the server knows itself, rewritten to the client's view in
+    /// Location and Content-Location.
+    static func clientResponse(_ head: ResponseHead, framing: ClientFraming, connection: StaticString?,
+                               client: ClientView, serverPrefixes: [[UInt8]], into out: inout [UInt8]) {
+        let bytes = head.bytes
+        // Status line: our version, the server's status code and reason phrase.
+        out.append(contentsOf: "HTTP/1.1".utf8)
+        var lineEnd = 0
+        while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd += 1 }
+        if lineEnd > 8 { out.append(contentsOf: bytes[8..<lineEnd]) }
+        out.append(contentsOf: "\r\n".utf8)
+        let named = connectionTokens(bytes, fields: head.fields, isField: head.fieldName)
+        var priorVia: Range<Int>? = nil
+        for i in head.fields.indices {
+            let field = head.fields[i]
+            if head.fieldName(i, is: "transfer-encoding") {
+                if framing == .asReceived { copy(bytes, field, into: &out) }
+                continue
+            }
+            if head.fieldName(i, is: "via") { priorVia = field.value; continue }
+            if head.isUpgrade && head.fieldName(i, is: "upgrade") { copy(bytes, field, into: &out); continue }
+            if isHopByHop(bytes, field) || isNamed(bytes, field, by: named) { continue }
+            if head.fieldName(i, is: "location") || head.fieldName(i, is: "content-location"),
+               let rewritten = rewriteURL(bytes[field.value], prefixes: serverPrefixes, client: client) {
+                out.append(contentsOf: bytes[field.name])
+                out.append(contentsOf: ": ".utf8)
+                out.append(contentsOf: rewritten)
+                out.append(contentsOf: "\r\n".utf8)
+                continue
+            }
+            copy(bytes, field, into: &out)
+        }
+        out.append(contentsOf: "Via: ".utf8)
+        if let prior = priorVia, !prior.isEmpty {
+            out.append(contentsOf: bytes[prior])
+            out.append(contentsOf: ", ".utf8)
+        }
+        out.append(contentsOf: "1.1 weir\r\n".utf8)
+        if let connection {
+            out.append(contentsOf: "Connection: ".utf8)
+            append(connection, to: &out)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        out.append(contentsOf: "\r\n".utf8)
+    }
+
+    /// Replaces a leading server prefix (e.g. "http://127.0.0.1:9001") of `url` with the client's
+    /// scheme and host, when the prefix is followed by "/", "?", "#" or the end. nil when nothing matches.
+    static func rewriteURL(_ url: ArraySlice<UInt8>, prefixes: [[UInt8]], client: ClientView) -> [UInt8]? {
+        guard !client.host.isEmpty else { return nil }
+        for prefix in prefixes where url.count >= prefix.count {
+            let candidate = url.prefix(prefix.count)
+            guard equalsIgnoringCase(candidate, prefix) else { continue }
+            let rest = url.dropFirst(prefix.count)
+            if let next = rest.first, next != UInt8(ascii: "/"), next != UInt8(ascii: "?"), next != UInt8(ascii: "#") { continue }
+            var out: [UInt8] = []
+            append(client.scheme, to: &out)
+            out.append(contentsOf: "://".utf8)
+            out.append(contentsOf: client.host)
+            out.append(contentsOf: rest)
+            return out
+        }
+        return nil
+    }
+
+    // MARK: - Helpers
+
+    private static func copy(_ bytes: [UInt8], _ field: HeaderField, into out: inout [UInt8]) {
+        out.append(contentsOf: bytes[field.name])
+        out.append(contentsOf: ": ".utf8)
+        out.append(contentsOf: bytes[field.value])
+        out.append(contentsOf: "\r\n".utf8)
+    }
+
+    private static func append(_ text: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    private static func isHopByHop(_ bytes: [UInt8], _ field: HeaderField) -> Bool {
+        bytes.withUnsafeBytes { HopByHop.isHopByHop(UnsafeRawBufferPointer(rebasing: $0[field.name])) }
+    }
+
+    /// The field names listed in Connection fields (lowercased), other than close/keep-alive/upgrade.
+    private static func connectionTokens(_ bytes: [UInt8], fields: [HeaderField], isField: (Int, StaticString) -> Bool) -> [ArraySlice<UInt8>] {
+        var tokens: [ArraySlice<UInt8>] = []
+        for i in fields.indices where isField(i, "connection") {
+            var start = fields[i].value.lowerBound
+            let end = fields[i].value.upperBound
+            var j = start
+            while j <= end {
+                if j == end || bytes[j] == UInt8(ascii: ",") {
+                    var a = start, b = j
+                    while a < b && (bytes[a] == 32 || bytes[a] == 9) { a += 1 }
+                    while b > a && (bytes[b - 1] == 32 || bytes[b - 1] == 9) { b -= 1 }
+                    if b > a {
+                        let token = bytes[a..<b]
+                        if !equalsIgnoringCase(token, Array("close".utf8)) && !equalsIgnoringCase(token, Array("keep-alive".utf8))
+                            && !equalsIgnoringCase(token, Array("upgrade".utf8)) {
+                            tokens.append(token)
+                        }
+                    }
+                    start = j + 1
+                }
+                j += 1
+            }
+        }
+        return tokens
+    }
+
+    private static func isNamed(_ bytes: [UInt8], _ field: HeaderField, by tokens: [ArraySlice<UInt8>]) -> Bool {
+        guard !tokens.isEmpty else { return false }
+        let name = bytes[field.name]
+        return tokens.contains { equalsIgnoringCase(name, Array($0)) }
+    }
+
+    static func equalsIgnoringCase(_ a: ArraySlice<UInt8>, _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var i = a.startIndex
+        for y in b {
+            var x = a[i]
+            var z = y
+            if x >= 65 && x <= 90 { x |= 0x20 }
+            if z >= 65 && z <= 90 { z |= 0x20 }
+            if x != z { return false }
+            i += 1
+        }
+        return true
+    }
+}

@@ -1,0 +1,60 @@
+import WeirIO
+
+/// A worker's idle keep-alive connections to its servers, per server, newest first out (the one
+/// most likely still open). An idle connection is closed when the server closes it, sends anything
+/// unasked, or stays unused past the idle timeout. One per worker: no locks.
+final class UpstreamPool {
+    private var idle: [[Connection]]
+    private let maxPerServer: Int
+    private let idleTimeoutMs: Int64
+
+    init(servers: Int, maxPerServer: Int, idleTimeoutMs: Int64) {
+        idle = Array(repeating: [], count: servers)
+        self.maxPerServer = maxPerServer
+        self.idleTimeoutMs = idleTimeoutMs
+    }
+
+    /// Takes an idle connection to `server`, or nil when there is none. The caller becomes its handler.
+    func take(server: Int) -> Connection? {
+        while let connection = idle[server].popLast() {
+            if connection.isOpen { return connection }
+        }
+        return nil
+    }
+
+    /// Parks `connection` (open, with nothing in flight) for reuse, or closes it when the pool is full.
+    func park(_ connection: Connection, server: Int) {
+        guard connection.isOpen, maxPerServer > 0, connection.input.isEmpty else { connection.close(); return }
+        if idle[server].count >= maxPerServer {
+            idle[server].removeFirst().close()
+        }
+        connection.handler = IdleWatcher(pool: self, server: server)
+        connection.setTimeouts(readMilliseconds: idleTimeoutMs, writeMilliseconds: nil)
+        connection.setReading(true)
+        idle[server].append(connection)
+    }
+
+    /// Closes every idle connection (drain, shutdown).
+    func closeAll() {
+        for list in idle { for c in list { c.close() } }
+        idle = idle.map { _ in [] }
+    }
+
+    fileprivate func discard(_ connection: Connection, server: Int) {
+        idle[server].removeAll { $0 === connection }
+        connection.close()
+    }
+
+    /// Handler of a parked connection: anything that happens on it ends it.
+    private final class IdleWatcher: ConnectionHandler {
+        unowned let pool: UpstreamPool
+        let server: Int
+        init(pool: UpstreamPool, server: Int) {
+            self.pool = pool
+            self.server = server
+        }
+        func connectionReadable(_ connection: Connection) { pool.discard(connection, server: server) }
+        func connectionWritable(_ connection: Connection) {}
+        func connection(_ connection: Connection, event: ConnectionEvent) { pool.discard(connection, server: server) }
+    }
+}

@@ -1,0 +1,95 @@
+import Glibc
+import CLibevent
+
+/// A non-owning view of a libevent `evbuffer` (a chain of byte segments). Moving bytes between
+/// buffers relinks segments instead of copying them, which is how bodies stream through Weir.
+/// Use on the owning loop's thread only, and only while the connection that owns it is open.
+public struct Buffer {
+    @usableFromInline let raw: OpaquePointer
+
+    @inlinable init(_ raw: OpaquePointer) { self.raw = raw }
+
+    /// Bytes currently held.
+    @inlinable public var count: Int { evbuffer_get_length(raw) }
+
+    @inlinable public var isEmpty: Bool { count == 0 }
+
+    /// Calls `body` with the first `min(limit, count)` bytes made contiguous (may copy to linearize).
+    @inlinable
+    public func withContiguousPrefix<R>(_ limit: Int = Int.max, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let n = Swift.min(limit, count)
+        guard n > 0, let p = evbuffer_pullup(raw, n) else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: p, count: n))
+    }
+
+    /// Calls `body` with the first contiguous segment, without copying (possibly shorter than `count`).
+    @inlinable
+    public func withFirstSegment<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var vec = iovec()
+        let n = evbuffer_peek(raw, -1, nil, &vec, 1)
+        guard n > 0, let base = vec.iov_base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: base, count: vec.iov_len))
+    }
+
+    /// Discards the first `n` bytes (precondition: n ≤ count).
+    @inlinable public func drain(_ n: Int) { evbuffer_drain(raw, n) }
+
+    /// Discards everything.
+    @inlinable public func drainAll() { evbuffer_drain(raw, count) }
+
+    /// Moves up to `n` bytes from the front of this buffer to the end of `destination`; returns how many moved.
+    @inlinable @discardableResult
+    public func move(_ n: Int, to destination: Buffer) -> Int {
+        Int(evbuffer_remove_buffer(raw, destination.raw, n))
+    }
+
+    /// Moves everything to the end of `destination`.
+    @inlinable public func moveAll(to destination: Buffer) { evbuffer_add_buffer(destination.raw, raw) }
+
+    /// Appends raw bytes.
+    @inlinable public func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        evbuffer_add(raw, base, bytes.count)
+    }
+
+    /// Appends an array of bytes.
+    @inlinable public func append(_ bytes: [UInt8]) { bytes.withUnsafeBytes { append($0) } }
+
+    /// Appends a slice of an array of bytes.
+    @inlinable public func append(_ bytes: ArraySlice<UInt8>) { bytes.withUnsafeBytes { append($0) } }
+
+    /// Appends a string's UTF-8 bytes.
+    @inlinable public func append(_ text: String) {
+        var text = text
+        text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends a compile-time string.
+    @inlinable public func append(_ text: StaticString) {
+        append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// Appends the decimal digits of `value`.
+    @inlinable public func appendDecimal(_ value: Int) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { raw in
+            var v = value.magnitude
+            var i = raw.count
+            repeat { i -= 1; raw[i] = UInt8(48 + v % 10); v /= 10 } while v > 0
+            if value < 0 { i -= 1; raw[i] = UInt8(ascii: "-") }
+            append(UnsafeRawBufferPointer(rebasing: raw[i...]))
+        }
+    }
+
+    /// Copies the first `min(n, count)` bytes out without removing them.
+    public func copyPrefix(_ n: Int) -> [UInt8] {
+        withContiguousPrefix(n) { Array($0) }
+    }
+}
+
+/// A buffer owned by Swift (not attached to a connection), for building messages ahead of time.
+public final class OwnedBuffer {
+    public let buffer: Buffer
+    public init() { buffer = Buffer(evbuffer_new()!) }
+    deinit { evbuffer_free(buffer.raw) }
+}

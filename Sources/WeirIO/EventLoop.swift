@@ -1,0 +1,67 @@
+import Glibc
+import CLibevent
+import Synchronization
+
+/// One libevent `event_base`, owned by one thread. Everything that touches it runs on that thread,
+/// except `execute(_:)`, which any thread may call to hand work over (queue + eventfd wake-up).
+public final class EventLoop: @unchecked Sendable {
+    @usableFromInline let base: OpaquePointer
+    private let wakeFD: Int32
+    private var wakeEvent: OpaquePointer?
+    private let queue = Mutex<[@Sendable () -> Void]>([])
+
+    /// Creates a loop. Throws when libevent or the kernel refuses (out of descriptors).
+    public init() throws {
+        guard let base = event_base_new() else { throw IOError("event_base_new") }
+        self.base = base
+        let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard fd >= 0 else { throw IOError.errno("eventfd") }
+        wakeFD = fd
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        wakeEvent = event_new(base, fd, weir_ev_read() | weir_ev_persist(), { fd, _, arg in
+            var value: UInt64 = 0
+            _ = read(fd, &value, 8)
+            Unmanaged<EventLoop>.fromOpaque(arg!).takeUnretainedValue().runQueued()
+        }, me)
+        event_add(wakeEvent, nil)
+    }
+
+    deinit {
+        if let wakeEvent { event_free(wakeEvent) }
+        close(wakeFD)
+        event_base_free(base)
+    }
+
+    /// Runs the loop until `stop()` is called or no events remain. Call on the owning thread.
+    public func run() {
+        event_base_dispatch(base)
+    }
+
+    /// Makes `run()` return after the current callbacks. Call on the owning thread (others use `execute`).
+    public func stop() {
+        event_base_loopbreak(base)
+    }
+
+    /// Queues `work` to run on the loop's thread. Safe from any thread.
+    public func execute(_ work: @escaping @Sendable () -> Void) {
+        queue.withLock { $0.append(work) }
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    private func runQueued() {
+        let work = queue.withLock { q -> [@Sendable () -> Void] in
+            let w = q
+            q.removeAll(keepingCapacity: true)
+            return w
+        }
+        for item in work { item() }
+    }
+
+    /// The loop's cached time in milliseconds since an arbitrary start (monotonic); cheap.
+    public var nowMilliseconds: Int64 {
+        var tv = timeval()
+        event_base_gettimeofday_cached(base, &tv)
+        return Int64(tv.tv_sec) * 1000 + Int64(tv.tv_usec) / 1000
+    }
+}

@@ -1,0 +1,54 @@
+import Glibc
+import CLibevent
+
+/// A one-shot or repeating timer on an `EventLoop`. Use on the loop's thread only.
+public final class LoopTimer {
+    private var event: OpaquePointer?
+    private let action: () -> Void
+
+    /// Creates a stopped timer that runs `action` on `loop` when it fires; `repeating` keeps it armed.
+    public init(loop: EventLoop, repeating: Bool = false, _ action: @escaping () -> Void) {
+        self.action = action
+        let flags: Int16 = repeating ? weir_ev_persist() : 0
+        event = event_new(loop.base, -1, flags, { _, _, arg in
+            Unmanaged<LoopTimer>.fromOpaque(arg!).takeUnretainedValue().action()
+        }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit { if let event { event_free(event) } }
+
+    /// Arms (or re-arms) the timer to fire after `milliseconds`.
+    public func schedule(milliseconds: Int64) {
+        var tv = timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int((milliseconds % 1000) * 1000))
+        event_add(event, &tv)
+    }
+
+    /// Disarms the timer; harmless when not armed.
+    public func cancel() { event_del(event) }
+
+    /// Whether the timer is armed.
+    public var isPending: Bool { event_pending(event, weir_ev_timeout(), nil) != 0 }
+}
+
+/// Watches a POSIX signal on a loop (libevent's self-pipe): only one loop in the process should watch signals.
+public final class SignalWatcher {
+    private var event: OpaquePointer?
+    private let action: () -> Void
+
+    /// Starts delivering `signal` to `action` on `loop`'s thread.
+    public init(loop: EventLoop, signal: Int32, _ action: @escaping () -> Void) {
+        self.action = action
+        event = event_new(loop.base, signal, weir_ev_signal() | weir_ev_persist(), { _, _, arg in
+            Unmanaged<SignalWatcher>.fromOpaque(arg!).takeUnretainedValue().action()
+        }, Unmanaged.passUnretained(self).toOpaque())
+        event_add(event, nil)
+    }
+
+    deinit { if let event { event_free(event) } }
+}
+
+/// Process-wide settings every Weir process needs before it does any I/O.
+public enum ProcessSetup {
+    /// Ignores SIGPIPE (a write to a closed socket must be an error, not a crash).
+    public static func ignoreSIGPIPE() { signal(SIGPIPE, SIG_IGN) }
+}

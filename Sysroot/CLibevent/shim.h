@@ -1,0 +1,108 @@
+// libevent as Weir uses it: the core loop, buffers, bufferevents (plain and OpenSSL), listeners,
+// pthread locking. Only WeirIO imports this module.
+#ifndef WEIR_CLIBEVENT_SHIM_H
+#define WEIR_CLIBEVENT_SHIM_H
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
+#include <sys/eventfd.h>
+#include <event2/util.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <string.h>
+
+/// errno of the calling thread (Swift cannot read the thread-local macro directly).
+static inline int weir_errno(void) { return errno; }
+
+/// EV_READ | EV_PERSIST etc. are macros; give Swift typed values.
+static inline short weir_ev_read(void) { return EV_READ; }
+static inline short weir_ev_write(void) { return EV_WRITE; }
+static inline short weir_ev_persist(void) { return EV_PERSIST; }
+static inline short weir_ev_signal(void) { return EV_SIGNAL; }
+static inline short weir_ev_timeout(void) { return EV_TIMEOUT; }
+static inline short weir_bev_event_reading(void) { return BEV_EVENT_READING; }
+static inline short weir_bev_event_writing(void) { return BEV_EVENT_WRITING; }
+static inline short weir_bev_event_eof(void) { return BEV_EVENT_EOF; }
+static inline short weir_bev_event_error(void) { return BEV_EVENT_ERROR; }
+static inline short weir_bev_event_timeout(void) { return BEV_EVENT_TIMEOUT; }
+static inline short weir_bev_event_connected(void) { return BEV_EVENT_CONNECTED; }
+static inline int weir_bev_opt_close_on_free(void) { return BEV_OPT_CLOSE_ON_FREE; }
+static inline int weir_bev_opt_defer_callbacks(void) { return BEV_OPT_DEFER_CALLBACKS; }
+static inline int weir_lev_opt_close_on_free(void) { return LEV_OPT_CLOSE_ON_FREE; }
+static inline int weir_lev_opt_reuseable(void) { return LEV_OPT_REUSEABLE; }
+static inline int weir_lev_opt_reuseable_port(void) { return LEV_OPT_REUSEABLE_PORT; }
+static inline int weir_lev_opt_close_on_exec(void) { return LEV_OPT_CLOSE_ON_EXEC; }
+static inline int weir_lev_opt_disabled(void) { return LEV_OPT_DISABLED; }
+static inline int weir_lev_opt_deferred_accept(void) { return LEV_OPT_DEFERRED_ACCEPT; }
+static inline int weir_evloop_once(void) { return EVLOOP_ONCE; }
+static inline int weir_evloop_nonblock(void) { return EVLOOP_NONBLOCK; }
+
+/// Peer address of an accepted socket as text ("1.2.3.4" or "::1"); writes into `out` (>= 64 bytes).
+static inline int weir_format_address(const struct sockaddr *sa, char *out, size_t outlen, int *port) {
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        *port = ntohs(in->sin_port);
+        return inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)outlen) ? 0 : -1;
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        *port = ntohs(in6->sin6_port);
+        return inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)outlen) ? 0 : -1;
+    }
+    out[0] = 0; *port = 0; return -1;
+}
+
+/// Fills `ss` for a numeric IPv4/IPv6 host and port; returns the length to pass to bind/connect, or -1.
+static inline int weir_make_address(const char *host, int port, struct sockaddr_storage *ss) {
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET; in->sin_port = htons((uint16_t)port);
+        return (int)sizeof(struct sockaddr_in);
+    }
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6; in6->sin6_port = htons((uint16_t)port);
+        return (int)sizeof(struct sockaddr_in6);
+    }
+    return -1;
+}
+
+/// Creates a non-blocking, close-on-exec listening socket with SO_REUSEADDR and SO_REUSEPORT
+/// (one per worker: the kernel spreads connections). Returns the fd or -1 with errno set.
+static inline int weir_listen_socket(const struct sockaddr *sa, socklen_t len, int backlog) {
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    if (sa->sa_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, sa, len) < 0 || listen(fd, backlog) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}
+
+/// Local port a socket is bound to (for listeners bound to port 0), or -1.
+static inline int weir_local_port(int fd) {
+    struct sockaddr_storage ss; socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -1;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+static inline void weir_set_nodelay(int fd) { int one = 1; setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); }
+
+/// Makes the next close() send a RST instead of a FIN (SO_LINGER 0): used when a connection is aborted.
+static inline void weir_set_linger_zero(int fd) { struct linger l = {1, 0}; setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)); }
+
+#endif
