@@ -1,0 +1,871 @@
+#!/usr/bin/env python3
+"""Weir benchmark harness: Weir vs haproxy vs nginx on the same backends, wrk as the client.
+
+Run (normally via `make bench`):
+
+    python3 scripts/bench/bench.py --weir .build/release/weir [--quick] [--scenario NAME ...]
+                                   [--duration S] [--threads N] [--proxies weir,haproxy,nginx]
+                                   [--out results.json]
+
+Everything listens on 127.0.0.1 only. Every process the harness starts is stopped by its PID in a
+`finally` block (plus a SIGTERM/SIGINT handler). No third-party Python dependencies.
+
+Extending:
+  * a scenario is one dict in SCENARIOS (path, connections, extra wrk headers, backends, policy);
+  * a proxy is a subclass of Proxy with `config(backends, policy)` (returns the config text) and
+    `command(conf_path)`; register it in PROXIES;
+  * a backend kind is a subclass of Backend; `--backend` chooses the kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import http.client
+
+HOST = "127.0.0.1"
+WANT_NOFILE = 65536
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+# --------------------------------------------------------------------------------------------
+# Scenarios. Keys:
+#   name, desc      : identifiers (name is what --scenario takes)
+#   path            : request path for wrk (and the pre-flight check)
+#   connections     : wrk -c
+#   headers         : extra wrk -H headers
+#   backends        : list of backend specs {"name": ..., "args": [extra demo-backend args]}
+#   policy          : canonical (Weir) balancing policy name; translated per proxy by POLICIES
+#   expect_bytes    : expected body size in the pre-flight check (None = don't check)
+# --------------------------------------------------------------------------------------------
+TWO_BACKENDS = [{"name": "b1"}, {"name": "b2"}]
+
+SCENARIOS = [
+    {"name": "small", "desc": "keep-alive, 64 conns, GET / (small body)",
+     "path": "/", "connections": 64, "headers": [], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": None},
+    {"name": "16k", "desc": "keep-alive, 64 conns, GET /?size=16384",
+     "path": "/?size=16384", "connections": 64, "headers": [], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": 16384},
+    {"name": "1m", "desc": "keep-alive, 16 conns, GET /?size=1048576",
+     "path": "/?size=1048576", "connections": 16, "headers": [], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": 1048576},
+    {"name": "newconn", "desc": "new connection per request (Connection: close), 16 conns",
+     "path": "/", "connections": 16, "headers": ["Connection: close"], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": None},
+    {"name": "c1000", "desc": "keep-alive, 1000 conns, GET /",
+     "path": "/", "connections": 1000, "headers": [], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": None},
+]
+SCENARIO_BY_NAME = {s["name"]: s for s in SCENARIOS}
+
+# Canonical policy name -> per-proxy spelling (None = unsupported by that proxy).
+POLICIES = {
+    "round-robin": {"weir": "round-robin", "haproxy": "roundrobin", "nginx": ""},
+    "least-conn": {"weir": "least-conn", "haproxy": "leastconn", "nginx": "least_conn;"},
+    "random": {"weir": "random", "haproxy": "random", "nginx": "random;"},
+}
+
+
+class BenchError(Exception):
+    """A fatal, clearly explained failure (something did not start, bad arguments...)."""
+
+
+class StartError(BenchError):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# Process helpers
+# --------------------------------------------------------------------------------------------
+def _effective_nofile() -> int:
+    """The RLIMIT_NOFILE children will get: WANT_NOFILE, or the hard limit if we may not raise it
+    (e.g. root in a container without CAP_SYS_RESOURCE)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard >= WANT_NOFILE:
+        return WANT_NOFILE
+    try:  # probe in a child so our own limits stay untouched
+        r = subprocess.run([sys.executable, "-c", "import resource as r; r.setrlimit("
+                            f"r.RLIMIT_NOFILE, ({WANT_NOFILE}, {WANT_NOFILE}))"],
+                           capture_output=True, timeout=10)
+        if r.returncode == 0:
+            return WANT_NOFILE
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return hard
+
+
+NOFILE = _effective_nofile()
+
+
+def _raise_nofile():
+    """preexec_fn: set RLIMIT_NOFILE of the child to NOFILE (soft and, if needed, hard)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < NOFILE:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+    else:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, hard))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _proc_stat(pid: int):
+    """(ppid, utime+stime ticks, starttime) from /proc/PID/stat, or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rindex(")") + 2:].split()
+    # rest[0] is field 3 (state); field N is rest[N-3]
+    return int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[19])
+
+
+def _status_kib(pid: int, key: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE_KIB
+    except OSError:
+        return 0
+
+
+def descendants(root: int) -> list[int]:
+    """root plus all its live descendants (e.g. nginx master + workers)."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _proc_stat(int(name))
+            if st:
+                children.setdefault(st[0], []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        if _proc_stat(p) is None:
+            continue
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+class Proc:
+    """One server process we started. Stopped only by PID (and the PIDs of its own descendants,
+    each checked against its recorded start time so a recycled PID is never signalled)."""
+
+    def __init__(self, label: str, argv: list[str], logdir: str, cwd: str | None = None):
+        self.label = label
+        self.argv = argv
+        self.log_path = os.path.join(logdir, f"{label}.log")
+        self._log = open(self.log_path, "wb")
+        self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
+                                      stderr=subprocess.STDOUT, cwd=cwd, preexec_fn=_raise_nofile,
+                                      start_new_session=True)
+        self.pid = self.popen.pid
+        self.known: dict[int, int] = {}  # pid -> starttime, every descendant ever seen
+        self.refresh()
+
+    def refresh(self) -> list[int]:
+        pids = descendants(self.pid) if self.popen.poll() is None else []
+        for p in pids:
+            st = _proc_stat(p)
+            if st:
+                self.known.setdefault(p, st[2])
+        return pids
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, n: int = 20) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode(errors="replace").splitlines()
+            return "\n".join("    | " + l for l in lines[-n:]) or "    | (empty log)"
+        except OSError:
+            return "    | (no log)"
+
+    def stop(self, grace: float = 5.0):
+        if self.alive():
+            self.refresh()
+            try:
+                self.popen.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        # Leftover descendants (e.g. workers orphaned by a killed master): same pid AND start time.
+        deadline = time.monotonic() + 2.0
+        for p, start in self.known.items():
+            if p == self.pid:
+                continue
+            while True:
+                st = _proc_stat(p)
+                if st is None or st[2] != start:
+                    break
+                if time.monotonic() > deadline:
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    break
+                time.sleep(0.05)
+        self._log.close()
+
+
+def wait_listening(proc: Proc, port: int, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise StartError(f"{proc.label} exited with status {proc.popen.returncode} before "
+                             f"accepting on {HOST}:{port}\n  command: {shlex.join(proc.argv)}\n"
+                             f"{proc.log_tail()}")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise StartError(f"{proc.label} did not accept on {HOST}:{port} within {timeout:.0f}s\n"
+                     f"  command: {shlex.join(proc.argv)}\n{proc.log_tail()}")
+
+
+def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Backends
+# --------------------------------------------------------------------------------------------
+class Backend:
+    """One origin server on 127.0.0.1:port."""
+
+    def __init__(self, spec: dict, port: int, workdir: str):
+        self.name = spec["name"]
+        self.spec = spec
+        self.port = port
+        self.workdir = workdir
+        self.proc: Proc | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self):
+        self.proc = Proc(f"backend-{self.name}", self.argv(), self.workdir, cwd=self.workdir)
+        wait_listening(self.proc, self.port)
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+
+
+class DemoBackend(Backend):
+    """`weir demo-backend --port P --name NAME` (the default)."""
+    weir = ""
+
+    def argv(self):
+        return [self.weir, "demo-backend", "--port", str(self.port), "--name", self.name,
+                *self.spec.get("args", [])]
+
+
+class CmdBackend(Backend):
+    """--backend-cmd 'TEMPLATE' with {port} and {name} placeholders."""
+    template = ""
+
+    def argv(self):
+        return shlex.split(self.template.format(port=self.port, name=self.name))
+
+
+class NginxStandinBackend(Backend):
+    """Development stand-in: nginx serving fixed bodies. Supports ?size=N for the sizes the
+    scenarios use (files are pre-generated); ?delay is NOT supported."""
+    SIZES = (16384, 1048576)
+
+    def argv(self):
+        d = os.path.join(self.workdir, f"standin-{self.name}")
+        www = os.path.join(d, "www")
+        os.makedirs(os.path.join(d, "logs"), exist_ok=True)
+        os.makedirs(www, exist_ok=True)
+        with open(os.path.join(www, "small"), "w") as f:
+            f.write(f"hello from {self.name}\n")
+        for n in self.SIZES:
+            with open(os.path.join(www, f"size{n}"), "wb") as f:
+                f.write((self.name.encode() + b" ") * (n // (len(self.name) + 1))
+                        + b"x" * (n % (len(self.name) + 1)))
+        conf = f"""
+{_nginx_user()}
+worker_processes 1;
+worker_rlimit_nofile {NOFILE};
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    default_type text/plain;
+    {_nginx_temp_paths(d)}
+    server {{
+        listen {self.address} backlog=4096;
+        root {www};
+        location / {{
+            if ($arg_size) {{ rewrite ^ /size$arg_size break; }}
+            rewrite ^ /small break;
+        }}
+    }}
+}}
+"""
+        path = os.path.join(d, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        return ["/usr/sbin/nginx", "-p", d, "-e", f"{d}/logs/error.log", "-c", path,
+                "-g", "daemon off;"]
+
+
+def _nginx_user() -> str:
+    # As root nginx would switch workers to `nobody`, which cannot read our 0700 temp dir.
+    return "user root;" if os.geteuid() == 0 else ""
+
+
+def _nginx_temp_paths(d: str) -> str:
+    return "\n    ".join(f"{k}_temp_path {d}/{k}_temp;"
+                         for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+
+
+# --------------------------------------------------------------------------------------------
+# Proxies
+# --------------------------------------------------------------------------------------------
+class Proxy:
+    name = ""
+    conf_name = "proxy.conf"
+
+    def __init__(self, threads: int, workdir: str):
+        self.threads = threads
+        self.workdir = workdir
+        self.port = 0
+        self.proc: Proc | None = None
+
+    def policy(self, canonical: str) -> str:
+        spelled = POLICIES.get(canonical, {}).get(self.name)
+        if spelled is None:
+            raise BenchError(f"policy {canonical!r} is not supported for {self.name}")
+        return spelled
+
+    def config(self, backends: list[Backend], policy: str) -> str:
+        raise NotImplementedError
+
+    def command(self, conf_path: str) -> list[str]:
+        raise NotImplementedError
+
+    def write_config(self, backends, policy) -> str:
+        """Writes the config into a fresh directory; returns the path passed to command()."""
+        d = tempfile.mkdtemp(prefix=f"{self.name}-", dir=self.workdir)
+        self.dir = d
+        path = os.path.join(d, self.conf_name)
+        with open(path, "w") as f:
+            f.write(self.config(backends, policy))
+        return path
+
+    def start(self, backends, policy):
+        self.port = free_port()
+        conf = self.write_config(backends, policy)
+        self.proc = Proc(self.name, self.command(conf), self.dir, cwd=self.dir)
+        self.conf_path = conf
+        wait_listening(self.proc, self.port)
+
+    def pids(self) -> list[int]:
+        return self.proc.refresh() if self.proc else []
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+
+class WeirProxy(Proxy):
+    name = "weir"
+    conf_name = "bench.toml"
+    binary = ""
+
+    def config(self, backends, policy):
+        servers = "".join(f'[[pool.server]]\nid = "{b.name}"\naddress = "{b.address}"\n'
+                          for b in backends)
+        return (f'[global]\nworkers = {self.threads}\naccess_log = "off"\n'
+                f'[[listener]]\nname = "bench"\naddress = "{HOST}:{self.port}"\n'
+                f'[[pool]]\nname = "bench"\npolicy = "{self.policy(policy)}"\n'
+                f'{servers}'
+                f'[[route]]\nname = "all"\npool = "bench"\npath = "/"\n')
+
+    def command(self, conf_path):
+        return [self.binary, "run", "-c", os.path.dirname(conf_path)]
+
+
+class HAProxy(Proxy):
+    name = "haproxy"
+    conf_name = "haproxy.cfg"
+
+    def config(self, backends, policy):
+        servers = "".join(f"    server {b.name} {b.address}\n" for b in backends)
+        maxconn = min(20000, (NOFILE - 200) // 2)  # haproxy needs ~2 fds per connection
+        return f"""global
+    nbthread {self.threads}
+    maxconn {maxconn}
+
+defaults
+    mode http
+    maxconn {maxconn}
+    option http-keep-alive
+    http-reuse safe
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout http-request 10s
+    timeout http-keep-alive 30s
+
+frontend fe
+    bind {HOST}:{self.port}
+    default_backend be
+
+backend be
+    balance {self.policy(policy)}
+{servers}"""
+
+    def command(self, conf_path):
+        return ["/usr/sbin/haproxy", "-f", conf_path, "-db"]
+
+
+class NginxProxy(Proxy):
+    name = "nginx"
+    conf_name = "nginx.conf"
+
+    def config(self, backends, policy):
+        d = self.dir
+        servers = "".join(f"        server {b.address};\n" for b in backends)
+        return f"""{_nginx_user()}
+worker_processes {self.threads};
+worker_rlimit_nofile {NOFILE};
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    {_nginx_temp_paths(d)}
+    upstream bench {{
+        {self.policy(policy)}
+{servers}        keepalive 64;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen {HOST}:{self.port} backlog=4096;
+        location / {{
+            proxy_pass http://bench;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering on;
+        }}
+    }}
+}}
+"""
+
+    def command(self, conf_path):
+        return ["/usr/sbin/nginx", "-p", self.dir, "-e", f"{self.dir}/error.log",
+                "-c", conf_path, "-g", "daemon off;"]
+
+
+PROXIES = {"weir": WeirProxy, "haproxy": HAProxy, "nginx": NginxProxy}
+BACKENDS = {"demo": DemoBackend, "nginx-standin": NginxStandinBackend, "cmd": CmdBackend}
+
+# --------------------------------------------------------------------------------------------
+# Measurement
+# --------------------------------------------------------------------------------------------
+WRK_DONE_LUA = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"latency_us":{"mean":%.1f,"stdev":%.1f,"max":%d,"p50":%d,"p90":%d,"p99":%d,"p999":%d}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency.mean, latency.stdev, latency.max,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9)))
+end
+"""
+
+
+def run_wrk(args, port: int, sc: dict, duration: int, lua_path: str) -> dict:
+    argv = ["/usr/bin/wrk", "-t", str(min(args.wrk_threads, sc["connections"])),
+            "-c", str(sc["connections"]), "-d", f"{duration}s", "--timeout", "5s", "--latency",
+            "-s", lua_path]
+    for h in sc["headers"]:
+        argv += ["-H", h]
+    argv.append(f"http://{HOST}:{port}{sc['path']}")
+    try:
+        out = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             timeout=duration + 30, preexec_fn=_raise_nofile)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"wrk did not finish within {duration + 30}s: {shlex.join(argv)}")
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCHJSON "):
+            res = json.loads(line[len("BENCHJSON "):])
+            res["wrk_argv"] = argv
+            return res
+    raise BenchError(f"wrk failed (exit {out.returncode}): {shlex.join(argv)}\n"
+                     f"{out.stdout[-2000:]}{out.stderr[-2000:]}")
+
+
+class RssSampler(threading.Thread):
+    """Samples the summed RSS of all the proxy's processes at ~10 Hz."""
+
+    def __init__(self, proxy: Proxy, period: float = 0.1):
+        super().__init__(daemon=True)
+        self.proxy, self.period = proxy, period
+        self.peak_kib = 0
+        self.samples = 0
+        self._stop_evt = threading.Event()
+
+    def run(self):
+        while not self._stop_evt.is_set():
+            total = sum(_rss_kib(p) for p in self.proxy.pids())
+            self.peak_kib = max(self.peak_kib, total)
+            self.samples += 1
+            self._stop_evt.wait(self.period)
+
+    def stop(self):
+        self._stop_evt.set()
+        self.join(2)
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for p in pids:
+        st = _proc_stat(p)
+        if st:
+            total += st[1]
+    return total
+
+
+def preflight(proxy: Proxy, sc: dict, backends: list[Backend]):
+    """A few plain GETs through the proxy: must be 200 (and the right size); warns if the
+    responses never name a second backend (round-robin not happening)."""
+    seen = set()
+    for _ in range(2 * len(backends)):
+        try:
+            status, body = http_get(proxy.port, sc["path"])
+        except OSError as e:
+            raise StartError(f"{proxy.name}: pre-flight GET {sc['path']} failed: {e}\n"
+                             f"{proxy.proc.log_tail()}")
+        if status != 200:
+            raise StartError(f"{proxy.name}: pre-flight GET {sc['path']} returned {status}: "
+                             f"{body[:200]!r}\n{proxy.proc.log_tail()}")
+        if sc.get("expect_bytes") is not None and len(body) != sc["expect_bytes"]:
+            raise StartError(f"{proxy.name}: pre-flight GET {sc['path']} returned "
+                             f"{len(body)} bytes, expected {sc['expect_bytes']}")
+        head = body[:4096]
+        seen |= {b.name for b in backends if b.name.encode() in head}
+    if len(backends) > 1 and len(seen) < 2:
+        print(f"    note: pre-flight responses named backends {sorted(seen)} only", flush=True)
+
+
+def measure(args, proxy: Proxy, sc: dict, backends, lua_path: str) -> dict:
+    try:
+        proxy.start(backends, sc["policy"])
+        preflight(proxy, sc, backends)
+        sampler = RssSampler(proxy)
+        sampler.start()
+        try:
+            if args.warmup > 0:
+                run_wrk(args, proxy.port, sc, args.warmup, lua_path)
+            pids = proxy.pids()
+            t0 = cpu_ticks(pids)
+            res = run_wrk(args, proxy.port, sc, args.duration, lua_path)
+            pids_after = proxy.pids()
+            t1 = cpu_ticks(pids_after)
+            hwm_kib = sum(_status_kib(p, "VmHWM") for p in pids_after)
+        finally:
+            sampler.stop()
+        if not proxy.proc.alive():
+            raise BenchError(f"{proxy.name} died during the run\n{proxy.proc.log_tail()}")
+    finally:
+        proxy.stop()
+    if set(pids) != set(pids_after):
+        print(f"    note: {proxy.name} process set changed during the run", flush=True)
+    e = res["errors"]
+    nreq = res["requests"]
+    res.update({
+        "proxy": proxy.name,
+        "scenario": sc["name"],
+        "rps": nreq / (res["duration_us"] / 1e6) if res["duration_us"] else 0.0,
+        "p99_ms": res["latency_us"]["p99"] / 1000.0,
+        "cpu_ticks": t1 - t0,
+        "cpu_us_per_req": (t1 - t0) * 1e6 / CLK_TCK / nreq if nreq else None,
+        "peak_rss_mib": sampler.peak_kib / 1024.0,
+        "rss_samples": sampler.samples,
+        "vmhwm_sum_mib": hwm_kib / 1024.0,
+        "processes": len(pids_after),
+        "non2xx": e["status"],
+        "socket_errors": e["connect"] + e["read"] + e["write"] + e["timeout"],
+    })
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------------------------
+def _ratio(v, base):
+    if v is None or base in (None, 0):
+        return "–"
+    return f"{v / base:.2f}×"
+
+
+def _fmt(v, spec):
+    return "–" if v is None else format(v, spec)
+
+
+def table(sc: dict, rows: list[dict], duration: int) -> str:
+    base = next((r for r in rows if r["proxy"] == "haproxy" and "error" not in r), None)
+    b = (lambda k: base[k] if base else None)
+    out = [f"### {sc['name']} — {sc['desc']} ({duration}s, wrk -c{sc['connections']})", "",
+           "| proxy | req/s | ×haproxy | p99 ms | ×haproxy | CPU µs/req | ×haproxy "
+           "| peak RSS MiB (sampled 10 Hz) | ×haproxy | errors |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['proxy']} | FAILED | | | | | | | | {r['error'].splitlines()[0]} |")
+            continue
+        errs = []
+        if r["non2xx"]:
+            errs.append(f"non-2xx {r['non2xx']}")
+        e = r["errors"]
+        for k in ("connect", "read", "write", "timeout"):
+            if e[k]:
+                errs.append(f"{k} {e[k]}")
+        flag = ("⚠ " + ", ".join(errs)) if errs else "0"
+        cpu = r["cpu_us_per_req"]
+        out.append(
+            f"| {r['proxy']} | {r['rps']:,.0f} | {_ratio(r['rps'], b('rps'))} "
+            f"| {r['p99_ms']:.2f} | {_ratio(r['p99_ms'], b('p99_ms'))} "
+            f"| {_fmt(cpu, '.1f')} | {_ratio(cpu, b('cpu_us_per_req'))} "
+            f"| {r['peak_rss_mib']:.1f} | {_ratio(r['peak_rss_mib'], b('peak_rss_mib'))} "
+            f"| {flag} |")
+    return "\n".join(out)
+
+
+def target_check(results: dict) -> str:
+    rows = {r["proxy"]: r for r in results.get("small", []) if "error" not in r}
+    w, h = rows.get("weir"), rows.get("haproxy")
+    label = "target small: weir CPU/req ≤ 1.5× haproxy and req/s ≥ 0.7× haproxy"
+    if not w or not h or not h["cpu_us_per_req"] or not h["rps"] or w["cpu_us_per_req"] is None:
+        return f"{label}: N/A (needs successful weir and haproxy runs of 'small')"
+    cpu, rps = w["cpu_us_per_req"] / h["cpu_us_per_req"], w["rps"] / h["rps"]
+    errs = w["non2xx"] + w["socket_errors"]
+    ok = cpu <= 1.5 and rps >= 0.7 and errs == 0
+    extra = f", weir errors {errs}" if errs else ""
+    return f"{label}: {'PASS' if ok else 'FAIL'} (CPU/req {cpu:.2f}×, req/s {rps:.2f}×{extra})"
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weir", help="path to the weir binary (gateway and, by default, backends)")
+    p.add_argument("--quick", action="store_true", help="3 s per measured run instead of 8 s")
+    p.add_argument("--scenario", action="append", metavar="NAME",
+                   help=f"run only this scenario (repeatable): {', '.join(SCENARIO_BY_NAME)}")
+    p.add_argument("--duration", type=float, help="seconds per measured run (overrides --quick)")
+    p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds before each run")
+    p.add_argument("--threads", type=int, default=1,
+                   help="proxy threads: weir workers / haproxy nbthread / nginx worker_processes")
+    p.add_argument("--wrk-threads", type=int, default=1, help="wrk -t (default 1)")
+    p.add_argument("--proxies", default="weir,haproxy,nginx",
+                   help="comma-separated subset of: " + ",".join(PROXIES))
+    p.add_argument("--backend", choices=sorted(BACKENDS), default="demo",
+                   help="backend kind: demo = `WEIR demo-backend` (default); nginx-standin = "
+                        "nginx serving fixed bodies (development only; no ?delay)")
+    p.add_argument("--backend-cmd", metavar="TEMPLATE",
+                   help="custom backend command with {port} and {name} placeholders "
+                        "(implies --backend cmd)")
+    p.add_argument("--out", metavar="FILE", help="write all results as JSON")
+    p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, logs)")
+    p.add_argument("--list", action="store_true", help="list scenarios and exit")
+    a = p.parse_args(argv)
+    if a.backend_cmd:
+        a.backend = "cmd"
+    elif a.backend == "cmd":
+        p.error("--backend cmd needs --backend-cmd TEMPLATE")
+    a.duration = max(1, math.ceil(a.duration if a.duration else (3 if a.quick else 8)))
+    a.warmup = 0 if a.warmup <= 0 else max(1, math.ceil(a.warmup))
+    a.proxy_list = [x.strip() for x in a.proxies.split(",") if x.strip()]
+    bad = [x for x in a.proxy_list if x not in PROXIES]
+    if bad or not a.proxy_list:
+        p.error(f"unknown proxies {bad}; choose from {','.join(PROXIES)}")
+    names = a.scenario or [s["name"] for s in SCENARIOS]
+    bad = [n for n in names if n not in SCENARIO_BY_NAME]
+    if bad:
+        p.error(f"unknown scenarios {bad}; choose from {', '.join(SCENARIO_BY_NAME)}")
+    a.scenarios = [SCENARIO_BY_NAME[n] for n in dict.fromkeys(names)]
+    if a.threads < 1 or a.wrk_threads < 1:
+        p.error("--threads and --wrk-threads must be ≥ 1")
+    needs_weir = "weir" in a.proxy_list or a.backend == "demo"
+    if not a.list and needs_weir:
+        if not a.weir:
+            p.error("--weir PATH is required (for the weir proxy and/or the demo backends)")
+        if not (os.path.isfile(a.weir) and os.access(a.weir, os.X_OK)):
+            p.error(f"weir binary not found or not executable: {a.weir} (run `make release`?)")
+        a.weir = os.path.abspath(a.weir)
+    for tool in ["/usr/bin/wrk"] + [{"haproxy": "/usr/sbin/haproxy", "nginx": "/usr/sbin/nginx"}
+                                    .get(x, "") for x in a.proxy_list] + \
+            (["/usr/sbin/nginx"] if a.backend == "nginx-standin" else []):
+        if tool and not os.access(tool, os.X_OK):
+            p.error(f"required tool not found: {tool}")
+    return a
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        for s in SCENARIOS:
+            print(f"{s['name']:10} {s['desc']}")
+        return 0
+
+    DemoBackend.weir = args.weir or ""
+    WeirProxy.binary = args.weir or ""
+    CmdBackend.template = args.backend_cmd or ""
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+
+    tmp = tempfile.mkdtemp(prefix="weir-bench-")
+    backends: list[Backend] = []
+    started: list[Backend] = []
+    results: dict[str, list[dict]] = {}
+    failures: list[str] = []
+    lua_path = os.path.join(tmp, "done.lua")
+    with open(lua_path, "w") as f:
+        f.write(WRK_DONE_LUA)
+    meta = {"threads": args.threads, "wrk_threads": args.wrk_threads, "duration_s": args.duration,
+            "warmup_s": args.warmup, "backend": args.backend, "weir": args.weir,
+            "cpus": os.cpu_count(), "clk_tck": CLK_TCK, "nofile": NOFILE,
+            "proxies": args.proxy_list,
+            "memory": "peak of summed VmRSS over all proxy processes, sampled at 10 Hz "
+                      "during warm-up + run (vmhwm_sum_mib: sum of per-process VmHWM)",
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    print(f"# Weir benchmark — proxies {','.join(args.proxy_list)}, {args.threads} proxy "
+          f"thread(s), wrk -t{args.wrk_threads}, {args.duration}s runs (+{args.warmup}s warm-up), "
+          f"backend: {args.backend}, {os.cpu_count()} CPUs\n", flush=True)
+    rc = 0
+    try:
+        # Backends are shared by all scenarios with the same backend specs; start on demand.
+        backend_sets: dict[str, list[Backend]] = {}
+        broken: dict[str, str] = {}
+        for sc in args.scenarios:
+            key = json.dumps(sc["backends"], sort_keys=True)
+            if key not in backend_sets:
+                bs = [BACKENDS[args.backend](spec, free_port(), tmp) for spec in sc["backends"]]
+                for b in bs:
+                    started.append(b)
+                    b.start()
+                backend_sets[key] = bs
+            backends = backend_sets[key]
+            rows = []
+            for name in args.proxy_list:
+                if name in broken:
+                    rows.append({"proxy": name, "scenario": sc["name"], "error": broken[name]})
+                    continue
+                print(f"  {sc['name']:8} {name:8} ...", end="", flush=True)
+                try:
+                    r = measure(args, PROXIES[name](args.threads, tmp), sc, backends, lua_path)
+                    print(f" {r['rps']:,.0f} req/s, p99 {r['p99_ms']:.2f} ms, "
+                          f"{_fmt(r['cpu_us_per_req'], '.1f')} µs CPU/req", flush=True)
+                except StartError as e:
+                    print(" FAILED", flush=True)
+                    msg = f"{name} failed to start in scenario {sc['name']}: {e}"
+                    print("ERROR: " + msg, file=sys.stderr, flush=True)
+                    failures.append(msg)
+                    broken[name] = f"failed to start (see scenario {sc['name']})"
+                    r = {"proxy": name, "scenario": sc["name"], "error": str(e)}
+                except BenchError as e:
+                    print(" FAILED", flush=True)
+                    msg = f"{name} run failed in scenario {sc['name']}: {e}"
+                    print("ERROR: " + msg, file=sys.stderr, flush=True)
+                    failures.append(msg)
+                    r = {"proxy": name, "scenario": sc["name"], "error": str(e)}
+                rows.append(r)
+            results[sc["name"]] = rows
+            print("\n" + table(sc, rows, args.duration) + "\n", flush=True)
+        print(target_check(results))
+        if failures:
+            print(f"\nERROR: {len(failures)} run(s) failed:", file=sys.stderr)
+            for f in failures:
+                print("  - " + f.splitlines()[0], file=sys.stderr)
+            rc = 1
+    except StartError as e:
+        print(f"\nERROR: {e}", file=sys.stderr)
+        rc = 2
+    except BenchError as e:
+        print(f"\nERROR: {e}", file=sys.stderr)
+        rc = 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; cleaning up", file=sys.stderr)
+        rc = 130
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for b in started:
+            b.stop()
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump({"meta": meta, "results": results, "failures": failures}, f, indent=2)
+            print(f"results written to {args.out}")
+        if args.keep_tmp:
+            print(f"temp dir kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
