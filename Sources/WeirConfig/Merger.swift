@@ -1,0 +1,543 @@
+import TOMLKit
+
+/// Accumulates the parsed files into one configuration, collecting every error on the way.
+struct Merger {
+    // MARK: Known tables and keys
+
+    static let globalKeys = ["workers", "max_connections", "drain_timeout", "access_log"]
+    static let timeoutKeys = ["client_header", "client_idle", "upstream_connect", "upstream_response",
+                              "upstream_idle", "tunnel_idle"]
+    static let limitKeys = ["max_request_line", "max_header_bytes", "max_header_count",
+                            "upstream_idle_per_server", "buffer_bytes"]
+    static let listenerKeys = ["name", "address", "max_connections"]
+    static let poolKeys = ["name", "policy", "server"]
+    static let serverKeys = ["id", "address", "weight", "capacity", "public_url", "group"]
+    static let routeKeys = ["name", "pool", "host", "path", "listener"]
+
+    /// Top-level names in the order they are processed, with the header an operator writes for each.
+    static let tables: [(name: String, header: String)] = [
+        ("global", "[global]"), ("timeouts", "[timeouts]"), ("limits", "[limits]"),
+        ("listener", "[[listener]]"), ("pool", "[[pool]]"), ("route", "[[route]]"),
+    ]
+    static var tableHeaders: String { tables.map(\.header).joined(separator: ", ") }
+
+    /// Key -> header of the settings table it belongs to, for "belongs in [timeouts]" hints.
+    static let settingsHome: [String: String] = {
+        var home: [String: String] = [:]
+        for key in globalKeys { home[key] = "[global]" }
+        for key in timeoutKeys { home[key] = "[timeouts]" }
+        for key in limitKeys { home[key] = "[limits]" }
+        return home
+    }()
+
+    static let maxConnectionsRange = 1...10_000_000
+
+    // MARK: State
+
+    let scope: String
+    var errors: [ConfigError] = []
+    /// A file could not be read or parsed: cross-file checks would only produce noise.
+    var incomplete = false
+    var sourceFiles: [String] = []
+
+    var global = GlobalSettings()
+    var timeouts = Timeouts()
+    var limits = Limits()
+    /// "global.workers" -> file that set it.
+    var settingOwners: [String: String] = [:]
+
+    var listeners: [(listener: Listener, explicitMaxConnections: Int?)] = []
+    var pools: [Pool] = []
+    var routes: [Route] = []
+
+    /// Declared names -> "file: key" of the first declaration (recorded even when the rest of the
+    /// declaration is invalid, so one mistake does not also show up as a dangling reference).
+    var listenerNames: [String: String] = [:]
+    var listenerNameOrder: [String] = []
+    var listenerAddresses: [SocketAddress: (name: String?, location: String)] = [:]
+    var poolNames: [String: String] = [:]
+    var poolNameOrder: [String] = []
+    var serverIDs: [String: String] = [:]
+    var routeNames: [String: String] = [:]
+    var listenerTablesSeen = 0
+    var routeTablesSeen = 0
+
+    struct RouteReference {
+        var file: String
+        var path: String
+        var pool: String?
+        var listener: String?
+    }
+    var routeReferences: [RouteReference] = []
+
+    init(scope: String) {
+        self.scope = scope
+    }
+
+    var configuration: WeirConfiguration {
+        WeirConfiguration(
+            global: global, timeouts: timeouts, limits: limits,
+            listeners: listeners.map { entry in
+                var listener = entry.listener
+                listener.maxConnections = entry.explicitMaxConnections ?? global.maxConnections
+                return listener
+            },
+            pools: pools, routes: routes, sourceFiles: sourceFiles)
+    }
+
+    mutating func fail(_ file: String, _ key: String, _ message: String) {
+        errors.append(ConfigError(file: file, key: key, message: message))
+    }
+
+    // MARK: One file
+
+    mutating func process(file: String, table: TOMLTable) {
+        for (name, header) in Self.tables {
+            guard let value = table[name] else { continue }
+            switch name {
+            case "global", "timeouts", "limits":
+                guard let section = value.table else {
+                    fail(file, name, "expected a table (\(header)), found \(ValueRules.describe(value))")
+                    continue
+                }
+                processSettings(name, section, file: file)
+            default:
+                guard let elements = arrayOfTables(value, file: file, key: name, header: header) else { continue }
+                for (index, element) in elements {
+                    switch name {
+                    case "listener": processListener(element, file: file, path: "listener[\(index)]")
+                    case "pool": processPool(element, file: file, path: "pool[\(index)]")
+                    default: processRoute(element, file: file, path: "route[\(index)]")
+                    }
+                }
+            }
+        }
+        let known = Set(Self.tables.map(\.name))
+        for key in table.keys.sorted() where !known.contains(key) {
+            guard let value = table[key] else { continue }
+            if value.type == .table || value.type == .array {
+                if let match = ValueRules.suggestion(for: key, among: Self.tables.map(\.name)),
+                   let header = Self.tables.first(where: { $0.name == match })?.header {
+                    fail(file, key, "unknown table (did you mean \(header)?)")
+                } else {
+                    fail(file, key, "unknown table; known tables: \(Self.tableHeaders)")
+                }
+            } else if let home = Self.settingsHome[key] {
+                fail(file, key, "unknown top-level key; \(key) belongs in \(home)")
+            } else {
+                fail(file, key, "unknown top-level key; keys belong inside one of \(Self.tableHeaders)")
+            }
+        }
+    }
+
+    /// The tables of an array of tables, with their index; records an error and returns nil for anything else.
+    mutating func arrayOfTables(_ value: TOMLValueConvertible, file: String, key: String,
+                                header: String) -> [(Int, TOMLTable)]? {
+        guard let array = value.array else {
+            if key == "pool", let table = value.table, table["server"] != nil {
+                fail(file, "pool.server", "[[pool.server]] must follow a [[pool]] in the same file")
+            } else if value.type == .table {
+                fail(file, key, "expected an array of tables (\(header)), found a table; write \(header), not [\(key)]")
+            } else {
+                fail(file, key, "expected an array of tables (\(header)), found \(ValueRules.describe(value))")
+            }
+            return nil
+        }
+        var result: [(Int, TOMLTable)] = []
+        for (index, element) in array.enumerated() {
+            guard let table = element.table else {
+                fail(file, "\(key)[\(index)]", "expected a table (\(header)), found \(ValueRules.describe(element))")
+                continue
+            }
+            result.append((index, table))
+        }
+        return result
+    }
+
+    mutating func checkUnknownKeys(_ table: TOMLTable, known: [String], file: String, path: String,
+                                   header: String, elsewhere: [String: String] = [:]) {
+        for key in table.keys.sorted() where !known.contains(key) {
+            let message: String
+            if let match = ValueRules.suggestion(for: key, among: known) {
+                message = "unknown key (did you mean \"\(match)\"?)"
+            } else if let home = elsewhere[key] {
+                message = "unknown key; \(key) belongs in \(home), not \(header)"
+            } else {
+                message = "unknown key; known keys in \(header): \(known.joined(separator: ", "))"
+            }
+            fail(file, "\(path).\(key)", message)
+        }
+    }
+
+    // MARK: [global], [timeouts], [limits]
+
+    /// The value of a settings key, or nil when absent or already set by another file (an error).
+    mutating func claim(_ section: String, _ key: String, in table: TOMLTable, file: String) -> TOMLValueConvertible? {
+        guard let value = table[key] else { return nil }
+        let fullKey = "\(section).\(key)"
+        if let owner = settingOwners[fullKey] {
+            fail(file, fullKey, "already set in \(owner); each [\(section)] key may be set in only one file")
+            return nil
+        }
+        settingOwners[fullKey] = file
+        return value
+    }
+
+    mutating func processSettings(_ section: String, _ table: TOMLTable, file: String) {
+        switch section {
+        case "global":
+            checkUnknownKeys(table, known: Self.globalKeys, file: file, path: "global", header: "[global]",
+                             elsewhere: Self.settingsHome)
+            if let value = claim(section, "workers", in: table, file: file),
+               let number = integer(value, file: file, key: "global.workers", range: 0...1024) {
+                global.workers = number
+            }
+            if let value = claim(section, "max_connections", in: table, file: file),
+               let number = integer(value, file: file, key: "global.max_connections", range: Self.maxConnectionsRange) {
+                global.maxConnections = number
+            }
+            if let value = claim(section, "drain_timeout", in: table, file: file),
+               let duration = duration(value, file: file, key: "global.drain_timeout") {
+                global.drainTimeout = duration
+            }
+            if let value = claim(section, "access_log", in: table, file: file),
+               let log = accessLog(value, file: file, key: "global.access_log") {
+                global.accessLog = log
+            }
+        case "timeouts":
+            checkUnknownKeys(table, known: Self.timeoutKeys, file: file, path: "timeouts", header: "[timeouts]",
+                             elsewhere: Self.settingsHome)
+            let fields: [(String, WritableKeyPath<Timeouts, Duration>)] = [
+                ("client_header", \.clientHeader), ("client_idle", \.clientIdle),
+                ("upstream_connect", \.upstreamConnect), ("upstream_response", \.upstreamResponse),
+                ("upstream_idle", \.upstreamIdle), ("tunnel_idle", \.tunnelIdle),
+            ]
+            for (key, keyPath) in fields {
+                if let value = claim(section, key, in: table, file: file),
+                   let duration = duration(value, file: file, key: "timeouts.\(key)") {
+                    timeouts[keyPath: keyPath] = duration
+                }
+            }
+        default:
+            checkUnknownKeys(table, known: Self.limitKeys, file: file, path: "limits", header: "[limits]",
+                             elsewhere: Self.settingsHome)
+            let fields: [(String, WritableKeyPath<Limits, Int>, ClosedRange<Int>)] = [
+                ("max_request_line", \.maxRequestLine, 256...1_048_576),
+                ("max_header_bytes", \.maxHeaderBytes, 1024...16_777_216),
+                ("max_header_count", \.maxHeaderCount, 8...10_000),
+                ("upstream_idle_per_server", \.upstreamIdlePerServer, 1...4096),
+                ("buffer_bytes", \.bufferBytes, 4096...67_108_864),
+            ]
+            for (key, keyPath, range) in fields {
+                if let value = claim(section, key, in: table, file: file),
+                   let number = integer(value, file: file, key: "limits.\(key)", range: range) {
+                    limits[keyPath: keyPath] = number
+                }
+            }
+        }
+    }
+
+    // MARK: [[listener]]
+
+    mutating func processListener(_ table: TOMLTable, file: String, path: String) {
+        listenerTablesSeen += 1
+        checkUnknownKeys(table, known: Self.listenerKeys, file: file, path: path, header: "[[listener]]")
+        let name = requiredName(table, "name", file: file, path: path, example: #"name = "public""#)
+        let address = address(table, file: file, path: path, example: "127.0.0.1:8080", allowPortZero: true)
+        var maxConnections: Int? = nil
+        var maxConnectionsValid = true
+        if let value = table["max_connections"] {
+            maxConnections = integer(value, file: file, key: "\(path).max_connections", range: Self.maxConnectionsRange)
+            maxConnectionsValid = maxConnections != nil
+        }
+        var nameIsNew = false
+        if let name {
+            nameIsNew = declare(name, kind: "listener", in: \.listenerNames, file: file, key: "\(path).name")
+            if nameIsNew { listenerNameOrder.append(name) }
+        }
+        var addressIsNew = true
+        if let address, address.port != 0 {
+            if let other = listenerAddresses[address] {
+                addressIsNew = false
+                let owner = other.name.map { "listener \"\($0)\" at " } ?? ""
+                fail(file, "\(path).address", "address \(address) is already used by \(owner)\(other.location)")
+            } else {
+                listenerAddresses[address] = (name, "\(file): \(path).address")
+            }
+        }
+        if let name, let address, maxConnectionsValid, nameIsNew, addressIsNew {
+            listeners.append((Listener(name: name, address: address), maxConnections))
+        }
+    }
+
+    // MARK: [[pool]] and [[pool.server]]
+
+    mutating func processPool(_ table: TOMLTable, file: String, path: String) {
+        checkUnknownKeys(table, known: Self.poolKeys, file: file, path: path, header: "[[pool]]",
+                         elsewhere: Dictionary(uniqueKeysWithValues: Self.serverKeys.map { ($0, "[[pool.server]]") }))
+        let name = requiredName(table, "name", file: file, path: path, example: #"name = "demo""#)
+        var nameIsNew = false
+        if let name {
+            nameIsNew = declare(name, kind: "pool", in: \.poolNames, file: file, key: "\(path).name")
+            if nameIsNew { poolNameOrder.append(name) }
+        }
+        var policy: PolicyName? = .roundRobin
+        if let value = table["policy"] {
+            policy = nil
+            if let text = string(value, file: file, key: "\(path).policy") {
+                policy = PolicyName(rawValue: text)
+                if policy == nil {
+                    let supported = ValueRules.quotedList(PolicyName.allCases.map(\.rawValue))
+                    fail(file, "\(path).policy", "unknown policy \"\(text)\"; supported policies: \(supported)")
+                }
+            }
+        }
+        var servers: [Server] = []
+        var serversValid = true
+        let noServers = (name.map { "pool \"\($0)\"" } ?? "this pool")
+            + " has no servers; add at least one [[pool.server]] with id and address after the [[pool]]"
+        if let value = table["server"] {
+            if let elements = arrayOfTables(value, file: file, key: "\(path).server", header: "[[pool.server]]") {
+                if elements.count < value.array?.count ?? 0 { serversValid = false }
+                for (index, element) in elements {
+                    if let server = processServer(element, file: file, path: "\(path).server[\(index)]") {
+                        servers.append(server)
+                    } else {
+                        serversValid = false
+                    }
+                }
+                if value.array?.isEmpty ?? false { fail(file, "\(path).server", noServers) }
+            } else {
+                serversValid = false
+            }
+        } else {
+            fail(file, "\(path).server", noServers)
+        }
+        if let name, let policy, nameIsNew, serversValid, !servers.isEmpty {
+            pools.append(Pool(name: name, policy: policy, servers: servers))
+        }
+    }
+
+    mutating func processServer(_ table: TOMLTable, file: String, path: String) -> Server? {
+        checkUnknownKeys(table, known: Self.serverKeys, file: file, path: path, header: "[[pool.server]]",
+                         elsewhere: ["name": "[[pool]]", "policy": "[[pool]]"])
+        var valid = true
+        let id = requiredName(table, "id", file: file, path: path, example: #"id = "demo-1""#)
+        if let id {
+            if let first = serverIDs[id] {
+                valid = false
+                fail(file, "\(path).id",
+                     "duplicate server id \"\(id)\"; already defined at \(first) (server ids must be unique across all pools)")
+            } else {
+                serverIDs[id] = "\(file): \(path).id"
+            }
+        }
+        let address = address(table, file: file, path: path, example: "127.0.0.1:9001", allowPortZero: false)
+        let weight = optionalInteger(table, "weight", file: file, path: path, range: 1...256, valid: &valid)
+        let capacity = optionalInteger(table, "capacity", file: file, path: path, range: 1...Int.max, valid: &valid)
+        let group = optionalInteger(table, "group", file: file, path: path, range: 0...Int.max, valid: &valid)
+        var publicURL: String? = nil
+        if let value = table["public_url"] {
+            if let text = string(value, file: file, key: "\(path).public_url") {
+                if ValueRules.isValidPublicURL(text) {
+                    publicURL = text
+                } else {
+                    valid = false
+                    fail(file, "\(path).public_url", "invalid URL \"\(ValueRules.clip(text))\"; \(ValueRules.urlForm)")
+                }
+            } else {
+                valid = false
+            }
+        }
+        guard valid, let id, let address else { return nil }
+        return Server(id: id, address: address, weight: weight ?? 1, capacity: capacity ?? 100,
+                      publicURL: publicURL, group: group ?? 0)
+    }
+
+    // MARK: [[route]]
+
+    mutating func processRoute(_ table: TOMLTable, file: String, path: String) {
+        routeTablesSeen += 1
+        checkUnknownKeys(table, known: Self.routeKeys, file: file, path: path, header: "[[route]]")
+        var valid = true
+        let name = requiredName(table, "name", file: file, path: path, example: #"name = "default""#)
+        if let name, !declare(name, kind: "route", in: \.routeNames, file: file, key: "\(path).name") { valid = false }
+        let pool = requiredName(table, "pool", file: file, path: path, example: #"pool = "demo""#)
+        var host: String? = nil
+        if let value = table["host"] {
+            if let text = string(value, file: file, key: "\(path).host") {
+                if text.isEmpty {
+                    valid = false
+                    fail(file, "\(path).host", "must not be empty; leave host out to match any host")
+                } else if let normalized = ValueRules.normalizedHost(text) {
+                    host = normalized
+                } else {
+                    valid = false
+                    fail(file, "\(path).host", "invalid host \"\(ValueRules.clip(text))\"; \(ValueRules.hostForm)")
+                }
+            } else {
+                valid = false
+            }
+        }
+        var pathPrefix = "/"
+        if let value = table["path"] {
+            if let text = string(value, file: file, key: "\(path).path") {
+                if ValueRules.isValidPathPrefix(text) {
+                    pathPrefix = text
+                } else {
+                    valid = false
+                    fail(file, "\(path).path", "invalid path \"\(ValueRules.clip(text))\"; \(ValueRules.pathForm)")
+                }
+            } else {
+                valid = false
+            }
+        }
+        var listener: String? = nil
+        if table["listener"] != nil {
+            listener = requiredName(table, "listener", file: file, path: path, example: #"listener = "public""#)
+            if listener == nil { valid = false }
+        }
+        routeReferences.append(RouteReference(file: file, path: path, pool: pool, listener: listener))
+        if valid, let name, let pool {
+            routes.append(Route(name: name, host: host, pathPrefix: pathPrefix, pool: pool, listener: listener))
+        }
+    }
+
+    // MARK: Checks across files
+
+    mutating func finish() {
+        guard !incomplete else { return }
+        for reference in routeReferences {
+            if let pool = reference.pool, poolNames[pool] == nil {
+                fail(reference.file, "\(reference.path).pool",
+                     dangling("pool", pool, defined: poolNameOrder, header: "[[pool]]"))
+            }
+            if let listener = reference.listener, listenerNames[listener] == nil {
+                fail(reference.file, "\(reference.path).listener",
+                     dangling("listener", listener, defined: listenerNameOrder, header: "[[listener]]"))
+            }
+        }
+        if listenerTablesSeen == 0 {
+            fail(scope, "listener",
+                 #"no listener defined; add a [[listener]] with a name and an address, e.g. name = "public" and address = "127.0.0.1:8080""#)
+        }
+        if routeTablesSeen == 0 {
+            fail(scope, "route",
+                 #"no route defined; add a [[route]] that sends requests to a pool, e.g. name = "default", path = "/" and pool = "demo""#)
+        }
+    }
+
+    func dangling(_ kind: String, _ name: String, defined: [String], header: String) -> String {
+        if let match = ValueRules.suggestion(for: name, among: defined) {
+            return "no \(kind) named \"\(name)\" (did you mean \"\(match)\"?)"
+        }
+        if defined.isEmpty {
+            return "no \(kind) named \"\(name)\"; no \(header) is defined"
+        }
+        return "no \(kind) named \"\(name)\"; defined \(kind)s: \(ValueRules.quotedList(defined))"
+    }
+
+    // MARK: Typed values (each records its own error and returns nil when invalid)
+
+    /// Records the first declaration of `name`; on a repeat records a duplicate error and returns false.
+    mutating func declare(_ name: String, kind: String, in declared: WritableKeyPath<Merger, [String: String]>,
+                          file: String, key: String) -> Bool {
+        if let first = self[keyPath: declared][name] {
+            fail(file, key, "duplicate \(kind) name \"\(name)\"; already defined at \(first)")
+            return false
+        }
+        self[keyPath: declared][name] = "\(file): \(key)"
+        return true
+    }
+
+    mutating func requiredName(_ table: TOMLTable, _ key: String, file: String, path: String, example: String) -> String? {
+        guard let value = table[key] else {
+            fail(file, "\(path).\(key)", "missing required key, e.g. \(example)")
+            return nil
+        }
+        guard let text = string(value, file: file, key: "\(path).\(key)") else { return nil }
+        if text.allSatisfy(\.isWhitespace) {
+            fail(file, "\(path).\(key)", "must not be empty, e.g. \(example)")
+            return nil
+        }
+        return text
+    }
+
+    mutating func string(_ value: TOMLValueConvertible, file: String, key: String) -> String? {
+        if let text = value.string { return text }
+        fail(file, key, "expected a string, found \(ValueRules.describe(value))")
+        return nil
+    }
+
+    mutating func integer(_ value: TOMLValueConvertible, file: String, key: String, range: ClosedRange<Int>) -> Int? {
+        guard let number = value.int else {
+            fail(file, key, "expected an integer, found \(ValueRules.describe(value))")
+            return nil
+        }
+        guard range.contains(number) else {
+            if range.upperBound == Int.max {
+                fail(file, key, "must be at least \(range.lowerBound), found \(number)")
+            } else {
+                fail(file, key, "must be between \(range.lowerBound) and \(range.upperBound), found \(number)")
+            }
+            return nil
+        }
+        return number
+    }
+
+    mutating func optionalInteger(_ table: TOMLTable, _ key: String, file: String, path: String,
+                                  range: ClosedRange<Int>, valid: inout Bool) -> Int? {
+        guard let value = table[key] else { return nil }
+        let number = integer(value, file: file, key: "\(path).\(key)", range: range)
+        if number == nil { valid = false }
+        return number
+    }
+
+    mutating func duration(_ value: TOMLValueConvertible, file: String, key: String) -> Duration? {
+        if let text = value.string {
+            if let duration = ValueRules.parseDuration(text) { return duration }
+            fail(file, key, "\(ValueRules.durationForm), found \"\(ValueRules.clip(text))\"")
+        } else {
+            fail(file, key, "\(ValueRules.durationForm), found \(ValueRules.describe(value))")
+        }
+        return nil
+    }
+
+    mutating func accessLog(_ value: TOMLValueConvertible, file: String, key: String) -> AccessLog? {
+        let form = #"expected "stdout", "off" or an absolute file path such as "/var/log/weir/access.log""#
+        guard let text = value.string else {
+            fail(file, key, "\(form), found \(ValueRules.describe(value))")
+            return nil
+        }
+        switch text {
+        case "stdout": return .stdout
+        case "off": return .off
+        default:
+            if text.hasPrefix("/") && text.count > 1 && !text.hasSuffix("/") { return .file(text) }
+            fail(file, key, "\(form), found \"\(ValueRules.clip(text))\"")
+            return nil
+        }
+    }
+
+    mutating func address(_ table: TOMLTable, file: String, path: String, example: String,
+                          allowPortZero: Bool) -> SocketAddress? {
+        let key = "\(path).address"
+        guard let value = table["address"] else {
+            fail(file, key, "missing required key, e.g. address = \"\(example)\"")
+            return nil
+        }
+        guard let text = string(value, file: file, key: key) else { return nil }
+        switch SocketAddress.parseDetailed(text) {
+        case .failure(let problem):
+            fail(file, key, ValueRules.addressProblem(ValueRules.clip(text), problem, example: example))
+            return nil
+        case .success(let address):
+            if address.port == 0 && !allowPortZero {
+                fail(file, key, "invalid address \"\(text)\": a server port must be between 1 and 65535; "
+                     + ValueRules.addressForm(example: example))
+                return nil
+            }
+            return address
+        }
+    }
+}

@@ -1,0 +1,194 @@
+import TOMLKit
+
+/// Pure checks and conversions of single values, plus the wording shared by error messages.
+enum ValueRules {
+    // MARK: Durations
+
+    static let durationForm =
+        #"expected a duration such as "10s" or "250ms" (a positive whole number followed by ms, s, m or h)"#
+
+    /// `"250ms"`, `"10s"`, `"5m"`, `"1h"`: a positive decimal integer and a unit, nothing else.
+    static func parseDuration(_ text: String) -> Duration? {
+        let digits = text.prefix { $0 >= "0" && $0 <= "9" }
+        let unit = text.dropFirst(digits.count)
+        guard !digits.isEmpty, digits.count <= 12, let value = Int64(digits), value > 0 else { return nil }
+        switch unit {
+        case "ms": return .milliseconds(value)
+        case "s": return .seconds(value)
+        case "m": return .seconds(value * 60)
+        case "h": return .seconds(value * 3600)
+        default: return nil
+        }
+    }
+
+    // MARK: Route host and path
+
+    static let hostForm =
+        #"expected an exact host name such as "example.com" or a wildcard such as "*.example.com" (no scheme, no port)"#
+
+    /// Lower-cased host if `text` is a DNS-style name (letters, digits, "-", "_", dot-separated labels),
+    /// optionally preceded by "*." for a wildcard; nil otherwise.
+    static func normalizedHost(_ text: String) -> String? {
+        let lower = text.lowercased()
+        let name = lower.hasPrefix("*.") ? String(lower.dropFirst(2)) : lower
+        guard !name.isEmpty, name.utf8.count <= 253 else { return nil }
+        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        for label in labels {
+            guard !label.isEmpty, label.utf8.count <= 63, label.first != "-", label.last != "-",
+                  label.utf8.allSatisfy({ isLowerAlnum($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+            else { return nil }
+        }
+        return lower
+    }
+
+    static let pathForm = ##"expected a path prefix starting with "/" (no spaces, "?" or "#") such as "/" or "/api/""##
+
+    static func isValidPathPrefix(_ text: String) -> Bool {
+        guard text.hasPrefix("/") else { return false }
+        return text.unicodeScalars.allSatisfy { scalar in
+            scalar.value > 0x20 && scalar.value != 0x7f && scalar != "?" && scalar != "#"
+        }
+    }
+
+    // MARK: public_url
+
+    static let urlForm = #"expected an http:// or https:// URL with no path beyond "/", such as "http://127.0.0.1:9001""#
+
+    static func isValidPublicURL(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        let rest: Substring
+        if lower.hasPrefix("http://") {
+            rest = text.dropFirst(7)
+        } else if lower.hasPrefix("https://") {
+            rest = text.dropFirst(8)
+        } else {
+            return false
+        }
+        var authority = rest
+        if let slash = rest.firstIndex(of: "/") {
+            guard rest[slash...] == "/" else { return false }
+            authority = rest[..<slash]
+        }
+        guard !authority.isEmpty else { return false }
+        var hostPart: Substring
+        var portPart: Substring? = nil
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return false }
+            hostPart = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.first == ":" else { return false }
+                portPart = after.dropFirst()
+            }
+            guard SocketAddress.canonicalIPv6(hostPart) != nil else { return false }
+        } else {
+            if let colon = authority.firstIndex(of: ":") {
+                hostPart = authority[..<colon]
+                portPart = authority[authority.index(after: colon)...]
+            } else {
+                hostPart = authority
+            }
+            guard !hostPart.isEmpty, normalizedHost(String(hostPart)) != nil, !hostPart.hasPrefix("*") else { return false }
+        }
+        if let port = portPart {
+            guard !port.isEmpty, port.count <= 5, port.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  let value = Int(port), (1...65535).contains(value) else { return false }
+        }
+        return true
+    }
+
+    // MARK: Addresses
+
+    static func addressForm(example: String) -> String {
+        #"expected a numeric IP address and port such as "\#(example)" or "[::1]:\#(example.split(separator: ":").last ?? "80")""#
+    }
+
+    static func addressProblem(_ text: String, _ problem: SocketAddress.Problem, example: String) -> String {
+        let form = addressForm(example: example)
+        let reason: String
+        switch problem {
+        case .empty: return "must not be empty; " + form
+        case .missingPort: reason = "missing port"
+        case .badPort(let port): reason = "port \"\(port)\" is not a number"
+        case .portOutOfRange(let port): reason = "port \(port) is out of range (0-65535)"
+        case .hostName(let host): reason = "\"\(host)\" is a host name, not a numeric IP address (host names are not resolved)"
+        case .badIPv4(let host): reason = "\"\(host)\" is not a valid IPv4 address"
+        case .badIPv6(let host): reason = "\"\(host)\" is not a valid IPv6 address"
+        case .ipv6WithoutBrackets: reason = "an IPv6 address must be in brackets"
+        }
+        return "invalid address \"\(text)\": \(reason); \(form)"
+    }
+
+    // MARK: Describing values
+
+    /// "a string (\"4\")", "an integer (4)", "a table", ...: what an error message says was found.
+    static func describe(_ value: TOMLValueConvertible) -> String {
+        switch value.type {
+        case .string: return "a string (\"\(clip(value.string ?? ""))\")"
+        case .int: return "an integer (\(value.int.map(String.init) ?? "?"))"
+        case .double: return "a floating-point number (\(value.double.map { String($0) } ?? "?"))"
+        case .bool: return "a boolean (\(value.bool.map { String($0) } ?? "?"))"
+        case .table: return "a table"
+        case .array: return "an array"
+        case .date: return "a date"
+        case .time: return "a time"
+        case .dateTime: return "a date-time"
+        }
+    }
+
+    static func clip(_ text: String) -> String {
+        text.count > 60 ? String(text.prefix(57)) + "..." : text
+    }
+
+    static func quotedList(_ names: [String]) -> String {
+        names.map { "\"\($0)\"" }.joined(separator: ", ")
+    }
+
+    // MARK: Suggestions
+
+    /// The single best candidate within edit distance 2 (ignoring case, "_" and "-" differences), or nil
+    /// when there is none or two candidates tie.
+    static func suggestion(for word: String, among candidates: [String]) -> String? {
+        func folded(_ text: String) -> String { text.lowercased().filter { $0 != "_" && $0 != "-" } }
+        let foldedWord = folded(word)
+        var best: (candidate: String, distance: Int)? = nil
+        var tie = false
+        for candidate in candidates where candidate != word {
+            let distance = folded(candidate) == foldedWord ? 0 : editDistance(word.lowercased(), candidate.lowercased())
+            guard distance <= 2 else { continue }
+            if let current = best {
+                if distance < current.distance {
+                    best = (candidate, distance)
+                    tie = false
+                } else if distance == current.distance {
+                    tie = true
+                }
+            } else {
+                best = (candidate, distance)
+            }
+        }
+        return tie ? nil : best?.candidate
+    }
+
+    /// Levenshtein distance over characters.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+
+    private static func isLowerAlnum(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7a)
+    }
+}

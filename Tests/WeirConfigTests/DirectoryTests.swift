@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+@testable import WeirConfig
+
+/// The directory-reading path: temporary directories built per test, and the shipped conf.d.
+@Suite struct DirectoryTests {
+    /// Creates a fresh temporary directory holding `files` (a name ending in "/" makes a subdirectory).
+    func makeDirectory(_ files: [String: String]) throws -> String {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("weirconfig-tests-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (name, contents) in files {
+            let path = directory + "/" + name
+            if name.hasSuffix("/") {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            } else {
+                try contents.write(toFile: path, atomically: true, encoding: .utf8)
+            }
+        }
+        return directory
+    }
+
+    func loadErrors(_ directory: String) -> [String] {
+        do {
+            _ = try ConfigLoader.load(directory: directory)
+            return []
+        } catch let errors as ConfigErrors {
+            return errors.errors.map(\.description)
+        } catch {
+            return ["unexpected error type: \(error)"]
+        }
+    }
+
+    @Test func shippedConfigurationLoads() throws {
+        let confD = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("conf.d").path
+        let config = try ConfigLoader.load(directory: confD)
+        #expect(config.sourceFiles.map { ($0 as NSString).lastPathComponent } ==
+                ["00-global.toml", "10-listeners.toml", "20-pools.toml", "30-routes.toml"])
+        #expect(config.sourceFiles.allSatisfy { $0.hasPrefix(confD + "/") })
+        // The shipped files spell out the defaults.
+        #expect(config.global == GlobalSettings())
+        #expect(config.timeouts == Timeouts())
+        #expect(config.limits == Limits())
+        #expect(config.listeners == [Listener(name: "public", address: SocketAddress(host: "127.0.0.1", port: 8080))])
+        #expect(config.pools == [Pool(name: "demo", servers: (1...3).map { n in
+            Server(id: "demo-\(n)", address: SocketAddress(host: "127.0.0.1", port: UInt16(9000 + n)),
+                   publicURL: "http://127.0.0.1:900\(n)")
+        })])
+        #expect(config.routes == [Route(name: "default", pathPrefix: "/", pool: "demo")])
+    }
+
+    @Test func readsOnlyTomlFilesInByteOrder() throws {
+        let directory = try makeDirectory([
+            "b-pool.toml": "[[pool]]\nname = \"demo\"\n[[pool.server]]\nid = \"d\"\naddress = \"127.0.0.1:9001\"\n",
+            "B-listener.toml": "[[listener]]\nname = \"public\"\naddress = \"127.0.0.1:8080\"\n",
+            "a-route.toml": "[[route]]\nname = \"default\"\npool = \"demo\"\n",
+            "README.md": "not toml",
+            "old.toml.bak": "garbage = ",
+            ".hidden.toml": "garbage = ",
+            "sub.toml/": "",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = try ConfigLoader.load(directory: directory + "/")
+        #expect(config.sourceFiles == [directory + "/B-listener.toml", directory + "/a-route.toml",
+                                       directory + "/b-pool.toml"])
+        #expect(config.routes.map(\.pool) == ["demo"])
+    }
+
+    @Test func errorsNameTheDirectoryJoinedWithTheFile() throws {
+        let directory = try makeDirectory([
+            "10-listener.toml": "[[listener]]\nname = \"public\"\naddress = \"localhost:8080\"\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(loadErrors(directory) == [
+            #"\#(directory)/10-listener.toml: listener[0].address: invalid address "localhost:8080": "localhost" is a host name, not a numeric IP address (host names are not resolved); expected a numeric IP address and port such as "127.0.0.1:8080" or "[::1]:8080""#,
+            #"\#(directory): route: no route defined; add a [[route]] that sends requests to a pool, e.g. name = "default", path = "/" and pool = "demo""#,
+        ])
+    }
+
+    @Test func directoryWithoutTomlFiles() throws {
+        let directory = try makeDirectory(["README.md": "hello"])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(loadErrors(directory) == [
+            "\(directory): *.toml: no *.toml files found; the configuration needs at least one [[listener]], [[pool]] and [[route]]",
+        ])
+    }
+
+    @Test func missingDirectory() {
+        #expect(loadErrors("/nonexistent/weir/conf.d") == [
+            "/nonexistent/weir/conf.d: directory: does not exist; expected a directory of *.toml configuration files, such as conf.d",
+        ])
+    }
+
+    @Test func fileInsteadOfDirectory() throws {
+        let directory = try makeDirectory(["weir.toml": baseTOML])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(loadErrors(directory + "/weir.toml") == [
+            "\(directory)/weir.toml: directory: is not a directory; expected a directory of *.toml configuration files, such as conf.d",
+        ])
+    }
+
+    @Test func invalidUTF8File() throws {
+        let directory = try makeDirectory(["00-base.toml": baseTOML])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data([0x5b, 0xff, 0xfe, 0x5d]).write(to: URL(fileURLWithPath: directory + "/10-bad.toml"))
+        #expect(loadErrors(directory) == [
+            "\(directory)/10-bad.toml: (file): is not valid UTF-8 text",
+        ])
+    }
+}
