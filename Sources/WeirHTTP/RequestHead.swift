@@ -1,0 +1,81 @@
+/// A parsed, validated request head. Every `Range<Int>` indexes `bytes`.
+public struct RequestHead: Sendable {
+    /// Copy of the head exactly as received: request line through the final CRLFCRLF
+    /// (leading empty lines skipped by the parser are not included).
+    public let bytes: [UInt8]
+    /// The method token (case-sensitive, e.g. "GET").
+    public let method: Range<Int>
+    /// The request-target: origin-form, absolute-form (http/https), "*" (OPTIONS) or authority-form (CONNECT).
+    public let target: Range<Int>
+    /// HTTP/1.0 or HTTP/1.1 as sent in the request line.
+    public let version: HTTPVersion
+    /// Field lines in received order; values trimmed of OWS.
+    public let fields: [HeaderField]
+    /// `.none`, `.contentLength(n)` or `.chunked` (never `.untilClose`).
+    public let framing: BodyFraming
+    /// Value of the single Host field, if any (empty range for an empty Host).
+    public let host: Range<Int>?
+    /// RFC 9112 §9.3: HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with "Connection: keep-alive" (and no close).
+    public let keepAlive: Bool
+    /// Connection lists the "upgrade" token and an Upgrade field is present.
+    public let isUpgrade: Bool
+    /// Expect contains "100-continue" (case-insensitive) in an HTTP/1.1 request (ignored in HTTP/1.0, RFC 9110 §10.1.1).
+    public let expectsContinue: Bool
+
+    @usableFromInline let knownMethod: KnownMethod
+
+    @usableFromInline
+    init(bytes: [UInt8], method: Range<Int>, target: Range<Int>, version: HTTPVersion, fields: [HeaderField],
+         framing: BodyFraming, host: Range<Int>?, keepAlive: Bool, isUpgrade: Bool, expectsContinue: Bool,
+         knownMethod: KnownMethod) {
+        self.bytes = bytes
+        self.method = method
+        self.target = target
+        self.version = version
+        self.fields = fields
+        self.framing = framing
+        self.host = host
+        self.keepAlive = keepAlive
+        self.isUpgrade = isUpgrade
+        self.expectsContinue = expectsContinue
+        self.knownMethod = knownMethod
+    }
+
+    /// true when the method is exactly "HEAD".
+    @inlinable public var isHEAD: Bool { knownMethod == .head }
+
+    /// true for GET, HEAD, PUT, DELETE, OPTIONS, TRACE (RFC 9110 §9.2.2), exact case.
+    @inlinable public var methodIsIdempotent: Bool { knownMethod.isIdempotent }
+
+    /// true when the method is exactly "CONNECT" (the target is then authority-form).
+    @inlinable public var isCONNECT: Bool { knownMethod == .connect }
+
+    /// The method as a String (allocates; not for the hot path).
+    public var methodString: String { HeadAccessors.string(bytes, method) }
+
+    /// The request-target as a String (allocates; not for the hot path).
+    public var targetString: String { HeadAccessors.string(bytes, target) }
+
+    /// The value of the first field named `lowercasedName` (compared case-insensitively), or nil.
+    /// Precondition: `lowercasedName` is ASCII. Not for the hot path (use `fieldName(_:is:)`).
+    public func value(of lowercasedName: String) -> Range<Int>? {
+        HeadAccessors.value(bytes, fields, of: lowercasedName)
+    }
+
+    /// `bytes[r]` decoded as UTF-8 (invalid bytes replaced). Precondition: `r` lies within `bytes`.
+    public func string(_ r: Range<Int>) -> String { HeadAccessors.string(bytes, r) }
+
+    /// true when field i's name equals `lowercasedName` ASCII-case-insensitively. Fast, no allocation.
+    /// Precondition: `0 <= i < fields.count`; `lowercasedName` is lowercase ASCII.
+    @inlinable
+    public func fieldName(_ i: Int, is lowercasedName: StaticString) -> Bool {
+        HeadAccessors.fieldName(bytes, fields, i, is: lowercasedName)
+    }
+
+    /// true when the comma-separated list value in `range` contains `lowercasedToken` as an element
+    /// (case-insensitive, OWS trimmed). Precondition: `range` lies within `bytes`; token is lowercase ASCII.
+    @inlinable
+    public func listContains(_ range: Range<Int>, token lowercasedToken: StaticString) -> Bool {
+        HeadAccessors.listContains(bytes, range, token: lowercasedToken)
+    }
+}

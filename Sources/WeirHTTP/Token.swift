@@ -1,0 +1,155 @@
+/// Byte classes and ASCII helpers shared by the parsers. Branch-light, no tables in memory:
+/// the 128-bit character classes are two 64-bit masks.
+@usableFromInline
+enum ASCII {
+    @usableFromInline static let cr: UInt8 = 0x0D
+    @usableFromInline static let lf: UInt8 = 0x0A
+    @usableFromInline static let sp: UInt8 = 0x20
+    @usableFromInline static let htab: UInt8 = 0x09
+    @usableFromInline static let colon: UInt8 = 0x3A
+    @usableFromInline static let comma: UInt8 = 0x2C
+    @usableFromInline static let semicolon: UInt8 = 0x3B
+
+    // tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+    @usableFromInline static let tcharLow: UInt64 = 0x03ff_6cfa_0000_0000
+    @usableFromInline static let tcharHigh: UInt64 = 0x57ff_ffff_c7ff_fffe
+    // Host field bytes: unreserved / sub-delims / ":" / "[" / "]" / "%" (RFC 3986 host [":" port]).
+    @usableFromInline static let hostLow: UInt64 = 0x2fff_7ff2_0000_0000
+    @usableFromInline static let hostHigh: UInt64 = 0x47ff_fffe_afff_fffe
+
+    /// true for a token character (RFC 9110 §5.6.2).
+    @inlinable @inline(__always)
+    static func isTChar(_ b: UInt8) -> Bool {
+        inClass(b, tcharLow, tcharHigh)
+    }
+
+    /// true for a byte allowed in a Host field value.
+    @inlinable @inline(__always)
+    static func isHostChar(_ b: UInt8) -> Bool {
+        inClass(b, hostLow, hostHigh)
+    }
+
+    @inlinable @inline(__always)
+    static func inClass(_ b: UInt8, _ low: UInt64, _ high: UInt64) -> Bool {
+        if b < 64 { return (low &>> UInt64(b)) & 1 != 0 }
+        if b < 128 { return (high &>> UInt64(b &- 64)) & 1 != 0 }
+        return false
+    }
+
+    /// true for SP or HTAB (OWS / BWS bytes).
+    @inlinable @inline(__always)
+    static func isWS(_ b: UInt8) -> Bool { b == sp || b == htab }
+
+    /// true for a byte allowed inside a field value: HTAB, SP, VCHAR, obs-text (not CTL, not DEL).
+    @inlinable @inline(__always)
+    static func isFieldByte(_ b: UInt8) -> Bool { (b >= 0x20 && b != 0x7F) || b == htab }
+
+    /// ASCII lowercase of `b` (other bytes unchanged).
+    @inlinable @inline(__always)
+    static func lower(_ b: UInt8) -> UInt8 { (b &- 0x41) < 26 ? b | 0x20 : b }
+
+    /// Value of a hex digit, or nil.
+    @inlinable @inline(__always)
+    static func hexValue(_ b: UInt8) -> Int? {
+        if b &- 0x30 < 10 { return Int(b &- 0x30) }
+        let l = b | 0x20
+        if l &- 0x61 < 6 { return Int(l &- 0x61 &+ 10) }
+        return nil
+    }
+
+    /// true when `buf[range]` equals `lowercased` ASCII-case-insensitively.
+    /// Precondition: `range` lies within `buf`; `lowercased` is lowercase ASCII.
+    @inlinable
+    static func equalsLowercased(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: StaticString) -> Bool {
+        lowercased.withUTF8Buffer { s in
+            guard s.count == range.count else { return false }
+            var j = range.lowerBound
+            for c in s {
+                if lower(buf[j]) != c { return false }
+                j &+= 1
+            }
+            return true
+        }
+    }
+
+    /// true when `buf[range]` equals the exact bytes of `s` (case-sensitive).
+    @inlinable
+    static func equalsExactly(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ s: StaticString) -> Bool {
+        s.withUTF8Buffer { s in
+            guard s.count == range.count else { return false }
+            var j = range.lowerBound
+            for c in s {
+                if buf[j] != c { return false }
+                j &+= 1
+            }
+            return true
+        }
+    }
+
+    /// Index of the first LF in `buf[from..<to]`, or nil. Scans 8 bytes at a time.
+    @inlinable
+    static func firstLF(_ buf: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
+        var i = from
+        #if _endian(little)
+        if let base = buf.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            let lfs: UInt64 = 0x0A0A_0A0A_0A0A_0A0A
+            while i &+ 8 <= to {
+                let w = (base + i).loadUnaligned(as: UInt64.self) ^ lfs
+                let z = (w &- ones) & ~w & highs
+                if z != 0 { return i &+ (z.trailingZeroBitCount &>> 3) }
+                i &+= 8
+            }
+        }
+        #endif
+        while i < to {
+            if buf[i] == lf { return i }
+            i &+= 1
+        }
+        return nil
+    }
+
+    /// Skips whole 8-byte words of `buf[from..<to]` in which every byte is ≥ 0x20 and ≠ 0x7F
+    /// (field-value bytes other than HTAB). Returns the start of the first word that may hold another
+    /// byte, or of the tail shorter than 8 bytes; the caller checks the remaining bytes one by one.
+    @inlinable @inline(__always)
+    static func skipFieldBytes8(_ buf: UnsafeRawBufferPointer, from: Int, to: Int) -> Int {
+        var i = from
+        #if _endian(little)
+        if let base = buf.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            let spaces: UInt64 = 0x2020_2020_2020_2020
+            let dels: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+            while i &+ 8 <= to {
+                let w = (base + i).loadUnaligned(as: UInt64.self)
+                let below = (w &- spaces) & ~w & highs       // some byte < 0x20
+                let d = w ^ dels
+                let del = (d &- ones) & ~d & highs           // some byte == 0x7F
+                if (below | del) != 0 { return i }
+                i &+= 8
+            }
+        }
+        #endif
+        return i
+    }
+
+    /// Index of the first byte of `buf[from..<to]` that is not SP/HTAB (or `to`).
+    @inlinable @inline(__always)
+    static func skipWS(_ buf: UnsafeRawBufferPointer, from: Int, to: Int) -> Int {
+        var i = from
+        while i < to && isWS(buf[i]) { i &+= 1 }
+        return i
+    }
+
+    /// The range of `buf[range]` without leading and trailing SP/HTAB.
+    @inlinable @inline(__always)
+    static func trimWS(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>) -> Range<Int> {
+        var lo = range.lowerBound
+        var hi = range.upperBound
+        while lo < hi && isWS(buf[lo]) { lo &+= 1 }
+        while hi > lo && isWS(buf[hi &- 1]) { hi &-= 1 }
+        return lo..<hi
+    }
+}

@@ -1,0 +1,75 @@
+import Testing
+@testable import WeirHTTP
+
+@Suite("Helpers")
+struct HelpersTests {
+    func isHopByHop(_ s: String) -> Bool {
+        Array(s.utf8).withUnsafeBytes { HopByHop.isHopByHop($0) }
+    }
+
+    @Test("HopByHop: standard hop-by-hop names, case-insensitive")
+    func hopByHop() {
+        for name in ["Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "UPGRADE"] {
+            #expect(isHopByHop(name), "\(name)")
+        }
+        for name in ["Host", "Content-Length", "Proxy-Authorization", "Proxy-Authenticate", "Trailers", "T", "Connectio", ""] {
+            #expect(!isHopByHop(name), "\(name)")
+        }
+    }
+
+    @Test("tchar class matches RFC 9110 §5.6.2 for every byte")
+    func tcharTable() {
+        let specials = Array("!#$%&'*+-.^_`|~".utf8)
+        for b in 0...255 {
+            let byte = UInt8(b)
+            let expected = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || specials.contains(byte)
+            #expect(ASCII.isTChar(byte) == expected, "byte \(b)")
+        }
+    }
+
+    @Test("host character class: unreserved, sub-delims, ':', '[', ']', '%'")
+    func hostTable() {
+        let allowed = Set(Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:[]%".utf8))
+        for b in 0...255 {
+            #expect(ASCII.isHostChar(UInt8(b)) == allowed.contains(UInt8(b)), "byte \(b)")
+        }
+    }
+
+    @Test("firstLF finds the first LF at every position, with and without the 8-byte fast path")
+    func firstLF() {
+        for length in 0..<40 {
+            for lfAt in 0...length {
+                var bytes = [UInt8](repeating: 0x61, count: length)
+                if lfAt < length { bytes[lfAt] = 0x0A }
+                if lfAt + 3 < length { bytes[lfAt + 3] = 0x0A }
+                let found = bytes.withUnsafeBytes { ASCII.firstLF($0, from: 0, to: length) }
+                #expect(found == (lfAt < length ? lfAt : nil), "length \(length) lf \(lfAt)")
+            }
+        }
+        // High bytes next to LF must not confuse the SWAR test.
+        let tricky: [UInt8] = [0x8A, 0x0B, 0x09, 0xFF, 0x0A, 0x00, 0x0A, 0x0A, 0x0A, 0x0A]
+        #expect(tricky.withUnsafeBytes { ASCII.firstLF($0, from: 0, to: tricky.count) } == 4)
+        #expect(tricky.withUnsafeBytes { ASCII.firstLF($0, from: 5, to: tricky.count) } == 6)
+    }
+
+    @Test("field values: every byte value at every position of a long value is accepted iff it is HTAB, SP, VCHAR or obs-text")
+    func fieldValueBytes() {
+        for b in 0...255 where b != 0x0D && b != 0x0A {
+            let byte = UInt8(b)
+            let valid = byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
+            for position in 0..<20 {
+                var value = Array("abcdefghijklmnopqrst".utf8)
+                value[position] = byte
+                let bytes = Array("GET / HTTP/1.1\r\nHost: a\r\nX: ".utf8) + value + Array("\r\n\r\n".utf8)
+                let r = parseRequest(bytes: bytes)
+                #expect((r.head != nil) == valid, "byte \(b) at \(position)")
+            }
+        }
+    }
+
+    @Test("HTTPParseError description")
+    func errorDescription() {
+        let e = HTTPParseError(status: 400, reason: "bad", offset: 7)
+        #expect(e.description == "400 bad (at byte 7)")
+    }
+}
