@@ -48,6 +48,8 @@ public final class Connection {
     public let input: Buffer
     public let output: Buffer
     private var closeWhenFlushed = false
+    /// Keeps the connection alive while it flushes after its owner let go (see `closeAfterFlush`).
+    private var retainedWhileFlushing: Connection?
 
     private init(loop: EventLoop, bev: OpaquePointer, peer: PeerAddress) {
         self.loop = loop
@@ -93,8 +95,17 @@ public final class Connection {
             return nil
         }
         let c = Connection(loop: loop, bev: bev, peer: peer)
+        c.setIOSizes()
         bufferevent_enable(bev, weir_ev_read() | weir_ev_write())
         return c
+    }
+
+    /// libevent reads and writes at most 16 KiB per call by default; larger bodies stream with
+    /// fewer system calls when each call may move more.
+    private func setIOSizes() {
+        guard let bev else { return }
+        bufferevent_set_max_single_read(bev, 64 * 1024)
+        bufferevent_set_max_single_write(bev, 64 * 1024)
     }
 
     /// Starts a non-blocking connect to a numeric `host`:`port`. The handler receives `.connected`
@@ -109,6 +120,7 @@ public final class Connection {
         }
         let c = Connection(loop: loop, bev: bev, peer: PeerAddress(host: host, port: port))
         c.handler = handler
+        c.setIOSizes()
         bufferevent_enable(bev, weir_ev_read() | weir_ev_write())
         let rc = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bufferevent_socket_connect(bev, $0, len) }
@@ -170,6 +182,11 @@ public final class Connection {
         bev = nil
         handler = nil
         bufferevent_free(b)
+        retainedWhileFlushing = nil
+    }
+
+    deinit {
+        if let b = bev { bufferevent_free(b) }
     }
 
     /// Closes with a TCP reset (the peer sees ECONNRESET), discarding unsent output.
@@ -186,6 +203,10 @@ public final class Connection {
         handler = nil
         if output.isEmpty { close(); return }
         closeWhenFlushed = true
+        retainedWhileFlushing = self
+        // A peer that never reads must not keep the connection forever.
+        var limit = timeval(tv_sec: 30, tv_usec: 0)
+        bufferevent_set_timeouts(b, nil, &limit)
         bufferevent_disable(b, weir_ev_read())
         bufferevent_setwatermark(b, weir_ev_write(), 0, 0)
     }
