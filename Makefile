@@ -1,0 +1,48 @@
+# Weir: `make run` and `make test` are the two commands; both install what is missing first.
+SWIFT        ?= swift
+CONF         ?= conf.d
+RELEASE_BIN  := .build/release/weir
+# System packages the build needs (libevent and OpenSSL headers) and those the tests and
+# benchmarks drive as real peers (curl as the client, nginx and haproxy as comparison or
+# backend servers, wrk as load generator).
+BUILD_PACKAGES := libevent-dev libssl-dev pkg-config
+TEST_PACKAGES  := curl nginx
+BENCH_PACKAGES := wrk haproxy nginx
+
+.PHONY: run test build deps test-deps bench-deps unit e2e bench check clean
+
+run: deps build
+	@scripts/run-demo.sh $(RELEASE_BIN) $(CONF)
+
+test: deps test-deps
+	$(SWIFT) build -c release
+	$(SWIFT) test
+	WEIR_BIN=$(RELEASE_BIN) python3 -m pytest Tests/EndToEnd -q
+
+unit: deps
+	$(SWIFT) test
+
+e2e: deps test-deps build
+	WEIR_BIN=$(RELEASE_BIN) python3 -m pytest Tests/EndToEnd -q
+
+bench: deps bench-deps build
+	python3 scripts/bench/bench.py --weir $(RELEASE_BIN) $(BENCH_ARGS)
+
+check: build
+	$(RELEASE_BIN) check -c $(CONF)
+
+build:
+	$(SWIFT) build -c release
+
+deps:
+	@scripts/install-packages.sh $(BUILD_PACKAGES)
+
+test-deps:
+	@scripts/install-packages.sh $(TEST_PACKAGES)
+	@python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install --quiet pytest
+
+bench-deps:
+	@scripts/install-packages.sh $(BENCH_PACKAGES)
+
+clean:
+	rm -rf .build
