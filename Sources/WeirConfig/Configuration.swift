@@ -108,14 +108,14 @@ public struct Limits: Sendable, Equatable {
     /// `max_header_count`: most header fields accepted in one head. Range 8...10_000. Default 100.
     public var maxHeaderCount: Int
     /// `upstream_idle_per_server`: most idle keep-alive connections kept per backend server, per worker.
-    /// Range 1...4096. Default 32.
+    /// Range 1...4096. Default 1024.
     public var upstreamIdlePerServer: Int
     /// `buffer_bytes`: high watermark of buffered bytes per direction per connection; reading from the
     /// other side pauses above it. Range 4096...67_108_864. Default 262144.
     public var bufferBytes: Int
 
     public init(maxRequestLine: Int = 8192, maxHeaderBytes: Int = 65536, maxHeaderCount: Int = 100,
-                upstreamIdlePerServer: Int = 32, bufferBytes: Int = 262_144) {
+                upstreamIdlePerServer: Int = 1024, bufferBytes: Int = 262_144) {
         self.maxRequestLine = maxRequestLine
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount

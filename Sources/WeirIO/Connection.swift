@@ -11,7 +11,7 @@ public enum ConnectionEvent: Sendable {
     case failed(IOError)
     /// No byte arrived within the read timeout while reading was enabled.
     case readTimeout
-    /// Output could not be written within the write timeout.
+    /// Output could not be written within the write timeout (or the connect did not complete).
     case writeTimeout
 }
 
@@ -19,10 +19,10 @@ public enum ConnectionEvent: Sendable {
 public protocol ConnectionHandler: AnyObject {
     /// New bytes are in `connection.input`.
     func connectionReadable(_ connection: Connection)
-    /// `connection.output` drained to its low watermark (0 unless set).
+    /// `connection.output` drained from above its low watermark to at or below it (0 unless set).
     func connectionWritable(_ connection: Connection)
     /// See `ConnectionEvent`. After `.endOfStream`, `.failed` or a timeout the connection stays open
-    /// until the handler closes it (the input may still hold unread bytes).
+    /// until the handler closes it (the input may still hold unread bytes); reading has stopped.
     func connection(_ connection: Connection, event: ConnectionEvent)
 }
 
@@ -33,188 +33,267 @@ public struct PeerAddress: Sendable {
     public var port: Int
 }
 
-/// A TCP connection driven by a libevent bufferevent: an input and an output `Buffer`, callbacks to
-/// a `ConnectionHandler`, optional timeouts and watermarks. Lives on one loop's thread.
+/// A non-blocking TCP socket driven by two libevent events, with an input and an output `Buffer`.
+///
+/// Reading: up to `maxRead` bytes per readiness straight into `input` (no FIONREAD probe).
+/// Writing: whatever is appended to `output` is written later in the same loop pass (no epoll
+/// registration while the socket keeps up); only a socket that cannot take everything is watched
+/// for writability. Lives on one loop's thread.
 ///
 /// Ownership: the handler usually owns the connection and the connection holds its handler strongly;
-/// `close()` breaks that cycle. A connection must be closed exactly once (a second close is ignored).
+/// `close()` breaks that cycle. The buffers stay valid until the object is released.
 public final class Connection {
     public let loop: EventLoop
-    @usableFromInline var bev: OpaquePointer?
+    @usableFromInline var fd: Int32
     /// Who gets callbacks; set to nil by `close()`.
     public var handler: ConnectionHandler?
     /// The remote address (for accepted connections: the client).
     public let peer: PeerAddress
     public let input: Buffer
     public let output: Buffer
+    private var readEvent: OpaquePointer?
+    private var writeEvent: OpaquePointer?
+    private var reading = false          // read event added
+    private var watchingWrite = false    // write event added (waiting for writability)
+    private var connecting = false
     private var closeWhenFlushed = false
+    private var readTimeout = Glibc.timeval()
+    private var writeTimeout = Glibc.timeval()
+    private var hasReadTimeout = false
+    private var hasWriteTimeout = false
+    private var lowWatermark = 0
     /// Keeps the connection alive while it flushes after its owner let go (see `closeAfterFlush`).
     private var retainedWhileFlushing: Connection?
 
-    private init(loop: EventLoop, bev: OpaquePointer, peer: PeerAddress) {
+    /// The most bytes read per readiness notification.
+    static let maxRead = 256 * 1024
+
+    private init(loop: EventLoop, fd: Int32, peer: PeerAddress) {
         self.loop = loop
-        self.bev = bev
+        self.fd = fd
         self.peer = peer
-        input = Buffer(bufferevent_get_input(bev))
-        output = Buffer(bufferevent_get_output(bev))
-        bufferevent_setcb(bev, { _, arg in
-            let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
-            c.handler?.connectionReadable(c)
-        }, { _, arg in
-            let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
-            if c.closeWhenFlushed { c.close(); return }
-            c.handler?.connectionWritable(c)
-        }, { bev, what, arg in
-            let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
-            c.dispatch(what, socketError: weir_errno())
-        }, Unmanaged.passUnretained(self).toOpaque())
+        input = Buffer(evbuffer_new()!)
+        output = Buffer(evbuffer_new()!)
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        readEvent = event_new(loop.base, fd, weir_ev_read() | weir_ev_persist(), { _, what, arg in
+            Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().readReady(what)
+        }, me)
+        writeEvent = event_new(loop.base, fd, weir_ev_write() | weir_ev_persist(), { _, what, arg in
+            Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().writeReady(what)
+        }, me)
+        evbuffer_add_cb(output.raw, { _, info, arg in
+            guard let info, info.pointee.n_added > 0 else { return }
+            Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().outputGrew()
+        }, me)
     }
 
-    private func dispatch(_ what: Int16, socketError: Int32) {
-        if closeWhenFlushed, what & (weir_bev_event_error() | weir_bev_event_eof() | weir_bev_event_timeout()) != 0 {
-            close()
-            return
-        }
-        guard let handler else { return }
-        if what & weir_bev_event_connected() != 0 {
-            handler.connection(self, event: .connected)
-        } else if what & weir_bev_event_timeout() != 0 {
-            handler.connection(self, event: what & weir_bev_event_reading() != 0 ? .readTimeout : .writeTimeout)
-        } else if what & weir_bev_event_eof() != 0 {
-            handler.connection(self, event: .endOfStream)
-        } else if what & weir_bev_event_error() != 0 {
-            handler.connection(self, event: .failed(IOError(what & weir_bev_event_writing() != 0 ? "write" : "read", code: socketError)))
-        }
+    deinit {
+        closeSocket()
+        evbuffer_free(input.raw)
+        evbuffer_free(output.raw)
     }
 
     /// Wraps an accepted socket `fd` (takes ownership of it). Reading starts enabled.
     public static func accepted(loop: EventLoop, fd: Int32, peer: PeerAddress) -> Connection? {
         weir_set_nodelay(fd)
-        guard let bev = bufferevent_socket_new(loop.base, fd, weir_bev_opt_close_on_free()) else {
-            Glibc.close(fd)
-            return nil
-        }
-        let c = Connection(loop: loop, bev: bev, peer: peer)
-        c.setIOSizes()
-        bufferevent_enable(bev, weir_ev_read() | weir_ev_write())
+        let c = Connection(loop: loop, fd: fd, peer: peer)
+        c.setReading(true)
         return c
     }
 
-    /// libevent reads and writes at most 16 KiB per call by default; larger bodies stream with
-    /// fewer system calls when each call may move more.
-    private func setIOSizes() {
-        guard let bev else { return }
-        bufferevent_set_max_single_read(bev, 64 * 1024)
-        bufferevent_set_max_single_write(bev, 64 * 1024)
-    }
-
     /// Starts a non-blocking connect to a numeric `host`:`port`. The handler receives `.connected`
-    /// or `.failed`. Bytes written before the connection completes are sent once it does.
+    /// or `.failed` (or `.writeTimeout` when a write timeout is set and passes first). Bytes written
+    /// before the connection completes are sent once it does.
     /// Throws only when the address is not numeric or no socket could be made.
     public static func connect(loop: EventLoop, host: String, port: Int, handler: ConnectionHandler) throws -> Connection {
         var storage = sockaddr_storage()
         let len = weir_make_address(host, Int32(port), &storage)
         guard len > 0 else { throw IOError("connect \(host):\(port): not a numeric address") }
-        guard let bev = bufferevent_socket_new(loop.base, -1, weir_bev_opt_close_on_free()) else {
-            throw IOError("bufferevent_socket_new")
+        let fd = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { weir_connect($0, socklen_t(len)) }
         }
-        let c = Connection(loop: loop, bev: bev, peer: PeerAddress(host: host, port: port))
+        guard fd >= 0 else { throw IOError.errno("connect \(host):\(port)") }
+        let c = Connection(loop: loop, fd: fd, peer: PeerAddress(host: host, port: port))
         c.handler = handler
-        c.setIOSizes()
-        bufferevent_enable(bev, weir_ev_read() | weir_ev_write())
-        let rc = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bufferevent_socket_connect(bev, $0, len) }
-        }
-        if rc != 0 {
-            let error = IOError.errno("connect \(host):\(port)")
-            c.close()
-            throw error
-        }
-        let fd = bufferevent_getfd(bev)
-        if fd >= 0 { weir_set_nodelay(fd) }
+        c.connecting = true
+        c.watchWrite(true)
         return c
     }
 
     /// Whether `close()` has not been called yet.
-    @inlinable public var isOpen: Bool { bev != nil }
+    @inlinable public var isOpen: Bool { fd >= 0 }
 
     /// Starts or stops delivering input (stopping is how backpressure reaches the peer through TCP).
-    @inlinable public func setReading(_ on: Bool) {
-        guard let bev else { return }
-        if on { bufferevent_enable(bev, weir_ev_read()) } else { bufferevent_disable(bev, weir_ev_read()) }
-    }
-
-    /// Whether reading is enabled.
-    public var isReading: Bool {
-        guard let bev else { return false }
-        return bufferevent_get_enabled(bev) & weir_ev_read() != 0
-    }
-
-    /// Sets read and write timeouts in milliseconds (nil or 0 = none). A read timeout counts only while reading is enabled.
-    public func setTimeouts(readMilliseconds: Int64?, writeMilliseconds: Int64?) {
-        guard let bev else { return }
-        var r = timeval(tv_sec: Int((readMilliseconds ?? 0) / 1000), tv_usec: Int(((readMilliseconds ?? 0) % 1000) * 1000))
-        var w = timeval(tv_sec: Int((writeMilliseconds ?? 0) / 1000), tv_usec: Int(((writeMilliseconds ?? 0) % 1000) * 1000))
-        let rp = (readMilliseconds ?? 0) > 0
-        let wp = (writeMilliseconds ?? 0) > 0
-        withUnsafePointer(to: &r) { rptr in
-            withUnsafePointer(to: &w) { wptr in
-                _ = bufferevent_set_timeouts(bev, rp ? rptr : nil, wp ? wptr : nil)
-            }
+    public func setReading(_ on: Bool) {
+        guard fd >= 0, on != reading else { return }
+        reading = on
+        if on {
+            if hasReadTimeout { event_add(readEvent, &readTimeout) } else { event_add(readEvent, nil) }
+        } else {
+            event_del(readEvent)
         }
     }
 
-    /// `connectionWritable` fires when the output drains to `bytes` or less (0 = fully flushed).
-    public func setWriteLowWatermark(_ bytes: Int) {
-        guard let bev else { return }
-        bufferevent_setwatermark(bev, weir_ev_write(), bytes, 0)
+    /// Whether reading is enabled.
+    public var isReading: Bool { reading }
+
+    /// Sets read and write timeouts in milliseconds (nil or 0 = none). The read timeout counts only
+    /// while reading is enabled and restarts with every read; the write timeout only while output waits.
+    public func setTimeouts(readMilliseconds: Int64?, writeMilliseconds: Int64?) {
+        hasReadTimeout = (readMilliseconds ?? 0) > 0
+        hasWriteTimeout = (writeMilliseconds ?? 0) > 0
+        readTimeout = Self.timeval(milliseconds: readMilliseconds ?? 0)
+        writeTimeout = Self.timeval(milliseconds: writeMilliseconds ?? 0)
+        guard fd >= 0 else { return }
+        if reading { if hasReadTimeout { event_add(readEvent, &readTimeout) } else { event_add(readEvent, nil) } }
+        if watchingWrite { if hasWriteTimeout { event_add(writeEvent, &writeTimeout) } else { event_add(writeEvent, nil) } }
     }
 
-    /// Stops reading from the socket once the input holds `bytes` (0 = unlimited).
-    public func setReadHighWatermark(_ bytes: Int) {
-        guard let bev else { return }
-        bufferevent_setwatermark(bev, weir_ev_read(), 0, bytes)
-    }
+    /// `connectionWritable` fires when the output drains from above `bytes` to `bytes` or less.
+    public func setWriteLowWatermark(_ bytes: Int) { lowWatermark = bytes }
 
     /// Closes now, discarding unsent output. Idempotent.
     public func close() {
-        guard let b = bev else { return }
-        bev = nil
+        closeSocket()
         handler = nil
-        bufferevent_free(b)
         retainedWhileFlushing = nil
-    }
-
-    deinit {
-        if let b = bev { bufferevent_free(b) }
     }
 
     /// Closes with a TCP reset (the peer sees ECONNRESET), discarding unsent output.
     public func abort() {
-        guard let b = bev else { return }
-        let fd = bufferevent_getfd(b)
         if fd >= 0 { weir_set_linger_zero(fd) }
         close()
     }
 
-    /// Stops reading, sends what is in the output, then closes. The handler gets no more callbacks.
+    /// Stops reading, sends what is in the output, then closes (within 30 s at most). The handler
+    /// gets no more callbacks.
     public func closeAfterFlush() {
-        guard let b = bev else { return }
+        guard fd >= 0 else { return }
         handler = nil
-        if output.isEmpty { close(); return }
+        if output.isEmpty && !connecting { close(); return }
         closeWhenFlushed = true
         retainedWhileFlushing = self
-        // A peer that never reads must not keep the connection forever.
-        var limit = timeval(tv_sec: 30, tv_usec: 0)
-        bufferevent_set_timeouts(b, nil, &limit)
-        bufferevent_disable(b, weir_ev_read())
-        bufferevent_setwatermark(b, weir_ev_write(), 0, 0)
+        setReading(false)
+        hasWriteTimeout = true
+        writeTimeout = Self.timeval(milliseconds: 30_000)
+        if watchingWrite { event_add(writeEvent, &writeTimeout) } else { event_active(writeEvent, Int32(weir_ev_write()), 1) }
     }
 
-    /// Sends FIN after the output is flushed, keeping the socket open for reading (half-close).
-    public func shutdownWriteWhenFlushed() {
-        guard let b = bev else { return }
-        let fd = bufferevent_getfd(b)
-        if output.isEmpty, fd >= 0 { shutdown(fd, Int32(SHUT_WR)) }
+    // MARK: - Event handling
+
+    private func readReady(_ what: Int16) {
+        if what & weir_ev_timeout() != 0 {
+            setReading(false)
+            handler?.connection(self, event: .readTimeout)
+            return
+        }
+        var total = 0
+        while total < Self.maxRead {
+            let n = weir_read_into(input.raw, fd, Self.maxRead - total)
+            if n > 0 {
+                total += n
+                if n < 64 * 1024 { break }   // the socket is most likely empty now
+                continue
+            }
+            if n == 0 {
+                setReading(false)
+                if total > 0 { handler?.connectionReadable(self) }
+                guard fd >= 0 else { return }
+                handler?.connection(self, event: .endOfStream)
+                return
+            }
+            let error = weir_errno()
+            if weir_is_would_block(error) != 0 { break }
+            setReading(false)
+            if total > 0 { handler?.connectionReadable(self) }
+            guard fd >= 0 else { return }
+            handler?.connection(self, event: .failed(IOError("read", code: error)))
+            return
+        }
+        if total > 0 { handler?.connectionReadable(self) }
+    }
+
+    private func writeReady(_ what: Int16) {
+        guard fd >= 0 else { return }
+        if what & weir_ev_timeout() != 0 {
+            if closeWhenFlushed { close(); return }
+            watchWrite(false)
+            handler?.connection(self, event: .writeTimeout)
+            return
+        }
+        if connecting {
+            let error = weir_socket_error(fd)
+            if error != 0 {
+                connecting = false
+                watchWrite(false)
+                if closeWhenFlushed { close(); return }
+                handler?.connection(self, event: .failed(IOError("connect \(peer.host):\(peer.port)", code: error)))
+                return
+            }
+            connecting = false
+            if !closeWhenFlushed {
+                if !reading { setReading(true) }
+                handler?.connection(self, event: .connected)
+                guard fd >= 0 else { return }
+            }
+        }
+        flush()
+    }
+
+    /// Something was appended to the output: write it later in this loop pass.
+    private func outputGrew() {
+        guard fd >= 0, !connecting, !watchingWrite else { return }
+        event_active(writeEvent, Int32(weir_ev_write()), 1)
+    }
+
+    private func flush() {
+        let before = output.count
+        while !output.isEmpty {
+            let n = evbuffer_write_atmost(output.raw, fd, -1)
+            if n > 0 { continue }
+            let error = weir_errno()
+            if n < 0 && weir_is_would_block(error) != 0 { break }
+            // The peer is gone (EPIPE, ECONNRESET...).
+            watchWrite(false)
+            if closeWhenFlushed { close(); return }
+            output.drainAll()
+            setReading(false)
+            handler?.connection(self, event: .failed(IOError("write", code: n < 0 ? error : EPIPE)))
+            return
+        }
+        let after = output.count
+        if after == 0 {
+            watchWrite(false)
+            if closeWhenFlushed { close(); return }
+        } else {
+            watchWrite(true)
+        }
+        if before > lowWatermark && after <= lowWatermark { handler?.connectionWritable(self) }
+    }
+
+    private func watchWrite(_ on: Bool) {
+        guard fd >= 0, on != watchingWrite else { return }
+        watchingWrite = on
+        if on {
+            if hasWriteTimeout { event_add(writeEvent, &writeTimeout) } else { event_add(writeEvent, nil) }
+        } else {
+            event_del(writeEvent)
+        }
+    }
+
+    private func closeSocket() {
+        guard fd >= 0 else { return }
+        if let readEvent { event_free(readEvent) }
+        if let writeEvent { event_free(writeEvent) }
+        readEvent = nil
+        writeEvent = nil
+        reading = false
+        watchingWrite = false
+        Glibc.close(fd)
+        fd = -1
+    }
+
+    private static func timeval(milliseconds: Int64) -> Glibc.timeval {
+        Glibc.timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int((milliseconds % 1000) * 1000))
     }
 }

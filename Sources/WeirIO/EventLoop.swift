@@ -12,7 +12,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Creates a loop. Throws when libevent or the kernel refuses (out of descriptors).
     public init() throws {
-        guard let base = event_base_new() else { throw IOError("event_base_new") }
+        guard let base = weir_event_base_new() else { throw IOError("event_base_new") }
         self.base = base
         let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         guard fd >= 0 else { throw IOError.errno("eventfd") }

@@ -10,7 +10,7 @@ import Testing
                                             upstreamConnect: .seconds(3), upstreamResponse: .seconds(60),
                                             upstreamIdle: .seconds(30), tunnelIdle: .seconds(300)))
         #expect(config.limits == Limits(maxRequestLine: 8192, maxHeaderBytes: 65536, maxHeaderCount: 100,
-                                        upstreamIdlePerServer: 32, bufferBytes: 262_144))
+                                        upstreamIdlePerServer: 1024, bufferBytes: 262_144))
         #expect(config.listeners == [Listener(name: "public", address: SocketAddress(host: "127.0.0.1", port: 8080),
                                               maxConnections: 20000)])
         #expect(config.pools == [Pool(name: "demo", policy: .roundRobin, servers: [
