@@ -188,11 +188,15 @@ public final class Connection {
             return
         }
         var total = 0
+        // Start small (a 16 KiB chain comes from the allocator's free lists) and grow only while
+        // reads fill what was offered: large fresh allocations per read cost page faults.
+        var offer = 16 * 1024
         while total < Self.maxRead {
-            let n = weir_read_into(input.raw, fd, Self.maxRead - total)
+            let n = weir_read_into(input.raw, fd, min(offer, Self.maxRead - total))
             if n > 0 {
                 total += n
-                if n < 64 * 1024 { break }   // the socket is most likely empty now
+                if n < offer { break }   // the socket is most likely empty now
+                offer = min(offer * 4, 128 * 1024)
                 continue
             }
             if n == 0 {
