@@ -1,0 +1,102 @@
+import Testing
+import WeirBalance
+import WeirConfig
+
+/// Builds a configuration with one listener, the given pools and routes.
+func configuration(pools: [Pool], routes: [Route]) -> WeirConfiguration {
+    WeirConfiguration(listeners: [Listener(name: "public", address: SocketAddress(host: "127.0.0.1", port: 8080))],
+                      pools: pools, routes: routes)
+}
+
+func server(_ id: String, port: UInt16, weight: Int = 1) -> Server {
+    Server(id: id, address: SocketAddress(host: "127.0.0.1", port: port), weight: weight)
+}
+
+/// Runs `Decision.decide` for a host and path given as strings.
+func decide(_ snapshot: RoutingSnapshot, _ state: inout PolicyState, host: String? = nil, path: String = "/",
+            excluded: [Int] = []) -> Verdict {
+    var hostBytes = Array((host ?? "").utf8)
+    var pathBytes = Array(path.utf8)
+    return hostBytes.withUnsafeMutableBytes { h in
+        pathBytes.withUnsafeMutableBytes { p in
+            Decision.decide(RequestFacts(host: host == nil ? nil : UnsafeRawBufferPointer(h), path: UnsafeRawBufferPointer(p),
+                                         listener: 0, excluded: excluded),
+                            snapshot: snapshot, state: &state)
+        }
+    }
+}
+
+@Suite struct RoundRobinTests {
+    @Test func equalWeightsTakeTurnsInOrder() {
+        let snapshot = RoutingSnapshot(configuration: configuration(
+            pools: [Pool(name: "p", servers: [server("a", port: 1), server("b", port: 2), server("c", port: 3)])],
+            routes: [Route(name: "r", pool: "p")]))
+        var state = PolicyState(snapshot: snapshot)
+        let picks = (0..<9).map { _ in decide(snapshot, &state) }
+        #expect(picks == [0, 1, 2, 0, 1, 2, 0, 1, 2].map { Verdict.forward(server: $0) })
+    }
+
+    @Test func weightsShareTenThousandPicksProportionallyAndInterleaved() {
+        let snapshot = RoutingSnapshot(configuration: configuration(
+            pools: [Pool(name: "p", servers: [server("a", port: 1, weight: 5), server("b", port: 2, weight: 1), server("c", port: 3, weight: 1)])],
+            routes: [Route(name: "r", pool: "p")]))
+        var state = PolicyState(snapshot: snapshot)
+        var counts = [0, 0, 0]
+        var longestRun = 0, run = 0, last = -1
+        for _ in 0..<10_000 {
+            guard case .forward(let s) = decide(snapshot, &state) else { Issue.record("no pick"); return }
+            counts[s] += 1
+            run = s == last ? run + 1 : 1
+            last = s
+            longestRun = max(longestRun, run)
+        }
+        // Smooth weighted round-robin is exact over each cycle of 7 picks: 10,000 = 1428 cycles + 4.
+        #expect(abs(counts[0] - 10_000 * 5 / 7) <= 5)
+        #expect(abs(counts[1] - 10_000 / 7) <= 2)
+        #expect(abs(counts[2] - 10_000 / 7) <= 2)
+        // "Smooth": the heavy server never gets its whole share in one burst.
+        #expect(longestRun < 5)
+    }
+
+    @Test func excludedServerIsSkipped() {
+        let snapshot = RoutingSnapshot(configuration: configuration(
+            pools: [Pool(name: "p", servers: [server("a", port: 1), server("b", port: 2)])],
+            routes: [Route(name: "r", pool: "p")]))
+        var state = PolicyState(snapshot: snapshot)
+        for _ in 0..<4 { #expect(decide(snapshot, &state, excluded: [0]) == .forward(server: 1)) }
+        #expect(decide(snapshot, &state, excluded: [0, 1]) == .reject(status: 503, reason: "no server available in pool p"))
+    }
+}
+
+@Suite struct RouterTests {
+    let snapshot = RoutingSnapshot(configuration: configuration(
+        pools: [Pool(name: "web", servers: [server("w", port: 1)]),
+                Pool(name: "banking", servers: [server("b", port: 2)]),
+                Pool(name: "api", servers: [server("a", port: 3)])],
+        routes: [Route(name: "bank", host: nil, pathPrefix: "/banking", pool: "banking"),
+                 Route(name: "api", host: "*.example.com", pathPrefix: "/", pool: "api"),
+                 Route(name: "default", pool: "web")]))
+
+    @Test func pathPrefixMatchesWholeSegments() {
+        var state = PolicyState(snapshot: snapshot)
+        #expect(decide(snapshot, &state, path: "/banking") == .forward(server: 1))
+        #expect(decide(snapshot, &state, path: "/banking/account?id=1") == .forward(server: 1))
+        #expect(decide(snapshot, &state, path: "/banking?x") == .forward(server: 1))
+        #expect(decide(snapshot, &state, path: "/bankingx") == .forward(server: 0))
+    }
+
+    @Test func wildcardHostMatchesSubdomainsCaseInsensitively() {
+        var state = PolicyState(snapshot: snapshot)
+        #expect(decide(snapshot, &state, host: "API.Example.COM", path: "/x") == .forward(server: 2))
+        #expect(decide(snapshot, &state, host: "example.com", path: "/x") == .forward(server: 0))
+        #expect(decide(snapshot, &state, host: nil, path: "/x") == .forward(server: 0))
+    }
+
+    @Test func noMatchingRouteIs404() {
+        let only = RoutingSnapshot(configuration: configuration(
+            pools: [Pool(name: "p", servers: [server("a", port: 1)])],
+            routes: [Route(name: "r", host: "example.com", pathPrefix: "/", pool: "p")]))
+        var state = PolicyState(snapshot: only)
+        #expect(decide(only, &state, host: "other.org") == .reject(status: 404, reason: "no route for this host and path"))
+    }
+}
