@@ -307,7 +307,7 @@ final class ClientSession: ConnectionHandler {
         default:
             break
         }
-        if !isDone(requestBody) { closeAfterResponse = true }
+        if !isDone(requestBody) || worker.isDraining { closeAfterResponse = true }
         let connection: StaticString? = closeAfterResponse ? "close" : (request.version == .http10 ? "keep-alive" : nil)
         writeResponseHead(head, framing: dechunk ? .dechunked : .asReceived, connection: connection)
         responseBody = progress(for: head.framing)
