@@ -94,7 +94,13 @@ final class Worker {
         guard sessions.removeValue(forKey: ObjectIdentifier(session)) != nil else { return }
         stats.openConnections.wrappingDecrement(ordering: .relaxed)
         stats.openPerListener[session.listenerIndex].wrappingDecrement(ordering: .relaxed)
-        if isDraining && sessions.isEmpty { loop.stop() }
+        stopIfDrained()
+    }
+
+    /// During a drain: ends the loop once no session is left and every last response has been
+    /// sent (connections closing after a flush are waited for; `tick` checks again).
+    private func stopIfDrained() {
+        if isDraining && sessions.isEmpty && loop.flushingConnections == 0 { loop.stop() }
     }
 
     private func pauseListeners() {
@@ -106,6 +112,7 @@ final class Worker {
     /// Every 100 ms: flush the access log, resume accepting once below the connection limits.
     private func tick() {
         accessLog.flush()
+        stopIfDrained()
         if pausedListeners && !isDraining && stats.openConnections.load(ordering: .relaxed) < settings.maxConnections {
             pausedListeners = false
             for l in listeners { l.resume() }
@@ -121,7 +128,7 @@ final class Worker {
         listeners.removeAll()
         upstreamPool.closeAll()
         for session in Array(sessions.values) { session.closeIfIdle() }
-        if sessions.isEmpty { loop.stop() }
+        stopIfDrained()
     }
 
     /// Ends the loop now, whatever is in flight (drain timeout).

@@ -156,6 +156,7 @@ public final class Connection {
     public func close() {
         closeSocket()
         handler = nil
+        if retainedWhileFlushing != nil { loop.flushingConnections -= 1 }
         retainedWhileFlushing = nil
     }
 
@@ -173,6 +174,7 @@ public final class Connection {
         if output.isEmpty && !connecting { close(); return }
         closeWhenFlushed = true
         retainedWhileFlushing = self
+        loop.flushingConnections += 1
         setReading(false)
         hasWriteTimeout = true
         writeTimeout = Self.timeval(milliseconds: 30_000)

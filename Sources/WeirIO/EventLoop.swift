@@ -9,6 +9,9 @@ public final class EventLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private var wakeEvent: OpaquePointer?
     private let queue = Mutex<[@Sendable () -> Void]>([])
+    /// Connections on this loop still sending their last bytes after `closeAfterFlush()`: a loop
+    /// that is shutting down waits for them to reach zero.
+    public internal(set) var flushingConnections = 0
 
     /// Creates a loop. Throws when libevent or the kernel refuses (out of descriptors).
     public init() throws {
