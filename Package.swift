@@ -17,7 +17,7 @@ let package = Package(
         .systemLibrary(name: "CLibevent", path: "Sysroot/CLibevent", pkgConfig: "libevent_openssl"),
         // Module map and shims over the system OpenSSL 3 (libssl, libcrypto).
         .systemLibrary(name: "COpenSSL", path: "Sysroot/COpenSSL", pkgConfig: "openssl"),
-        // Incremental strict HTTP/1.1 head parser, chunked decoder and head serialization: pure, no I/O.
+        // Incremental strict HTTP/1.1 head parsers, chunked decoder, hop-by-hop list: pure, no I/O.
         .target(name: "WeirHTTP"),
         // Reads conf.d/*.toml into one validated immutable snapshot; every error names file and key.
         .target(name: "WeirConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "WeirBalance", dependencies: ["WeirConfig", .product(name: "Atomics", package: "swift-atomics")]),
         // The only importer of the C modules: event loops, sockets, buffers, timers, signals, errno funnel.
         .target(name: "WeirIO", dependencies: ["CLibevent", "COpenSSL"]),
-        // Client sessions, upstream pools, forwarding, access log, workers, drain: the gateway itself.
+        // Client sessions, head rewriting, upstream pools, access log, workers, drain: the gateway itself.
         .target(name: "WeirGateway", dependencies: ["WeirHTTP", "WeirConfig", "WeirBalance", "WeirIO",
                                                     .product(name: "Atomics", package: "swift-atomics")]),
         // The demo origin server used by `make run`, tests and benchmarks.
@@ -38,6 +38,8 @@ let package = Package(
         .testTarget(name: "WeirHTTPTests", dependencies: ["WeirHTTP"]),
         .testTarget(name: "WeirConfigTests", dependencies: ["WeirConfig"]),
         .testTarget(name: "WeirBalanceTests", dependencies: ["WeirBalance", "WeirConfig"]),
+        .testTarget(name: "WeirIOTests", dependencies: ["WeirIO"]),
+        .testTarget(name: "WeirGatewayTests", dependencies: ["WeirGateway", "WeirHTTP"]),
     ],
     swiftLanguageModes: [.v6]
 )

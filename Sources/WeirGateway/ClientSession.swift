@@ -427,7 +427,7 @@ final class ClientSession: ConnectionHandler {
                 if state == .forwarding, upstream != nil { serverFailed(); abortExchange() }
             }
         case .endOfStream, .failed:
-            if !responseHeadSeen, upstreamReused, !retried, requestBodyForwarded == 0, !upstreamHeadWasAnswered {
+            if !responseHeadSeen, upstreamReused, !retried, requestBodyForwarded == 0 {
                 // A pooled connection the server had already closed: not the request's fault.
                 retried = true
                 worker.stats.retriedOnStaleConnection.wrappingIncrement(ordering: .relaxed)
@@ -456,10 +456,6 @@ final class ClientSession: ConnectionHandler {
             }
         }
     }
-
-    /// Whether any byte came back (kept for clarity of the retry rule: a reused connection that
-    /// produced part of a response is never retried).
-    private var upstreamHeadWasAnswered: Bool { responseHeadSeen }
 
     private func readResponseTail() {
         guard let upstream else { return }

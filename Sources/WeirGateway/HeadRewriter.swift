@@ -25,7 +25,7 @@ enum HeadRewriter {
         out.append(UInt8(ascii: " "))
         out.append(contentsOf: path)
         out.append(contentsOf: " HTTP/1.1\r\n".utf8)
-        let named = connectionTokens(bytes, fields: head.fields, isField: head.fieldName)
+        let named = connectionTokens(head)
         var priorForwardedFor: Range<Int>? = nil
         var priorVia: Range<Int>? = nil
         var sawHost = false
@@ -101,7 +101,7 @@ enum HeadRewriter {
         while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd += 1 }
         if lineEnd > 8 { out.append(contentsOf: bytes[8..<lineEnd]) }
         out.append(contentsOf: "\r\n".utf8)
-        let named = connectionTokens(bytes, fields: head.fields, isField: head.fieldName)
+        let named = connectionTokens(head)
         var priorVia: Range<Int>? = nil
         for i in head.fields.indices {
             let field = head.fields[i]
@@ -173,9 +173,11 @@ enum HeadRewriter {
     }
 
     /// The field names listed in Connection fields (lowercased), other than close/keep-alive/upgrade.
-    private static func connectionTokens(_ bytes: [UInt8], fields: [HeaderField], isField: (Int, StaticString) -> Bool) -> [ArraySlice<UInt8>] {
+    private static func connectionTokens(_ head: some HTTPHead) -> [ArraySlice<UInt8>] {
+        let bytes = head.bytes
+        let fields = head.fields
         var tokens: [ArraySlice<UInt8>] = []
-        for i in fields.indices where isField(i, "connection") {
+        for i in fields.indices where head.fieldName(i, is: "connection") {
             var start = fields[i].value.lowerBound
             let end = fields[i].value.upperBound
             var j = start

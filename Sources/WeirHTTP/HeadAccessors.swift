@@ -1,3 +1,37 @@
+/// What request and response heads have in common: the received bytes and the field lines
+/// indexing them, and the look-ups built on those.
+public protocol HTTPHead {
+    /// The head exactly as received; every range of the head indexes it.
+    var bytes: [UInt8] { get }
+    /// Field lines in received order; values trimmed of OWS.
+    var fields: [HeaderField] { get }
+}
+
+extension HTTPHead {
+    /// The value of the first field named `lowercasedName` (compared case-insensitively), or nil.
+    /// Precondition: `lowercasedName` is ASCII. Not for the hot path (use `fieldName(_:is:)`).
+    public func value(of lowercasedName: String) -> Range<Int>? {
+        HeadAccessors.value(bytes, fields, of: lowercasedName)
+    }
+
+    /// `bytes[r]` decoded as UTF-8 (invalid bytes replaced). Precondition: `r` lies within `bytes`.
+    public func string(_ r: Range<Int>) -> String { HeadAccessors.string(bytes, r) }
+
+    /// true when field i's name equals `lowercasedName` ASCII-case-insensitively. Fast, no allocation.
+    /// Precondition: `0 <= i < fields.count`; `lowercasedName` is lowercase ASCII.
+    @inlinable
+    public func fieldName(_ i: Int, is lowercasedName: StaticString) -> Bool {
+        HeadAccessors.fieldName(bytes, fields, i, is: lowercasedName)
+    }
+
+    /// true when the comma-separated list value in `range` contains `lowercasedToken` as an element
+    /// (case-insensitive, OWS trimmed). Precondition: `range` lies within `bytes`; token is lowercase ASCII.
+    @inlinable
+    public func listContains(_ range: Range<Int>, token lowercasedToken: StaticString) -> Bool {
+        HeadAccessors.listContains(bytes, range, token: lowercasedToken)
+    }
+}
+
 /// Implementations of the field look-up helpers shared by `RequestHead` and `ResponseHead`.
 @usableFromInline
 enum HeadAccessors {

@@ -1,5 +1,5 @@
 /// A parsed, validated request head. Every `Range<Int>` indexes `bytes`.
-public struct RequestHead: Sendable {
+public struct RequestHead: HTTPHead, Sendable {
     /// Copy of the head exactly as received: request line through the final CRLFCRLF
     /// (leading empty lines skipped by the parser are not included).
     public let bytes: [UInt8]
@@ -55,27 +55,4 @@ public struct RequestHead: Sendable {
 
     /// The request-target as a String (allocates; not for the hot path).
     public var targetString: String { HeadAccessors.string(bytes, target) }
-
-    /// The value of the first field named `lowercasedName` (compared case-insensitively), or nil.
-    /// Precondition: `lowercasedName` is ASCII. Not for the hot path (use `fieldName(_:is:)`).
-    public func value(of lowercasedName: String) -> Range<Int>? {
-        HeadAccessors.value(bytes, fields, of: lowercasedName)
-    }
-
-    /// `bytes[r]` decoded as UTF-8 (invalid bytes replaced). Precondition: `r` lies within `bytes`.
-    public func string(_ r: Range<Int>) -> String { HeadAccessors.string(bytes, r) }
-
-    /// true when field i's name equals `lowercasedName` ASCII-case-insensitively. Fast, no allocation.
-    /// Precondition: `0 <= i < fields.count`; `lowercasedName` is lowercase ASCII.
-    @inlinable
-    public func fieldName(_ i: Int, is lowercasedName: StaticString) -> Bool {
-        HeadAccessors.fieldName(bytes, fields, i, is: lowercasedName)
-    }
-
-    /// true when the comma-separated list value in `range` contains `lowercasedToken` as an element
-    /// (case-insensitive, OWS trimmed). Precondition: `range` lies within `bytes`; token is lowercase ASCII.
-    @inlinable
-    public func listContains(_ range: Range<Int>, token lowercasedToken: StaticString) -> Bool {
-        HeadAccessors.listContains(bytes, range, token: lowercasedToken)
-    }
 }

@@ -1,5 +1,5 @@
 /// A parsed, validated response head. Every `Range<Int>` indexes `bytes`.
-public struct ResponseHead: Sendable {
+public struct ResponseHead: HTTPHead, Sendable {
     /// Copy of the head exactly as received: status line through the final CRLFCRLF.
     public let bytes: [UInt8]
     /// HTTP/1.0 or HTTP/1.1 as sent in the status line.
@@ -35,27 +35,4 @@ public struct ResponseHead: Sendable {
 
     /// true for an interim response: 100...199 except 101 (another head follows on the same request).
     @inlinable public var isInterim: Bool { status >= 100 && status < 200 && status != 101 }
-
-    /// The value of the first field named `lowercasedName` (compared case-insensitively), or nil.
-    /// Precondition: `lowercasedName` is ASCII. Not for the hot path (use `fieldName(_:is:)`).
-    public func value(of lowercasedName: String) -> Range<Int>? {
-        HeadAccessors.value(bytes, fields, of: lowercasedName)
-    }
-
-    /// `bytes[r]` decoded as UTF-8 (invalid bytes replaced). Precondition: `r` lies within `bytes`.
-    public func string(_ r: Range<Int>) -> String { HeadAccessors.string(bytes, r) }
-
-    /// true when field i's name equals `lowercasedName` ASCII-case-insensitively. Fast, no allocation.
-    /// Precondition: `0 <= i < fields.count`; `lowercasedName` is lowercase ASCII.
-    @inlinable
-    public func fieldName(_ i: Int, is lowercasedName: StaticString) -> Bool {
-        HeadAccessors.fieldName(bytes, fields, i, is: lowercasedName)
-    }
-
-    /// true when the comma-separated list value in `range` contains `lowercasedToken` as an element
-    /// (case-insensitive, OWS trimmed). Precondition: `range` lies within `bytes`; token is lowercase ASCII.
-    @inlinable
-    public func listContains(_ range: Range<Int>, token lowercasedToken: StaticString) -> Bool {
-        HeadAccessors.listContains(bytes, range, token: lowercasedToken)
-    }
 }

@@ -1,10 +1,12 @@
-// libevent as Weir uses it: the core loop, buffers, bufferevents (plain and OpenSSL), listeners,
-// pthread locking. Only WeirIO imports this module.
+// libevent as Weir uses it: the core loop, events, buffers, bufferevents (OpenSSL, for TLS), listeners,
+// and small socket helpers. Only WeirIO imports this module.
 #ifndef WEIR_CLIBEVENT_SHIM_H
 #define WEIR_CLIBEVENT_SHIM_H
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1
-#endif
+// System headers first: libevent's event-config.h defines _GNU_SOURCE, and if it came first the
+// C library's types (fd_set) would be declared differently here than in Swift's Glibc module.
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/select.h>
 #include <event2/event.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>

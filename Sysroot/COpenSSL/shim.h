@@ -1,9 +1,6 @@
 // OpenSSL 3 as Weir uses it. Only WeirIO imports this module.
 #ifndef WEIR_COPENSSL_SHIM_H
 #define WEIR_COPENSSL_SHIM_H
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1
-#endif
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/sha.h>

@@ -1,0 +1,82 @@
+import Testing
+import Foundation
+import Synchronization
+@testable import WeirIO
+
+/// Echo server + client over loopback on one loop: bytes written come back, end of stream is seen.
+private final class Echo: ConnectionHandler {
+    var server: Connection?
+    func connectionReadable(_ c: Connection) { c.input.moveAll(to: c.output) }
+    func connectionWritable(_ c: Connection) {}
+    func connection(_ c: Connection, event: ConnectionEvent) { if case .endOfStream = event { c.closeAfterFlush() } }
+}
+
+private final class Client: ConnectionHandler {
+    var received: [UInt8] = []
+    var events: [String] = []
+    let expected: Int
+    let loop: EventLoop
+    init(expected: Int, loop: EventLoop) { self.expected = expected; self.loop = loop }
+    func connectionReadable(_ c: Connection) {
+        received += c.input.copyPrefix(c.input.count)
+        c.input.drainAll()
+        if received.count >= expected { c.close(); loop.stop() }
+    }
+    func connectionWritable(_ c: Connection) {}
+    func connection(_ c: Connection, event: ConnectionEvent) {
+        events.append("\(event)")
+        if case .failed = event { c.close(); loop.stop() }
+    }
+}
+
+@Suite struct ConnectionTests {
+    @Test func bytesRoundTripThroughALoopbackEchoIncludingMoreThanOneRead() throws {
+        let loop = try EventLoop()
+        let echo = Echo()
+        let listener = try ListeningSocket(loop: loop, host: "127.0.0.1", port: 0) { fd, peer in
+            let c = Connection.accepted(loop: loop, fd: fd, peer: peer)!
+            c.handler = echo
+            echo.server = c
+        }
+        let payload = (0..<(1 << 20)).map { UInt8($0 % 251) }
+        let client = Client(expected: payload.count, loop: loop)
+        let c = try Connection.connect(loop: loop, host: "127.0.0.1", port: listener.port, handler: client)
+        c.setReading(true)
+        c.output.append(payload)
+        let guardTimer = LoopTimer(loop: loop) { loop.stop() }
+        guardTimer.schedule(milliseconds: 10_000)
+        loop.run()
+        #expect(client.received == payload)
+        #expect(client.events.first == "connected")
+    }
+
+    @Test func connectToAClosedPortFails() throws {
+        let loop = try EventLoop()
+        // Bind then close to learn a port where nothing listens.
+        let port = try ListeningSocket(loop: loop, host: "127.0.0.1", port: 0) { _, _ in }.port
+        let client = Client(expected: 1, loop: loop)
+        let c = try Connection.connect(loop: loop, host: "127.0.0.1", port: port, handler: client)
+        c.setReading(true)
+        let guardTimer = LoopTimer(loop: loop) { loop.stop() }
+        guardTimer.schedule(milliseconds: 10_000)
+        loop.run()
+        #expect(client.events.count == 1)
+        #expect(client.events.first?.contains("failed") == true)
+    }
+
+    @Test func workHandedOverFromAnotherThreadRunsOnTheLoop() throws {
+        let loop = try EventLoop()
+        let ran = Mutex(0)
+        let guardTimer = LoopTimer(loop: loop) { loop.stop() }
+        guardTimer.schedule(milliseconds: 10_000)
+        let thread = Thread { for _ in 0..<100 { loop.execute { ran.withLock { $0 += 1 }; if ran.withLock({ $0 }) == 100 { loop.stop() } } } }
+        thread.start()
+        loop.run()
+        #expect(ran.withLock { $0 } == 100)
+    }
+
+    @Test func nonNumericAddressesAreRefusedWithTheirName() throws {
+        let loop = try EventLoop()
+        #expect(throws: IOError.self) { try ListeningSocket(loop: loop, host: "localhost", port: 0) { _, _ in } }
+    }
+}
