@@ -5,9 +5,10 @@ import TOMLKit
 ///
 /// Files are merged in the order given (for a directory: lexical byte order of the file names). The
 /// `[[listener]]`, `[[pool]]` and `[[route]]` arrays of all files are concatenated; each `[global]`,
-/// `[timeouts]` and `[limits]` key may be set in only one file. Names (listeners, pools, routes) and server
-/// ids must be unique across all files, and routes are resolved against pools and listeners only after every
-/// file has been read, so a route may name a pool defined in a later file.
+/// `[timeouts]`, `[limits]` and `[admin]` key may be set in only one file. Names (listeners, pools, routes) and
+/// server ids must be unique across all files, and routes are resolved against pools (`pool`, `spill`) and
+/// listeners only after every file has been read, so a route may name a pool defined in a later file.
+/// Likewise the admin address is compared with every listener address after the last file.
 ///
 /// Every problem found is collected and thrown together as `ConfigErrors`; each names its file and key.
 /// When a file cannot be read or has a TOML syntax error its contents are unknown, so the checks that

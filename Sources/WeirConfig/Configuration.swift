@@ -12,6 +12,9 @@ public struct WeirConfiguration: Sendable, Equatable {
     public var timeouts: Timeouts
     /// Size limits (`[limits]`). Default: `Limits()`.
     public var limits: Limits
+    /// The admin listener (`[admin]`). Default: `AdminSettings()`, i.e. 127.0.0.1:9090. The loader guarantees
+    /// its address is not also a `[[listener]]` address.
+    public var admin: AdminSettings
     /// Every `[[listener]]`, in file order then declaration order. The loader guarantees at least one,
     /// unique names and unique addresses (port 0, "any free port", is exempt from the address check).
     public var listeners: [Listener]
@@ -26,10 +29,12 @@ public struct WeirConfiguration: Sendable, Equatable {
     public var sourceFiles: [String]
 
     public init(global: GlobalSettings = GlobalSettings(), timeouts: Timeouts = Timeouts(), limits: Limits = Limits(),
-                listeners: [Listener] = [], pools: [Pool] = [], routes: [Route] = [], sourceFiles: [String] = []) {
+                listeners: [Listener] = [], pools: [Pool] = [], routes: [Route] = [], sourceFiles: [String] = [],
+                admin: AdminSettings = AdminSettings()) {
         self.global = global
         self.timeouts = timeouts
         self.limits = limits
+        self.admin = admin
         self.listeners = listeners
         self.pools = pools
         self.routes = routes
@@ -124,6 +129,21 @@ public struct Limits: Sendable, Equatable {
     }
 }
 
+/// `[admin]`: the admin listener, which serves `GET /status` (what `weir status` prints).
+public struct AdminSettings: Sendable, Equatable {
+    /// `address`: numeric IP and port of the admin listener, or nil to turn it off (TOML `"off"`).
+    /// Default 127.0.0.1:9090. A non-loopback address is allowed (it must be written explicitly).
+    /// Port 0 (any free port) is accepted, which tests use.
+    public var address: SocketAddress?
+
+    public init(address: SocketAddress? = AdminSettings.defaultAddress) {
+        self.address = address
+    }
+
+    /// 127.0.0.1:9090.
+    public static let defaultAddress = SocketAddress(host: "127.0.0.1", port: 9090, isIPv6: false)
+}
+
 /// `[[listener]]`: one address the gateway accepts client connections on.
 public struct Listener: Sendable, Equatable {
     /// `name` (required, non-empty, unique among listeners): used by routes and logs.
@@ -143,25 +163,143 @@ public struct Listener: Sendable, Equatable {
     }
 }
 
-/// `[[pool]]` `policy`: how a pool chooses a server. Default `.roundRobin`.
+/// `[[pool]]` `policy`: how a pool chooses a server. Default `.threshold`.
 public enum PolicyName: String, Sendable, Equatable, Hashable, CaseIterable {
+    /// `"threshold"` (the default): the source patent's rule. Each request has a "home" server, picked by the
+    /// pool's `hash_key`. The request stays at home while the home server's load is below `first_level`;
+    /// otherwise it goes to the least-loaded on-line server, but only if that server is lighter than home by at
+    /// least `second_level`. Load is requests in flight divided by `capacity`.
+    case threshold
+    /// `"least-load"`: the on-line server with the lowest load (requests in flight / capacity).
+    case leastLoad = "least-load"
     /// `"round-robin"`: weighted round robin over the available servers.
     case roundRobin = "round-robin"
+    /// `"p2c"`: power of two choices: of two on-line servers picked at random, the less loaded one.
+    case p2c
+    /// `"hash"`: the server is picked by hashing the pool's `hash_key` (the same key always reaches the same
+    /// on-line server).
+    case hash
+}
+
+/// `[[pool]]` `hash_key`: which request attribute picks a "home" server (threshold policy) or the server
+/// (hash policy). Default `.source`.
+///
+/// TOML: `"source"`, `"path"`, `"header:NAME"` (e.g. `"header:X-User"`) or `"cookie:NAME"` (e.g. `"cookie:session"`).
+public enum HashKey: Sendable, Equatable, Hashable {
+    /// `"source"`: the client's IP address.
+    case source
+    /// `"header:NAME"`: the value of this request header. The name is stored in lower case (e.g. `"x-user"`).
+    case header(String)
+    /// `"cookie:NAME"`: the value of this cookie. The name is stored as written (cookie names are case-sensitive).
+    case cookie(String)
+    /// `"path"`: the request path (without the query).
+    case path
+}
+
+/// `[pool.health]`: the active health check of a pool's servers (written as a `[pool.health]` table after the
+/// `[[pool]]` it belongs to, in the same file). Every key is optional.
+public struct HealthCheck: Sendable, Equatable {
+    /// `type`: what a check does.
+    public enum Kind: String, Sendable, Equatable, Hashable, CaseIterable {
+        /// `"http"`: send `method path` and check the response status (and body, if `expect_body` is set).
+        case http
+        /// `"tcp"`: a TCP connection that opens within `timeout` is a success.
+        case tcp
+        /// `"none"`: no active checks; servers are on-line unless passive health (`passive_failures`) takes them down.
+        case none
+    }
+
+    /// `type`: `"http"`, `"tcp"` or `"none"`. Default `.tcp`.
+    public var kind: Kind
+    /// `interval`: time between two checks of one server. At least 100 ms. Default 2 seconds.
+    public var interval: Duration
+    /// `timeout`: a check that has not succeeded within this time fails. Must be shorter than `interval`.
+    /// Default 1 second.
+    public var timeout: Duration
+    /// `rise`: consecutive successful checks that bring a down server back on-line. Range 1...100. Default 2.
+    public var rise: Int
+    /// `fall`: consecutive failed checks that take an on-line server down. Range 1...100. Default 3.
+    public var fall: Int
+    /// `method`: HTTP method of an http check, an HTTP token such as `"GET"` or `"HEAD"`. Default `"GET"`.
+    public var method: String
+    /// `path`: request target of an http check; starts with `"/"`, may carry a query. Default `"/health"`.
+    public var path: String
+    /// `host`: `Host` header value of an http check. Default nil: the server's address (e.g. `127.0.0.1:9001`).
+    public var host: String?
+    /// `expect_status`: statuses that count as success, as an array of integers and/or `"low-high"` range strings,
+    /// e.g. `[200, 204]` or `["200-399"]`. Each status is within 100...599. Default `[200...399]`.
+    public var expectStatus: [ClosedRange<Int>]
+    /// `expect_body`: text the response body must contain for success. Default nil (the body is not checked).
+    public var expectBody: String?
+
+    public init(kind: Kind = .tcp, interval: Duration = .seconds(2), timeout: Duration = .seconds(1),
+                rise: Int = 2, fall: Int = 3, method: String = "GET", path: String = "/health",
+                host: String? = nil, expectStatus: [ClosedRange<Int>] = [200...399], expectBody: String? = nil) {
+        self.kind = kind
+        self.interval = interval
+        self.timeout = timeout
+        self.rise = rise
+        self.fall = fall
+        self.method = method
+        self.path = path
+        self.host = host
+        self.expectStatus = expectStatus
+        self.expectBody = expectBody
+    }
 }
 
 /// `[[pool]]`: a named group of backend servers that routes send requests to.
 public struct Pool: Sendable, Equatable {
     /// `name` (required, non-empty, unique among pools): what routes refer to.
     public var name: String
-    /// `policy`: server selection policy. Default `.roundRobin`.
+    /// `policy`: server selection policy. Default `.threshold`.
     public var policy: PolicyName
     /// The pool's `[[pool.server]]` tables, in declaration order. Never empty in a loaded configuration.
     public var servers: [Server]
+    /// `first_level`: threshold policy: a request stays at its home server while that server's load
+    /// (in flight / capacity) is below this level. Range 0.0...1.0; TOML also accepts the integers 0 and 1 and
+    /// percentages such as `"50%"`. Default 0.50.
+    public var firstLevel: Double
+    /// `second_level`: threshold policy: when the home server is at or above `first_level`, the request moves to
+    /// the least-loaded on-line server only if that server's load is lower than home's by at least this much.
+    /// Range 0.0...1.0 (same forms as `first_level`). Default 0.20.
+    public var secondLevel: Double
+    /// `hash_key`: what picks the home server (threshold) or the server (hash). Default `.source`.
+    public var hashKey: HashKey
+    /// `retries`: how many other servers are tried after a connect failure or a reset before any response byte.
+    /// Range 0...10. Default 2.
+    public var retries: Int
+    /// `slow_start`: a server that comes (back) on-line has its share ramped up from zero over this time.
+    /// `"0s"` turns slow start off. Default 10 seconds.
+    public var slowStart: Duration
+    /// `max_queue`: requests that may wait when every eligible server is at `max_conns`; more are refused.
+    /// 0 means no queue. Range 0...100_000. Default 100.
+    public var maxQueue: Int
+    /// `queue_timeout`: how long a request may wait in the queue before it is refused. Positive.
+    /// Default 5 seconds.
+    public var queueTimeout: Duration
+    /// `passive_failures`: consecutive failures on real traffic (connect failure, reset, timeout) that take a
+    /// server down until the health check brings it back. 0 turns passive health off. Range 0...100. Default 3.
+    public var passiveFailures: Int
+    /// `[pool.health]`: the active health check. Default `HealthCheck()`.
+    public var health: HealthCheck
 
-    public init(name: String, policy: PolicyName = .roundRobin, servers: [Server]) {
+    public init(name: String, policy: PolicyName = .threshold, servers: [Server], firstLevel: Double = 0.50,
+                secondLevel: Double = 0.20, hashKey: HashKey = .source, retries: Int = 2,
+                slowStart: Duration = .seconds(10), maxQueue: Int = 100, queueTimeout: Duration = .seconds(5),
+                passiveFailures: Int = 3, health: HealthCheck = HealthCheck()) {
         self.name = name
         self.policy = policy
         self.servers = servers
+        self.firstLevel = firstLevel
+        self.secondLevel = secondLevel
+        self.hashKey = hashKey
+        self.retries = retries
+        self.slowStart = slowStart
+        self.maxQueue = maxQueue
+        self.queueTimeout = queueTimeout
+        self.passiveFailures = passiveFailures
+        self.health = health
     }
 }
 
@@ -180,15 +318,19 @@ public struct Server: Sendable, Equatable {
     public var publicURL: String?
     /// `group`: priority group; lower groups are preferred, higher groups are fallbacks. At least 0. Default 0.
     public var group: Int
+    /// `max_conns`: hard limit of requests in flight to this server; a request that finds every eligible server
+    /// at its limit waits in the pool's queue (`max_queue`). At least 1. Default nil (unlimited).
+    public var maxConns: Int?
 
     public init(id: String, address: SocketAddress, weight: Int = 1, capacity: Int = 100,
-                publicURL: String? = nil, group: Int = 0) {
+                publicURL: String? = nil, group: Int = 0, maxConns: Int? = nil) {
         self.id = id
         self.address = address
         self.weight = weight
         self.capacity = capacity
         self.publicURL = publicURL
         self.group = group
+        self.maxConns = maxConns
     }
 }
 
@@ -199,18 +341,31 @@ public struct Route: Sendable, Equatable {
     /// `host`: exact host name such as `"example.com"` or a wildcard such as `"*.example.com"`, stored in lower
     /// case, without a port. nil (the default) matches any host.
     public var host: String?
-    /// `path`: path prefix the request target must start with. Starts with `"/"`. Default `"/"`.
+    /// `path`, as written: a path prefix the request path must start with, or, when it contains `"*"`
+    /// (see `pathIsGlob`), a pattern. Starts with `"/"`. Default `"/"`.
+    ///
+    /// In a pattern `"*"` matches any run of characters, including none and including `"/"`; there are no other
+    /// metacharacters. A pattern is matched against the whole path (the query excluded): `"/users/*/banking"`
+    /// matches `/users/42/banking` but not `/users/42/banking/x`; end it with `"*"` to match what follows too.
     public var pathPrefix: String
     /// `pool` (required): name of an existing pool.
     public var pool: String
     /// `listener`: name of an existing listener this route is limited to. nil (the default) means every listener.
     public var listener: String?
+    /// `spill`: name of another existing pool that takes the route's requests while every server of `pool` is at
+    /// or above its capacity. Never equal to `pool`. Default nil (no spill pool).
+    public var spill: String?
 
-    public init(name: String, host: String? = nil, pathPrefix: String = "/", pool: String, listener: String? = nil) {
+    /// Whether `pathPrefix` is a pattern, i.e. contains `"*"`.
+    public var pathIsGlob: Bool { pathPrefix.contains("*") }
+
+    public init(name: String, host: String? = nil, pathPrefix: String = "/", pool: String, listener: String? = nil,
+                spill: String? = nil) {
         self.name = name
         self.host = host
         self.pathPrefix = pathPrefix
         self.pool = pool
         self.listener = listener
+        self.spill = spill
     }
 }

@@ -10,13 +10,17 @@ struct Merger {
     static let limitKeys = ["max_request_line", "max_header_bytes", "max_header_count",
                             "upstream_idle_per_server", "buffer_bytes"]
     static let listenerKeys = ["name", "address", "max_connections"]
-    static let poolKeys = ["name", "policy", "server"]
-    static let serverKeys = ["id", "address", "weight", "capacity", "public_url", "group"]
-    static let routeKeys = ["name", "pool", "host", "path", "listener"]
+    static let adminKeys = ["address"]
+    static let poolKeys = ["name", "policy", "first_level", "second_level", "hash_key", "retries", "slow_start",
+                           "max_queue", "queue_timeout", "passive_failures", "health", "server"]
+    static let healthKeys = ["type", "interval", "timeout", "rise", "fall", "method", "path", "host",
+                             "expect_status", "expect_body"]
+    static let serverKeys = ["id", "address", "weight", "capacity", "public_url", "group", "max_conns"]
+    static let routeKeys = ["name", "pool", "host", "path", "listener", "spill"]
 
     /// Top-level names in the order they are processed, with the header an operator writes for each.
     static let tables: [(name: String, header: String)] = [
-        ("global", "[global]"), ("timeouts", "[timeouts]"), ("limits", "[limits]"),
+        ("global", "[global]"), ("timeouts", "[timeouts]"), ("limits", "[limits]"), ("admin", "[admin]"),
         ("listener", "[[listener]]"), ("pool", "[[pool]]"), ("route", "[[route]]"),
     ]
     static var tableHeaders: String { tables.map(\.header).joined(separator: ", ") }
@@ -43,6 +47,11 @@ struct Merger {
     var global = GlobalSettings()
     var timeouts = Timeouts()
     var limits = Limits()
+    var admin = AdminSettings()
+    /// "file: admin.address" when `[admin] address` was set (and valid).
+    var adminLocation: String? = nil
+    /// `[admin] address` was written in some file, valid or not (then the default is not in use).
+    var adminAddressWritten = false
     /// "global.workers" -> file that set it.
     var settingOwners: [String: String] = [:]
 
@@ -67,6 +76,7 @@ struct Merger {
         var path: String
         var pool: String?
         var listener: String?
+        var spill: String?
     }
     var routeReferences: [RouteReference] = []
 
@@ -82,7 +92,7 @@ struct Merger {
                 listener.maxConnections = entry.explicitMaxConnections ?? global.maxConnections
                 return listener
             },
-            pools: pools, routes: routes, sourceFiles: sourceFiles)
+            pools: pools, routes: routes, sourceFiles: sourceFiles, admin: admin)
     }
 
     mutating func fail(_ file: String, _ key: String, _ message: String) {
@@ -95,7 +105,7 @@ struct Merger {
         for (name, header) in Self.tables {
             guard let value = table[name] else { continue }
             switch name {
-            case "global", "timeouts", "limits":
+            case "global", "timeouts", "limits", "admin":
                 guard let section = value.table else {
                     fail(file, name, "expected a table (\(header)), found \(ValueRules.describe(value))")
                     continue
@@ -136,6 +146,8 @@ struct Merger {
         guard let array = value.array else {
             if key == "pool", let table = value.table, table["server"] != nil {
                 fail(file, "pool.server", "[[pool.server]] must follow a [[pool]] in the same file")
+            } else if key == "pool", let table = value.table, table["health"] != nil {
+                fail(file, "pool.health", "[pool.health] must follow a [[pool]] in the same file")
             } else if value.type == .table {
                 fail(file, key, "expected an array of tables (\(header)), found a table; write \(header), not [\(key)]")
             } else {
@@ -203,6 +215,16 @@ struct Merger {
             if let value = claim(section, "access_log", in: table, file: file),
                let log = accessLog(value, file: file, key: "global.access_log") {
                 global.accessLog = log
+            }
+        case "admin":
+            checkUnknownKeys(table, known: Self.adminKeys, file: file, path: "admin", header: "[admin]",
+                             elsewhere: Self.settingsHome)
+            if let value = claim(section, "address", in: table, file: file) {
+                adminAddressWritten = true
+                if let address = adminAddress(value, file: file, key: "admin.address") {
+                    admin.address = address
+                    adminLocation = "\(file): admin.address"
+                }
             }
         case "timeouts":
             checkUnknownKeys(table, known: Self.timeoutKeys, file: file, path: "timeouts", header: "[timeouts]",
@@ -273,23 +295,77 @@ struct Merger {
     // MARK: [[pool]] and [[pool.server]]
 
     mutating func processPool(_ table: TOMLTable, file: String, path: String) {
-        checkUnknownKeys(table, known: Self.poolKeys, file: file, path: path, header: "[[pool]]",
-                         elsewhere: Dictionary(uniqueKeysWithValues: Self.serverKeys.map { ($0, "[[pool.server]]") }))
+        var elsewhere = Dictionary(uniqueKeysWithValues: Self.serverKeys.map { ($0, "[[pool.server]]") })
+        for key in Self.healthKeys { elsewhere[key] = "[pool.health]" }
+        checkUnknownKeys(table, known: Self.poolKeys, file: file, path: path, header: "[[pool]]", elsewhere: elsewhere)
         let name = requiredName(table, "name", file: file, path: path, example: #"name = "demo""#)
         var nameIsNew = false
         if let name {
             nameIsNew = declare(name, kind: "pool", in: \.poolNames, file: file, key: "\(path).name")
             if nameIsNew { poolNameOrder.append(name) }
         }
-        var policy: PolicyName? = .roundRobin
+        var valid = true
+        var pool = Pool(name: name ?? "", servers: [])
         if let value = table["policy"] {
-            policy = nil
-            if let text = string(value, file: file, key: "\(path).policy") {
-                policy = PolicyName(rawValue: text)
-                if policy == nil {
-                    let supported = ValueRules.quotedList(PolicyName.allCases.map(\.rawValue))
-                    fail(file, "\(path).policy", "unknown policy \"\(text)\"; supported policies: \(supported)")
+            if let policy = choice(value, PolicyName.self, file: file, key: "\(path).policy", kind: "policy",
+                                     plural: "policies") {
+                pool.policy = policy
+            } else {
+                valid = false
+            }
+        }
+        for (key, keyPath) in [("first_level", \Pool.firstLevel), ("second_level", \Pool.secondLevel)] {
+            guard let value = table[key] else { continue }
+            if let level = level(value, file: file, key: "\(path).\(key)") {
+                pool[keyPath: keyPath] = level
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["hash_key"] {
+            if let hashKey = hashKey(value, file: file, key: "\(path).hash_key") {
+                pool.hashKey = hashKey
+            } else {
+                valid = false
+            }
+        }
+        let integers: [(String, WritableKeyPath<Pool, Int>, ClosedRange<Int>)] = [
+            ("retries", \.retries, 0...10), ("max_queue", \.maxQueue, 0...100_000),
+            ("passive_failures", \.passiveFailures, 0...100),
+        ]
+        for (key, keyPath, range) in integers {
+            guard let value = table[key] else { continue }
+            if let number = integer(value, file: file, key: "\(path).\(key)", range: range) {
+                pool[keyPath: keyPath] = number
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["slow_start"] {
+            if let duration = duration(value, file: file, key: "\(path).slow_start", allowZero: true) {
+                pool.slowStart = duration
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["queue_timeout"] {
+            if let duration = duration(value, file: file, key: "\(path).queue_timeout") {
+                pool.queueTimeout = duration
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["health"] {
+            if let section = value.table {
+                if let health = processHealth(section, file: file, path: "\(path).health") {
+                    pool.health = health
+                } else {
+                    valid = false
                 }
+            } else {
+                valid = false
+                let hint = value.type == .array ? "; write [pool.health], not [[pool.health]]" : ""
+                fail(file, "\(path).health", "expected a table ([pool.health]), found \(ValueRules.describe(value))\(hint)")
             }
         }
         var servers: [Server] = []
@@ -313,14 +389,126 @@ struct Merger {
         } else {
             fail(file, "\(path).server", noServers)
         }
-        if let name, let policy, nameIsNew, serversValid, !servers.isEmpty {
-            pools.append(Pool(name: name, policy: policy, servers: servers))
+        if name != nil, nameIsNew, valid, serversValid, !servers.isEmpty {
+            pool.servers = servers
+            pools.append(pool)
         }
+    }
+
+    /// A `[pool.health]` table, or nil (with errors recorded) when any key is invalid.
+    mutating func processHealth(_ table: TOMLTable, file: String, path: String) -> HealthCheck? {
+        checkUnknownKeys(table, known: Self.healthKeys, file: file, path: path, header: "[pool.health]",
+                         elsewhere: Dictionary(uniqueKeysWithValues: Self.poolKeys.map { ($0, "[[pool]]") }))
+        var valid = true
+        var health = HealthCheck()
+        if let value = table["type"] {
+            if let kind = choice(value, HealthCheck.Kind.self, file: file, key: "\(path).type",
+                                 kind: "health check type", plural: "types") {
+                health.kind = kind
+            } else {
+                valid = false
+            }
+        }
+        var intervalText: String? = nil
+        if let value = table["interval"] {
+            if let duration = duration(value, file: file, key: "\(path).interval", minimum: .milliseconds(100)) {
+                health.interval = duration
+                intervalText = value.string
+            } else {
+                valid = false
+            }
+        }
+        var timeoutText: String? = nil
+        if let value = table["timeout"] {
+            if let duration = duration(value, file: file, key: "\(path).timeout") {
+                health.timeout = duration
+                timeoutText = value.string
+            } else {
+                valid = false
+            }
+        }
+        let intervalOK = table["interval"] == nil || intervalText != nil
+        let timeoutOK = table["timeout"] == nil || timeoutText != nil
+        if intervalOK, timeoutOK, health.timeout >= health.interval {
+            valid = false
+            let interval = intervalText.map { "\"\(ValueRules.clip($0))\"" }
+                ?? "default \"\(ValueRules.formatDuration(health.interval))\""
+            let timeout = timeoutText.map { "\"\(ValueRules.clip($0))\"" }
+                ?? "default \"\(ValueRules.formatDuration(health.timeout))\""
+            if timeoutText != nil || intervalText == nil {
+                fail(file, "\(path).timeout", "must be shorter than \(path).interval (\(interval)), found \(timeout)")
+            } else {
+                fail(file, "\(path).interval", "must be longer than \(path).timeout (\(timeout)), found \(interval)")
+            }
+        }
+        for (key, keyPath) in [("rise", \HealthCheck.rise), ("fall", \HealthCheck.fall)] {
+            guard let value = table[key] else { continue }
+            if let number = integer(value, file: file, key: "\(path).\(key)", range: 1...100) {
+                health[keyPath: keyPath] = number
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["method"] {
+            if let text = string(value, file: file, key: "\(path).method"), ValueRules.isToken(text) {
+                health.method = text
+            } else {
+                valid = false
+                if let text = value.string {
+                    fail(file, "\(path).method", "invalid method \"\(ValueRules.clip(text))\"; \(ValueRules.methodForm)")
+                }
+            }
+        }
+        if let value = table["path"] {
+            if let text = string(value, file: file, key: "\(path).path"), ValueRules.isValidRequestPath(text) {
+                health.path = text
+            } else {
+                valid = false
+                if let text = value.string {
+                    fail(file, "\(path).path", "invalid path \"\(ValueRules.clip(text))\"; \(ValueRules.healthPathForm)")
+                }
+            }
+        }
+        if let value = table["host"] {
+            if let text = string(value, file: file, key: "\(path).host") {
+                if text.isEmpty {
+                    valid = false
+                    fail(file, "\(path).host", "must not be empty; leave host out to send the server's address")
+                } else if ValueRules.isValidHostHeader(text) {
+                    health.host = text
+                } else {
+                    valid = false
+                    fail(file, "\(path).host", "invalid host \"\(ValueRules.clip(text))\"; \(ValueRules.healthHostForm)")
+                }
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["expect_status"] {
+            if let statuses = expectStatus(value, file: file, key: "\(path).expect_status") {
+                health.expectStatus = statuses
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["expect_body"] {
+            if let text = string(value, file: file, key: "\(path).expect_body") {
+                if text.isEmpty {
+                    valid = false
+                    fail(file, "\(path).expect_body", "must not be empty; leave expect_body out to not check the body")
+                } else {
+                    health.expectBody = text
+                }
+            } else {
+                valid = false
+            }
+        }
+        return valid ? health : nil
     }
 
     mutating func processServer(_ table: TOMLTable, file: String, path: String) -> Server? {
         checkUnknownKeys(table, known: Self.serverKeys, file: file, path: path, header: "[[pool.server]]",
-                         elsewhere: ["name": "[[pool]]", "policy": "[[pool]]"])
+                         elsewhere: Dictionary(uniqueKeysWithValues: Self.poolKeys.map { ($0, "[[pool]]") }))
         var valid = true
         let id = requiredName(table, "id", file: file, path: path, example: #"id = "demo-1""#)
         if let id {
@@ -336,6 +524,7 @@ struct Merger {
         let weight = optionalInteger(table, "weight", file: file, path: path, range: 1...256, valid: &valid)
         let capacity = optionalInteger(table, "capacity", file: file, path: path, range: 1...Int.max, valid: &valid)
         let group = optionalInteger(table, "group", file: file, path: path, range: 0...Int.max, valid: &valid)
+        let maxConns = optionalInteger(table, "max_conns", file: file, path: path, range: 1...Int.max, valid: &valid)
         var publicURL: String? = nil
         if let value = table["public_url"] {
             if let text = string(value, file: file, key: "\(path).public_url") {
@@ -351,7 +540,7 @@ struct Merger {
         }
         guard valid, let id, let address else { return nil }
         return Server(id: id, address: address, weight: weight ?? 1, capacity: capacity ?? 100,
-                      publicURL: publicURL, group: group ?? 0)
+                      publicURL: publicURL, group: group ?? 0, maxConns: maxConns)
     }
 
     // MARK: [[route]]
@@ -397,20 +586,50 @@ struct Merger {
             listener = requiredName(table, "listener", file: file, path: path, example: #"listener = "public""#)
             if listener == nil { valid = false }
         }
-        routeReferences.append(RouteReference(file: file, path: path, pool: pool, listener: listener))
+        var spill: String? = nil
+        if table["spill"] != nil {
+            spill = requiredName(table, "spill", file: file, path: path, example: #"spill = "overflow""#)
+            if spill == nil { valid = false }
+            if let spill, spill == pool {
+                valid = false
+                fail(file, "\(path).spill",
+                     "spill pool \"\(spill)\" is the route's own pool; name another [[pool]] to take the overflow")
+            }
+        }
+        routeReferences.append(RouteReference(file: file, path: path, pool: pool, listener: listener,
+                                              spill: spill == pool ? nil : spill))
         if valid, let name, let pool {
-            routes.append(Route(name: name, host: host, pathPrefix: pathPrefix, pool: pool, listener: listener))
+            routes.append(Route(name: name, host: host, pathPrefix: pathPrefix, pool: pool, listener: listener,
+                                spill: spill))
         }
     }
 
     // MARK: Checks across files
 
     mutating func finish() {
+        // A clash with an explicitly set admin address is certain even when another file is unreadable.
+        if let address = admin.address, address.port != 0, let location = adminLocation,
+           let listener = listenerAddresses[address] {
+            let owner = listener.name.map { "listener \"\($0)\" at " } ?? ""
+            let (file, key) = Self.split(location)
+            fail(file, key, "address \(address) is already used by \(owner)\(listener.location); "
+                 + "the admin listener needs an address of its own")
+        }
         guard !incomplete else { return }
+        if let address = admin.address, address.port != 0, !adminAddressWritten,
+           let listener = listenerAddresses[address] {
+            let (file, key) = Self.split(listener.location)
+            fail(file, key, "address \(address) is also the default address of the admin listener; "
+                 + #"set [admin] address to another address, or to "off""#)
+        }
         for reference in routeReferences {
             if let pool = reference.pool, poolNames[pool] == nil {
                 fail(reference.file, "\(reference.path).pool",
                      dangling("pool", pool, defined: poolNameOrder, header: "[[pool]]"))
+            }
+            if let spill = reference.spill, poolNames[spill] == nil {
+                fail(reference.file, "\(reference.path).spill",
+                     dangling("pool", spill, defined: poolNameOrder, header: "[[pool]]"))
             }
             if let listener = reference.listener, listenerNames[listener] == nil {
                 fail(reference.file, "\(reference.path).listener",
@@ -425,6 +644,12 @@ struct Merger {
             fail(scope, "route",
                  #"no route defined; add a [[route]] that sends requests to a pool, e.g. name = "default", path = "/" and pool = "demo""#)
         }
+    }
+
+    /// "file: key" -> (file, key). File names may contain ": " only in theory; the key never does.
+    static func split(_ location: String) -> (file: String, key: String) {
+        guard let range = location.range(of: ": ", options: .backwards) else { return (location, "") }
+        return (String(location[..<range.lowerBound]), String(location[range.upperBound...]))
     }
 
     func dangling(_ kind: String, _ name: String, defined: [String], header: String) -> String {
@@ -493,14 +718,130 @@ struct Merger {
         return number
     }
 
-    mutating func duration(_ value: TOMLValueConvertible, file: String, key: String) -> Duration? {
+    /// A duration string; zero only when `allowZero`; at least `minimum` when given.
+    mutating func duration(_ value: TOMLValueConvertible, file: String, key: String, allowZero: Bool = false,
+                           minimum: Duration? = nil) -> Duration? {
+        let form = allowZero ? ValueRules.durationFormAllowingZero : ValueRules.durationForm
         if let text = value.string {
-            if let duration = ValueRules.parseDuration(text) { return duration }
-            fail(file, key, "\(ValueRules.durationForm), found \"\(ValueRules.clip(text))\"")
+            if let duration = ValueRules.parseDuration(text, allowZero: allowZero) {
+                if let minimum, duration < minimum {
+                    fail(file, key, "must be at least \(ValueRules.formatDuration(minimum)), found \"\(ValueRules.clip(text))\"")
+                    return nil
+                }
+                return duration
+            }
+            fail(file, key, "\(form), found \"\(ValueRules.clip(text))\"")
         } else {
-            fail(file, key, "\(ValueRules.durationForm), found \(ValueRules.describe(value))")
+            fail(file, key, "\(form), found \(ValueRules.describe(value))")
         }
         return nil
+    }
+
+    /// One of an enumeration's raw values: `unknown <kind> "x" (did you mean "y"?); supported <plural>: ...`.
+    mutating func choice<Choice: RawRepresentable & CaseIterable>(
+        _ value: TOMLValueConvertible, _ type: Choice.Type, file: String, key: String, kind: String, plural: String
+    ) -> Choice? where Choice.RawValue == String {
+        guard let text = string(value, file: file, key: key) else { return nil }
+        if let result = Choice(rawValue: text) { return result }
+        let names = Choice.allCases.map(\.rawValue)
+        let hint = ValueRules.suggestion(for: text, among: names).map { " (did you mean \"\($0)\"?)" } ?? ""
+        fail(file, key, "unknown \(kind) \"\(ValueRules.clip(text))\"\(hint); supported \(plural): \(ValueRules.quotedList(names))")
+        return nil
+    }
+
+    /// `first_level` / `second_level`: 0.0...1.0 as a float, 0 or 1, or a percentage string.
+    mutating func level(_ value: TOMLValueConvertible, file: String, key: String) -> Double? {
+        switch ValueRules.parseLevel(value) {
+        case .value(let level):
+            return level
+        case .outOfRange(let found):
+            fail(file, key, #"must be between 0.0 and 1.0 (or "0%" and "100%"), found \#(found)"#)
+        case .malformed:
+            let found = value.string.map { "\"\(ValueRules.clip($0))\"" } ?? ValueRules.describe(value)
+            fail(file, key, "\(ValueRules.levelForm), found \(found)")
+        }
+        return nil
+    }
+
+    mutating func hashKey(_ value: TOMLValueConvertible, file: String, key: String) -> HashKey? {
+        guard let text = string(value, file: file, key: key) else { return nil }
+        switch ValueRules.parseHashKey(text) {
+        case .success(let hashKey):
+            return hashKey
+        case .failure(.unknown):
+            let hint = ValueRules.suggestion(for: text, among: ["source", "path"]).map { " (did you mean \"\($0)\"?)" }
+            fail(file, key, "invalid hash_key \"\(ValueRules.clip(text))\"\(hint ?? ""); \(ValueRules.hashKeyForm)")
+        case .failure(.badName(let kind, let name)):
+            let reason = name.isEmpty ? "the \(kind) name is missing"
+                : "\"\(ValueRules.clip(name))\" is not a valid \(kind) name"
+            fail(file, key, "invalid hash_key \"\(ValueRules.clip(text))\": \(reason); \(ValueRules.hashKeyForm)")
+        }
+        return nil
+    }
+
+    /// `expect_status`: a non-empty array of statuses (integers) and `"low-high"` / `"status"` strings.
+    mutating func expectStatus(_ value: TOMLValueConvertible, file: String, key: String) -> [ClosedRange<Int>]? {
+        let arrayForm = #"expected an array of statuses such as [200, 204] or ["200-399"]"#
+        guard let array = value.array else {
+            fail(file, key, "\(arrayForm), found \(ValueRules.describe(value))")
+            return nil
+        }
+        guard !array.isEmpty else {
+            fail(file, key, "must not be empty; \(arrayForm)")
+            return nil
+        }
+        var ranges: [ClosedRange<Int>] = []
+        var valid = true
+        for (index, element) in array.enumerated() {
+            let elementKey = "\(key)[\(index)]"
+            if element.type == .int {
+                if let status = integer(element, file: file, key: elementKey, range: ValueRules.statusRange) {
+                    ranges.append(status...status)
+                } else {
+                    valid = false
+                }
+            } else if let text = element.string {
+                let what = text.contains("-") ? "status range" : "status"
+                let shown = ValueRules.clip(text)
+                switch ValueRules.parseStatusRange(text) {
+                case .success(let range):
+                    ranges.append(range)
+                case .failure(.malformed):
+                    valid = false
+                    fail(file, elementKey, "invalid \(what) \"\(shown)\"; \(ValueRules.statusForm)")
+                case .failure(.outOfRange):
+                    valid = false
+                    fail(file, elementKey, "invalid \(what) \"\(shown)\": statuses must be between 100 and 599")
+                case .failure(.reversed):
+                    valid = false
+                    let bounds = text.split(separator: "-")
+                    fail(file, elementKey, "invalid \(what) \"\(shown)\": the first status must not be greater "
+                         + "than the second (write \"\(bounds[1])-\(bounds[0])\")")
+                }
+            } else {
+                valid = false
+                fail(file, elementKey, "\(ValueRules.statusForm), found \(ValueRules.describe(element))")
+            }
+        }
+        return valid ? ranges : nil
+    }
+
+    /// `[admin] address`: `"off"` (nil) or a numeric address; nil result (with an error recorded) when invalid.
+    mutating func adminAddress(_ value: TOMLValueConvertible, file: String, key: String) -> SocketAddress?? {
+        let off = #", or "off" to turn the admin listener off"#
+        let example = "127.0.0.1:9090"
+        guard let text = value.string else {
+            fail(file, key, ValueRules.addressForm(example: example) + off + ", found \(ValueRules.describe(value))")
+            return nil
+        }
+        if text == "off" { return .some(nil) }
+        switch SocketAddress.parseDetailed(text) {
+        case .failure(let problem):
+            fail(file, key, ValueRules.addressProblem(ValueRules.clip(text), problem, example: example) + off)
+            return nil
+        case .success(let address):
+            return .some(address)
+        }
     }
 
     mutating func accessLog(_ value: TOMLValueConvertible, file: String, key: String) -> AccessLog? {

@@ -7,11 +7,16 @@ enum ValueRules {
     static let durationForm =
         #"expected a duration such as "10s" or "250ms" (a positive whole number followed by ms, s, m or h)"#
 
-    /// `"250ms"`, `"10s"`, `"5m"`, `"1h"`: a positive decimal integer and a unit, nothing else.
-    static func parseDuration(_ text: String) -> Duration? {
+    /// For the keys where zero turns a feature off (e.g. `slow_start`).
+    static let durationFormAllowingZero =
+        #"expected a duration such as "10s" or "250ms" (a whole number followed by ms, s, m or h), or "0s" for off"#
+
+    /// `"250ms"`, `"10s"`, `"5m"`, `"1h"`: a positive decimal integer and a unit, nothing else
+    /// (zero too when `allowZero`, e.g. `"0s"`).
+    static func parseDuration(_ text: String, allowZero: Bool = false) -> Duration? {
         let digits = text.prefix { $0 >= "0" && $0 <= "9" }
         let unit = text.dropFirst(digits.count)
-        guard !digits.isEmpty, digits.count <= 12, let value = Int64(digits), value > 0 else { return nil }
+        guard !digits.isEmpty, digits.count <= 12, let value = Int64(digits), value > 0 || allowZero else { return nil }
         switch unit {
         case "ms": return .milliseconds(value)
         case "s": return .seconds(value)
@@ -19,6 +24,117 @@ enum ValueRules {
         case "h": return .seconds(value * 3600)
         default: return nil
         }
+    }
+
+    /// `"250ms"`, `"2s"`, `"5m"`, `"1h"`: the largest unit that expresses `duration` exactly (for messages).
+    static func formatDuration(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        if milliseconds % 1000 != 0 { return "\(milliseconds)ms" }
+        if seconds != 0 && seconds % 3600 == 0 { return "\(seconds / 3600)h" }
+        if seconds != 0 && seconds % 60 == 0 { return "\(seconds / 60)m" }
+        return "\(seconds)s"
+    }
+
+    // MARK: Load levels
+
+    static let levelForm = #"expected a number between 0.0 and 1.0 such as 0.5, or a percentage such as "50%""#
+
+    /// A load level from a TOML float, the integers 0 and 1, or a percentage string such as `"50%"` / `"12.5%"`.
+    enum Level: Equatable {
+        case value(Double)
+        /// The right type but outside 0...1 (as written, for the message).
+        case outOfRange(String)
+        /// Not a number or percentage at all.
+        case malformed
+    }
+
+    static func parseLevel(_ value: TOMLValueConvertible) -> Level {
+        if value.type == .double, let number = value.double {
+            return (0.0...1.0).contains(number) ? .value(number) : .outOfRange(String(number))
+        }
+        if value.type == .int, let number = value.int {
+            return (0...1).contains(number) ? .value(Double(number)) : .outOfRange(String(number))
+        }
+        guard let text = value.string else { return .malformed }
+        guard text.hasSuffix("%") else { return .malformed }
+        let number = text.dropLast()
+        let parts = number.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), !parts[0].isEmpty, parts.allSatisfy({ part in
+            !part.isEmpty && part.count <= 9 && part.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        }), let percent = Double(number) else { return .malformed }
+        return percent <= 100 ? .value(percent / 100) : .outOfRange("\"\(clip(text))\"")
+    }
+
+    // MARK: hash_key
+
+    static let hashKeyForm =
+        #"expected "source", "path", "header:NAME" such as "header:X-User", or "cookie:NAME" such as "cookie:session""#
+
+    enum HashKeyProblem: Error, Equatable {
+        /// Neither a known word nor a `header:` / `cookie:` form.
+        case unknown
+        /// `header:` or `cookie:` followed by a name that is not an HTTP token (possibly empty).
+        case badName(kind: String, name: String)
+    }
+
+    static func parseHashKey(_ text: String) -> Result<HashKey, HashKeyProblem> {
+        switch text {
+        case "source": return .success(.source)
+        case "path": return .success(.path)
+        default: break
+        }
+        for kind in ["header", "cookie"] where text.hasPrefix(kind + ":") {
+            let name = String(text.dropFirst(kind.count + 1))
+            guard isToken(name) else { return .failure(.badName(kind: kind, name: name)) }
+            return .success(kind == "header" ? .header(name.lowercased()) : .cookie(name))
+        }
+        return .failure(.unknown)
+    }
+
+    /// An HTTP token (RFC 9110 tchar+): method names, header names, cookie names.
+    static func isToken(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+                || "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+
+    // MARK: [pool.health]
+
+    static let methodForm = #"expected an HTTP method such as "GET" or "HEAD""#
+    static let healthPathForm = ##"expected a request path starting with "/" (no spaces or "#") such as "/health""##
+    static let healthHostForm = #"expected a Host header value such as "example.com" or "example.com:8080""#
+    static let statusForm = #"expected a status such as 200 or a range such as "200-399""#
+    static let statusRange = 100...599
+
+    /// A request target for a health check: starts with "/", printable ASCII without spaces or "#" (a query is fine).
+    static func isValidRequestPath(_ text: String) -> Bool {
+        text.hasPrefix("/") && text.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7f && $0 != "#" }
+    }
+
+    /// A Host header value: printable ASCII without spaces, "/", "?", "#" or "@".
+    static func isValidHostHeader(_ text: String) -> Bool {
+        !text.isEmpty && text.unicodeScalars.allSatisfy { scalar in
+            scalar.value > 0x20 && scalar.value < 0x7f && !"/?#@".unicodeScalars.contains(scalar)
+        }
+    }
+
+    enum StatusProblem: Error, Equatable {
+        case malformed
+        case outOfRange
+        case reversed
+    }
+
+    /// `"200"` or `"200-399"`, each status within `statusRange`, low <= high.
+    static func parseStatusRange(_ text: String) -> Result<ClosedRange<Int>, StatusProblem> {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), parts.allSatisfy({ part in
+            (1...3).contains(part.count) && part.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        }), let low = Int(parts[0]), let high = Int(parts[parts.count - 1]) else { return .failure(.malformed) }
+        guard statusRange.contains(low), statusRange.contains(high) else { return .failure(.outOfRange) }
+        guard low <= high else { return .failure(.reversed) }
+        return .success(low...high)
     }
 
     // MARK: Route host and path
@@ -41,7 +157,8 @@ enum ValueRules {
         return lower
     }
 
-    static let pathForm = ##"expected a path prefix starting with "/" (no spaces, "?" or "#") such as "/" or "/api/""##
+    static let pathForm =
+        ##"expected a path prefix starting with "/" (no spaces, "?" or "#") such as "/" or "/api/", or a pattern with "*" such as "/users/*/banking""##
 
     static func isValidPathPrefix(_ text: String) -> Bool {
         guard text.hasPrefix("/") else { return false }

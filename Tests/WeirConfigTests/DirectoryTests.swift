@@ -37,18 +37,62 @@ import Testing
             .appendingPathComponent("conf.d").path
         let config = try ConfigLoader.load(directory: confD)
         #expect(config.sourceFiles.map { ($0 as NSString).lastPathComponent } ==
-                ["00-global.toml", "10-listeners.toml", "20-pools.toml", "30-routes.toml"])
+                ["00-global.toml", "05-admin.toml", "10-listeners.toml", "20-pools.toml", "30-routes.toml"])
         #expect(config.sourceFiles.allSatisfy { $0.hasPrefix(confD + "/") })
         // The shipped files spell out the defaults.
         #expect(config.global == GlobalSettings())
         #expect(config.timeouts == Timeouts())
         #expect(config.limits == Limits())
         #expect(config.listeners == [Listener(name: "public", address: SocketAddress(host: "127.0.0.1", port: 8080))])
+        #expect(config.admin == AdminSettings())
+        #expect(config.admin.address == SocketAddress(host: "127.0.0.1", port: 9090))
+        // The demo pool spells out the pool defaults too, except for an http health check of /health.
         #expect(config.pools == [Pool(name: "demo", servers: (1...3).map { n in
             Server(id: "demo-\(n)", address: SocketAddress(host: "127.0.0.1", port: UInt16(9000 + n)),
                    publicURL: "http://127.0.0.1:900\(n)")
-        })])
+        }, health: HealthCheck(kind: .http))])
+        let pool = try #require(config.pools.first)
+        #expect(pool.policy == .threshold)
+        #expect(pool.firstLevel == 0.5)
+        #expect(pool.secondLevel == 0.2)
+        #expect(pool.hashKey == .source)
+        #expect(pool.retries == 2)
+        #expect(pool.slowStart == .seconds(10))
+        #expect(pool.maxQueue == 100)
+        #expect(pool.queueTimeout == .seconds(5))
+        #expect(pool.passiveFailures == 3)
+        #expect(pool.health == HealthCheck(kind: .http, interval: .seconds(2), timeout: .seconds(1), rise: 2, fall: 3,
+                                           method: "GET", path: "/health", host: nil, expectStatus: [200...399],
+                                           expectBody: nil))
+        #expect(pool.servers.allSatisfy { $0.maxConns == nil })
         #expect(config.routes == [Route(name: "default", pathPrefix: "/", pool: "demo")])
+        #expect(config.routes[0].spill == nil)
+    }
+
+    /// The commented-out examples in the shipped 30-routes.toml are valid once uncommented.
+    @Test func shippedCommentedExamplesAreValid() throws {
+        let confD = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("conf.d").path
+        let directory = try makeDirectory([:])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for name in try FileManager.default.contentsOfDirectory(atPath: confD) where name.hasSuffix(".toml") {
+            var text = try String(contentsOfFile: confD + "/" + name, encoding: .utf8)
+            if name == "30-routes.toml" {
+                // Uncomment every example line: "#   [[table]]" and "#   key = value".
+                text = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+                    let isExample = line.wholeMatch(of: /#   (\[\[[a-z.]+\]\]|[a-z_]+ = .+)/) != nil
+                    return isExample ? String(line.dropFirst(4)) : String(line)
+                }.joined(separator: "\n")
+            }
+            try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+        }
+        let config = try ConfigLoader.load(directory: directory)
+        #expect(config.routes.map(\.name) == ["api", "banking", "default"])
+        #expect(config.routes[1] == Route(name: "banking", pathPrefix: "/banking", pool: "banking", spill: "demo"))
+        #expect(config.pools.map(\.name) == ["demo", "banking"])
+        #expect(config.pools[1].hashKey == .cookie("session"))
+        #expect(config.pools[1].servers[0].maxConns == 80)
     }
 
     @Test func readsOnlyTomlFilesInByteOrder() throws {

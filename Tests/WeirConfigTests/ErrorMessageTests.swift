@@ -49,7 +49,7 @@ import Testing
             "a.toml: pool[0].address: unknown key; address belongs in [[pool.server]], not [[pool]]",
             #"a.toml: pool[0].server[0].adress: unknown key (did you mean "address"?)"#,
             #"a.toml: pool[0].server[0].address: missing required key, e.g. address = "127.0.0.1:9001""#,
-            "a.toml: route[0].prefix: unknown key; known keys in [[route]]: name, pool, host, path, listener",
+            "a.toml: route[0].prefix: unknown key; known keys in [[route]]: name, pool, host, path, listener, spill",
         ])
     }
 
@@ -61,13 +61,13 @@ import Testing
             "a.toml: listeners: unknown table (did you mean [[listener]]?)",
         ])
         #expect(errorLines(appending: "[tls]\ncert = \"x\"\n") == [
-            "a.toml: tls: unknown table; known tables: [global], [timeouts], [limits], [[listener]], [[pool]], [[route]]",
+            "a.toml: tls: unknown table; known tables: [global], [timeouts], [limits], [admin], [[listener]], [[pool]], [[route]]",
         ])
     }
 
     @Test func unknownTopLevelKeys() {
         #expect(errorLines([("a.toml", baseTOML), ("b.toml", "workers = 4\nfoo = 1\n")]) == [
-            "b.toml: foo: unknown top-level key; keys belong inside one of [global], [timeouts], [limits], [[listener]], [[pool]], [[route]]",
+            "b.toml: foo: unknown top-level key; keys belong inside one of [global], [timeouts], [limits], [admin], [[listener]], [[pool]], [[route]]",
             "b.toml: workers: unknown top-level key; workers belongs in [global]",
         ])
     }
@@ -311,7 +311,10 @@ import Testing
 
     @Test func unknownPolicy() {
         #expect(errorLines(appending: "[[pool]]\nname = \"p\"\npolicy = \"least-connections\"\n[[pool.server]]\nid = \"s\"\naddress = \"127.0.0.1:9002\"\n") == [
-            #"a.toml: pool[1].policy: unknown policy "least-connections"; supported policies: "round-robin""#,
+            #"a.toml: pool[1].policy: unknown policy "least-connections"; supported policies: "threshold", "least-load", "round-robin", "p2c", "hash""#,
+        ])
+        #expect(errorLines(appending: "[[pool]]\nname = \"p\"\npolicy = \"roundrobin\"\n[[pool.server]]\nid = \"s\"\naddress = \"127.0.0.1:9002\"\n") == [
+            #"a.toml: pool[1].policy: unknown policy "roundrobin" (did you mean "round-robin"?); supported policies: "threshold", "least-load", "round-robin", "p2c", "hash""#,
         ])
     }
 
@@ -369,8 +372,8 @@ import Testing
         #expect(errorLines(appending: "[[route]]\nname = \"r\"\npool = \"demo\"\nhost = \"\"\n") == [
             "a.toml: route[1].host: must not be empty; leave host out to match any host",
         ])
-        let pathForm = ##"expected a path prefix starting with "/" (no spaces, "?" or "#") such as "/" or "/api/""##
-        for path in ["api", "", "/a b", "/a?b", "/a#b"] {
+        let pathForm = ##"expected a path prefix starting with "/" (no spaces, "?" or "#") such as "/" or "/api/", or a pattern with "*" such as "/users/*/banking""##
+        for path in ["api", "", "/a b", "/a?b", "/a#b", "*/banking", "/a*?b"] {
             #expect(errorLines(appending: "[[route]]\nname = \"r\"\npool = \"demo\"\npath = \"\(path)\"\n") == [
                 #"a.toml: route[1].path: invalid path "\#(path)"; \#(pathForm)"#,
             ])

@@ -13,11 +13,19 @@ import Testing
                                         upstreamIdlePerServer: 1024, bufferBytes: 262_144))
         #expect(config.listeners == [Listener(name: "public", address: SocketAddress(host: "127.0.0.1", port: 8080),
                                               maxConnections: 20000)])
-        #expect(config.pools == [Pool(name: "demo", policy: .roundRobin, servers: [
-            Server(id: "demo-1", address: SocketAddress(host: "127.0.0.1", port: 9001), weight: 1, capacity: 100,
-                   publicURL: nil, group: 0),
-        ])])
-        #expect(config.routes == [Route(name: "default", host: nil, pathPrefix: "/", pool: "demo", listener: nil)])
+        #expect(config.pools == [Pool(
+            name: "demo", policy: .threshold,
+            servers: [Server(id: "demo-1", address: SocketAddress(host: "127.0.0.1", port: 9001), weight: 1,
+                             capacity: 100, publicURL: nil, group: 0, maxConns: nil)],
+            firstLevel: 0.50, secondLevel: 0.20, hashKey: .source, retries: 2, slowStart: .seconds(10), maxQueue: 100,
+            queueTimeout: .seconds(5), passiveFailures: 3,
+            health: HealthCheck(kind: .tcp, interval: .seconds(2), timeout: .seconds(1), rise: 2, fall: 3,
+                                method: "GET", path: "/health", host: nil, expectStatus: [200...399],
+                                expectBody: nil))])
+        #expect(config.routes == [Route(name: "default", host: nil, pathPrefix: "/", pool: "demo", listener: nil,
+                                        spill: nil)])
+        #expect(config.routes[0].pathIsGlob == false)
+        #expect(config.admin == AdminSettings(address: SocketAddress(host: "127.0.0.1", port: 9090)))
         #expect(config.sourceFiles == ["a.toml"])
     }
 
