@@ -4,8 +4,11 @@ import WeirConfig
 public enum Verdict: Sendable, Equatable {
     /// Forward to `RoutingSnapshot.servers[server]`.
     case forward(server: Int)
-    /// Answer with `status` and a one-line `reason` (no route, no server available...).
+    /// Answer with `status` and a one-line `reason`: 404 (no route), 503 (no server available).
     case reject(status: Int, reason: String)
+    /// Every eligible server of `RoutingSnapshot.pools[pool]` is at its max_conns: the caller queues
+    /// the request (bounded by the pool's max_queue, for at most its queue_timeout) and asks again.
+    case queue(pool: Int)
 }
 
 /// The facts about a request that a decision may use.
@@ -18,28 +21,89 @@ public struct RequestFacts {
     public var listener: Int
     /// Servers not to pick (a retry after a failure there).
     public var excluded: [Int] = []
+    /// The client's IP address as text, for hash_key = source (and the fallback of header/cookie keys).
+    public var clientAddress: UnsafeRawBufferPointer
+    /// Value of a request header by lowercased name, nil when absent (for hash_key = header:NAME).
+    /// Called only by policies that hash on a header.
+    public var header: (String) -> UnsafeRawBufferPointer?
+    /// Value of a cookie by name, nil when absent (for hash_key = cookie:NAME).
+    public var cookie: (String) -> UnsafeRawBufferPointer?
+    /// A sticky pin: for `threshold` it becomes the home while it is eligible; a pinned server that is
+    /// draining still gets the request (drain keeps pinned work) under every policy.
+    public var pinnedServer: Int? = nil
 
-    public init(host: UnsafeRawBufferPointer?, path: UnsafeRawBufferPointer, listener: Int, excluded: [Int] = []) {
+    public init(host: UnsafeRawBufferPointer?, path: UnsafeRawBufferPointer, listener: Int, excluded: [Int] = [],
+                clientAddress: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+                header: @escaping (String) -> UnsafeRawBufferPointer? = { _ in nil },
+                cookie: @escaping (String) -> UnsafeRawBufferPointer? = { _ in nil },
+                pinnedServer: Int? = nil) {
         self.host = host
         self.path = path
         self.listener = listener
         self.excluded = excluded
+        self.clientAddress = clientAddress
+        self.header = header
+        self.cookie = cookie
+        self.pinnedServer = pinnedServer
     }
 }
 
 /// The pure request decision: route, then policy pick. No I/O; the only state it touches is the
-/// caller's `PolicyState` (one per worker, so no locks).
+/// caller's `PolicyState` (one per worker, so no locks) and atomic reads of the servers' live state.
 public enum Decision {
-    /// Decides where `request` goes under `snapshot`.
-    /// Returns `.forward` with a server index, or `.reject` with 404 (no route) or 503 (no server available).
-    public static func decide(_ request: RequestFacts, snapshot: RoutingSnapshot, state: inout PolicyState) -> Verdict {
+    /// Routes `request`, then picks by the pool's policy among eligible servers (condition `.up`, not
+    /// excluded, not full), restricted to the lowest priority group that has an up, non-excluded server.
+    ///
+    /// Spill: when the route has a spill pool and every up server of its own pool's active group has
+    /// effective load ≥ 1.0 (or none is up), the spill pool is asked first and the own pool is the
+    /// fallback; otherwise the own pool first and the spill pool as the fallback when the own pool
+    /// has no server to give. A forward from either wins; else `.queue` for the first pool whose
+    /// servers are all full; else 503.
+    public static func decide(_ request: RequestFacts, snapshot: RoutingSnapshot, state: inout PolicyState, now: UInt64) -> Verdict {
         guard let route = snapshot.route(host: request.host, path: request.path, listener: request.listener) else {
             return .reject(status: 404, reason: "no route for this host and path")
         }
-        let pool = snapshot.pools[route.pool]
-        guard let server = state.pick(pool: route.pool, servers: pool.servers, snapshot: snapshot, excluding: request.excluded) else {
-            return .reject(status: 503, reason: "no server available in pool \(pool.name)")
+        let own = route.pool
+        var first = own
+        var second: Int? = nil
+        if let spill = route.spillPool, spill != own {
+            if isSaturated(pool: own, snapshot: snapshot, now: now) {
+                first = spill
+                second = own
+            } else {
+                second = spill
+            }
         }
-        return .forward(server: server)
+        let firstPick = state.pick(pool: first, request: request, snapshot: snapshot, now: now)
+        if case .server(let server) = firstPick { return .forward(server: server) }
+        var secondPick = PolicyState.Pick.none
+        if let second {
+            secondPick = state.pick(pool: second, request: request, snapshot: snapshot, now: now)
+            if case .server(let server) = secondPick { return .forward(server: server) }
+        }
+        if case .full = firstPick { return .queue(pool: first) }
+        if case .full = secondPick, let second { return .queue(pool: second) }
+        return .reject(status: 503, reason: "no server available in pool \(snapshot.pools[own].name)")
+    }
+
+    /// `decide(_:snapshot:state:now:)` at `snapshot.clock`'s time.
+    public static func decide(_ request: RequestFacts, snapshot: RoutingSnapshot, state: inout PolicyState) -> Verdict {
+        decide(request, snapshot: snapshot, state: &state, now: snapshot.clock.nowNanoseconds)
+    }
+
+    /// True when every up server of the pool's active (lowest available) priority group has an
+    /// effective load of at least 1.0, or when no server of the pool is up.
+    public static func isSaturated(pool: Int, snapshot: RoutingSnapshot, now: UInt64) -> Bool {
+        let servers = snapshot.pools[pool].servers
+        var group = Int.max
+        for index in servers {
+            let s = snapshot.servers[index]
+            if s.config.group < group, s.condition == .up { group = s.config.group }
+        }
+        for index in servers {
+            let s = snapshot.servers[index]
+            if s.config.group == group, s.condition == .up, s.effectiveLoad(now: now) < 1.0 { return false }
+        }
+        return true
     }
 }

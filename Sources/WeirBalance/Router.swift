@@ -7,9 +7,13 @@ public struct CompiledRoute: Sendable {
     public let pool: Int
     /// Index into the configuration's listeners, or nil for every listener.
     public let listener: Int?
+    /// Index into `RoutingSnapshot.pools` of the route's `spill` pool, if any.
+    public let spillPool: Int?
     let hostExact: [UInt8]?       // lowercased
     let hostSuffix: [UInt8]?      // lowercased ".example.com" for "*.example.com"
     let pathPrefix: [UInt8]
+    /// `pathPrefix` is a glob pattern (`*` = any run of characters, "/" included).
+    let pathIsGlob: Bool
 
     /// Whether this route takes a request for `host` (without port, any case; nil when absent) and `path`.
     public func matches(host: UnsafeRawBufferPointer?, path: UnsafeRawBufferPointer, listener index: Int) -> Bool {
@@ -23,7 +27,7 @@ public struct CompiledRoute: Sendable {
                 if !Self.equalsLowercased(tail, hostSuffix) { return false }
             }
         }
-        return Self.pathMatches(path, prefix: pathPrefix)
+        return pathIsGlob ? Self.globMatches(path, pattern: pathPrefix) : Self.pathMatches(path, prefix: pathPrefix)
     }
 
     /// "/" and prefixes ending in "/" match as plain prefixes; "/api" matches "/api", "/api/…" and "/api?…"
@@ -36,6 +40,36 @@ public struct CompiledRoute: Sendable {
         return next == UInt8(ascii: "/") || next == UInt8(ascii: "?")
     }
 
+    /// Glob match of the whole path (the part before "?"; the query is ignored) against `pattern`,
+    /// where `*` matches any run of characters, "/" included, and every other byte matches itself.
+    /// "/static/*.css" takes "/static/a.css" and "/static/x/y.css?v=2" but not "/static/a.css/x".
+    /// Backtracks only to the last star: O(path × pattern) at worst, no recursion, no allocation.
+    static func globMatches(_ path: UnsafeRawBufferPointer, pattern: [UInt8]) -> Bool {
+        var end = path.count
+        if let query = path.firstIndex(of: UInt8(ascii: "?")) { end = query }
+        let star = UInt8(ascii: "*")
+        var p = 0, s = 0
+        var starAt = -1, resumeAt = 0
+        while s < end {
+            if p < pattern.count, pattern[p] == star {
+                starAt = p
+                resumeAt = s
+                p += 1
+            } else if p < pattern.count, pattern[p] == path[s] {
+                p += 1
+                s += 1
+            } else if starAt >= 0 {
+                resumeAt += 1
+                s = resumeAt
+                p = starAt + 1
+            } else {
+                return false
+            }
+        }
+        while p < pattern.count, pattern[p] == star { p += 1 }
+        return p == pattern.count
+    }
+
     static func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ lower: [UInt8]) -> Bool {
         guard bytes.count == lower.count else { return false }
         for i in 0..<lower.count {
@@ -46,10 +80,11 @@ public struct CompiledRoute: Sendable {
         return true
     }
 
-    init(route: Route, pool: Int, listener: Int?) {
+    init(route: Route, pool: Int, listener: Int?, spillPool: Int? = nil) {
         name = route.name
         self.pool = pool
         self.listener = listener
+        self.spillPool = spillPool
         let host = route.host.map { Array($0.lowercased().utf8) }
         if let host, host.first == UInt8(ascii: "*") {
             hostSuffix = Array(host.dropFirst())
@@ -59,5 +94,6 @@ public struct CompiledRoute: Sendable {
             hostSuffix = nil
         }
         pathPrefix = Array(route.pathPrefix.utf8)
+        pathIsGlob = route.pathIsGlob
     }
 }

@@ -1,10 +1,14 @@
 import WeirConfig
 
-/// A pool compiled for picking: its servers as indices into `RoutingSnapshot.servers`.
+/// A pool compiled for picking: its servers as indices into `RoutingSnapshot.servers`, and its settings.
 public struct CompiledPool: Sendable {
     public let name: String
     public let policy: PolicyName
     public let servers: [Int]
+    /// The pool's configuration (first/second level, hash key, retries, queue, health...).
+    public let config: Pool
+    /// Hash of each server's id, per position in `servers` (rendezvous hashing).
+    let serverHashes: [UInt64]
 }
 
 /// Everything a request decision reads, built once per configuration and never changed: routes,
@@ -15,25 +19,33 @@ public final class RoutingSnapshot: Sendable {
     public let routes: [CompiledRoute]
     public let pools: [CompiledPool]
     public let servers: [ServerState]
+    /// The time source for callers that have no `now` at hand (the old `decide(_:snapshot:state:)`).
+    /// Defaults to a `ManualClock` that stands still; the gateway passes its real monotonic clock.
+    public let clock: any BalanceClock
 
     /// Compiles `configuration`. Precondition: it was validated by `ConfigLoader` (every route names
-    /// an existing pool and listener).
-    public init(configuration: WeirConfiguration) {
+    /// an existing pool, spill pool and listener).
+    public init(configuration: WeirConfiguration, clock: any BalanceClock = ManualClock()) {
         self.configuration = configuration
+        self.clock = clock
         var servers: [ServerState] = []
         var pools: [CompiledPool] = []
         for pool in configuration.pools {
+            let settings = ServerState.PoolSettings(pool: pool)
             var indices: [Int] = []
             for server in pool.servers {
                 indices.append(servers.count)
-                servers.append(ServerState(config: server, index: servers.count))
+                servers.append(ServerState(config: server, index: servers.count, settings: settings))
             }
-            pools.append(CompiledPool(name: pool.name, policy: pool.policy, servers: indices))
+            pools.append(CompiledPool(name: pool.name, policy: pool.policy, servers: indices, config: pool,
+                                      serverHashes: pool.servers.map { BalanceHash.hash($0.id) }))
         }
+        let poolIndex = { (name: String) in configuration.pools.firstIndex { $0.name == name } }
         self.routes = configuration.routes.map { route in
             CompiledRoute(route: route,
-                          pool: configuration.pools.firstIndex { $0.name == route.pool }!,
-                          listener: route.listener.flatMap { l in configuration.listeners.firstIndex { $0.name == l } })
+                          pool: poolIndex(route.pool)!,
+                          listener: route.listener.flatMap { l in configuration.listeners.firstIndex { $0.name == l } },
+                          spillPool: route.spill.flatMap(poolIndex))
         }
         self.pools = pools
         self.servers = servers
@@ -44,4 +56,68 @@ public final class RoutingSnapshot: Sendable {
         for route in routes where route.matches(host: host, path: path, listener: listener) { return route }
         return nil
     }
+
+    /// Index of the pool named `name`, or nil.
+    public func poolIndex(named name: String) -> Int? {
+        pools.firstIndex { $0.name == name }
+    }
+
+    /// Index of the server whose id is `id`, or nil.
+    public func serverIndex(id: String) -> Int? {
+        servers.firstIndex { $0.config.id == id }
+    }
+
+    /// Plain values for the admin API: every pool and its servers as seen at `now`.
+    public func status(now: UInt64) -> [PoolStatus] {
+        pools.map { pool in
+            PoolStatus(name: pool.name, policy: pool.policy.rawValue, servers: pool.servers.map { index in
+                let s = servers[index]
+                let report = s.reportedLoad(now: now, maxAge: .max)
+                return ServerStatus(id: s.config.id, address: s.config.address.description,
+                                    condition: s.condition.description, healthy: s.isHealthy,
+                                    effectiveLoad: s.effectiveLoad(now: now),
+                                    reportedLoad: report?.load,
+                                    reportAgeMs: report.map { Int(min($0.ageNanoseconds / 1_000_000, UInt64(Int.max))) },
+                                    inFlight: s.inFlight.load(ordering: .relaxed),
+                                    totalRequests: s.totalRequests.load(ordering: .relaxed),
+                                    failures: s.failures.load(ordering: .relaxed),
+                                    consecutivePassiveFailures: s.consecutivePassiveFailures,
+                                    group: s.config.group, weight: s.config.weight, capacity: s.config.capacity,
+                                    maxConns: s.config.maxConns,
+                                    slowStartFactor: s.slowStartFactor(now: now))
+            })
+        }
+    }
+}
+
+/// One pool in `RoutingSnapshot.status(now:)`.
+public struct PoolStatus: Sendable, Equatable {
+    public var name: String
+    /// The policy's configuration spelling ("threshold", "least-load", ...).
+    public var policy: String
+    public var servers: [ServerStatus]
+}
+
+/// One server in `RoutingSnapshot.status(now:)`.
+public struct ServerStatus: Sendable, Equatable {
+    public var id: String
+    /// "host:port" ("[::1]:port" for IPv6).
+    public var address: String
+    /// "up", "down", "drain" or "maint".
+    public var condition: String
+    /// The probe/passive view (false after health checks or passive failures took it down).
+    public var healthy: Bool
+    public var effectiveLoad: Double
+    /// The last reported load, however old (see `reportAgeMs`); nil when none was ever reported.
+    public var reportedLoad: Double?
+    public var reportAgeMs: Int?
+    public var inFlight: Int
+    public var totalRequests: Int
+    public var failures: Int
+    public var consecutivePassiveFailures: Int
+    public var group: Int
+    public var weight: Int
+    public var capacity: Int
+    public var maxConns: Int?
+    public var slowStartFactor: Double
 }

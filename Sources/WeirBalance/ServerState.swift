@@ -1,12 +1,45 @@
 import Atomics
 import WeirConfig
 
-/// One backend server as the balancer sees it: its configuration and live counters shared by all
-/// workers (atomics, no locks). Created per configuration snapshot.
+/// One backend server as the balancer sees it: its configuration, its pool's settings, and live
+/// state shared by all workers (atomics, no locks). Created per configuration snapshot.
+///
+/// Writers: worker threads update `inFlight`, `totalRequests`, `failures` and the passive-failure
+/// counter; the control thread (health checks, reports, operator) updates health, reports and the
+/// admin condition. Everything else only reads.
 public final class ServerState: Sendable {
+    /// The pool settings a server needs to judge itself, taken from its `[[pool]]` at construction.
+    public struct PoolSettings: Sendable, Equatable {
+        /// `passive_failures`: consecutive failed attempts that mark the server down; 0 = off.
+        public var passiveFailures: Int
+        /// `slow_start`, in nanoseconds; 0 = off.
+        public var slowStartNanoseconds: UInt64
+        /// How long a load report counts as fresh: 3 × the pool's probe interval.
+        public var reportMaxAgeNanoseconds: UInt64
+
+        public init(passiveFailures: Int, slowStartNanoseconds: UInt64, reportMaxAgeNanoseconds: UInt64) {
+            self.passiveFailures = max(0, passiveFailures)
+            self.slowStartNanoseconds = slowStartNanoseconds
+            self.reportMaxAgeNanoseconds = reportMaxAgeNanoseconds
+        }
+
+        /// The settings of `pool`: its passive_failures, slow_start and 3 × health.interval.
+        public init(pool: Pool) {
+            let interval = pool.health.interval.weirNanoseconds
+            let (maxAge, overflow) = interval.multipliedReportingOverflow(by: 3)
+            self.init(passiveFailures: pool.passiveFailures,
+                      slowStartNanoseconds: pool.slowStart.weirNanoseconds,
+                      reportMaxAgeNanoseconds: overflow ? .max : maxAge)
+        }
+
+        /// The settings of a pool with every key at its default.
+        public static var defaults: PoolSettings { PoolSettings(pool: Pool(name: "", servers: [])) }
+    }
+
     public let config: Server
     /// Index of this server in `RoutingSnapshot.servers`.
     public let index: Int
+    public let settings: PoolSettings
     /// Requests currently being forwarded to this server, summed over workers.
     public let inFlight = ManagedAtomic<Int>(0)
     /// Requests sent to this server since the snapshot was made.
@@ -14,13 +47,167 @@ public final class ServerState: Sendable {
     /// Failed attempts (connect refused, reset, timeout) since the snapshot was made.
     public let failures = ManagedAtomic<Int>(0)
 
-    public init(config: Server, index: Int) {
+    private static let noCondition: UInt8 = 0xFF
+    private static let never: UInt64 = .max
+
+    private let healthUp = ManagedAtomic<Bool>(true)
+    private let adminCondition = ManagedAtomic<UInt8>(ServerState.noCondition)
+    private let reportCondition = ManagedAtomic<UInt8>(ServerState.noCondition)
+    private let reportLoadBits = ManagedAtomic<UInt64>(0)
+    private let reportTime = ManagedAtomic<UInt64>(ServerState.never)
+    /// When the current slow start began; `never` when there is none (up from the start, or off).
+    private let slowStartSince = ManagedAtomic<UInt64>(ServerState.never)
+    private let passiveFailureCount = ManagedAtomic<Int>(0)
+    private let passiveDownPending = ManagedAtomic<Bool>(false)
+
+    public init(config: Server, index: Int, settings: PoolSettings = .defaults) {
         self.config = config
         self.index = index
+        self.settings = settings
     }
 
-    /// Effective load as a fraction of capacity, from what the gateway itself knows (in-flight / capacity).
+    // MARK: - Load
+
+    /// Worker threads: a request is being sent to this server (in-flight +1, total +1).
+    public func requestStarted() {
+        inFlight.wrappingIncrement(ordering: .relaxed)
+        totalRequests.wrappingIncrement(ordering: .relaxed)
+    }
+
+    /// Worker threads: a request sent here has finished, successfully or not (in-flight −1).
+    public func requestFinished() {
+        inFlight.wrappingDecrement(ordering: .relaxed)
+    }
+
+    /// Current in-flight requests (a plain read of `inFlight`).
+    public var inFlightCount: Int { inFlight.load(ordering: .relaxed) }
+
+    /// In-flight requests as a fraction of capacity (what the gateway itself knows).
     public var load: Double {
         Double(inFlight.load(ordering: .relaxed)) / Double(max(config.capacity, 1))
+    }
+
+    /// The load to balance on: the larger of a fresh report (younger than 3 probe intervals) and
+    /// in-flight / capacity.
+    public func effectiveLoad(now: UInt64) -> Double {
+        let own = load
+        guard let report = reportedLoad(now: now, maxAge: settings.reportMaxAgeNanoseconds) else { return own }
+        return max(report.load, own)
+    }
+
+    /// Records a probe response's load report (`Weir-Load` header or JSON body). `load` is a fraction
+    /// of capacity, clamped to 0...∞ (NaN is ignored). `state` nil leaves the reported state as it was
+    /// (initially: nothing reported, i.e. up); `.up` clears an earlier drain/maint/down report.
+    public func recordReport(load: Double?, state: ServerCondition?, now: UInt64) {
+        if let load, !load.isNaN {
+            reportLoadBits.store(max(0, load).bitPattern, ordering: .relaxed)
+            reportTime.store(now, ordering: .releasing)
+        }
+        if let state {
+            reportCondition.store(state == .up ? Self.noCondition : state.rawValue, ordering: .relaxed)
+        }
+    }
+
+    /// The last reported load and its age; nil when there is none or it is older than `maxAge`.
+    /// (A reader racing the control thread may pair a new load with the previous time or the reverse,
+    /// for one decision; both are recent values.)
+    public func reportedLoad(now: UInt64, maxAge: UInt64) -> (load: Double, ageNanoseconds: UInt64)? {
+        let time = reportTime.load(ordering: .acquiring)
+        guard time != Self.never else { return nil }
+        let age = now > time ? now - time : 0
+        guard age <= maxAge else { return nil }
+        return (Double(bitPattern: reportLoadBits.load(ordering: .relaxed)), age)
+    }
+
+    // MARK: - Condition
+
+    /// Effective condition: the most restrictive of health (up/down), the operator's condition and
+    /// the last reported state (up < drain < down < maint).
+    public var condition: ServerCondition {
+        var worst: UInt8 = healthUp.load(ordering: .relaxed) ? ServerCondition.up.rawValue : ServerCondition.down.rawValue
+        let admin = adminCondition.load(ordering: .relaxed)
+        if admin != Self.noCondition, admin > worst { worst = admin }
+        let reported = reportCondition.load(ordering: .relaxed)
+        if reported != Self.noCondition, reported > worst { worst = reported }
+        return ServerCondition(rawValue: worst) ?? .down
+    }
+
+    /// The probe/passive view: false after health checks or passive failures took it down.
+    public var isHealthy: Bool { healthUp.load(ordering: .relaxed) }
+
+    /// Control thread, after a `HealthMachine` transition. Coming up (from down) starts slow start at
+    /// `now`, clears the passive-failure counter and forgets a state the server reported before it
+    /// went down (its next report says it again if it still holds).
+    public func setHealth(up: Bool, now: UInt64) {
+        let wasUp = healthUp.exchange(up, ordering: .relaxed)
+        guard up, !wasUp else { return }
+        passiveFailureCount.store(0, ordering: .relaxed)
+        passiveDownPending.store(false, ordering: .relaxed)
+        reportCondition.store(Self.noCondition, ordering: .relaxed)
+        slowStartSince.store(settings.slowStartNanoseconds == 0 ? Self.never : now, ordering: .relaxed)
+    }
+
+    /// An operator's condition (drain or maint; `.down` also works), nil = none.
+    public func setAdminCondition(_ condition: ServerCondition?) {
+        let value = condition.map { $0 == .up ? Self.noCondition : $0.rawValue } ?? Self.noCondition
+        adminCondition.store(value, ordering: .relaxed)
+    }
+
+    /// The operator's condition, nil when none.
+    public var adminConditionValue: ServerCondition? {
+        let value = adminCondition.load(ordering: .relaxed)
+        return value == Self.noCondition ? nil : ServerCondition(rawValue: value)
+    }
+
+    // MARK: - Slow start
+
+    /// A factor 0 < f ≤ 1 that ramps linearly from `minimumSlowStartFactor` to 1 over the pool's
+    /// slow_start after the server came up; 1 when slow start is off or over.
+    public func slowStartFactor(now: UInt64) -> Double {
+        let since = slowStartSince.load(ordering: .relaxed)
+        let span = settings.slowStartNanoseconds
+        guard since != Self.never, span > 0 else { return 1 }
+        let elapsed = now > since ? now - since : 0
+        guard elapsed < span else { return 1 }
+        return max(Self.minimumSlowStartFactor, Double(elapsed) / Double(span))
+    }
+
+    /// The factor right after coming up (so that it is never 0).
+    public static let minimumSlowStartFactor = 0.01
+
+    // MARK: - Passive failures
+
+    /// Worker threads: one more consecutive failed attempt. Returns true when this one reached the
+    /// pool's passive_failures and marked the server down; the control thread then sees
+    /// `takePassiveDown()` and calls `HealthMachine.forceDown()`. Always false when passive_failures is 0.
+    @discardableResult
+    public func recordPassiveFailure() -> Bool {
+        let limit = settings.passiveFailures
+        guard limit > 0 else { return false }
+        let count = passiveFailureCount.wrappingIncrementThenLoad(ordering: .relaxed)
+        guard count == limit else { return false }          // exactly one thread sees the crossing
+        guard healthUp.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged else { return false }
+        passiveDownPending.store(true, ordering: .releasing)
+        return true
+    }
+
+    /// Worker threads: a successful attempt resets the consecutive-failure counter.
+    public func recordPassiveSuccess() {
+        if passiveFailureCount.load(ordering: .relaxed) != 0 { passiveFailureCount.store(0, ordering: .relaxed) }
+    }
+
+    /// Control thread: true once after a passive mark-down (then call `HealthMachine.forceDown()`).
+    public func takePassiveDown() -> Bool {
+        passiveDownPending.exchange(false, ordering: .acquiring)
+    }
+
+    public var consecutivePassiveFailures: Int { passiveFailureCount.load(ordering: .relaxed) }
+
+    // MARK: - max_conns
+
+    /// True when the server has `maxConns` requests in flight (false when unlimited).
+    public var isFull: Bool {
+        guard let maxConns = config.maxConns else { return false }
+        return inFlight.load(ordering: .relaxed) >= maxConns
     }
 }

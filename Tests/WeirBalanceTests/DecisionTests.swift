@@ -8,28 +8,58 @@ func configuration(pools: [Pool], routes: [Route]) -> WeirConfiguration {
                       pools: pools, routes: routes)
 }
 
-func server(_ id: String, port: UInt16, weight: Int = 1) -> Server {
-    Server(id: id, address: SocketAddress(host: "127.0.0.1", port: port), weight: weight)
+func server(_ id: String, port: UInt16, weight: Int = 1, capacity: Int = 100, group: Int = 0,
+            maxConns: Int? = nil) -> Server {
+    var server = Server(id: id, address: SocketAddress(host: "127.0.0.1", port: port), weight: weight,
+                        capacity: capacity, group: group)
+    server.maxConns = maxConns
+    return server
 }
 
-/// Runs `Decision.decide` for a host and path given as strings.
+/// A pool with `policy`; `configure` sets any other key (the keys are set as properties so that the
+/// tests do not depend on the order of `Pool.init`'s parameters).
+func pool(_ name: String, _ policy: PolicyName, _ servers: [Server], configure: (inout Pool) -> Void = { _ in }) -> Pool {
+    var pool = Pool(name: name, policy: policy, servers: servers)
+    configure(&pool)
+    return pool
+}
+
+/// Keeps byte buffers alive for the duration of one decision.
+final class ByteStore {
+    private var buffers: [UnsafeMutableRawBufferPointer] = []
+
+    func bytes(_ text: String) -> UnsafeRawBufferPointer {
+        let utf8 = Array(text.utf8)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(utf8.count, 1), alignment: 1)
+        buffer.copyBytes(from: utf8)
+        buffers.append(buffer)
+        return UnsafeRawBufferPointer(rebasing: buffer[0..<utf8.count])
+    }
+
+    deinit { for buffer in buffers { buffer.deallocate() } }
+}
+
+/// Runs `Decision.decide` for a request given as strings. `now` nil uses the old entry point
+/// (the snapshot's clock).
 func decide(_ snapshot: RoutingSnapshot, _ state: inout PolicyState, host: String? = nil, path: String = "/",
-            excluded: [Int] = []) -> Verdict {
-    var hostBytes = Array((host ?? "").utf8)
-    var pathBytes = Array(path.utf8)
-    return hostBytes.withUnsafeMutableBytes { h in
-        pathBytes.withUnsafeMutableBytes { p in
-            Decision.decide(RequestFacts(host: host == nil ? nil : UnsafeRawBufferPointer(h), path: UnsafeRawBufferPointer(p),
-                                         listener: 0, excluded: excluded),
-                            snapshot: snapshot, state: &state)
-        }
+            excluded: [Int] = [], now: UInt64? = nil, client: String = "192.0.2.1",
+            headers: [String: String] = [:], cookies: [String: String] = [:], pinned: Int? = nil) -> Verdict {
+    let store = ByteStore()
+    let headerBytes = headers.mapValues { store.bytes($0) }
+    let cookieBytes = cookies.mapValues { store.bytes($0) }
+    let facts = RequestFacts(host: host.map { store.bytes($0) }, path: store.bytes(path), listener: 0, excluded: excluded,
+                             clientAddress: store.bytes(client),
+                             header: { headerBytes[$0] }, cookie: { cookieBytes[$0] }, pinnedServer: pinned)
+    return withExtendedLifetime(store) {
+        if let now { return Decision.decide(facts, snapshot: snapshot, state: &state, now: now) }
+        return Decision.decide(facts, snapshot: snapshot, state: &state)
     }
 }
 
 @Suite struct RoundRobinTests {
     @Test func equalWeightsTakeTurnsInOrder() {
         let snapshot = RoutingSnapshot(configuration: configuration(
-            pools: [Pool(name: "p", servers: [server("a", port: 1), server("b", port: 2), server("c", port: 3)])],
+            pools: [Pool(name: "p", policy: .roundRobin, servers: [server("a", port: 1), server("b", port: 2), server("c", port: 3)])],
             routes: [Route(name: "r", pool: "p")]))
         var state = PolicyState(snapshot: snapshot)
         let picks = (0..<9).map { _ in decide(snapshot, &state) }
@@ -38,7 +68,7 @@ func decide(_ snapshot: RoutingSnapshot, _ state: inout PolicyState, host: Strin
 
     @Test func weightsShareTenThousandPicksProportionallyAndInterleaved() {
         let snapshot = RoutingSnapshot(configuration: configuration(
-            pools: [Pool(name: "p", servers: [server("a", port: 1, weight: 5), server("b", port: 2, weight: 1), server("c", port: 3, weight: 1)])],
+            pools: [Pool(name: "p", policy: .roundRobin, servers: [server("a", port: 1, weight: 5), server("b", port: 2, weight: 1), server("c", port: 3, weight: 1)])],
             routes: [Route(name: "r", pool: "p")]))
         var state = PolicyState(snapshot: snapshot)
         var counts = [0, 0, 0]
@@ -60,7 +90,7 @@ func decide(_ snapshot: RoutingSnapshot, _ state: inout PolicyState, host: Strin
 
     @Test func excludedServerIsSkipped() {
         let snapshot = RoutingSnapshot(configuration: configuration(
-            pools: [Pool(name: "p", servers: [server("a", port: 1), server("b", port: 2)])],
+            pools: [Pool(name: "p", policy: .roundRobin, servers: [server("a", port: 1), server("b", port: 2)])],
             routes: [Route(name: "r", pool: "p")]))
         var state = PolicyState(snapshot: snapshot)
         for _ in 0..<4 { #expect(decide(snapshot, &state, excluded: [0]) == .forward(server: 1)) }
