@@ -9,6 +9,7 @@ import WeirIO
 /// - `/echo`: the request line, headers, body size and body SHA-256 as JSON
 /// - `/stats`: connections accepted and requests served, as JSON
 /// - `/ws`: WebSocket echo
+/// - `/control?load=0.9&state=drain&health=503`: changes what `/health` reports (`load=` empty clears it)
 /// - query parameters: `delay=MS` (answer later), `size=BYTES` (body of that size), `status=CODE`,
 ///   `chunked=1` (chunked response, with a trailer when `trailers=1`), `stall_after=BYTES` (send the
 ///   head and that many body bytes, then nothing: for tests that kill a server mid-response),
@@ -19,13 +20,24 @@ public final class DemoBackend {
     private var listener: ListeningSocket?
     var connections = 0
     var requests = 0
+    /// What `/health` reports: a `Weir-Load` header value (e.g. "0.9" or "90%"), a state for a JSON
+    /// body ("up", "drain", "maint", "down"), and its status code. Changed at run time through
+    /// `/control?load=0.9&state=drain&health=503` (for tests and demos).
+    var reportedLoad: String?
+    var reportedState: String?
+    var healthStatus = 200
     private var sessions: [ObjectIdentifier: DemoSession] = [:]
     /// One MiB of filler, sliced for `size=` bodies.
     let filler: [UInt8] = (0..<(1 << 20)).map { UInt8(ascii: "a") + UInt8($0 % 26) }
 
     /// Binds `host`:`port` (port 0 picks one; see `port`). Throws an `IOError` naming the address.
-    public init(name: String, host: String, port: Int) throws {
+    /// Milliseconds every answer is delayed by (a slow server, for balancing demos); `delay=` adds to it.
+    let baseDelay: Int
+
+    public init(name: String, host: String, port: Int, reportedLoad: String? = nil, baseDelay: Int = 0) throws {
         self.name = name
+        self.baseDelay = baseDelay
+        self.reportedLoad = reportedLoad
         loop = try EventLoop()
         listener = try ListeningSocket(loop: loop, host: host, port: port) { [unowned self] fd, peer in
             guard let c = Connection.accepted(loop: self.loop, fd: fd, peer: peer) else { return }

@@ -120,7 +120,8 @@ final class DemoSession: ConnectionHandler {
     private func respond(to h: RequestHead) {
         backend.requests += 1
         let query = DemoQuery(target: h.targetString)
-        if let delay = query.int("delay"), delay > 0 {
+        let delay = (query.int("delay") ?? 0) + (query.path == "/health" || query.path == "/control" ? 0 : backend.baseDelay)
+        if delay > 0 {
             waiting = true
             connection.setReading(false)
             let t = LoopTimer(loop: backend.loop) { [unowned self] in
@@ -149,9 +150,23 @@ final class DemoSession: ConnectionHandler {
         }
         var body: [UInt8]
         var contentType = "text/plain"
+        var extraHeaders = ""
+        var statusOverride: Int? = nil
         switch path {
         case "/health":
-            body = Array("ok\n".utf8)
+            if let state = backend.reportedState {
+                body = Array("{\"state\":\"\(state)\"\(backend.reportedLoad.map { ",\"load\":\"\($0)\"" } ?? "")}\n".utf8)
+                contentType = "application/json"
+            } else {
+                body = Array("ok\n".utf8)
+            }
+            if let load = backend.reportedLoad { extraHeaders += "Weir-Load: \(load)\r\n" }
+            statusOverride = backend.healthStatus
+        case "/control":
+            if let load = query.string("load") { backend.reportedLoad = load.isEmpty ? nil : load }
+            if let state = query.string("state") { backend.reportedState = state.isEmpty ? nil : state }
+            if let health = query.int("health") { backend.healthStatus = health }
+            body = Array("load=\(backend.reportedLoad ?? "-") state=\(backend.reportedState ?? "-") health=\(backend.healthStatus)\n".utf8)
         case "/echo":
             body = Array(echoJSON(h).utf8)
             contentType = "application/json"
@@ -167,10 +182,10 @@ final class DemoSession: ConnectionHandler {
                 body = Array("\(backend.name)\n".utf8)
             }
         }
-        let status = query.int("status") ?? 200
+        let status = statusOverride ?? query.int("status") ?? 200
         let noBody = h.isHEAD || status == 204 || status == 304 || (100..<200).contains(status)
         let keepAlive = h.keepAlive && query.int("close") != 1
-        var head = "HTTP/1.1 \(status) \(status == 200 ? "OK" : "Status")\r\nX-Served-By: \(backend.name)\r\nContent-Type: \(contentType)\r\n"
+        var head = "HTTP/1.1 \(status) \(status == 200 ? "OK" : "Status")\r\nX-Served-By: \(backend.name)\r\nContent-Type: \(contentType)\r\n" + extraHeaders
         if let location = query.string("location") { head += "Location: \(location)\r\n" }
         let chunked = query.int("chunked") == 1 && !noBody
         if chunked {

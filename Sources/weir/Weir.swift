@@ -9,7 +9,7 @@ struct Weir: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "Weir: an HTTP reverse-proxy gateway and IP redirector.",
-        subcommands: [Run.self, Check.self, DemoBackendCommand.self],
+        subcommands: [Run.self, Check.self, StatusCommand.self, DemoBackendCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -21,6 +21,9 @@ func logLine(_ message: String) {
 struct ConfigOptions: ParsableArguments {
     @Option(name: [.customShort("c"), .customLong("config")], help: "The configuration directory (*.toml read in lexical order).")
     var directory: String = "/etc/weir/conf.d"
+
+    init() {}
+    init(directory: String) { self.directory = directory }
 
     func load() throws -> WeirConfiguration {
         do {
@@ -69,10 +72,13 @@ struct DemoBackendCommand: ParsableCommand {
     @Option(help: "Port to listen on (0 picks a free one and prints it).") var port: Int
     @Option(help: "Name the server answers with.") var name: String
     @Option(help: "Numeric address to bind.") var host: String = "127.0.0.1"
+    @Option(help: "Load to report on /health in a Weir-Load header, e.g. 0.9 or 90% (changeable via /control?load=).")
+    var reportLoad: String?
+    @Option(help: "Milliseconds to delay every answer by (a slow server).") var delay: Int = 0
 
     func run() throws {
         do {
-            let backend = try DemoBackend(name: name, host: host, port: port)
+            let backend = try DemoBackend(name: name, host: host, port: port, reportedLoad: reportLoad, baseDelay: delay)
             logLine("demo-backend \(name): listening on \(host.contains(":") ? "[\(host)]" : host):\(backend.port)")
             backend.run()
         } catch {
@@ -80,4 +86,69 @@ struct DemoBackendCommand: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status",
+                                                    abstract: "Show every pool's servers: state, load, in-flight requests, failures (from the admin listener).")
+    @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
+    @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
+    var directory: String?
+    @Flag(help: "Print the raw JSON document.") var json = false
+
+    func run() throws {
+        var address = SocketAddress(host: "127.0.0.1", port: 9090)
+        if let admin {
+            guard let parsed = SocketAddress.parse(admin) else {
+                logLine("weir status: --admin \(admin) is not a numeric address such as 127.0.0.1:9090")
+                throw ExitCode(1)
+            }
+            address = parsed
+        } else if let directory {
+            let configuration = try ConfigOptions(directory: directory).load()
+            guard let configured = configuration.admin.address else {
+                logLine("weir status: the admin listener is off in \(directory) ([admin] address = \"off\")")
+                throw ExitCode(1)
+            }
+            address = configured
+        }
+        do {
+            let document = try StatusClient.fetch(host: address.host, port: Int(address.port))
+            print(json ? String(decoding: try jsonBytes(document), as: UTF8.self) : StatusTable.render(document))
+        } catch {
+            logLine("weir status: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    private func jsonBytes(_ document: StatusDocument) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(document)
+    }
+}
+
+/// The table `weir status` prints.
+enum StatusTable {
+    static func render(_ document: StatusDocument) -> String {
+        var rows: [[String]] = [["POOL", "POLICY", "SERVER", "ADDRESS", "STATE", "LOAD", "REPORTED", "AGE", "IN-FLIGHT", "REQUESTS", "FAILURES", "GROUP"]]
+        for pool in document.pools {
+            for s in pool.servers {
+                rows.append([pool.name, pool.policy, s.id, s.address, s.state + (s.slow_start < 1 ? " (ramping)" : ""),
+                             percent(s.load), s.reported_load.map(percent) ?? "-", s.report_age_ms.map { "\($0)ms" } ?? "-",
+                             "\(s.in_flight)", "\(s.requests)", "\(s.failures)", "\(s.group)"])
+            }
+        }
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        var out = rows.map { row in
+            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }
+        let t = document.totals
+        out.append("")
+        out.append("requests \(t.requests), open connections \(t.open_connections), 400: \(t.status_400), 502: \(t.status_502), "
+                   + "503: \(t.status_503), 504: \(t.status_504), retried elsewhere: \(t.retries), aborted: \(t.aborted)")
+        return out.joined(separator: "\n")
+    }
+
+    private static func percent(_ v: Double) -> String { String(format: "%.0f%%", v * 100) }
 }

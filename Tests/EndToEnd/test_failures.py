@@ -30,10 +30,11 @@ def test_server_killed_mid_response_ends_the_client(demo_backend, gateway, procs
     assert rc != 0, "a cut response must not look complete to the client"
     assert rc in (18, 52, 56), f"curl exit {rc}: {client.stderr.read()!r}"
     assert out.read_bytes() == filler(1000)
-    # the gateway survived and still answers (the only server is gone: 502)
+    # the gateway survived and still answers: the only server is gone, so 502 (refused) or, once
+    # its probe or passive failures took it down, 503 (no server available)
     assert gw.proc.poll() is None
     r = curl(gw.url("/"))
-    assert r.status == 502
+    assert r.status in (502, 503), r
 
 
 def test_server_killed_mid_response_closes_the_client_connection(demo_backend, gateway):

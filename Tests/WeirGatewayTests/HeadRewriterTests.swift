@@ -107,3 +107,14 @@ private func upstreamText(_ head: RequestHead) -> String {
         #expect(String(decoding: parts.routingPath, as: UTF8.self) == "/")
     }
 }
+
+@Suite struct CookieLookupTests {
+    @Test func findsTheNamedCookieAmongSeveralFields() {
+        let head = request("GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1; session=\"abc\"\r\nCookie: b=2\r\n\r\n")
+        let bytes = head.bytes
+        #expect(CookieLookup.value(named: "session", in: head).map { String(decoding: bytes[$0], as: UTF8.self) } == "abc")
+        #expect(CookieLookup.value(named: "b", in: head).map { String(decoding: bytes[$0], as: UTF8.self) } == "2")
+        #expect(CookieLookup.value(named: "sess", in: head) == nil)
+        #expect(CookieLookup.value(named: "A", in: head) == nil)
+    }
+}

@@ -25,6 +25,7 @@ public final class Gateway {
     /// Throws when a listener cannot be bound or the access log cannot be opened; nothing is served then.
     public func run() throws -> Int32 {
         ProcessSetup.ignoreSIGPIPE()
+        let clock = MonotonicClock()
         let snapshot = RoutingSnapshot(configuration: configuration)
         let stats = GatewayStats(listeners: configuration.listeners.count)
         let sink: OutputFile?
@@ -35,9 +36,18 @@ public final class Gateway {
         }
         var workers: [Worker] = []
         for i in 0..<workerCount {
-            workers.append(try Worker(index: i, configuration: configuration, snapshot: snapshot, stats: stats, logSink: sink))
+            workers.append(try Worker(index: i, configuration: configuration, snapshot: snapshot, stats: stats, logSink: sink,
+                                      clock: clock, log: log))
         }
         let control = try EventLoop()
+        // The control thread's own work: health probes and the admin listener.
+        let prober = Prober(loop: control, snapshot: snapshot, clock: clock, log: log)
+        var admin: AdminServer? = nil
+        if let address = configuration.admin.address {
+            admin = try AdminServer(loop: control, host: address.host, port: Int(address.port)) {
+                StatusDocument(snapshot: snapshot, stats: stats, now: clock.nowNanoseconds).encoded()
+            }
+        }
         let remaining = ManagedCounter(workers.count)
         for worker in workers {
             let box = UncheckedBox(worker)
@@ -50,8 +60,10 @@ public final class Gateway {
             thread.stackSize = 1 << 20
             thread.start()
         }
+        prober.start()
         let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
-        log("weir: serving \(addresses) with \(workers.count) workers")
+        let adminNote = admin.map { _ in " (admin on \(configuration.admin.address!))" } ?? ""
+        log("weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
 
         var draining = false
         var drainTimer: LoopTimer?
@@ -62,6 +74,8 @@ public final class Gateway {
                 return
             }
             draining = true
+            prober.stop()
+            admin?.close()
             self.log("weir: \(signal): draining (up to \(self.configuration.global.drainTimeout))")
             for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.beginDrain() } }
             drainTimer = LoopTimer(loop: control) {

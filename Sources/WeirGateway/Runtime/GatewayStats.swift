@@ -8,6 +8,8 @@ final class GatewayStats: Sendable {
     let unavailable = ManagedAtomic<Int>(0)
     let gatewayTimeout = ManagedAtomic<Int>(0)
     let retriedOnStaleConnection = ManagedAtomic<Int>(0)
+    /// Requests sent to another server after a failure before any response byte.
+    let retries = ManagedAtomic<Int>(0)
     let abortedResponses = ManagedAtomic<Int>(0)
     let connectionsRefusedAtLimit = ManagedAtomic<Int>(0)
     /// Open client connections, all listeners.
@@ -24,6 +26,7 @@ final class GatewayStats: Sendable {
         "requests=\(requests.load(ordering: .relaxed)) 400=\(badRequests.load(ordering: .relaxed)) "
             + "502=\(badGateway.load(ordering: .relaxed)) 503=\(unavailable.load(ordering: .relaxed)) "
             + "504=\(gatewayTimeout.load(ordering: .relaxed)) retried-stale=\(retriedOnStaleConnection.load(ordering: .relaxed)) "
+            + "retried-elsewhere=\(retries.load(ordering: .relaxed)) "
             + "aborted=\(abortedResponses.load(ordering: .relaxed)) refused-at-limit=\(connectionsRefusedAtLimit.load(ordering: .relaxed))"
     }
 }

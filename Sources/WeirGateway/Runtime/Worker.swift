@@ -16,6 +16,14 @@ final class Worker {
     let upstreamPool: UpstreamPool
     /// Per server: the URL prefixes under which the server knows itself (for Location rewriting).
     let serverPrefixes: [[[UInt8]]]
+    /// Per server: the index of its pool.
+    let poolOfServer: [Int]
+    let clock: BalanceClock
+    let log: (String) -> Void
+    /// Requests waiting for a server below its max_conns, per pool, oldest first, with their deadlines.
+    private var queues: [[(session: ClientSession, deadline: UInt64)]]
+    private(set) var queuedCount = 0
+    private var queueTimer: LoopTimer?
     private var listeners: [ListeningSocket] = []
     private var listenerLimits: [Int] = []
     private var pausedListeners = false
@@ -26,13 +34,19 @@ final class Worker {
 
     /// Binds this worker's listeners. Throws an `IOError` naming the address when one cannot be bound.
     init(index: Int, configuration: WeirConfiguration, snapshot: RoutingSnapshot, stats: GatewayStats,
-         logSink: OutputFile?) throws {
+         logSink: OutputFile?, clock: BalanceClock, log: @escaping (String) -> Void) throws {
         self.index = index
+        self.clock = clock
+        self.log = log
+        var poolOfServer = [Int](repeating: 0, count: snapshot.servers.count)
+        for (p, pool) in snapshot.pools.enumerated() { for s in pool.servers { poolOfServer[s] = p } }
+        self.poolOfServer = poolOfServer
+        queues = Array(repeating: [], count: snapshot.pools.count)
         loop = try EventLoop()
         settings = Settings(configuration)
         self.stats = stats
         self.snapshot = snapshot
-        policy = PolicyState(snapshot: snapshot)
+        policy = PolicyState(snapshot: snapshot, seed: UInt64(index &+ 1) &* 0x9E37_79B9_7F4A_7C15)
         accessLog = AccessLog(sink: logSink)
         upstreamPool = UpstreamPool(servers: snapshot.servers.count, maxPerServer: settings.idlePerServer,
                                     idleTimeoutMs: settings.upstreamIdleMs)
@@ -87,6 +101,46 @@ final class Worker {
         }
         let session = ClientSession(worker: self, client: connection, listenerIndex: listener)
         sessions[ObjectIdentifier(session)] = session
+    }
+
+    // MARK: - Waiting for a server (max_conns)
+
+    /// Queues `session` for pool `pool`; false when this worker's queue for the pool is full.
+    func enqueue(_ session: ClientSession, pool: Int) -> Bool {
+        let settings = snapshot.configuration.pools[pool]
+        guard queues[pool].count < settings.maxQueue else { return false }
+        queues[pool].append((session, clock.nowNanoseconds + UInt64(settings.queueTimeout.milliseconds) * 1_000_000))
+        queuedCount += 1
+        if queueTimer == nil {
+            queueTimer = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.serveQueues() }
+        }
+        if queueTimer?.isPending == false { queueTimer?.schedule(milliseconds: 5) }
+        return true
+    }
+
+    /// Removes a queued session (its client went away).
+    func dequeue(_ session: ClientSession) {
+        for p in queues.indices {
+            if let i = queues[p].firstIndex(where: { $0.session === session }) {
+                queues[p].remove(at: i)
+                queuedCount -= 1
+            }
+        }
+        if queuedCount == 0 { queueTimer?.cancel() }
+    }
+
+    /// Gives every queued request, oldest first, another chance at a server (a request that still
+    /// finds every server full goes back to the end of the queue, keeping the order).
+    func serveQueues() {
+        guard queuedCount > 0 else { queueTimer?.cancel(); return }
+        let now = clock.nowNanoseconds
+        for p in queues.indices where !queues[p].isEmpty {
+            let waiting = queues[p]
+            queues[p].removeAll(keepingCapacity: true)
+            queuedCount -= waiting.count
+            for entry in waiting { entry.session.retryFromQueue(timedOut: now >= entry.deadline) }
+        }
+        if queuedCount == 0 { queueTimer?.cancel() }
     }
 
     /// Called by a session once its client connection is closed.

@@ -10,7 +10,7 @@ import WeirIO
 /// Exactly one exchange is in flight at a time; pipelined requests wait in the client's input
 /// buffer and are parsed when the previous response is complete, so responses keep their order.
 final class ClientSession: ConnectionHandler {
-    enum State { case readingHead, forwarding, tunnel, closed }
+    enum State { case readingHead, queued, forwarding, tunnel, closed }
 
     /// How much of a body remains to be moved.
     enum BodyProgress {
@@ -47,6 +47,13 @@ final class ClientSession: ConnectionHandler {
     private var startedMs: Int64 = 0
     private var responseHeadMs: Int64?
     private var awaitingIdle = false
+    private var target: TargetParts?
+    /// Servers that failed this request (not tried again for it) and how many were tried.
+    private var excluded: [Int] = []
+    private var attempts = 0
+    /// Whether the current upstream connection ever completed its TCP handshake.
+    private var upstreamConnected = false
+    private let clientAddressBytes: [UInt8]
 
     init(worker: Worker, client: Connection, listenerIndex: Int) {
         self.worker = worker
@@ -54,6 +61,7 @@ final class ClientSession: ConnectionHandler {
         self.listenerIndex = listenerIndex
         snapshot = worker.snapshot
         clientView.clientAddress = client.peer.host
+        clientAddressBytes = Array(client.peer.host.utf8)
         headTimer = LoopTimer(loop: worker.loop) { [unowned self] in self.headTimerFired() }
         client.handler = self
         client.setWriteLowWatermark(worker.settings.bufferBytes / 2)
@@ -70,7 +78,7 @@ final class ClientSession: ConnectionHandler {
             case .readingHead: readRequestHead()
             case .forwarding: pumpRequestBody()
             case .tunnel: relayTunnel(from: client)
-            case .closed: break
+            case .queued, .closed: break
             }
         } else if connection === upstream {
             switch state {
@@ -152,27 +160,80 @@ final class ClientSession: ConnectionHandler {
 
         let target = TargetParts(head)
         clientView.host = target.hostWithPort
-        let verdict = target.hostOnly.withUnsafeBytes { host in
-            target.routingPath.withUnsafeBytes { path in
-                Decision.decide(RequestFacts(host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex),
-                                snapshot: snapshot, state: &worker.policy)
-            }
-        }
+        self.target = target
+        excluded.removeAll(keepingCapacity: true)
+        attempts = 0
+        decideAndForward()
+    }
+
+    /// Asks the `Decision` where the current request goes and acts on the verdict.
+    private func decideAndForward() {
+        guard let head = request, let target else { return }
+        let verdict = decide(head, target)
         switch verdict {
         case .reject(let status, let reason):
             if status == 503 { worker.stats.unavailable.wrappingIncrement(ordering: .relaxed) }
             rejectAndClose(status: status, reason: reason, retryAfter: status == 503 ? 5 : nil)
+        case .queue(let pool):
+            // Every eligible server is at max_conns: wait (bounded) for one to free up.
+            guard worker.enqueue(self, pool: pool) else {
+                worker.stats.unavailable.wrappingIncrement(ordering: .relaxed)
+                rejectAndClose(status: 503, reason: "every server of pool \(snapshot.pools[pool].name) is full and its queue is full",
+                               retryAfter: 1)
+                return
+            }
+            state = .queued
+            client.setReading(false)
         case .forward(let server):
-            self.server = server
-            let state = snapshot.servers[server]
-            upstreamHead.removeAll(keepingCapacity: true)
-            HeadRewriter.upstreamRequest(head, path: target.path, client: clientView,
-                                         fallbackHost: state.config.address.description, into: &upstreamHead)
-            state.inFlight.wrappingIncrement(ordering: .relaxed)
-            state.totalRequests.wrappingIncrement(ordering: .relaxed)
-            self.state = .forwarding
-            connectUpstream(allowPooled: true)
+            forward(to: server)
         }
+    }
+
+    private func decide(_ head: RequestHead, _ target: TargetParts) -> Verdict {
+        let now = worker.clock.nowNanoseconds
+        return head.bytes.withUnsafeBytes { raw in
+            target.hostOnly.withUnsafeBytes { host in
+                target.routingPath.withUnsafeBytes { path in
+                    clientAddressBytes.withUnsafeBytes { address in
+                        let facts = RequestFacts(
+                            host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex,
+                            excluded: excluded, clientAddress: address,
+                            header: { name in head.value(of: name).map { UnsafeRawBufferPointer(rebasing: raw[$0]) } },
+                            cookie: { name in CookieLookup.value(named: name, in: head).map { UnsafeRawBufferPointer(rebasing: raw[$0]) } })
+                        return Decision.decide(facts, snapshot: snapshot, state: &worker.policy, now: now)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Called by the worker for a queued request: try again, or give up after the pool's queue timeout.
+    func retryFromQueue(timedOut: Bool) {
+        guard state == .queued else { return }
+        state = .readingHead
+        if timedOut {
+            worker.stats.unavailable.wrappingIncrement(ordering: .relaxed)
+            rejectAndClose(status: 503, reason: "no server of the pool freed up in time", retryAfter: 1)
+            return
+        }
+        client.setReading(true)
+        decideAndForward()
+    }
+
+    /// Sends the current request to `server`.
+    private func forward(to server: Int) {
+        guard let head = request, let target else { return }
+        self.server = server
+        let state = snapshot.servers[server]
+        upstreamHead.removeAll(keepingCapacity: true)
+        HeadRewriter.upstreamRequest(head, path: target.path, client: clientView,
+                                     fallbackHost: state.config.address.description, into: &upstreamHead)
+        state.inFlight.wrappingIncrement(ordering: .relaxed)
+        state.totalRequests.wrappingIncrement(ordering: .relaxed)
+        attempts += 1
+        retried = false
+        self.state = .forwarding
+        connectUpstream(allowPooled: true)
     }
 
     /// Attaches an upstream connection (pooled when allowed and available, else new), writes the
@@ -184,13 +245,16 @@ final class ClientSession: ConnectionHandler {
             pooled.handler = self
             upstream = pooled
             upstreamReused = true
+            upstreamConnected = true
         } else {
             do {
                 upstream = try Connection.connect(loop: worker.loop, host: config.address.host,
                                                   port: Int(config.address.port), handler: self)
                 upstreamReused = false
+                upstreamConnected = false
             } catch {
                 upstream = nil
+                serverFailed()
                 failBeforeResponse(status: 502, reason: "cannot connect to server \(config.id): \(error)")
                 return
             }
@@ -285,6 +349,7 @@ final class ClientSession: ConnectionHandler {
             return true
         }
         isInterimPending = false
+        snapshot.servers[server].recordPassiveSuccess()
         responseStatus = head.status
         upstreamKeepAlive = head.keepAlive
         if head.isUpgrade {
@@ -369,6 +434,7 @@ final class ClientSession: ConnectionHandler {
         upstream = nil
         endAccounting(status: responseStatus)
         request = nil
+        if worker.queuedCount > 0 { worker.serveQueues() }
         if closeAfterResponse || !isDone(requestBody) || worker.isDraining {
             finish(flushFirst: true)
             return
@@ -411,6 +477,7 @@ final class ClientSession: ConnectionHandler {
         }
         switch event {
         case .connected:
+            upstreamConnected = true
             if !upstreamReused {
                 upstream?.setTimeouts(readMilliseconds: worker.settings.upstreamResponseMs,
                                       writeMilliseconds: worker.settings.upstreamResponseMs)
@@ -439,7 +506,11 @@ final class ClientSession: ConnectionHandler {
             serverFailed()
             if responseHeadSeen {
                 abortExchange()
-            } else if case .failed(let error) = event {
+                return
+            }
+            // Refused, or reset before any response byte: another server may take it.
+            if retryElsewhere(connectFailed: !upstreamConnected) { return }
+            if case .failed(let error) = event {
                 failBeforeResponse(status: 502, reason: "server \(serverID) failed before answering (\(error))")
             } else {
                 failBeforeResponse(status: 502, reason: "server \(serverID) closed the connection before answering")
@@ -448,13 +519,38 @@ final class ClientSession: ConnectionHandler {
             serverFailed()
             if responseHeadSeen {
                 abortExchange()
-            } else {
-                worker.stats.gatewayTimeout.wrappingIncrement(ordering: .relaxed)
-                let seconds = (upstreamReused || event.isRead ? worker.settings.upstreamResponseMs : worker.settings.upstreamConnectMs) / 1000
-                let what = (!upstreamReused && !event.isRead) ? "connect to" : "answer from"
-                failBeforeResponse(status: 504, reason: "no \(what) server \(serverID) within \(seconds) s", counted: true)
+                return
             }
+            let connecting = !upstreamConnected
+            // A connect that timed out never reached the server: safe to try another.
+            if connecting, retryElsewhere(connectFailed: true) { return }
+            worker.stats.gatewayTimeout.wrappingIncrement(ordering: .relaxed)
+            let seconds = (connecting ? worker.settings.upstreamConnectMs : worker.settings.upstreamResponseMs) / 1000
+            let what = connecting ? "connect to" : "answer from"
+            failBeforeResponse(status: 504, reason: "no \(what) server \(serverID) within \(seconds) s", counted: true)
         }
+    }
+
+    /// Sends the request to another server after a failure before any response byte, when that
+    /// cannot duplicate it: no body byte was sent, and either the server never got the request
+    /// (the connect failed) or the method is idempotent. At most the pool's `retries` times.
+    /// Returns false when the request cannot be retried (the caller answers the client).
+    private func retryElsewhere(connectFailed: Bool) -> Bool {
+        guard let head = request, let target, server >= 0, requestBodyForwarded == 0,
+              connectFailed || head.methodIsIdempotent else { return false }
+        let pool = worker.poolOfServer[server]
+        guard attempts <= snapshot.configuration.pools[pool].retries else { return false }
+        excluded.append(server)
+        // Only when another server is there to take it; otherwise the client hears about this failure.
+        guard case .forward(let next) = decide(head, target) else {
+            excluded.removeLast()
+            return false
+        }
+        abandonUpstream()
+        snapshot.servers[server].inFlight.wrappingDecrement(ordering: .relaxed)
+        worker.stats.retries.wrappingIncrement(ordering: .relaxed)
+        forward(to: next)
+        return true
     }
 
     private func readResponseTail() {
@@ -463,8 +559,14 @@ final class ClientSession: ConnectionHandler {
         upstream.input.moveAll(to: client.output)
     }
 
+    /// Counts a failure against the current server; enough in a row take it down (passive health).
     private func serverFailed() {
-        if server >= 0 { snapshot.servers[server].failures.wrappingIncrement(ordering: .relaxed) }
+        guard server >= 0 else { return }
+        let state = snapshot.servers[server]
+        state.failures.wrappingIncrement(ordering: .relaxed)
+        if state.recordPassiveFailure() {
+            worker.log("weir: server \(state.config.id) marked down after \(state.consecutivePassiveFailures) consecutive failures on client traffic")
+        }
     }
 
     /// The server failed before a response head: answer the client with `status` and close.
@@ -493,6 +595,11 @@ final class ClientSession: ConnectionHandler {
         case .tunnel:
             finishTunnel()
         case .readingHead:
+            finish(flushFirst: false)
+        case .queued:
+            worker.dequeue(self)
+            endAccounting(status: 499)
+            request = nil
             finish(flushFirst: false)
         case .forwarding:
             if case .endOfStream = event, isDone(requestBody) {

@@ -1,0 +1,38 @@
+import WeirIO
+
+/// Fetches `GET /status` from an admin listener, for `weir status`.
+public enum StatusClient {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Asks the admin listener at `host`:`port`; waits at most `timeoutMilliseconds`.
+    /// Throws a `Failure` saying what went wrong (not listening, not JSON, wrong status).
+    public static func fetch(host: String, port: Int, timeoutMilliseconds: Int64 = 3000) throws -> StatusDocument {
+        let loop = try EventLoop()
+        var result: HTTPExchange.Outcome = .failed("no answer")
+        let shown = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let request = Array("GET /status HTTP/1.1\r\nHost: \(shown)\r\nConnection: close\r\nUser-Agent: weir-status\r\n\r\n".utf8)
+        _ = HTTPExchange(loop: loop, host: host, port: port, request: request, timeoutMilliseconds: timeoutMilliseconds,
+                         maxBody: 16 << 20) { outcome in
+            result = outcome
+            loop.stop()
+        }
+        loop.run()
+        switch result {
+        case .response(let head, let body):
+            guard head.status == 200 else {
+                throw Failure(description: "admin listener \(shown) answered \(head.status): \(String(decoding: body, as: UTF8.self))")
+            }
+            do {
+                return try StatusDocument.decode(body)
+            } catch {
+                throw Failure(description: "admin listener \(shown) did not answer with a status document: \(error)")
+            }
+        case .failed(let why):
+            throw Failure(description: "cannot reach the admin listener at \(shown): \(why) (is weir running, and is [admin] address set?)")
+        case .connected:
+            throw Failure(description: "no answer from \(shown)")
+        }
+    }
+}

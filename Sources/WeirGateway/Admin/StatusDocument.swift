@@ -1,0 +1,75 @@
+import Foundation
+import Atomics
+import WeirBalance
+
+/// The JSON document of `GET /status` (and what `weir status` reads back).
+public struct StatusDocument: Codable, Sendable {
+    public struct ServerEntry: Codable, Sendable {
+        public var id: String
+        public var address: String
+        public var state: String
+        public var healthy: Bool
+        public var load: Double
+        public var reported_load: Double?
+        public var report_age_ms: Int?
+        public var in_flight: Int
+        public var requests: Int
+        public var failures: Int
+        public var passive_failures: Int
+        public var group: Int
+        public var weight: Int
+        public var capacity: Int
+        public var slow_start: Double
+    }
+    public struct PoolEntry: Codable, Sendable {
+        public var name: String
+        public var policy: String
+        public var servers: [ServerEntry]
+    }
+    public struct Totals: Codable, Sendable {
+        public var requests: Int
+        public var open_connections: Int
+        public var status_400: Int
+        public var status_502: Int
+        public var status_503: Int
+        public var status_504: Int
+        public var retries: Int
+        public var aborted: Int
+    }
+    public var pools: [PoolEntry]
+    public var totals: Totals
+
+    /// Renders the document as JSON bytes (stable key order).
+    func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array((try? encoder.encode(self)) ?? Data("{}".utf8)) + [10]
+    }
+
+    /// Parses what `GET /status` returned.
+    public static func decode(_ bytes: [UInt8]) throws -> StatusDocument {
+        try JSONDecoder().decode(StatusDocument.self, from: Data(bytes))
+    }
+}
+
+extension StatusDocument {
+    /// The document for the live state of `snapshot` at `now`, with the process-wide counters.
+    init(snapshot: RoutingSnapshot, stats: GatewayStats, now: UInt64) {
+        pools = snapshot.status(now: now).map { pool in
+            PoolEntry(name: pool.name, policy: pool.policy, servers: pool.servers.map { s in
+                ServerEntry(id: s.id, address: s.address, state: s.condition, healthy: s.healthy, load: s.effectiveLoad,
+                            reported_load: s.reportedLoad, report_age_ms: s.reportAgeMs, in_flight: s.inFlight,
+                            requests: s.totalRequests, failures: s.failures, passive_failures: s.consecutivePassiveFailures,
+                            group: s.group, weight: s.weight, capacity: s.capacity, slow_start: s.slowStartFactor)
+            })
+        }
+        totals = Totals(requests: stats.requests.load(ordering: .relaxed),
+                        open_connections: stats.openConnections.load(ordering: .relaxed),
+                        status_400: stats.badRequests.load(ordering: .relaxed),
+                        status_502: stats.badGateway.load(ordering: .relaxed),
+                        status_503: stats.unavailable.load(ordering: .relaxed),
+                        status_504: stats.gatewayTimeout.load(ordering: .relaxed),
+                        retries: stats.retries.load(ordering: .relaxed),
+                        aborted: stats.abortedResponses.load(ordering: .relaxed))
+    }
+}

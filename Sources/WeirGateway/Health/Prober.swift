@@ -1,0 +1,134 @@
+import WeirBalance
+import WeirConfig
+import WeirHTTP
+import WeirIO
+
+/// Active health checks, run on the control thread's loop so no worker ever waits for one: per
+/// server, every `interval`, an HTTP request (or a TCP connect) with a `timeout`; the outcome feeds
+/// the server's rise/fall `HealthMachine`, and a load report in the response feeds its load.
+/// Passive mark-downs made by workers are folded into the machines at each tick, so such a server
+/// needs `rise` good probes to come back.
+final class Prober {
+    private let loop: EventLoop
+    private let snapshot: RoutingSnapshot
+    private let clock: BalanceClock
+    private let log: (String) -> Void
+    private var targets: [Target] = []
+
+    private final class Target {
+        let server: ServerState
+        let check: HealthCheck
+        var machine: HealthMachine
+        var timer: LoopTimer?
+        var inFlight = false
+        var lastFailure = ""
+        init(server: ServerState, check: HealthCheck) {
+            self.server = server
+            self.check = check
+            machine = HealthMachine(rise: check.rise, fall: check.fall, startUp: true)
+        }
+    }
+
+    init(loop: EventLoop, snapshot: RoutingSnapshot, clock: BalanceClock, log: @escaping (String) -> Void) {
+        self.loop = loop
+        self.snapshot = snapshot
+        self.clock = clock
+        self.log = log
+    }
+
+    /// Starts every server's timer, spread over the first interval so probes do not come in bursts.
+    func start() {
+        for (poolIndex, pool) in snapshot.configuration.pools.enumerated() {
+            let servers = snapshot.pools[poolIndex].servers
+            for (position, serverIndex) in servers.enumerated() {
+                let target = Target(server: snapshot.servers[serverIndex], check: pool.health)
+                let intervalMs = max(1, pool.health.interval.milliseconds)
+                target.timer = LoopTimer(loop: loop, repeating: true) { [unowned self, unowned target] in self.tick(target) }
+                target.timer?.schedule(milliseconds: intervalMs)
+                // The first probe comes early, staggered across the pool.
+                let first = LoopTimer(loop: loop) { [unowned self, unowned target] in self.tick(target) }
+                first.schedule(milliseconds: 1 + Int64(position) * intervalMs / Int64(max(servers.count, 1)) / 4)
+                firstTimers.append(first)
+                targets.append(target)
+            }
+        }
+    }
+
+    private var firstTimers: [LoopTimer] = []
+
+    /// Stops every timer; probes in flight finish without effect.
+    func stop() {
+        for t in targets { t.timer?.cancel(); t.timer = nil }
+        firstTimers.removeAll()
+        targets.removeAll()
+    }
+
+    private func tick(_ target: Target) {
+        let server = target.server
+        if server.takePassiveDown() {
+            target.machine.forceDown()
+            target.lastFailure = "\(server.consecutivePassiveFailures) consecutive failures on client traffic"
+            log("weir: server \(server.config.id) is down: \(target.lastFailure)")
+        }
+        switch target.check.kind {
+        case .none:
+            // No active check: a server taken down by passive failures gets traffic again one interval later.
+            if !server.isHealthy {
+                server.setHealth(up: true, now: clock.nowNanoseconds)
+                log("weir: server \(server.config.id) is back (no health check configured; retried after passive failures)")
+            }
+        case .tcp, .http:
+            guard !target.inFlight else { return }
+            target.inFlight = true
+            probe(target)
+        }
+    }
+
+    private func probe(_ target: Target) {
+        let server = target.server
+        let check = target.check
+        let address = server.config.address
+        var request: [UInt8]? = nil
+        if check.kind == .http {
+            let host = check.host ?? address.description
+            request = Array("\(check.method) \(check.path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: weir-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n".utf8)
+        }
+        _ = HTTPExchange(loop: loop, host: address.host, port: Int(address.port), request: request,
+                         requestWasHEAD: check.method == "HEAD", timeoutMilliseconds: max(1, check.timeout.milliseconds)) { [weak self, weak target] outcome in
+            guard let self, let target else { return }
+            target.inFlight = false
+            self.evaluate(outcome, for: target)
+        }
+    }
+
+    private func evaluate(_ outcome: HTTPExchange.Outcome, for target: Target) {
+        let now = clock.nowNanoseconds
+        var failure: String? = nil
+        switch outcome {
+        case .connected:
+            break
+        case .failed(let why):
+            failure = why
+        case .response(let head, let body):
+            let check = target.check
+            if !check.expectStatus.contains(where: { $0.contains(head.status) }) {
+                failure = "status \(head.status)"
+            } else if let expected = check.expectBody, !String(decoding: body, as: UTF8.self).contains(expected) {
+                failure = "body does not contain \"\(expected)\""
+            }
+            let report = LoadReport(head: head, body: body)
+            if failure == nil, !report.isEmpty {
+                target.server.recordReport(load: report.load, state: report.state, now: now)
+            }
+        }
+        if target.machine.record(success: failure == nil) {
+            target.server.setHealth(up: target.machine.isUp, now: now)
+            if target.machine.isUp {
+                log("weir: server \(target.server.config.id) is up (\(target.check.rise) good probes)")
+            } else {
+                log("weir: server \(target.server.config.id) is down: \(failure ?? "probe failed") (\(target.check.fall) failed probes)")
+            }
+        }
+        if let failure { target.lastFailure = failure }
+    }
+}

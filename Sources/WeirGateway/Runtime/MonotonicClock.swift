@@ -1,0 +1,7 @@
+import WeirBalance
+import WeirIO
+
+/// The balancer's clock in a running gateway: CLOCK_MONOTONIC.
+struct MonotonicClock: BalanceClock {
+    var nowNanoseconds: UInt64 { WallClock.monotonicNanoseconds() }
+}
