@@ -25,12 +25,15 @@ for _ in $(seq 50); do
 done
 cat <<'TXT'
 
-Weir is running on http://127.0.0.1:8080 in front of demo-1..3 (127.0.0.1:9001-9003).
-Try:
-  curl -i http://127.0.0.1:8080/                 # round-robin: X-Served-By changes
-  curl -s http://127.0.0.1:8080/echo             # what the backend received (X-Forwarded-For, Via ...)
-  curl -s 'http://127.0.0.1:8080/?size=100000' | wc -c
-  curl -i 'http://127.0.0.1:8080/?chunked=1&trailers=1&size=10' --raw
+Weir is running on http://127.0.0.1:8080 in front of demo-1..3 (127.0.0.1:9001-9003),
+admin on http://127.0.0.1:9090/status. The pool uses the threshold policy: a request stays at its
+client's home server while that server is below 50 % load, and goes to the least-loaded server
+only when that one is at least 20 % lighter. Try:
+  for c in alice bob carol dave; do curl -s -H "X-Client: $c" http://127.0.0.1:8080/; done  # homes differ by client
+  curl -s 'http://127.0.0.1:9001/control?load=0.9'   # demo-1 now reports 90 % load on /health
+  sleep 3; for c in alice bob carol dave; do curl -s -H "X-Client: $c" http://127.0.0.1:8080/; done  # none lands on demo-1
+  .build/release/weir status -c conf.d               # per-server state, load, reported load, in-flight
+  curl -s http://127.0.0.1:8080/echo                 # what the server received: X-Forwarded-For, Via ...
 Access log lines follow below. Ctrl-C stops everything.
 
 TXT
