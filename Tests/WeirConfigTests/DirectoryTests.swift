@@ -46,16 +46,17 @@ import Testing
         #expect(config.listeners == [Listener(name: "public", address: SocketAddress(host: "127.0.0.1", port: 8080))])
         #expect(config.admin == AdminSettings())
         #expect(config.admin.address == SocketAddress(host: "127.0.0.1", port: 9090))
-        // The demo pool spells out the pool defaults too, except for an http health check of /health.
+        // The demo pool spells out the pool defaults too, except for an http health check of /health
+        // and a home chosen by the X-Client header (so one machine can play several clients).
         #expect(config.pools == [Pool(name: "demo", servers: (1...3).map { n in
             Server(id: "demo-\(n)", address: SocketAddress(host: "127.0.0.1", port: UInt16(9000 + n)),
                    publicURL: "http://127.0.0.1:900\(n)")
-        }, health: HealthCheck(kind: .http))])
+        }, hashKey: .header("x-client"), health: HealthCheck(kind: .http))])
         let pool = try #require(config.pools.first)
         #expect(pool.policy == .threshold)
         #expect(pool.firstLevel == 0.5)
         #expect(pool.secondLevel == 0.2)
-        #expect(pool.hashKey == .source)
+        #expect(pool.hashKey == .header("x-client"))
         #expect(pool.retries == 2)
         #expect(pool.slowStart == .seconds(10))
         #expect(pool.maxQueue == 100)

@@ -17,7 +17,7 @@ import Testing
             name: "demo", policy: .threshold,
             servers: [Server(id: "demo-1", address: SocketAddress(host: "127.0.0.1", port: 9001), weight: 1,
                              capacity: 100, publicURL: nil, group: 0, maxConns: nil)],
-            firstLevel: 0.50, secondLevel: 0.20, hashKey: .header("x-client"), retries: 2, slowStart: .seconds(10), maxQueue: 100,
+            firstLevel: 0.50, secondLevel: 0.20, hashKey: .source, retries: 2, slowStart: .seconds(10), maxQueue: 100,
             queueTimeout: .seconds(5), passiveFailures: 3,
             health: HealthCheck(kind: .tcp, interval: .seconds(2), timeout: .seconds(1), rise: 2, fall: 3,
                                 method: "GET", path: "/health", host: nil, expectStatus: [200...399],
