@@ -63,6 +63,24 @@ public enum Decision {
         guard let route = snapshot.route(host: request.host, path: request.path, listener: request.listener) else {
             return .reject(status: 404, reason: "no route for this host and path")
         }
+        return decide(request, route: route, snapshot: snapshot, state: &state, now: now)
+    }
+
+    /// The same decision for a request whose route is already known.
+    ///
+    /// A pinned request (`request.pinnedServer`, from a sticky transaction) goes to its server while
+    /// that server is up or draining and not excluded, whatever its load: a transaction is never
+    /// moved for load. A full pinned server queues the request. A pin to a server that is down or in
+    /// maintenance is ignored and the request is balanced as usual (the caller re-pins it).
+    public static func decide(_ request: RequestFacts, route: CompiledRoute, snapshot: RoutingSnapshot,
+                              state: inout PolicyState, now: UInt64) -> Verdict {
+        if let pin = request.pinnedServer, pin >= 0, pin < snapshot.servers.count, !request.excluded.contains(pin) {
+            let server = snapshot.servers[pin]
+            if server.condition == .up || server.condition == .drain {
+                if !server.isFull { return .forward(server: pin) }
+                if let pool = snapshot.pools.firstIndex(where: { $0.servers.contains(pin) }) { return .queue(pool: pool) }
+            }
+        }
         let own = route.pool
         var first = own
         var second: Int? = nil

@@ -14,6 +14,18 @@ public struct CompiledRoute: Sendable {
     let pathPrefix: [UInt8]
     /// `pathPrefix` is a glob pattern (`*` = any run of characters, "/" included).
     let pathIsGlob: Bool
+    /// The route's sticky rules, in configuration order.
+    public let sticky: [CompiledSticky]
+    /// The route's own mode, overriding the listener's; nil = the listener's.
+    public let mode: Mode?
+    /// Status of redirects in redirect mode (302, 303, 307 or 308).
+    public let redirectStatus: Int
+
+    /// The first sticky rule concerned by `path`, with the request's role in it.
+    public func sticky(for path: UnsafeRawBufferPointer) -> (rule: Int, role: StickyRole)? {
+        for (i, rule) in sticky.enumerated() { if let role = rule.role(of: path) { return (i, role) } }
+        return nil
+    }
 
     /// Whether this route takes a request for `host` (without port, any case; nil when absent) and `path`.
     public func matches(host: UnsafeRawBufferPointer?, path: UnsafeRawBufferPointer, listener index: Int) -> Bool {
@@ -95,5 +107,8 @@ public struct CompiledRoute: Sendable {
         }
         pathPrefix = Array(route.pathPrefix.utf8)
         pathIsGlob = route.pathIsGlob
+        sticky = route.sticky.map(CompiledSticky.init)
+        mode = route.mode
+        redirectStatus = route.redirectStatus
     }
 }

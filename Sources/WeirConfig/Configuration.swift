@@ -27,10 +27,17 @@ public struct WeirConfiguration: Sendable, Equatable {
     /// The files the configuration was read from, in the order they were merged
     /// (for `ConfigLoader.load(directory:)`: the directory joined with the file name).
     public var sourceFiles: [String]
+    /// Settings shared by every `[[route.sticky]]` rule (`[sticky]`). Default: `StickySettings()`, i.e. no
+    /// secret configured (one is generated at first start and kept in `global.stateDirectory`).
+    public var sticky: StickySettings
+    /// The discovery endpoints (`[discovery]`). Default: `DiscoverySettings()`, i.e. both endpoints on, under
+    /// `/.well-known/weir/`.
+    public var discovery: DiscoverySettings
 
     public init(global: GlobalSettings = GlobalSettings(), timeouts: Timeouts = Timeouts(), limits: Limits = Limits(),
                 listeners: [Listener] = [], pools: [Pool] = [], routes: [Route] = [], sourceFiles: [String] = [],
-                admin: AdminSettings = AdminSettings()) {
+                admin: AdminSettings = AdminSettings(), sticky: StickySettings = StickySettings(),
+                discovery: DiscoverySettings = DiscoverySettings()) {
         self.global = global
         self.timeouts = timeouts
         self.limits = limits
@@ -39,6 +46,8 @@ public struct WeirConfiguration: Sendable, Equatable {
         self.pools = pools
         self.routes = routes
         self.sourceFiles = sourceFiles
+        self.sticky = sticky
+        self.discovery = discovery
     }
 }
 
@@ -54,14 +63,23 @@ public struct GlobalSettings: Sendable, Equatable {
     public var drainTimeout: Duration
     /// `access_log`: where access-log lines go: `"stdout"`, `"off"`, or an absolute file path. Default `.stdout`.
     public var accessLog: AccessLog
+    /// `state_dir`: directory for the state Weir keeps across restarts (today: the sticky-pin secret generated
+    /// at first start when `[sticky]` sets none). Non-empty; a relative path is relative to the working
+    /// directory of the process (not to the configuration directory). The loader does not require it to exist
+    /// (the gateway creates it when it first needs it). Default `"/var/lib/weir"`.
+    public var stateDirectory: String
 
     public init(workers: Int = 0, maxConnections: Int = 20000, drainTimeout: Duration = .seconds(30),
-                accessLog: AccessLog = .stdout) {
+                accessLog: AccessLog = .stdout, stateDirectory: String = GlobalSettings.defaultStateDirectory) {
         self.workers = workers
         self.maxConnections = maxConnections
         self.drainTimeout = drainTimeout
         self.accessLog = accessLog
+        self.stateDirectory = stateDirectory
     }
+
+    /// `"/var/lib/weir"`.
+    public static let defaultStateDirectory = "/var/lib/weir"
 }
 
 /// Destination of the access log. TOML: `"stdout"`, `"off"`, or an absolute path such as `"/var/log/weir/access.log"`.
@@ -118,14 +136,20 @@ public struct Limits: Sendable, Equatable {
     /// `buffer_bytes`: high watermark of buffered bytes per direction per connection; reading from the
     /// other side pauses above it. Range 4096...67_108_864. Default 262144.
     public var bufferBytes: Int
+    /// `redirect_body_bytes`: in redirect mode a request body is read and discarded up to this many bytes
+    /// (so the redirect can be sent on a connection that stays usable); a longer body is not read further and
+    /// the connection is closed after the response. 0 means the connection is closed after any request that
+    /// has a body. Range 0...1_073_741_824 (1 GiB). Default 1048576 (1 MiB).
+    public var redirectBodyBytes: Int
 
     public init(maxRequestLine: Int = 8192, maxHeaderBytes: Int = 65536, maxHeaderCount: Int = 100,
-                upstreamIdlePerServer: Int = 1024, bufferBytes: Int = 262_144) {
+                upstreamIdlePerServer: Int = 1024, bufferBytes: Int = 262_144, redirectBodyBytes: Int = 1_048_576) {
         self.maxRequestLine = maxRequestLine
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount
         self.upstreamIdlePerServer = upstreamIdlePerServer
         self.bufferBytes = bufferBytes
+        self.redirectBodyBytes = redirectBodyBytes
     }
 }
 
@@ -144,6 +168,68 @@ public struct AdminSettings: Sendable, Equatable {
     public static let defaultAddress = SocketAddress(host: "127.0.0.1", port: 9090, isIPv6: false)
 }
 
+/// `[sticky]`: settings shared by every `[[route.sticky]]` rule. Like `[global]`, each key may be set in only
+/// one file. Every key is optional.
+///
+/// Secret resolution: the loader resolves the effective secret into `secret`, whether it was written inline
+/// (`secret`) or read from a file (`secret_file`); `secretFile` then keeps the file's path (for messages). When
+/// neither key is set, `secret` and `secretFile` are nil and the gateway generates a secret at first start and
+/// keeps it in `global.stateDirectory`, so pins survive restarts.
+public struct StickySettings: Sendable, Equatable {
+    /// The effective HMAC-SHA256 key for pin cookies: the value of `secret`, or the trimmed contents of
+    /// `secret_file`. At least `minimumSecretLength` (32) characters. Default nil (generated at first start).
+    /// `secret` and `secret_file` are mutually exclusive.
+    public var secret: String?
+    /// `secret_file`: path of the file the secret was read from (at load time; leading and trailing whitespace
+    /// and newlines trimmed; at least 32 bytes, valid UTF-8). A relative path is relative to the working
+    /// directory. nil when the secret was written inline or is not configured. Default nil.
+    public var secretFile: String?
+    /// `source_table_size`: most entries of the source-address pin table (rules with `by = "source"`); the least
+    /// recently used entry is dropped beyond it. Range 1...10_000_000. Default 100000.
+    public var sourceTableSize: Int
+
+    public init(secret: String? = nil, secretFile: String? = nil, sourceTableSize: Int = 100_000) {
+        self.secret = secret
+        self.secretFile = secretFile
+        self.sourceTableSize = sourceTableSize
+    }
+
+    /// 32: the shortest accepted secret, in characters (`secret`) or bytes (`secret_file`).
+    public static let minimumSecretLength = 32
+}
+
+/// `[discovery]`: the endpoints that tell clients where to go (the gateway answers them itself, on every
+/// listener, before routing). Like `[global]`, each key may be set in only one file. Both paths start with "/"
+/// (no spaces, "?", "#" or "*") and differ from each other.
+public struct DiscoverySettings: Sendable, Equatable {
+    /// `servers_path`: the path of the endpoint that lists the servers. `"off"` turns it off (nil).
+    /// Default `"/.well-known/weir/servers"`.
+    public var serversPath: String?
+    /// `assign_path`: the path of the endpoint that assigns a server to the asking client. `"off"` turns it off
+    /// (nil). Default `"/.well-known/weir/assign"`.
+    public var assignPath: String?
+
+    public init(serversPath: String? = DiscoverySettings.defaultServersPath,
+                assignPath: String? = DiscoverySettings.defaultAssignPath) {
+        self.serversPath = serversPath
+        self.assignPath = assignPath
+    }
+
+    /// `"/.well-known/weir/servers"`.
+    public static let defaultServersPath = "/.well-known/weir/servers"
+    /// `"/.well-known/weir/assign"`.
+    public static let defaultAssignPath = "/.well-known/weir/assign"
+}
+
+/// How the gateway answers a request: `[[listener]] mode` and `[[route]] mode`.
+public enum Mode: String, Sendable, Equatable, Hashable, CaseIterable {
+    /// `"proxy"` (the default): the request is forwarded to the chosen server and its response relayed.
+    case proxy
+    /// `"redirect"`: the client is redirected to the chosen server (its `public_url`) with the route's
+    /// `redirect_status`; the request body, if any, is discarded (see `Limits.redirectBodyBytes`).
+    case redirect
+}
+
 /// `[[listener]]`: one address the gateway accepts client connections on.
 public struct Listener: Sendable, Equatable {
     /// `name` (required, non-empty, unique among listeners): used by routes and logs.
@@ -155,11 +241,15 @@ public struct Listener: Sendable, Equatable {
     /// Default: `global.maxConnections` (the loader fills it in; this initializer's default is 20000,
     /// the default of `GlobalSettings.maxConnections`).
     public var maxConnections: Int
+    /// `mode`: `"proxy"` or `"redirect"`: how requests arriving here are answered, unless their route sets its
+    /// own `mode`. Default `.proxy`.
+    public var mode: Mode
 
-    public init(name: String, address: SocketAddress, maxConnections: Int = 20000) {
+    public init(name: String, address: SocketAddress, maxConnections: Int = 20000, mode: Mode = .proxy) {
         self.name = name
         self.address = address
         self.maxConnections = maxConnections
+        self.mode = mode
     }
 }
 
@@ -283,11 +373,15 @@ public struct Pool: Sendable, Equatable {
     public var passiveFailures: Int
     /// `[pool.health]`: the active health check. Default `HealthCheck()`.
     public var health: HealthCheck
+    /// `rewrite_body_types`: media types (`type/subtype`, stored in lower case, no parameters or wildcards, e.g.
+    /// `"text/xml"`, `"application/wsdl+xml"`, `"text/html"`) whose response bodies have absolute URLs that point at
+    /// a server's own address rewritten to the gateway. Opt-in: default `[]` (bodies are never rewritten).
+    public var rewriteBodyTypes: [String]
 
     public init(name: String, policy: PolicyName = .threshold, servers: [Server], firstLevel: Double = 0.50,
                 secondLevel: Double = 0.20, hashKey: HashKey = .source, retries: Int = 2,
                 slowStart: Duration = .seconds(10), maxQueue: Int = 100, queueTimeout: Duration = .seconds(5),
-                passiveFailures: Int = 3, health: HealthCheck = HealthCheck()) {
+                passiveFailures: Int = 3, health: HealthCheck = HealthCheck(), rewriteBodyTypes: [String] = []) {
         self.name = name
         self.policy = policy
         self.servers = servers
@@ -300,6 +394,7 @@ public struct Pool: Sendable, Equatable {
         self.queueTimeout = queueTimeout
         self.passiveFailures = passiveFailures
         self.health = health
+        self.rewriteBodyTypes = rewriteBodyTypes
     }
 }
 
@@ -355,17 +450,76 @@ public struct Route: Sendable, Equatable {
     /// `spill`: name of another existing pool that takes the route's requests while every server of `pool` is at
     /// or above its capacity. Never equal to `pool`. Default nil (no spill pool).
     public var spill: String?
+    /// The route's `[[route.sticky]]` tables, in declaration order: stateful paths whose requests stay on one
+    /// server. Paths are unique within a route. Default `[]`.
+    public var sticky: [StickyRule]
+    /// `mode`: `"proxy"` or `"redirect"`. nil (the default) = the mode of the listener the request arrived on.
+    public var mode: Mode?
+    /// `redirect_status`: the status of the redirects this route sends in redirect mode: 302, 303, 307 or 308.
+    /// Default 307 (the method and body are kept).
+    public var redirectStatus: Int
 
     /// Whether `pathPrefix` is a pattern, i.e. contains `"*"`.
     public var pathIsGlob: Bool { pathPrefix.contains("*") }
 
     public init(name: String, host: String? = nil, pathPrefix: String = "/", pool: String, listener: String? = nil,
-                spill: String? = nil) {
+                spill: String? = nil, sticky: [StickyRule] = [], mode: Mode? = nil, redirectStatus: Int = 307) {
         self.name = name
         self.host = host
         self.pathPrefix = pathPrefix
         self.pool = pool
         self.listener = listener
         self.spill = spill
+        self.sticky = sticky
+        self.mode = mode
+        self.redirectStatus = redirectStatus
+    }
+
+    /// The accepted `redirect_status` values: 302, 303, 307, 308.
+    public static let redirectStatuses = [302, 303, 307, 308]
+}
+
+/// `[[route.sticky]]` (array of tables under a `[[route]]`, in the same file): a stateful path whose requests
+/// stay on one server (the source patent's fifth embodiment: a transaction is pinned to one server until a
+/// "transaction complete" URI).
+public struct StickyRule: Sendable, Equatable {
+    /// `by`: what the pin is attached to.
+    public enum Binding: String, Sendable, Equatable, Hashable, CaseIterable {
+        /// `"cookie"` (the default): a signed pin cookie (HMAC-SHA256 with `[sticky]`'s secret).
+        case cookie
+        /// `"source"`: the client's address (for clients without cookies); kept in an LRU table of at most
+        /// `[sticky] source_table_size` entries.
+        case source
+    }
+
+    /// `path` (required): a glob ending in `"/*"`, e.g. `"/banking/*"`, with no other `"*"`; starts with `"/"`
+    /// (no spaces, `"?"` or `"#"`). The entry point is the part before `"*"` (`"/banking/"`, see `entryPoint`):
+    /// requests up to and including it are balanced as usual; requests further down are part of a transaction
+    /// and go to the pinned server. Unique within its route; for a route whose `path` is a prefix, it lies under
+    /// (or around) that prefix.
+    public var path: String
+    /// `complete`: paths (exact, e.g. `"/banking/logout"`) or `"*"` patterns (e.g. `"/banking/receipt/*"`, matched
+    /// as route patterns are); a request matching one still goes to the pinned server, and its response releases
+    /// the pin. Each starts with `"/"` (no spaces, `"?"` or `"#"`). Default `[]` (the pin only expires).
+    public var complete: [String]
+    /// `idle_timeout`: the pin is released after this long without a request; each request renews it.
+    /// At least 1 second. Default 20 minutes.
+    public var idleTimeout: Duration
+    /// `by`: `"cookie"` (default) or `"source"` (the client address, for clients without cookies).
+    public var by: Binding
+    /// `cookie`: name of the pin cookie (with `by = "cookie"`), a cookie-name token (RFC 6265: letters, digits
+    /// and ``!#$%&'*+-.^_`|~``). Default `"weir_pin"`.
+    public var cookieName: String
+
+    /// The part of `path` before the final `"*"`, e.g. `"/banking/"`.
+    public var entryPoint: String { path.hasSuffix("*") ? String(path.dropLast()) : path }
+
+    public init(path: String, complete: [String] = [], idleTimeout: Duration = .seconds(1200), by: Binding = .cookie,
+                cookieName: String = "weir_pin") {
+        self.path = path
+        self.complete = complete
+        self.idleTimeout = idleTimeout
+        self.by = by
+        self.cookieName = cookieName
     }
 }

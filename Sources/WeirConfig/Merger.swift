@@ -1,28 +1,35 @@
+import Foundation
 import TOMLKit
 
 /// Accumulates the parsed files into one configuration, collecting every error on the way.
 struct Merger {
     // MARK: Known tables and keys
 
-    static let globalKeys = ["workers", "max_connections", "drain_timeout", "access_log"]
+    static let globalKeys = ["workers", "max_connections", "drain_timeout", "access_log", "state_dir"]
     static let timeoutKeys = ["client_header", "client_idle", "upstream_connect", "upstream_response",
                               "upstream_idle", "tunnel_idle"]
     static let limitKeys = ["max_request_line", "max_header_bytes", "max_header_count",
-                            "upstream_idle_per_server", "buffer_bytes"]
-    static let listenerKeys = ["name", "address", "max_connections"]
+                            "upstream_idle_per_server", "buffer_bytes", "redirect_body_bytes"]
+    static let listenerKeys = ["name", "address", "max_connections", "mode"]
     static let adminKeys = ["address"]
+    static let stickySettingsKeys = ["secret", "secret_file", "source_table_size"]
+    static let discoveryKeys = ["servers_path", "assign_path"]
     static let poolKeys = ["name", "policy", "first_level", "second_level", "hash_key", "retries", "slow_start",
-                           "max_queue", "queue_timeout", "passive_failures", "health", "server"]
+                           "max_queue", "queue_timeout", "passive_failures", "rewrite_body_types", "health", "server"]
     static let healthKeys = ["type", "interval", "timeout", "rise", "fall", "method", "path", "host",
                              "expect_status", "expect_body"]
     static let serverKeys = ["id", "address", "weight", "capacity", "public_url", "group", "max_conns"]
-    static let routeKeys = ["name", "pool", "host", "path", "listener", "spill"]
+    static let routeKeys = ["name", "pool", "host", "path", "listener", "spill", "mode", "redirect_status", "sticky"]
+    static let stickyRuleKeys = ["path", "complete", "idle_timeout", "by", "cookie"]
 
     /// Top-level names in the order they are processed, with the header an operator writes for each.
     static let tables: [(name: String, header: String)] = [
         ("global", "[global]"), ("timeouts", "[timeouts]"), ("limits", "[limits]"), ("admin", "[admin]"),
+        ("sticky", "[sticky]"), ("discovery", "[discovery]"),
         ("listener", "[[listener]]"), ("pool", "[[pool]]"), ("route", "[[route]]"),
     ]
+    /// The single tables whose keys may each be set in only one file.
+    static let settingsTables: Set<String> = ["global", "timeouts", "limits", "admin", "sticky", "discovery"]
     static var tableHeaders: String { tables.map(\.header).joined(separator: ", ") }
 
     /// Key -> header of the settings table it belongs to, for "belongs in [timeouts]" hints.
@@ -31,6 +38,8 @@ struct Merger {
         for key in globalKeys { home[key] = "[global]" }
         for key in timeoutKeys { home[key] = "[timeouts]" }
         for key in limitKeys { home[key] = "[limits]" }
+        for key in stickySettingsKeys { home[key] = "[sticky]" }
+        for key in discoveryKeys { home[key] = "[discovery]" }
         return home
     }()
 
@@ -48,6 +57,18 @@ struct Merger {
     var timeouts = Timeouts()
     var limits = Limits()
     var admin = AdminSettings()
+    var discovery = DiscoverySettings()
+    /// `[discovery]` keys written in some file (valid or not) -> "file: key" (then their default is not in use).
+    var discoveryLocations: [String: String] = [:]
+    /// A `[discovery]` key was written with an invalid value (then the paths are not compared).
+    var discoveryInvalid = false
+    var stickySettings = StickySettings()
+    /// `[sticky] secret` as written (valid), and where.
+    var inlineSecret: String? = nil
+    var inlineSecretLocation: String? = nil
+    /// The trimmed contents of `[sticky] secret_file` (valid), and where the key was written (valid or not).
+    var fileSecret: String? = nil
+    var secretFileLocation: String? = nil
     /// "file: admin.address" when `[admin] address` was set (and valid).
     var adminLocation: String? = nil
     /// `[admin] address` was written in some file, valid or not (then the default is not in use).
@@ -92,7 +113,13 @@ struct Merger {
                 listener.maxConnections = entry.explicitMaxConnections ?? global.maxConnections
                 return listener
             },
-            pools: pools, routes: routes, sourceFiles: sourceFiles, admin: admin)
+            pools: pools, routes: routes, sourceFiles: sourceFiles, admin: admin,
+            sticky: {
+                var sticky = stickySettings
+                sticky.secret = inlineSecret ?? fileSecret
+                return sticky
+            }(),
+            discovery: discovery)
     }
 
     mutating func fail(_ file: String, _ key: String, _ message: String) {
@@ -105,9 +132,11 @@ struct Merger {
         for (name, header) in Self.tables {
             guard let value = table[name] else { continue }
             switch name {
-            case "global", "timeouts", "limits", "admin":
+            case _ where Self.settingsTables.contains(name):
                 guard let section = value.table else {
-                    fail(file, name, "expected a table (\(header)), found \(ValueRules.describe(value))")
+                    let hint = name == "sticky" && value.type == .array
+                        ? "; to pin a route's path to one server, write [[route.sticky]] after the [[route]]" : ""
+                    fail(file, name, "expected a table (\(header)), found \(ValueRules.describe(value))\(hint)")
                     continue
                 }
                 processSettings(name, section, file: file)
@@ -148,8 +177,10 @@ struct Merger {
                 fail(file, "pool.server", "[[pool.server]] must follow a [[pool]] in the same file")
             } else if key == "pool", let table = value.table, table["health"] != nil {
                 fail(file, "pool.health", "[pool.health] must follow a [[pool]] in the same file")
+            } else if key == "route", let table = value.table, table["sticky"] != nil {
+                fail(file, "route.sticky", "[[route.sticky]] must follow a [[route]] in the same file")
             } else if value.type == .table {
-                fail(file, key, "expected an array of tables (\(header)), found a table; write \(header), not [\(key)]")
+                fail(file, key, "expected an array of tables (\(header)), found a table; write \(header), not \(header.dropFirst().dropLast())")
             } else {
                 fail(file, key, "expected an array of tables (\(header)), found \(ValueRules.describe(value))")
             }
@@ -216,6 +247,14 @@ struct Merger {
                let log = accessLog(value, file: file, key: "global.access_log") {
                 global.accessLog = log
             }
+            if let value = claim(section, "state_dir", in: table, file: file),
+               let text = string(value, file: file, key: "global.state_dir") {
+                if text.allSatisfy(\.isWhitespace) {
+                    fail(file, "global.state_dir", "must not be empty; \(ValueRules.stateDirectoryForm)")
+                } else {
+                    global.stateDirectory = text
+                }
+            }
         case "admin":
             checkUnknownKeys(table, known: Self.adminKeys, file: file, path: "admin", header: "[admin]",
                              elsewhere: Self.settingsHome)
@@ -224,6 +263,56 @@ struct Merger {
                 if let address = adminAddress(value, file: file, key: "admin.address") {
                     admin.address = address
                     adminLocation = "\(file): admin.address"
+                }
+            }
+        case "sticky":
+            checkUnknownKeys(table, known: Self.stickySettingsKeys, file: file, path: "sticky", header: "[sticky]",
+                             elsewhere: Self.settingsHome.merging(
+                                Self.stickyRuleKeys.map { ($0, "[[route.sticky]]") }) { first, _ in first })
+            if let value = claim(section, "secret", in: table, file: file),
+               let text = string(value, file: file, key: "sticky.secret") {
+                inlineSecretLocation = "\(file): sticky.secret"
+                if text.count < StickySettings.minimumSecretLength {
+                    fail(file, "sticky.secret", "must be at least \(StickySettings.minimumSecretLength) characters, "
+                         + "found \(text.count); generate one with: \(ValueRules.secretCommand) (or leave secret out: "
+                         + "one is then generated at first start and kept in [global] state_dir)")
+                } else {
+                    inlineSecret = text
+                }
+            }
+            if let value = claim(section, "secret_file", in: table, file: file),
+               let path = string(value, file: file, key: "sticky.secret_file") {
+                secretFileLocation = "\(file): sticky.secret_file"
+                if path.isEmpty {
+                    fail(file, "sticky.secret_file", #"must not be empty, e.g. secret_file = "/etc/weir/sticky.secret""#)
+                } else {
+                    switch ValueRules.readSecretFile(path) {
+                    case .success(let secret):
+                        fileSecret = secret
+                        stickySettings.secretFile = path
+                    case .failure(let problem):
+                        fail(file, "sticky.secret_file", problem.message)
+                    }
+                }
+            }
+            if let value = claim(section, "source_table_size", in: table, file: file),
+               let number = integer(value, file: file, key: "sticky.source_table_size", range: 1...10_000_000) {
+                stickySettings.sourceTableSize = number
+            }
+        case "discovery":
+            checkUnknownKeys(table, known: Self.discoveryKeys, file: file, path: "discovery", header: "[discovery]",
+                             elsewhere: Self.settingsHome)
+            let fields: [(String, WritableKeyPath<DiscoverySettings, String?>, String)] = [
+                ("servers_path", \.serversPath, DiscoverySettings.defaultServersPath),
+                ("assign_path", \.assignPath, DiscoverySettings.defaultAssignPath),
+            ]
+            for (key, keyPath, example) in fields {
+                guard let value = claim(section, key, in: table, file: file) else { continue }
+                discoveryLocations[key] = "\(file): discovery.\(key)"
+                if let path = discoveryPath(value, file: file, key: "discovery.\(key)", example: example) {
+                    discovery[keyPath: keyPath] = path
+                } else {
+                    discoveryInvalid = true
                 }
             }
         case "timeouts":
@@ -249,6 +338,7 @@ struct Merger {
                 ("max_header_count", \.maxHeaderCount, 8...10_000),
                 ("upstream_idle_per_server", \.upstreamIdlePerServer, 1...4096),
                 ("buffer_bytes", \.bufferBytes, 4096...67_108_864),
+                ("redirect_body_bytes", \.redirectBodyBytes, 0...1_073_741_824),
             ]
             for (key, keyPath, range) in fields {
                 if let value = claim(section, key, in: table, file: file),
@@ -267,10 +357,18 @@ struct Merger {
         let name = requiredName(table, "name", file: file, path: path, example: #"name = "public""#)
         let address = address(table, file: file, path: path, example: "127.0.0.1:8080", allowPortZero: true)
         var maxConnections: Int? = nil
-        var maxConnectionsValid = true
+        var valid = true
         if let value = table["max_connections"] {
             maxConnections = integer(value, file: file, key: "\(path).max_connections", range: Self.maxConnectionsRange)
-            maxConnectionsValid = maxConnections != nil
+            if maxConnections == nil { valid = false }
+        }
+        var mode = Mode.proxy
+        if let value = table["mode"] {
+            if let choice = choice(value, Mode.self, file: file, key: "\(path).mode", kind: "mode", plural: "modes") {
+                mode = choice
+            } else {
+                valid = false
+            }
         }
         var nameIsNew = false
         if let name {
@@ -287,8 +385,8 @@ struct Merger {
                 listenerAddresses[address] = (name, "\(file): \(path).address")
             }
         }
-        if let name, let address, maxConnectionsValid, nameIsNew, addressIsNew {
-            listeners.append((Listener(name: name, address: address), maxConnections))
+        if let name, let address, valid, nameIsNew, addressIsNew {
+            listeners.append((Listener(name: name, address: address, mode: mode), maxConnections))
         }
     }
 
@@ -351,6 +449,13 @@ struct Merger {
         if let value = table["queue_timeout"] {
             if let duration = duration(value, file: file, key: "\(path).queue_timeout") {
                 pool.queueTimeout = duration
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["rewrite_body_types"] {
+            if let types = contentTypes(value, file: file, key: "\(path).rewrite_body_types") {
+                pool.rewriteBodyTypes = types
             } else {
                 valid = false
             }
@@ -547,7 +652,10 @@ struct Merger {
 
     mutating func processRoute(_ table: TOMLTable, file: String, path: String) {
         routeTablesSeen += 1
-        checkUnknownKeys(table, known: Self.routeKeys, file: file, path: path, header: "[[route]]")
+        var elsewhere = Self.settingsHome
+        for key in Self.stickyRuleKeys where !Self.routeKeys.contains(key) { elsewhere[key] = "[[route.sticky]]" }
+        checkUnknownKeys(table, known: Self.routeKeys, file: file, path: path, header: "[[route]]",
+                         elsewhere: elsewhere)
         var valid = true
         let name = requiredName(table, "name", file: file, path: path, example: #"name = "default""#)
         if let name, !declare(name, kind: "route", in: \.routeNames, file: file, key: "\(path).name") { valid = false }
@@ -569,10 +677,13 @@ struct Merger {
             }
         }
         var pathPrefix = "/"
+        var pathPrefixValid = true
         if let value = table["path"] {
+            pathPrefixValid = false
             if let text = string(value, file: file, key: "\(path).path") {
                 if ValueRules.isValidPathPrefix(text) {
                     pathPrefix = text
+                    pathPrefixValid = true
                 } else {
                     valid = false
                     fail(file, "\(path).path", "invalid path \"\(ValueRules.clip(text))\"; \(ValueRules.pathForm)")
@@ -596,17 +707,143 @@ struct Merger {
                      "spill pool \"\(spill)\" is the route's own pool; name another [[pool]] to take the overflow")
             }
         }
+        var mode: Mode? = nil
+        if let value = table["mode"] {
+            mode = choice(value, Mode.self, file: file, key: "\(path).mode", kind: "mode", plural: "modes")
+            if mode == nil { valid = false }
+        }
+        var redirectStatus = 307
+        if let value = table["redirect_status"] {
+            if let number = integer(value, file: file, key: "\(path).redirect_status", range: Int.min...Int.max),
+               Route.redirectStatuses.contains(number) {
+                redirectStatus = number
+            } else {
+                valid = false
+                if let number = value.int {
+                    fail(file, "\(path).redirect_status", "must be 302, 303, 307 or 308, found \(number)")
+                }
+            }
+        }
+        var sticky: [StickyRule] = []
+        if let value = table["sticky"] {
+            if let elements = arrayOfTables(value, file: file, key: "\(path).sticky", header: "[[route.sticky]]") {
+                if elements.count < value.array?.count ?? 0 { valid = false }
+                var seen: [String: String] = [:]
+                for (index, element) in elements {
+                    let rulePath = "\(path).sticky[\(index)]"
+                    guard let rule = processStickyRule(element, file: file, path: rulePath,
+                                                       routePath: pathPrefixValid ? pathPrefix : nil) else {
+                        valid = false
+                        continue
+                    }
+                    if let first = seen[rule.path] {
+                        valid = false
+                        fail(file, "\(rulePath).path", "duplicate sticky path \"\(rule.path)\" in this route; already used by \(first)")
+                        continue
+                    }
+                    seen[rule.path] = "\(rulePath).path"
+                    sticky.append(rule)
+                }
+            } else {
+                valid = false
+            }
+        }
         routeReferences.append(RouteReference(file: file, path: path, pool: pool, listener: listener,
                                               spill: spill == pool ? nil : spill))
         if valid, let name, let pool {
             routes.append(Route(name: name, host: host, pathPrefix: pathPrefix, pool: pool, listener: listener,
-                                spill: spill))
+                                spill: spill, sticky: sticky, mode: mode, redirectStatus: redirectStatus))
         }
+    }
+
+    /// A `[[route.sticky]]` table, or nil (with errors recorded) when any key is invalid. `routePath` is the
+    /// route's valid `path` (nil when it is invalid), used to check the rule can be reached.
+    mutating func processStickyRule(_ table: TOMLTable, file: String, path: String, routePath: String?) -> StickyRule? {
+        var elsewhere = Dictionary(uniqueKeysWithValues: Self.routeKeys.map { ($0, "[[route]]") })
+        for key in Self.stickySettingsKeys { elsewhere[key] = "[sticky]" }
+        checkUnknownKeys(table, known: Self.stickyRuleKeys, file: file, path: path, header: "[[route.sticky]]",
+                         elsewhere: elsewhere)
+        var valid = true
+        var rule = StickyRule(path: "")
+        if let value = table["path"] {
+            if let text = string(value, file: file, key: "\(path).path") {
+                if ValueRules.isValidStickyPath(text) {
+                    rule.path = text
+                    if let routePath, !routePath.contains("*"), !rule.entryPoint.hasPrefix(routePath),
+                       !routePath.hasPrefix(rule.entryPoint) {
+                        valid = false
+                        fail(file, "\(path).path", "sticky path \"\(ValueRules.clip(text))\" is outside the route's path "
+                             + "\"\(ValueRules.clip(routePath))\"; its requests never reach this route (move the rule to a "
+                             + "[[route]] whose path covers it)")
+                    }
+                } else {
+                    valid = false
+                    fail(file, "\(path).path", "invalid sticky path \"\(ValueRules.clip(text))\"; \(ValueRules.stickyPathForm)")
+                }
+            } else {
+                valid = false
+            }
+        } else {
+            valid = false
+            fail(file, "\(path).path", #"missing required key, e.g. path = "/banking/*""#)
+        }
+        if let value = table["complete"] {
+            if let paths = completePaths(value, file: file, key: "\(path).complete") {
+                rule.complete = paths
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["idle_timeout"] {
+            if let duration = duration(value, file: file, key: "\(path).idle_timeout", minimum: .seconds(1)) {
+                rule.idleTimeout = duration
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["by"] {
+            if let binding = choice(value, StickyRule.Binding.self, file: file, key: "\(path).by", kind: "binding",
+                                    plural: "bindings") {
+                rule.by = binding
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["cookie"] {
+            if let text = string(value, file: file, key: "\(path).cookie") {
+                if ValueRules.isToken(text) {
+                    rule.cookieName = text
+                } else {
+                    valid = false
+                    fail(file, "\(path).cookie", "invalid cookie name \"\(ValueRules.clip(text))\"; \(ValueRules.cookieNameForm)")
+                }
+            } else {
+                valid = false
+            }
+        }
+        return valid ? rule : nil
     }
 
     // MARK: Checks across files
 
     mutating func finish() {
+        // Certain whatever the unreadable files hold: both were written.
+        if let inline = inlineSecretLocation, let fileKey = secretFileLocation {
+            let (file, key) = Self.split(fileKey)
+            fail(file, key, "secret and secret_file are both set (secret at \(inline)); set only one of them")
+        }
+        let servers = discovery.serversPath, assign = discovery.assignPath
+        if let servers, let assign, servers == assign, !discoveryInvalid {
+            let serversWritten = discoveryLocations["servers_path"] != nil
+            let assignWritten = discoveryLocations["assign_path"] != nil
+            if let location = discoveryLocations[assignWritten ? "assign_path" : "servers_path"],
+               (serversWritten && assignWritten) || !incomplete {
+                let (file, key) = Self.split(location)
+                let other = assignWritten ? "servers_path" : "assign_path"
+                let shown = "\(serversWritten && assignWritten ? "" : "default ")\"\(ValueRules.clip(servers))\""
+                fail(file, key, "must differ from discovery.\(other) (\(shown)); each endpoint needs a path of its own")
+            }
+        }
         // A clash with an explicitly set admin address is certain even when another file is unreadable.
         if let address = admin.address, address.port != 0, let location = adminLocation,
            let listener = listenerAddresses[address] {
@@ -858,6 +1095,71 @@ struct Merger {
             fail(file, key, "\(form), found \"\(ValueRules.clip(text))\"")
             return nil
         }
+    }
+
+    /// `[discovery]` paths: `"off"` (nil) or a path; nil result (with an error recorded) when invalid.
+    mutating func discoveryPath(_ value: TOMLValueConvertible, file: String, key: String, example: String) -> String?? {
+        let form = ValueRules.discoveryPathForm(example: example)
+        guard let text = value.string else {
+            fail(file, key, "\(form), found \(ValueRules.describe(value))")
+            return nil
+        }
+        if text == "off" { return .some(nil) }
+        guard ValueRules.isValidPathPrefix(text), !text.contains("*") else {
+            fail(file, key, "invalid path \"\(ValueRules.clip(text))\"; \(form)")
+            return nil
+        }
+        return .some(text)
+    }
+
+    /// `[[route.sticky]] complete`: an array of paths or patterns, each starting with "/".
+    mutating func completePaths(_ value: TOMLValueConvertible, file: String, key: String) -> [String]? {
+        guard let array = value.array else {
+            fail(file, key, "\(ValueRules.completeArrayForm), found \(ValueRules.describe(value))")
+            return nil
+        }
+        var paths: [String] = []
+        var valid = true
+        for (index, element) in array.enumerated() {
+            let elementKey = "\(key)[\(index)]"
+            guard let text = element.string else {
+                valid = false
+                fail(file, elementKey, "\(ValueRules.completePathForm), found \(ValueRules.describe(element))")
+                continue
+            }
+            if ValueRules.isValidPathPrefix(text) {
+                paths.append(text)
+            } else {
+                valid = false
+                fail(file, elementKey, "invalid path \"\(ValueRules.clip(text))\"; \(ValueRules.completePathForm)")
+            }
+        }
+        return valid ? paths : nil
+    }
+
+    /// `[[pool]] rewrite_body_types`: an array of `type/subtype` media types, returned in lower case.
+    mutating func contentTypes(_ value: TOMLValueConvertible, file: String, key: String) -> [String]? {
+        guard let array = value.array else {
+            fail(file, key, "\(ValueRules.contentTypeArrayForm), found \(ValueRules.describe(value))")
+            return nil
+        }
+        var types: [String] = []
+        var valid = true
+        for (index, element) in array.enumerated() {
+            let elementKey = "\(key)[\(index)]"
+            guard let text = element.string else {
+                valid = false
+                fail(file, elementKey, "\(ValueRules.contentTypeForm), found \(ValueRules.describe(element))")
+                continue
+            }
+            if ValueRules.isValidContentType(text) {
+                types.append(text.lowercased())
+            } else {
+                valid = false
+                fail(file, elementKey, "invalid content type \"\(ValueRules.clip(text))\"; \(ValueRules.contentTypeForm)")
+            }
+        }
+        return valid ? types : nil
     }
 
     mutating func address(_ table: TOMLTable, file: String, path: String, example: String,

@@ -1,3 +1,4 @@
+import Foundation
 import TOMLKit
 
 /// Pure checks and conversions of single values, plus the wording shared by error messages.
@@ -165,6 +166,107 @@ enum ValueRules {
         return text.unicodeScalars.allSatisfy { scalar in
             scalar.value > 0x20 && scalar.value != 0x7f && scalar != "?" && scalar != "#"
         }
+    }
+
+    // MARK: Sticky rules
+
+    static let stickyPathForm =
+        ##"expected a path starting with "/" and ending in "/*" (no other "*", no spaces, "?" or "#"), such as "/banking/*""##
+
+    /// `[[route.sticky]] path`: a valid path prefix ending in "/*" whose only "*" is the last character.
+    static func isValidStickyPath(_ text: String) -> Bool {
+        isValidPathPrefix(text) && text.hasSuffix("/*") && text.filter({ $0 == "*" }).count == 1
+    }
+
+    static let completeArrayForm =
+        #"expected an array of paths such as ["/banking/logout", "/banking/receipt/*"]"#
+    static let completePathForm =
+        ##"expected a path starting with "/" (no spaces, "?" or "#") such as "/banking/logout", or a pattern with "*" such as "/banking/receipt/*""##
+
+    static let cookieNameForm =
+        #"expected a cookie name such as "weir_pin" (letters, digits and !#$%&'*+-.^_`|~; no spaces, "=" or ";")"#
+
+    // MARK: [sticky] secret
+
+    static let secretCommand = "openssl rand -hex 32"
+
+    /// Why `secret_file` cannot provide a secret; `message` is the whole error message.
+    enum SecretFileProblem: Error, Equatable {
+        case missing(String)
+        case directory(String)
+        case unreadable(String)
+        case notUTF8(String)
+        case empty(String)
+        case short(String, bytes: Int)
+
+        var message: String {
+            switch self {
+            case .missing(let path):
+                return "cannot read secret file \"\(path)\": it does not exist; create it with: "
+                    + "\(secretCommand) > \(shellQuoted(path))"
+            case .directory(let path):
+                return "cannot read secret file \"\(path)\": it is a directory; name a file holding the secret"
+            case .unreadable(let path):
+                return "cannot read secret file \"\(path)\" (check its permissions)"
+            case .notUTF8(let path):
+                return "secret file \"\(path)\" is not valid UTF-8 text; write a new secret with: "
+                    + "\(secretCommand) > \(shellQuoted(path))"
+            case .empty(let path):
+                return "secret file \"\(path)\" is empty; write a secret into it with: "
+                    + "\(secretCommand) > \(shellQuoted(path))"
+            case .short(let path, let bytes):
+                return "secret file \"\(path)\" holds \(bytes) bytes (after trimming whitespace); the secret must "
+                    + "be at least \(StickySettings.minimumSecretLength) bytes; write a new one with: "
+                    + "\(secretCommand) > \(shellQuoted(path))"
+            }
+        }
+    }
+
+    /// The secret in the file at `path` (relative paths: to the working directory), without leading and trailing
+    /// whitespace and newlines; at least `StickySettings.minimumSecretLength` bytes.
+    static func readSecretFile(_ path: String) -> Result<String, SecretFileProblem> {
+        let fileManager = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fileManager.fileExists(atPath: path, isDirectory: &isDirectory) else { return .failure(.missing(path)) }
+        guard !isDirectory.boolValue else { return .failure(.directory(path)) }
+        guard let data = fileManager.contents(atPath: path) else { return .failure(.unreadable(path)) }
+        guard let text = String(data: data, encoding: .utf8) else { return .failure(.notUTF8(path)) }
+        let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if secret.isEmpty { return .failure(.empty(path)) }
+        guard secret.utf8.count >= StickySettings.minimumSecretLength else {
+            return .failure(.short(path, bytes: secret.utf8.count))
+        }
+        return .success(secret)
+    }
+
+    /// `path` as a POSIX shell word: unchanged when it holds only safe characters, else in single quotes.
+    static func shellQuoted(_ path: String) -> String {
+        let safe = path.unicodeScalars.allSatisfy { scalar in
+            (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || (scalar >= "0" && scalar <= "9")
+                || "/._-+,:@%".unicodeScalars.contains(scalar)
+        }
+        return safe && !path.isEmpty ? path : "'" + path.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
+    }
+
+    // MARK: [global] state_dir, [discovery]
+
+    static let stateDirectoryForm =
+        #"expected a directory such as "/var/lib/weir" (a relative path is relative to the working directory)"#
+
+    static func discoveryPathForm(example: String) -> String {
+        ##"expected a path starting with "/" (no spaces, "?", "#" or "*") such as "\##(example)", or "off" to turn the endpoint off"##
+    }
+
+    // MARK: rewrite_body_types
+
+    static let contentTypeArrayForm = #"expected an array of content types such as ["text/html", "application/wsdl+xml"]"#
+    static let contentTypeForm =
+        #"expected a content type such as "text/xml" or "application/wsdl+xml" (type/subtype, no parameters or wildcards)"#
+
+    /// `type/subtype`, both HTTP tokens without "*" (RFC 9110 media type, no parameters).
+    static func isValidContentType(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 2 && parts.allSatisfy { isToken(String($0)) && !$0.contains("*") }
     }
 
     // MARK: public_url

@@ -9,7 +9,7 @@ struct Weir: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "Weir: an HTTP reverse-proxy gateway and IP redirector.",
-        subcommands: [Run.self, Check.self, StatusCommand.self, DemoBackendCommand.self],
+        subcommands: [Run.self, Check.self, StatusCommand.self, ModeCommand.self, DemoBackendCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -97,21 +97,7 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print the raw JSON document.") var json = false
 
     func run() throws {
-        var address = SocketAddress(host: "127.0.0.1", port: 9090)
-        if let admin {
-            guard let parsed = SocketAddress.parse(admin) else {
-                logLine("weir status: --admin \(admin) is not a numeric address such as 127.0.0.1:9090")
-                throw ExitCode(1)
-            }
-            address = parsed
-        } else if let directory {
-            let configuration = try ConfigOptions(directory: directory).load()
-            guard let configured = configuration.admin.address else {
-                logLine("weir status: the admin listener is off in \(directory) ([admin] address = \"off\")")
-                throw ExitCode(1)
-            }
-            address = configured
-        }
+        let address = try adminAddress(admin: admin, directory: directory, command: "status")
         do {
             let document = try StatusClient.fetch(host: address.host, port: Int(address.port))
             print(json ? String(decoding: try jsonBytes(document), as: UTF8.self) : StatusTable.render(document))
@@ -151,4 +137,54 @@ enum StatusTable {
     }
 
     private static func percent(_ v: Double) -> String { String(format: "%.0f%%", v * 100) }
+}
+
+/// The admin listener to talk to: `--admin`, else the `[admin] address` of `-c DIR`, else 127.0.0.1:9090.
+func adminAddress(admin: String?, directory: String?, command: String) throws -> SocketAddress {
+    if let admin {
+        guard let parsed = SocketAddress.parse(admin) else {
+            logLine("weir \(command): --admin \(admin) is not a numeric address such as 127.0.0.1:9090")
+            throw ExitCode(1)
+        }
+        return parsed
+    }
+    if let directory {
+        let configuration = try ConfigOptions(directory: directory).load()
+        guard let configured = configuration.admin.address else {
+            logLine("weir \(command): the admin listener is off in \(directory) ([admin] address = \"off\")")
+            throw ExitCode(1)
+        }
+        return configured
+    }
+    return SocketAddress(host: "127.0.0.1", port: 9090)
+}
+
+struct ModeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "mode",
+        abstract: "Switch listeners between full proxy and redirect-only at run time (new requests at once; requests in flight finish as they started).")
+    @Argument(help: "proxy or redirect (omit to show the current modes).") var mode: String?
+    @Option(help: "Only this listener (default: every listener).") var listener: String?
+    @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
+    @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
+    var directory: String?
+
+    func run() throws {
+        if let mode, mode != "proxy" && mode != "redirect" {
+            logLine("weir mode: \(mode) is not a mode; use proxy or redirect")
+            throw ExitCode(1)
+        }
+        let address = try adminAddress(admin: admin, directory: directory, command: "mode")
+        var path = "/mode"
+        if let mode {
+            path += "?mode=\(mode)"
+            if let listener { path += "&listener=\(listener.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? listener)" }
+        }
+        do {
+            let body = try StatusClient.send(method: mode == nil ? "GET" : "POST", path: path, host: address.host, port: Int(address.port))
+            print(String(decoding: body, as: UTF8.self), terminator: "")
+        } catch {
+            logLine("weir mode: \(error)")
+            throw ExitCode(1)
+        }
+    }
 }

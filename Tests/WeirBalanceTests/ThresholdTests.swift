@@ -157,16 +157,24 @@ import WeirConfig
         #expect(verdict == .forward(server: 0) || verdict == .forward(server: 1))
     }
 
-    @Test func pinnedServerIsTheHome() {
+    @Test func pinnedTransactionIsNeverMovedForLoad() {
         let snap = snapshot([server("a", port: 1), server("b", port: 2), server("c", port: 3)])
         var state = PolicyState(snapshot: snap)
         let client = "192.0.2.44"
         let h = home(snap, client: client)
         let pin = (h + 1) % 3
         #expect(decide(snap, &state, now: clock.nowNanoseconds, client: client, pinned: pin) == .forward(server: pin))
-        // The pin above the first level with a peer lighter by the second level: the rule moves it.
+        // The pin above the first level with a peer lighter by far more than the second level: a
+        // transaction still stays where its state is.
         report(snap, [pin: 0.8, h: 0.1, (h + 2) % 3: 0.7])
-        #expect(decide(snap, &state, now: clock.nowNanoseconds, client: client, pinned: pin) == .forward(server: h))
+        #expect(decide(snap, &state, now: clock.nowNanoseconds, client: client, pinned: pin) == .forward(server: pin))
+        // Draining keeps pinned work; maintenance does not.
+        snap.servers[pin].setAdminCondition(.drain)
+        #expect(decide(snap, &state, now: clock.nowNanoseconds, client: client, pinned: pin) == .forward(server: pin))
+        #expect(decide(snap, &state, now: clock.nowNanoseconds, client: client) != .forward(server: pin))
+        snap.servers[pin].setAdminCondition(.maint)
+        #expect(decide(snap, &state, now: clock.nowNanoseconds, client: client, pinned: pin) != .forward(server: pin))
+        snap.servers[pin].setAdminCondition(nil)
         // A pin that is down is ignored: the hash home takes over.
         snap.servers[pin].setHealth(up: false, now: clock.nowNanoseconds)
         #expect(decide(snap, &state, now: clock.nowNanoseconds, client: client, pinned: pin) == .forward(server: h))
@@ -191,5 +199,55 @@ import WeirConfig
         clock.advance(milliseconds: 7500)
         report(snap, [1 - h: 0.10])
         #expect(decide(snap, &state, now: clock.nowNanoseconds, client: client) == .forward(server: h))
+    }
+}
+
+@Suite struct StickyRuleTests {
+    private func role(_ rule: StickyRule, _ path: String) -> StickyRole? {
+        let compiled = RoutingSnapshot(configuration: configuration(
+            pools: [Pool(name: "p", servers: [server("a", port: 1)])],
+            routes: [Route(name: "r", pool: "p", sticky: [rule])])).routes[0]
+        return Array(path.utf8).withUnsafeBytes { compiled.sticky(for: $0)?.role }
+    }
+
+    @Test func entryTransactionAndCompletePaths() {
+        let rule = StickyRule(path: "/banking/*", complete: ["/banking/logout", "/banking/receipt/*"])
+        #expect(role(rule, "/banking/") == .entry)
+        #expect(role(rule, "/banking/?x=1") == .entry)
+        #expect(role(rule, "/banking/account") == .transaction)
+        #expect(role(rule, "/banking/a/b?c") == .transaction)
+        #expect(role(rule, "/banking/logout") == .complete)
+        #expect(role(rule, "/banking/logout/more") == .transaction)
+        #expect(role(rule, "/banking/receipt/42") == .complete)
+        #expect(role(rule, "/banking") == nil)
+        #expect(role(rule, "/other") == nil)
+    }
+}
+
+@Suite struct PinTokenTests {
+    private let mac: ([UInt8]) -> [UInt8] = { message in
+        // A stand-in keyed function for the test (the gateway uses HMAC-SHA256).
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var out: [UInt8] = []
+        for round in 0..<4 {
+            for b in message { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            h ^= UInt64(round)
+            for shift in stride(from: 0, to: 64, by: 8) { out.append(UInt8((h >> UInt64(shift)) & 0xff)) }
+        }
+        return out
+    }
+
+    @Test func roundTripsAndRejectsTamperingExpiryAndOtherScopes() throws {
+        let pin = PinToken.Pin(serverID: "demo-2", session: "c2Vzc2lvbg", expires: 2_000)
+        let token = Array(PinToken.encode(pin, scope: "/banking/*", mac: mac).utf8)
+        #expect(try PinToken.decode(token, scope: "/banking/*", now: 1_000, mac: mac).get() == pin)
+        #expect(throws: PinToken.Rejection.expired) { try PinToken.decode(token, scope: "/banking/*", now: 2_000, mac: mac).get() }
+        #expect(throws: PinToken.Rejection.tampered) { try PinToken.decode(token, scope: "/securities/*", now: 1_000, mac: mac).get() }
+        // Another server id under the original MAC.
+        var tampered = token
+        let idStart = tampered.firstIndex(of: UInt8(ascii: "."))! + 1
+        tampered[idStart] = tampered[idStart] == UInt8(ascii: "Z") ? UInt8(ascii: "Y") : UInt8(ascii: "Z")
+        #expect(throws: PinToken.Rejection.tampered) { try PinToken.decode(tampered, scope: "/banking/*", now: 1_000, mac: mac).get() }
+        #expect(throws: PinToken.Rejection.malformed) { try PinToken.decode(Array("garbage".utf8), scope: "/banking/*", now: 1_000, mac: mac).get() }
     }
 }

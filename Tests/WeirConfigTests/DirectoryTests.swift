@@ -37,15 +37,22 @@ import Testing
             .appendingPathComponent("conf.d").path
         let config = try ConfigLoader.load(directory: confD)
         #expect(config.sourceFiles.map { ($0 as NSString).lastPathComponent } ==
-                ["00-global.toml", "05-admin.toml", "10-listeners.toml", "20-pools.toml", "30-routes.toml"])
+                ["00-global.toml", "05-admin.toml", "10-listeners.toml", "20-pools.toml", "30-routes.toml",
+                 "40-sticky.toml"])
         #expect(config.sourceFiles.allSatisfy { $0.hasPrefix(confD + "/") })
-        // The shipped files spell out the defaults.
-        #expect(config.global == GlobalSettings())
+        // The shipped files spell out the defaults, except for a state directory inside the repository
+        // (`make run` runs from its root).
+        #expect(config.global == GlobalSettings(stateDirectory: ".weir-state"))
         #expect(config.timeouts == Timeouts())
         #expect(config.limits == Limits())
         #expect(config.listeners == [Listener(name: "public", address: SocketAddress(host: "127.0.0.1", port: 8080))])
         #expect(config.admin == AdminSettings())
         #expect(config.admin.address == SocketAddress(host: "127.0.0.1", port: 9090))
+        #expect(config.listeners[0].mode == .proxy)
+        // No secret is configured: the gateway generates one at first start.
+        #expect(config.sticky == StickySettings())
+        #expect(config.sticky.secret == nil && config.sticky.secretFile == nil)
+        #expect(config.discovery == DiscoverySettings())
         // The demo pool spells out the pool defaults too, except for an http health check of /health
         // and a home chosen by the X-Client header (so one machine can play several clients).
         #expect(config.pools == [Pool(name: "demo", servers: (1...3).map { n in
@@ -66,8 +73,15 @@ import Testing
                                            method: "GET", path: "/health", host: nil, expectStatus: [200...399],
                                            expectBody: nil))
         #expect(pool.servers.allSatisfy { $0.maxConns == nil })
-        #expect(config.routes == [Route(name: "default", pathPrefix: "/", pool: "demo")])
+        #expect(pool.rewriteBodyTypes == [])
+        // The demo route pins /banking/ transactions to one server.
+        let sticky = StickyRule(path: "/banking/*", complete: ["/banking/logout", "/banking/receipt/*"],
+                                idleTimeout: .seconds(1200), by: .cookie, cookieName: "weir_pin")
+        #expect(config.routes == [Route(name: "default", pathPrefix: "/", pool: "demo", sticky: [sticky])])
         #expect(config.routes[0].spill == nil)
+        #expect(config.routes[0].mode == nil)
+        #expect(config.routes[0].redirectStatus == 307)
+        #expect(config.routes[0].sticky[0].entryPoint == "/banking/")
     }
 
     /// The commented-out examples in the shipped 30-routes.toml are valid once uncommented.
@@ -94,6 +108,25 @@ import Testing
         #expect(config.pools.map(\.name) == ["demo", "banking"])
         #expect(config.pools[1].hashKey == .cookie("session"))
         #expect(config.pools[1].servers[0].maxConns == 80)
+    }
+
+    /// Uncommenting the shipped secret placeholder without replacing it fails, and says how to make a secret.
+    @Test func shippedSecretPlaceholderMustBeReplaced() throws {
+        let confD = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("conf.d").path
+        let directory = try makeDirectory([:])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for name in try FileManager.default.contentsOfDirectory(atPath: confD) where name.hasSuffix(".toml") {
+            var text = try String(contentsOfFile: confD + "/" + name, encoding: .utf8)
+            if name == "40-sticky.toml" {
+                text = text.replacingOccurrences(of: "\n# secret = ", with: "\nsecret = ")
+            }
+            try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+        }
+        #expect(loadErrors(directory) == [
+            "\(directory)/40-sticky.toml: sticky.secret: must be at least 32 characters, found 10; generate one with: openssl rand -hex 32 (or leave secret out: one is then generated at first start and kept in [global] state_dir)",
+        ])
     }
 
     @Test func readsOnlyTomlFilesInByteOrder() throws {

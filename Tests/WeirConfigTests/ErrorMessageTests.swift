@@ -17,7 +17,7 @@ import Testing
 
     @Test func unknownKeyWithoutSuggestion() {
         #expect(errorLines(appending: "[global]\ncolour = \"blue\"\n") == [
-            "a.toml: global.colour: unknown key; known keys in [global]: workers, max_connections, drain_timeout, access_log",
+            "a.toml: global.colour: unknown key; known keys in [global]: workers, max_connections, drain_timeout, access_log, state_dir",
         ])
     }
 
@@ -45,11 +45,11 @@ import Testing
             prefix = "/"
             """)])
         #expect(lines == [
-            "a.toml: listener[0].port: unknown key; known keys in [[listener]]: name, address, max_connections",
+            "a.toml: listener[0].port: unknown key; known keys in [[listener]]: name, address, max_connections, mode",
             "a.toml: pool[0].address: unknown key; address belongs in [[pool.server]], not [[pool]]",
             #"a.toml: pool[0].server[0].adress: unknown key (did you mean "address"?)"#,
             #"a.toml: pool[0].server[0].address: missing required key, e.g. address = "127.0.0.1:9001""#,
-            "a.toml: route[0].prefix: unknown key; known keys in [[route]]: name, pool, host, path, listener, spill",
+            "a.toml: route[0].prefix: unknown key; known keys in [[route]]: name, pool, host, path, listener, spill, mode, redirect_status, sticky",
         ])
     }
 
@@ -61,13 +61,13 @@ import Testing
             "a.toml: listeners: unknown table (did you mean [[listener]]?)",
         ])
         #expect(errorLines(appending: "[tls]\ncert = \"x\"\n") == [
-            "a.toml: tls: unknown table; known tables: [global], [timeouts], [limits], [admin], [[listener]], [[pool]], [[route]]",
+            "a.toml: tls: unknown table; known tables: [global], [timeouts], [limits], [admin], [sticky], [discovery], [[listener]], [[pool]], [[route]]",
         ])
     }
 
     @Test func unknownTopLevelKeys() {
         #expect(errorLines([("a.toml", baseTOML), ("b.toml", "workers = 4\nfoo = 1\n")]) == [
-            "b.toml: foo: unknown top-level key; keys belong inside one of [global], [timeouts], [limits], [admin], [[listener]], [[pool]], [[route]]",
+            "b.toml: foo: unknown top-level key; keys belong inside one of [global], [timeouts], [limits], [admin], [sticky], [discovery], [[listener]], [[pool]], [[route]]",
             "b.toml: workers: unknown top-level key; workers belongs in [global]",
         ])
     }

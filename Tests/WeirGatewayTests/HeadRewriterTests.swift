@@ -118,3 +118,29 @@ private func upstreamText(_ head: RequestHead) -> String {
         #expect(CookieLookup.value(named: "A", in: head) == nil)
     }
 }
+
+@Suite struct URLRewriteStreamTests {
+    private func rewrite(_ pieces: [String]) -> (String, Int) {
+        var stream = URLRewriteStream(prefixes: [Array("http://127.0.0.1:9001".utf8)], replacement: Array("http://gw:8080".utf8))
+        var out: [UInt8] = []
+        for piece in pieces { Array(piece.utf8).withUnsafeBytes { stream.feed($0, into: &out) } }
+        stream.finish(into: &out)
+        return (String(decoding: out, as: UTF8.self), stream.rewrites)
+    }
+
+    @Test func rewritesURLsWhereverTheBodyIsCut() {
+        let doc = "<soap:address location=\"http://127.0.0.1:9001/svc\"/><a href='http://127.0.0.1:9001'>x</a>"
+        let expected = "<soap:address location=\"http://gw:8080/svc\"/><a href='http://gw:8080'>x</a>"
+        #expect(rewrite([doc]) == (expected, 2))
+        for cut in 1..<doc.utf8.count {
+            let bytes = Array(doc.utf8)
+            let pieces = [String(decoding: bytes[..<cut], as: UTF8.self), String(decoding: bytes[cut...], as: UTF8.self)]
+            #expect(rewrite(pieces).0 == expected, "cut at \(cut)")
+        }
+    }
+
+    @Test func leavesLookalikesAlone() {
+        #expect(rewrite(["see http://127.0.0.1:90011/x and http://127.0.0.1:9001"]).0 == "see http://127.0.0.1:90011/x and http://gw:8080")
+        #expect(rewrite(["http://127.0.0.1:900"]).0 == "http://127.0.0.1:900")
+    }
+}

@@ -7,14 +7,14 @@ import WeirIO
 final class AdminServer {
     private var socket: ListeningSocket?
     private let loop: EventLoop
-    private let status: () -> [UInt8]
+    private let api: AdminAPI
     private var sessions: [ObjectIdentifier: AdminSession] = [:]
 
-    /// Binds `host`:`port`. `status` renders the JSON document for GET /status.
+    /// Binds `host`:`port`; `api` answers the requests.
     /// Throws an `IOError` naming the address when it cannot be bound.
-    init(loop: EventLoop, host: String, port: Int, status: @escaping () -> [UInt8]) throws {
+    init(loop: EventLoop, host: String, port: Int, api: AdminAPI) throws {
         self.loop = loop
-        self.status = status
+        self.api = api
         socket = try ListeningSocket(loop: loop, host: host, port: port) { [unowned self] fd, peer in
             guard let c = Connection.accepted(loop: self.loop, fd: fd, peer: peer) else { return }
             let session = AdminSession(server: self, connection: c)
@@ -33,16 +33,8 @@ final class AdminServer {
 
     fileprivate func ended(_ session: AdminSession) { sessions.removeValue(forKey: ObjectIdentifier(session)) }
 
-    fileprivate func respond(to head: RequestHead) -> (status: Int, contentType: String, body: [UInt8]) {
-        let path = head.targetString.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
-        switch (head.methodString, path) {
-        case ("GET", "/status"), ("HEAD", "/status"):
-            return (200, "application/json", status())
-        case (_, "/status"):
-            return (405, "text/plain", Array("only GET is allowed on /status\n".utf8))
-        default:
-            return (404, "text/plain", Array("unknown admin path \(path); try GET /status\n".utf8))
-        }
+    fileprivate func respond(to head: RequestHead) -> AdminAPI.Answer {
+        api.answer(method: head.methodString, target: head.targetString)
     }
 
     fileprivate final class AdminSession: ConnectionHandler {
@@ -61,7 +53,9 @@ final class AdminServer {
                 return
             case .error(let e):
                 ErrorResponse.write(status: e.status, reason: e.reason, to: c.output)
-            case .complete(let head, _):
+            case .complete(let head, let consumed):
+                // A POST body is not used: wait until it is all here, so the client is not reset.
+                if case .contentLength(let n) = head.framing, c.input.count < consumed + n { return }
                 let answer = server.respond(to: head)
                 c.output.append("HTTP/1.1 \(answer.status) \(answer.status == 200 ? "OK" : ErrorResponse.phrase(answer.status))\r\n"
                                 + "Content-Type: \(answer.contentType)\r\nCache-Control: no-store\r\nConnection: close\r\n"

@@ -9,10 +9,21 @@ public enum StatusClient {
     /// Asks the admin listener at `host`:`port`; waits at most `timeoutMilliseconds`.
     /// Throws a `Failure` saying what went wrong (not listening, not JSON, wrong status).
     public static func fetch(host: String, port: Int, timeoutMilliseconds: Int64 = 3000) throws -> StatusDocument {
+        let body = try send(method: "GET", path: "/status", host: host, port: port, timeoutMilliseconds: timeoutMilliseconds)
+        do {
+            return try StatusDocument.decode(body)
+        } catch {
+            throw Failure(description: "admin listener \(host):\(port) did not answer with a status document: \(error)")
+        }
+    }
+
+    /// Sends `method path` to the admin listener and returns the body of a 200 answer.
+    /// Throws a `Failure` with the listener's own message for any other status.
+    public static func send(method: String, path: String, host: String, port: Int, timeoutMilliseconds: Int64 = 3000) throws -> [UInt8] {
         let loop = try EventLoop()
         var result: HTTPExchange.Outcome = .failed("no answer")
         let shown = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        let request = Array("GET /status HTTP/1.1\r\nHost: \(shown)\r\nConnection: close\r\nUser-Agent: weir-status\r\n\r\n".utf8)
+        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: \(shown)\r\nContent-Length: 0\r\nConnection: close\r\nUser-Agent: weir-cli\r\n\r\n".utf8)
         _ = HTTPExchange(loop: loop, host: host, port: port, request: request, timeoutMilliseconds: timeoutMilliseconds,
                          maxBody: 16 << 20) { outcome in
             result = outcome
@@ -24,11 +35,7 @@ public enum StatusClient {
             guard head.status == 200 else {
                 throw Failure(description: "admin listener \(shown) answered \(head.status): \(String(decoding: body, as: UTF8.self))")
             }
-            do {
-                return try StatusDocument.decode(body)
-            } catch {
-                throw Failure(description: "admin listener \(shown) did not answer with a status document: \(error)")
-            }
+            return body
         case .failed(let why):
             throw Failure(description: "cannot reach the admin listener at \(shown): \(why) (is weir running, and is [admin] address set?)")
         case .connected:

@@ -42,7 +42,7 @@ public struct StatusDocument: Codable, Sendable {
     /// Renders the document as JSON bytes (stable key order).
     func encoded() -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array((try? encoder.encode(self)) ?? Data("{}".utf8)) + [10]
     }
 

@@ -86,6 +86,10 @@ enum HeadRewriter {
         case asReceived
         /// The server's chunked body is de-chunked and the connection closed at its end (HTTP/1.0 client).
         case dechunked
+        /// The body is rewritten (its length changes) and sent chunked.
+        case rechunked
+        /// The body is rewritten and delimited by closing the connection (HTTP/1.0 client).
+        case closeDelimited
     }
 
     /// Appends the response head for the client. `connection` is the Connection field to send
@@ -93,7 +97,8 @@ enum HeadRewriter {
     /// (scheme://address) under which the server knows itself, rewritten to the client's view in
     /// Location and Content-Location.
     static func clientResponse(_ head: ResponseHead, framing: ClientFraming, connection: StaticString?,
-                               client: ClientView, serverPrefixes: [[UInt8]], into out: inout [UInt8]) {
+                               client: ClientView, serverPrefixes: [[UInt8]], extraFields: [UInt8] = [],
+                               into out: inout [UInt8]) {
         let bytes = head.bytes
         // Status line: our version, the server's status code and reason phrase.
         out.append(contentsOf: "HTTP/1.1".utf8)
@@ -109,6 +114,7 @@ enum HeadRewriter {
                 if framing == .asReceived { copy(bytes, field, into: &out) }
                 continue
             }
+            if (framing == .rechunked || framing == .closeDelimited) && head.fieldName(i, is: "content-length") { continue }
             if head.fieldName(i, is: "via") { priorVia = field.value; continue }
             if head.isUpgrade && head.fieldName(i, is: "upgrade") { copy(bytes, field, into: &out); continue }
             if isHopByHop(bytes, field) || isNamed(bytes, field, by: named) { continue }
@@ -128,6 +134,8 @@ enum HeadRewriter {
             out.append(contentsOf: ", ".utf8)
         }
         out.append(contentsOf: "1.1 weir\r\n".utf8)
+        if framing == .rechunked { out.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8) }
+        out.append(contentsOf: extraFields)
         if let connection {
             out.append(contentsOf: "Connection: ".utf8)
             append(connection, to: &out)

@@ -34,19 +34,22 @@ public final class Gateway {
         case .stdout: sink = OutputFile.standardOutput
         case .file(let path): sink = try OutputFile(appendingTo: path)
         }
+        let sticky = StickyContext(key: try StickySecret.resolve(configuration, log: log),
+                                   capacity: configuration.sticky.sourceTableSize)
+        let modes = ListenerModes(configuration.listeners)
         var workers: [Worker] = []
         for i in 0..<workerCount {
             workers.append(try Worker(index: i, configuration: configuration, snapshot: snapshot, stats: stats, logSink: sink,
-                                      clock: clock, log: log))
+                                      clock: clock, log: log, sticky: sticky, modes: modes))
         }
         let control = try EventLoop()
         // The control thread's own work: health probes and the admin listener.
         let prober = Prober(loop: control, snapshot: snapshot, clock: clock, log: log)
         var admin: AdminServer? = nil
         if let address = configuration.admin.address {
-            admin = try AdminServer(loop: control, host: address.host, port: Int(address.port)) {
-                StatusDocument(snapshot: snapshot, stats: stats, now: clock.nowNanoseconds).encoded()
-            }
+            let api = AdminAPI(snapshot: snapshot, stats: stats, sticky: sticky, modes: modes,
+                               clock: { clock.nowNanoseconds }, wallMs: { control.nowMilliseconds }, log: log)
+            admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
         }
         let remaining = ManagedCounter(workers.count)
         for worker in workers {

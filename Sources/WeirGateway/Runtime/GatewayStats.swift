@@ -11,6 +11,8 @@ final class GatewayStats: Sendable {
     /// Requests sent to another server after a failure before any response byte.
     let retries = ManagedAtomic<Int>(0)
     let abortedResponses = ManagedAtomic<Int>(0)
+    /// Redirect-mode answers.
+    let redirects = ManagedAtomic<Int>(0)
     let connectionsRefusedAtLimit = ManagedAtomic<Int>(0)
     /// Open client connections, all listeners.
     let openConnections = ManagedAtomic<Int>(0)

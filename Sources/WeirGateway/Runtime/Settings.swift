@@ -15,6 +15,8 @@ struct Settings: Sendable {
     let bufferBytes: Int
     let idlePerServer: Int
     let maxConnections: Int
+    /// Redirect mode: request body bytes read and dropped before the connection is closed instead.
+    let redirectBodyBytes: Int
 
     init(_ config: WeirConfiguration) {
         parserLimits = ParserLimits(maxRequestLine: config.limits.maxRequestLine,
@@ -30,6 +32,7 @@ struct Settings: Sendable {
         bufferBytes = config.limits.bufferBytes
         idlePerServer = config.limits.upstreamIdlePerServer
         maxConnections = config.global.maxConnections
+        redirectBodyBytes = config.limits.redirectBodyBytes
     }
 }
 

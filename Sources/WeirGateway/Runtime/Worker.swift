@@ -20,6 +20,8 @@ final class Worker {
     let poolOfServer: [Int]
     let clock: BalanceClock
     let log: (String) -> Void
+    let sticky: StickyContext
+    let modes: ListenerModes
     /// Requests waiting for a server below its max_conns, per pool, oldest first, with their deadlines.
     private var queues: [[(session: ClientSession, deadline: UInt64)]]
     private(set) var queuedCount = 0
@@ -34,8 +36,11 @@ final class Worker {
 
     /// Binds this worker's listeners. Throws an `IOError` naming the address when one cannot be bound.
     init(index: Int, configuration: WeirConfiguration, snapshot: RoutingSnapshot, stats: GatewayStats,
-         logSink: OutputFile?, clock: BalanceClock, log: @escaping (String) -> Void) throws {
+         logSink: OutputFile?, clock: BalanceClock, log: @escaping (String) -> Void,
+         sticky: StickyContext, modes: ListenerModes) throws {
         self.index = index
+        self.sticky = sticky
+        self.modes = modes
         self.clock = clock
         self.log = log
         var poolOfServer = [Int](repeating: 0, count: snapshot.servers.count)

@@ -10,7 +10,7 @@ import WeirIO
 /// Exactly one exchange is in flight at a time; pipelined requests wait in the client's input
 /// buffer and are parsed when the previous response is complete, so responses keep their order.
 final class ClientSession: ConnectionHandler {
-    enum State { case readingHead, queued, forwarding, tunnel, closed }
+    enum State { case readingHead, queued, forwarding, discarding, tunnel, closed }
 
     /// How much of a body remains to be moved.
     enum BodyProgress {
@@ -54,6 +54,17 @@ final class ClientSession: ConnectionHandler {
     /// Whether the current upstream connection ever completed its TCP handshake.
     private var upstreamConnected = false
     private let clientAddressBytes: [UInt8]
+    /// The sticky side of the current request, if a sticky rule concerns it.
+    private var sticky: StickyPlan?
+    /// A Set-Cookie field (with CRLF) the current response must carry, or empty.
+    var setCookie: [UInt8] = []
+    /// Redirect mode: request body bytes still to discard (nil = none pending).
+    var discardBody: BodyProgress = .done
+    var discardBudget = 0
+    /// The server a redirect sent the client to (for the access log).
+    private var redirectedTo: String?
+    /// Rewrites the current response body's server URLs, when the pool asks for it.
+    private var rewriter: BodyRewriter?
 
     init(worker: Worker, client: Connection, listenerIndex: Int) {
         self.worker = worker
@@ -78,6 +89,7 @@ final class ClientSession: ConnectionHandler {
             case .readingHead: readRequestHead()
             case .forwarding: pumpRequestBody()
             case .tunnel: relayTunnel(from: client)
+            case .discarding: discardRequestBody()
             case .queued, .closed: break
             }
         } else if connection === upstream {
@@ -163,13 +175,32 @@ final class ClientSession: ConnectionHandler {
         self.target = target
         excluded.removeAll(keepingCapacity: true)
         attempts = 0
+        sticky = nil
+        setCookie.removeAll()
         decideAndForward()
     }
 
     /// Asks the `Decision` where the current request goes and acts on the verdict.
     private func decideAndForward() {
         guard let head = request, let target else { return }
-        let verdict = decide(head, target)
+        if localEndpoint(head, target) { return }
+        let nowMs = worker.loop.nowMilliseconds
+        let route: CompiledRoute? = target.hostOnly.withUnsafeBytes { host in
+            target.routingPath.withUnsafeBytes { path in
+                snapshot.route(host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex)
+            }
+        }
+        guard let route else {
+            rejectAndClose(status: 404, reason: "no route for this host and path")
+            return
+        }
+        if sticky == nil, !route.sticky.isEmpty {
+            sticky = target.routingPath.withUnsafeBytes { path in
+                StickyPlan.make(route: route, path: path, head: head, clientAddress: client.peer.host,
+                                snapshot: snapshot, context: worker.sticky, nowMs: nowMs)
+            }
+        }
+        let verdict = decide(head, target, route: route)
         switch verdict {
         case .reject(let status, let reason):
             if status == 503 { worker.stats.unavailable.wrappingIncrement(ordering: .relaxed) }
@@ -185,12 +216,19 @@ final class ClientSession: ConnectionHandler {
             state = .queued
             client.setReading(false)
         case .forward(let server):
-            forward(to: server)
+            setCookie = sticky?.commit(server: server, snapshot: snapshot, context: worker.sticky, nowMs: nowMs,
+                                       secure: clientView.scheme.description == "https") ?? []
+            if (route.mode ?? worker.modes.mode(listenerIndex)) == .redirect {
+                redirect(to: server, status: route.redirectStatus)
+            } else {
+                forward(to: server)
+            }
         }
     }
 
-    private func decide(_ head: RequestHead, _ target: TargetParts) -> Verdict {
+    private func decide(_ head: RequestHead, _ target: TargetParts, route: CompiledRoute) -> Verdict {
         let now = worker.clock.nowNanoseconds
+        let pinned = sticky?.pinnedServer
         return head.bytes.withUnsafeBytes { raw in
             target.hostOnly.withUnsafeBytes { host in
                 target.routingPath.withUnsafeBytes { path in
@@ -199,8 +237,9 @@ final class ClientSession: ConnectionHandler {
                             host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex,
                             excluded: excluded, clientAddress: address,
                             header: { name in head.value(of: name).map { UnsafeRawBufferPointer(rebasing: raw[$0]) } },
-                            cookie: { name in CookieLookup.value(named: name, in: head).map { UnsafeRawBufferPointer(rebasing: raw[$0]) } })
-                        return Decision.decide(facts, snapshot: snapshot, state: &worker.policy, now: now)
+                            cookie: { name in CookieLookup.value(named: name, in: head).map { UnsafeRawBufferPointer(rebasing: raw[$0]) } },
+                            pinnedServer: pinned)
+                        return Decision.decide(facts, route: route, snapshot: snapshot, state: &worker.policy, now: now)
                     }
                 }
             }
@@ -372,9 +411,22 @@ final class ClientSession: ConnectionHandler {
         default:
             break
         }
+        var framing: HeadRewriter.ClientFraming = dechunk ? .dechunked : .asReceived
+        rewriter = nil
+        let rewriteTypes = snapshot.configuration.pools[worker.poolOfServer[server]].rewriteBodyTypes
+        if !rewriteTypes.isEmpty, head.framing != .none, !clientView.host.isEmpty,
+           let type = head.value(of: "content-type"), BodyRewriter.applies(to: head.string(type), types: rewriteTypes) {
+            let chunkedOut = request.version == .http11
+            var replacement = Array(clientView.scheme.description.utf8) + Array("://".utf8)
+            replacement += clientView.host
+            rewriter = BodyRewriter(prefixes: worker.serverPrefixes[server], replacement: replacement, chunked: chunkedOut)
+            framing = chunkedOut ? .rechunked : .closeDelimited
+            if !chunkedOut { closeAfterResponse = true }
+            dechunk = true   // the data bytes go to the rewriter without the server's framing
+        }
         if !isDone(requestBody) || worker.isDraining { closeAfterResponse = true }
         let connection: StaticString? = closeAfterResponse ? "close" : (request.version == .http10 ? "keep-alive" : nil)
-        writeResponseHead(head, framing: dechunk ? .dechunked : .asReceived, connection: connection)
+        writeResponseHead(head, framing: framing, connection: connection)
         responseBody = progress(for: head.framing)
         // From here on the read timeout is the server's silence in the middle of a body.
         upstream?.setTimeouts(readMilliseconds: worker.settings.upstreamResponseMs, writeMilliseconds: worker.settings.upstreamResponseMs)
@@ -385,7 +437,8 @@ final class ClientSession: ConnectionHandler {
         var out: [UInt8] = []
         out.reserveCapacity(head.bytes.count + 64)
         HeadRewriter.clientResponse(head, framing: framing, connection: connection, client: clientView,
-                                    serverPrefixes: worker.serverPrefixes[server], into: &out)
+                                    serverPrefixes: worker.serverPrefixes[server], extraFields: head.isInterim ? [] : setCookie,
+                                    into: &out)
         bytesToClient += out.count
         out.withUnsafeBytes { client.output.append($0) }
     }
@@ -393,17 +446,18 @@ final class ClientSession: ConnectionHandler {
     private func pumpResponseBody() {
         guard let upstream, state == .forwarding, responseHeadSeen, !isInterimPending else { return }
         let input = upstream.input
-        let output = client.output
+        let output = rewriter?.scratch.buffer ?? client.output
+        defer { if let rewriter { bytesToClient += rewriter.flush(into: client.output) } }
         switch responseBody {
         case .done:
             break
         case .length(let remaining):
             let moved = input.move(remaining, to: output)
-            bytesToClient += moved
+            if rewriter == nil { bytesToClient += moved }
             responseBody = remaining - moved == 0 ? .done : .length(remaining - moved)
         case .chunked(var decoder):
             let outcome = moveChunked(from: input, to: output, decoder: &decoder, keepFraming: !dechunk)
-            bytesToClient += outcome.moved
+            if rewriter == nil { bytesToClient += outcome.moved }
             switch outcome.end {
             case .more: responseBody = .chunked(decoder)
             case .finished: responseBody = .done
@@ -413,14 +467,15 @@ final class ClientSession: ConnectionHandler {
                 return
             }
         case .untilClose:
-            bytesToClient += input.count
+            if rewriter == nil { bytesToClient += input.count }
             input.moveAll(to: output)
-            if output.count >= worker.settings.bufferBytes { upstream.setReading(false) }
+            if client.output.count >= worker.settings.bufferBytes { upstream.setReading(false) }
             return   // ends when the server closes
         }
         if isDone(responseBody) {
+            if let rewriter { bytesToClient += rewriter.end(into: client.output); self.rewriter = nil }
             finishExchange()
-        } else if output.count >= worker.settings.bufferBytes {
+        } else if client.output.count >= worker.settings.bufferBytes {
             upstream.setReading(false)   // resumed when the client drains (connectionWritable)
         }
     }
@@ -459,7 +514,7 @@ final class ClientSession: ConnectionHandler {
             let bytes = request.bytes
             while end < bytes.count && bytes[end] != 13 { end += 1 }
             worker.accessLog.record(client: client.peer.host, requestLine: bytes[0..<end], status: status,
-                                    bytes: bytesToClient, server: server >= 0 ? serverID : nil,
+                                    bytes: bytesToClient, server: server >= 0 ? serverID : redirectedTo.map { "->" + $0 },
                                     totalMs: worker.loop.nowMilliseconds - startedMs, upstreamMs: responseHeadMs)
         }
         server = -1
@@ -542,19 +597,32 @@ final class ClientSession: ConnectionHandler {
         guard attempts <= snapshot.configuration.pools[pool].retries else { return false }
         excluded.append(server)
         // Only when another server is there to take it; otherwise the client hears about this failure.
-        guard case .forward(let next) = decide(head, target) else {
+        let route: CompiledRoute? = target.hostOnly.withUnsafeBytes { host in
+            target.routingPath.withUnsafeBytes { path in
+                snapshot.route(host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex)
+            }
+        }
+        guard let route, case .forward(let next) = decide(head, target, route: route) else {
             excluded.removeLast()
             return false
         }
         abandonUpstream()
         snapshot.servers[server].inFlight.wrappingDecrement(ordering: .relaxed)
         worker.stats.retries.wrappingIncrement(ordering: .relaxed)
+        setCookie = sticky?.commit(server: next, snapshot: snapshot, context: worker.sticky,
+                                   nowMs: worker.loop.nowMilliseconds, secure: clientView.scheme.description == "https") ?? []
         forward(to: next)
         return true
     }
 
     private func readResponseTail() {
         guard let upstream else { return }
+        if let rewriter {
+            upstream.input.moveAll(to: rewriter.scratch.buffer)
+            bytesToClient += rewriter.end(into: client.output)
+            self.rewriter = nil
+            return
+        }
         bytesToClient += upstream.input.count
         upstream.input.moveAll(to: client.output)
     }
@@ -596,6 +664,8 @@ final class ClientSession: ConnectionHandler {
             finishTunnel()
         case .readingHead:
             finish(flushFirst: false)
+        case .discarding:
+            finish(flushFirst: true)
         case .queued:
             worker.dequeue(self)
             endAccounting(status: 499)
@@ -683,6 +753,143 @@ final class ClientSession: ConnectionHandler {
     /// Ends an idle keep-alive session at once (drain); an active one finishes its exchange first.
     func closeIfIdle() {
         if state == .readingHead && client.input.isEmpty { finish(flushFirst: false) }
+    }
+
+    // MARK: - Redirect mode (the IP redirector)
+
+    /// Answers with a redirect to `server`'s own public URL plus the original path and query, so
+    /// the client sends the request there itself; the server is picked exactly as in proxy mode.
+    private func redirect(to server: Int, status: Int) {
+        guard let head = request, let target else { return }
+        let config = snapshot.servers[server].config
+        let base = config.publicURL ?? "http://\(config.address)"
+        var out: [UInt8] = []
+        let keepAlive = !closeAfterResponse && head.version == .http11
+        Redirector.response(status: status, base: base, path: target.path, setCookie: setCookie,
+                            keepAlive: keepAlive, into: &out)
+        bytesToClient += out.count
+        client.output.append(out)
+        worker.stats.redirects.wrappingIncrement(ordering: .relaxed)
+        redirectedTo = config.id
+        responseStatus = status
+        endAccounting(status: status)
+        redirectedTo = nil
+        // The body was meant for the server: read and drop it, up to a limit.
+        discardBody = requestBody
+        requestBody = .done
+        discardBudget = worker.settings.redirectBodyBytes
+        if !keepAlive { closeAfterResponse = true }
+        state = .discarding
+        discardRequestBody()
+    }
+
+    /// Drops what has arrived of a redirected request's body; back to reading heads once it is all
+    /// gone, closing instead when it is larger than `redirect_body_bytes`.
+    private func discardRequestBody() {
+        guard state == .discarding else { return }
+        let input = client.input
+        switch discardBody {
+        case .done, .untilClose:
+            break
+        case .length(let remaining):
+            let n = min(remaining, input.count, discardBudget)
+            input.drain(n)
+            discardBudget -= n
+            discardBody = remaining - n == 0 ? .done : .length(remaining - n)
+        case .chunked(var decoder):
+            let scratch = OwnedBuffer()
+            let outcome = moveChunked(from: input, to: scratch.buffer, decoder: &decoder, keepFraming: false)
+            discardBudget -= outcome.moved
+            switch outcome.end {
+            case .more: discardBody = .chunked(decoder)
+            case .finished: discardBody = .done
+            case .malformed: discardBody = .done; closeAfterResponse = true
+            }
+        }
+        if case .done = discardBody {
+            request = nil
+            if closeAfterResponse || worker.isDraining { finish(flushFirst: true); return }
+            state = .readingHead
+            if client.input.isEmpty {
+                awaitingIdle = true
+                headTimer.schedule(milliseconds: worker.settings.clientIdleMs)
+            } else {
+                headTimer.schedule(milliseconds: worker.settings.clientHeaderMs)
+                readRequestHead()
+            }
+        } else if discardBudget <= 0 {
+            // Larger than we are willing to read: the response is out; close after it.
+            request = nil
+            finish(flushFirst: true)
+        }
+    }
+
+    // MARK: - Local endpoints (server list, session assignment)
+
+    /// Answers the discovery endpoints itself; returns false for any other request.
+    private func localEndpoint(_ head: RequestHead, _ target: TargetParts) -> Bool {
+        let discovery = snapshot.configuration.discovery
+        guard discovery.serversPath != nil || discovery.assignPath != nil else { return false }
+        let pathEnd = target.path.firstIndex(of: UInt8(ascii: "?")) ?? target.path.endIndex
+        let bare = String(decoding: target.path[..<pathEnd], as: UTF8.self)
+        let isServers = bare == discovery.serversPath
+        let isAssign = bare == discovery.assignPath
+        guard isServers || isAssign else { return false }
+        let query = String(decoding: target.path[pathEnd...].dropFirst(), as: UTF8.self)
+        let forPath = LocalEndpoints.queryValue("path", in: query) ?? "/"
+        guard forPath.hasPrefix("/") else {
+            rejectAndClose(status: 400, reason: "path= must start with /")
+            return true
+        }
+        let routePath = Array(forPath.utf8)
+        let route: CompiledRoute? = target.hostOnly.withUnsafeBytes { host in
+            routePath.withUnsafeBytes { path in
+                snapshot.route(host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex)
+            }
+        }
+        guard let route else {
+            rejectAndClose(status: 404, reason: "no route for \(forPath)")
+            return true
+        }
+        let nowMs = worker.loop.nowMilliseconds
+        var body: [UInt8]
+        if isServers {
+            body = LocalEndpoints.serverList(route: route, snapshot: snapshot, users: worker.sticky.register.counts(nowMs: nowMs),
+                                             now: worker.clock.nowNanoseconds)
+        } else {
+            let routed = TargetParts(replacingPathOf: target, with: routePath)
+            self.target = routed
+            let verdict = decide(head, routed, route: route)
+            self.target = target
+            guard case .forward(let server) = verdict else {
+                worker.stats.unavailable.wrappingIncrement(ordering: .relaxed)
+                rejectAndClose(status: 503, reason: "no server available for \(forPath)", retryAfter: 5)
+                return true
+            }
+            var token: String? = nil
+            var lifetime: Int64? = nil
+            if let rule = route.sticky.first {
+                let plan = StickyPlan(rule: rule, role: .transaction)
+                token = plan.issue(server: server, snapshot: snapshot, context: worker.sticky, nowMs: nowMs)
+                lifetime = rule.idleSeconds
+            }
+            body = LocalEndpoints.assignment(server: snapshot.servers[server], token: token,
+                                             cookie: route.sticky.first?.rule.cookieName, lifetime: lifetime)
+        }
+        var out = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: \(body.count)\r\n".utf8)
+        out += Array((closeAfterResponse ? "Connection: close\r\n\r\n" : "\r\n").utf8)
+        if !head.isHEAD { out += body }
+        body.removeAll()
+        bytesToClient += out.count
+        client.output.append(out)
+        responseStatus = 200
+        endAccounting(status: 200)
+        discardBody = requestBody
+        requestBody = .done
+        discardBudget = worker.settings.redirectBodyBytes
+        state = .discarding
+        discardRequestBody()
+        return true
     }
 
     // MARK: - Helpers

@@ -37,6 +37,14 @@ struct TargetParts {
         hostOnly = Self.stripPort(host)
     }
 
+    /// The same host with another path (for decisions made on behalf of a path, e.g. /assign?path=).
+    init(replacingPathOf other: TargetParts, with path: [UInt8]) {
+        self.path = ArraySlice(path)
+        routingPath = ArraySlice(path)
+        hostWithPort = other.hostWithPort
+        hostOnly = other.hostOnly
+    }
+
     /// "example.com:8080" → "example.com"; "[::1]:8080" → "[::1]".
     static func stripPort(_ host: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
         if host.first == UInt8(ascii: "[") {

@@ -1,0 +1,35 @@
+import Foundation
+import WeirConfig
+import WeirIO
+
+/// The key that signs pin cookies: the configured secret, or one generated at first start into
+/// `<state_dir>/sticky.secret` (mode 0600) and reused after restarts, so pins survive a restart.
+enum StickySecret {
+    /// Returns the key bytes. Throws when a generated secret can be neither read nor written
+    /// (the message names the path). `log` is told when a secret is generated or reused.
+    static func resolve(_ configuration: WeirConfiguration, log: (String) -> Void) throws -> [UInt8] {
+        if let secret = configuration.sticky.secret { return Array(secret.utf8) }
+        let directory = configuration.global.stateDirectory
+        let path = (directory as NSString).appendingPathComponent("sticky.secret")
+        let files = FileManager.default
+        if let data = files.contents(atPath: path) {
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if text.utf8.count >= 32 {
+                log("weir: sticky pins signed with the secret kept in \(path)")
+                return Array(text.utf8)
+            }
+            log("weir: \(path) holds no usable secret (shorter than 32 characters): generating a new one")
+        }
+        do {
+            try files.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let secret = Digest.hex(Digest.randomBytes(32))
+            guard files.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw CocoaError(.fileWriteNoPermission)
+            }
+            log("weir: no [sticky] secret configured: generated one into \(path) (mode 0600); pins stay valid across restarts")
+            return Array(secret.utf8)
+        } catch {
+            throw IOError("cannot keep a generated sticky secret in \(path) (set [global] state_dir to a writable directory, or [sticky] secret): \(error)")
+        }
+    }
+}
