@@ -9,6 +9,9 @@ public enum Verdict: Sendable, Equatable {
     /// Every eligible server of `RoutingSnapshot.pools[pool]` is at its max_conns: the caller queues
     /// the request (bounded by the pool's max_queue, for at most its queue_timeout) and asks again.
     case queue(pool: Int)
+    /// Redirect mode: tell the client to send the request to `server` itself, with `status`
+    /// (the IP redirector; the server is chosen exactly as for `.forward`).
+    case redirect(server: Int, status: Int)
 }
 
 /// The facts about a request that a decision may use.
@@ -28,15 +31,17 @@ public struct RequestFacts {
     public var header: (String) -> UnsafeRawBufferPointer?
     /// Value of a cookie by name, nil when absent (for hash_key = cookie:NAME).
     public var cookie: (String) -> UnsafeRawBufferPointer?
-    /// A sticky pin: for `threshold` it becomes the home while it is eligible; a pinned server that is
-    /// draining still gets the request (drain keeps pinned work) under every policy.
+    /// A sticky pin: the request goes to this server while it is up or draining, whatever its load.
     public var pinnedServer: Int? = nil
+    /// The run-time mode of the listener the request came in on (a route's own mode wins).
+    public var listenerMode: Mode = .proxy
 
     public init(host: UnsafeRawBufferPointer?, path: UnsafeRawBufferPointer, listener: Int, excluded: [Int] = [],
                 clientAddress: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
                 header: @escaping (String) -> UnsafeRawBufferPointer? = { _ in nil },
                 cookie: @escaping (String) -> UnsafeRawBufferPointer? = { _ in nil },
-                pinnedServer: Int? = nil) {
+                pinnedServer: Int? = nil, listenerMode: Mode = .proxy) {
+        self.listenerMode = listenerMode
         self.host = host
         self.path = path
         self.listener = listener
@@ -74,6 +79,16 @@ public enum Decision {
     /// maintenance is ignored and the request is balanced as usual (the caller re-pins it).
     public static func decide(_ request: RequestFacts, route: CompiledRoute, snapshot: RoutingSnapshot,
                               state: inout PolicyState, now: UInt64) -> Verdict {
+        let verdict = pick(request, route: route, snapshot: snapshot, state: &state, now: now)
+        if case .forward(let server) = verdict, (route.mode ?? request.listenerMode) == .redirect {
+            return .redirect(server: server, status: route.redirectStatus)
+        }
+        return verdict
+    }
+
+    /// The server for a request on `route`, before the mode is applied.
+    private static func pick(_ request: RequestFacts, route: CompiledRoute, snapshot: RoutingSnapshot,
+                             state: inout PolicyState, now: UInt64) -> Verdict {
         if let pin = request.pinnedServer, pin >= 0, pin < snapshot.servers.count, !request.excluded.contains(pin) {
             let server = snapshot.servers[pin]
             if server.condition == .up || server.condition == .drain {

@@ -130,3 +130,39 @@ func decide(_ snapshot: RoutingSnapshot, _ state: inout PolicyState, host: Strin
         #expect(decide(only, &state, host: "other.org") == .reject(status: 404, reason: "no route for this host and path"))
     }
 }
+
+@Suite struct ModeTests {
+    @Test func redirectModeRedirectsToTheServerProxyModeWouldPick() {
+        let snapshot = RoutingSnapshot(configuration: configuration(
+            pools: [Pool(name: "p", policy: .roundRobin, servers: [server("a", port: 1), server("b", port: 2)])],
+            routes: [Route(name: "r", pool: "p")]))
+        var proxyState = PolicyState(snapshot: snapshot)
+        var redirectState = PolicyState(snapshot: snapshot)
+        let path = Array("/x".utf8)
+        for _ in 0..<4 {
+            path.withUnsafeBytes { p in
+                let proxied = Decision.decide(RequestFacts(host: nil, path: p, listener: 0), snapshot: snapshot,
+                                              state: &proxyState, now: 0)
+                let redirected = Decision.decide(RequestFacts(host: nil, path: p, listener: 0, listenerMode: .redirect),
+                                                 snapshot: snapshot, state: &redirectState, now: 0)
+                guard case .forward(let server) = proxied else { Issue.record("no forward: \(proxied)"); return }
+                #expect(redirected == .redirect(server: server, status: 307))
+            }
+        }
+    }
+
+    @Test func aRouteModeOverridesTheListener() {
+        let snapshot = RoutingSnapshot(configuration: configuration(
+            pools: [Pool(name: "p", servers: [server("a", port: 1)])],
+            routes: [Route(name: "r", pathPrefix: "/old", pool: "p", mode: .redirect, redirectStatus: 308), Route(name: "all", pool: "p")]))
+        var state = PolicyState(snapshot: snapshot)
+        Array("/old/page".utf8).withUnsafeBytes { p in
+            #expect(Decision.decide(RequestFacts(host: nil, path: p, listener: 0), snapshot: snapshot, state: &state, now: 0)
+                    == .redirect(server: 0, status: 308))
+        }
+        Array("/new".utf8).withUnsafeBytes { p in
+            #expect(Decision.decide(RequestFacts(host: nil, path: p, listener: 0), snapshot: snapshot, state: &state, now: 0)
+                    == .forward(server: 0))
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import WeirBalance
+import WeirConfig
 import WeirHTTP
 import WeirIO
 
@@ -218,15 +219,18 @@ final class ClientSession: ConnectionHandler {
         case .forward(let server):
             setCookie = sticky?.commit(server: server, snapshot: snapshot, context: worker.sticky, nowMs: nowMs,
                                        secure: clientView.scheme.description == "https") ?? []
-            if (route.mode ?? worker.modes.mode(listenerIndex)) == .redirect {
-                redirect(to: server, status: route.redirectStatus)
-            } else {
-                forward(to: server)
-            }
+            forward(to: server)
+        case .redirect(let server, let status):
+            setCookie = sticky?.commit(server: server, snapshot: snapshot, context: worker.sticky, nowMs: nowMs,
+                                       secure: clientView.scheme.description == "https") ?? []
+            redirect(to: server, status: status)
         }
     }
 
-    private func decide(_ head: RequestHead, _ target: TargetParts, route: CompiledRoute) -> Verdict {
+    /// Runs the `Decision` for the current request. `mode` overrides the listener's run-time mode
+    /// (a retry after a failure in proxy mode, an assignment, are never redirects).
+    private func decide(_ head: RequestHead, _ target: TargetParts, route: CompiledRoute, mode: Mode? = nil) -> Verdict {
+        let listenerMode = mode ?? worker.modes.mode(listenerIndex)
         let now = worker.clock.nowNanoseconds
         let pinned = sticky?.pinnedServer
         return head.bytes.withUnsafeBytes { raw in
@@ -238,7 +242,7 @@ final class ClientSession: ConnectionHandler {
                             excluded: excluded, clientAddress: address,
                             header: { name in head.value(of: name).map { UnsafeRawBufferPointer(rebasing: raw[$0]) } },
                             cookie: { name in CookieLookup.value(named: name, in: head).map { UnsafeRawBufferPointer(rebasing: raw[$0]) } },
-                            pinnedServer: pinned)
+                            pinnedServer: pinned, listenerMode: listenerMode)
                         return Decision.decide(facts, route: route, snapshot: snapshot, state: &worker.policy, now: now)
                     }
                 }
@@ -602,7 +606,7 @@ final class ClientSession: ConnectionHandler {
                 snapshot.route(host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex)
             }
         }
-        guard let route, case .forward(let next) = decide(head, target, route: route) else {
+        guard let route, case .forward(let next) = decide(head, target, route: route, mode: .proxy) else {
             excluded.removeLast()
             return false
         }
@@ -859,7 +863,7 @@ final class ClientSession: ConnectionHandler {
         } else {
             let routed = TargetParts(replacingPathOf: target, with: routePath)
             self.target = routed
-            let verdict = decide(head, routed, route: route)
+            let verdict = decide(head, routed, route: route, mode: .proxy)
             self.target = target
             guard case .forward(let server) = verdict else {
                 worker.stats.unavailable.wrappingIncrement(ordering: .relaxed)
