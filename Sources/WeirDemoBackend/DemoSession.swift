@@ -125,11 +125,13 @@ final class DemoSession: ConnectionHandler {
             waiting = true
             connection.setReading(false)
             let t = LoopTimer(loop: backend.loop) { [unowned self] in
-                self.waiting = false
-                self.timer = nil
-                self.write(h, query)
-                self.connection.setReading(true)
-                self.process()
+                let session = self   // keeps the session alive even if write() ends the connection
+                session.waiting = false
+                session.write(h, query)
+                session.timer = nil
+                guard session.connection.isOpen else { return }
+                session.connection.setReading(true)
+                session.process()
             }
             timer = t
             t.schedule(milliseconds: Int64(delay))

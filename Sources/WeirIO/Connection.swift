@@ -78,7 +78,9 @@ public final class Connection {
         readEvent = event_new(loop.base, fd, weir_ev_read() | weir_ev_persist(), { _, what, arg in
             Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().readReady(what)
         }, me)
-        writeEvent = event_new(loop.base, fd, weir_ev_write() | weir_ev_persist(), { _, what, arg in
+        // One-shot: a persistent event that was once added with a timeout re-adds itself after
+        // `event_active`, which would leave EPOLLOUT armed on an idle socket (a busy loop).
+        writeEvent = event_new(loop.base, fd, weir_ev_write(), { _, what, arg in
             Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().writeReady(what)
         }, me)
         evbuffer_add_cb(output.raw, { _, info, arg in
@@ -221,6 +223,7 @@ public final class Connection {
 
     private func writeReady(_ what: Int16) {
         guard fd >= 0 else { return }
+        watchingWrite = false   // a one-shot event is no longer pending once it ran
         if what & weir_ev_timeout() != 0 {
             if closeWhenFlushed { close(); return }
             watchWrite(false)

@@ -143,13 +143,12 @@ static inline int weir_socket_error(int fd) {
 
 static inline int weir_is_would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == EINTR; }
 
-/// An event_base without internal locks (each is used by one thread) that coalesces epoll
-/// changes made within one loop pass.
+/// An event_base without internal locks (each is used by one thread). Not with epoll's changelist:
+/// a socket closed and its number reused within one loop pass would be left unregistered.
 static inline struct event_base *weir_event_base_new(void) {
     struct event_config *cfg = event_config_new();
     if (!cfg) return NULL;
     event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
-    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     struct event_base *base = event_base_new_with_config(cfg);
     event_config_free(cfg);
     return base;

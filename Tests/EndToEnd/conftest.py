@@ -174,11 +174,17 @@ def demo_backend(weir_bin, procs, tmp_path):
     """Factory: demo_backend(name, host="127.0.0.1", port=0) -> Backend (port 0: picked by the backend)."""
     counter = [0]
 
-    def start(name: str, host: str = "127.0.0.1", port: int = 0) -> Backend:
+    def start(name: str, host: str = "127.0.0.1", port: int = 0, report_load: str | None = None,
+              delay: int | None = None) -> Backend:
         counter[0] += 1
         err = tmp_path / f"backend-{name}-{counter[0]}.stderr"
+        extra = []
+        if report_load is not None:
+            extra += ["--report-load", report_load]
+        if delay is not None:
+            extra += ["--delay", delay]
         with open(err, "wb") as f:
-            p = procs.start([weir_bin, "demo-backend", "--port", port, "--name", name, "--host", host],
+            p = procs.start([weir_bin, "demo-backend", "--port", port, "--name", name, "--host", host, *extra],
                             stdout=subprocess.DEVNULL, stderr=f)
 
         def ready():
@@ -219,8 +225,10 @@ def as_server(s) -> Server:
 def toml_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -232,10 +240,37 @@ class Gateway:
     confdir: Path
     stdout_path: Path
     stderr_path: Path
+    admin: str = "off"
 
     @property
     def address(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def status(self, timeout: float = 5.0) -> dict:
+        """GET /status from the admin listener (the gateway must have been started with admin=...)."""
+        import http.client
+        import json
+        assert self.admin != "off", "gateway started without an admin listener"
+        host, _, port = self.admin.rpartition(":")
+        conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
+        try:
+            conn.request("GET", "/status")
+            resp = conn.getresponse()
+            body = resp.read()
+            assert resp.status == 200, (resp.status, body)
+            return json.loads(body)
+        finally:
+            conn.close()
+
+    def server_status(self, server_id: str, pool: str | None = None) -> dict:
+        """The /status entry of server `server_id` (in `pool`, or the first pool that has it)."""
+        for p in self.status()["pools"]:
+            if pool is not None and p["name"] != pool:
+                continue
+            for s in p["servers"]:
+                if s["id"] == server_id:
+                    return s
+        raise AssertionError(f"server {server_id} not in /status")
 
     def url(self, path: str = "/") -> str:
         return f"http://{self.address}{path}"
@@ -263,7 +298,8 @@ class Gateway:
 
 
 def render_config(*, port_host: str, port: int, pools: dict, routes, workers: int, access_log: str,
-                  timeouts: dict, limits: dict, global_extra: dict, listener_extra: dict, extra: str) -> str:
+                  timeouts: dict, limits: dict, global_extra: dict, listener_extra: dict, extra: str,
+                  admin: str = "off", pool_options: dict | None = None) -> str:
     lines = ["[global]", f"workers = {workers}", f"access_log = {toml_value(access_log)}"]
     g = {"drain_timeout": "5s"}
     g.update(global_extra)
@@ -276,8 +312,15 @@ def render_config(*, port_host: str, port: int, pools: dict, routes, workers: in
     addr = f"[{port_host}]:{port}" if ":" in port_host else f"{port_host}:{port}"
     lines += ["", "[[listener]]", 'name = "public"', f'address = "{addr}"']
     lines += [f"{k} = {toml_value(v)}" for k, v in listener_extra.items()]
+    lines += ["", "[admin]", f"address = {toml_value(admin)}"]
     for pool_name, servers in pools.items():
-        lines += ["", "[[pool]]", f"name = {toml_value(pool_name)}", 'policy = "round-robin"']
+        opts = {"policy": "round-robin"}
+        opts.update((pool_options or {}).get(pool_name, {}))
+        health = opts.pop("health", None)
+        lines += ["", "[[pool]]", f"name = {toml_value(pool_name)}"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in opts.items()]
+        if health is not None:
+            lines += ["[pool.health]"] + [f"{k} = {toml_value(v)}" for k, v in health.items()]
         for s in map(as_server, servers):
             lines += ["[[pool.server]]", f"id = {toml_value(s.id)}", f"address = {toml_value(s.address)}"]
             lines += [f"{k} = {toml_value(v)}" for k, v in s.extra.items()]
@@ -290,6 +333,11 @@ def render_config(*, port_host: str, port: int, pools: dict, routes, workers: in
     return "\n".join(lines) + "\n"
 
 
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 @pytest.fixture
 def gateway(weir_bin, procs, tmp_path):
     """Factory: gateway(pools={"p": [backend, ...]}, routes=None, workers=1, ...) -> Gateway.
@@ -300,17 +348,21 @@ def gateway(weir_bin, procs, tmp_path):
     counter = [0]
 
     def start(pools: dict, routes=None, workers: int = 1, access_log: str = "stdout", timeouts=None,
-              limits=None, global_extra=None, listener_extra=None, extra: str = "", host: str = "127.0.0.1") -> Gateway:
+              limits=None, global_extra=None, listener_extra=None, extra: str = "", host: str = "127.0.0.1",
+              admin: str = "off", pool_options: dict | None = None) -> Gateway:
+        """`admin`: "off" (default), "auto" (a free 127.0.0.1 port) or an address.
+        `pool_options`: {pool name: {key: value, ..., "health": {key: value}}}; policy defaults to round-robin."""
         last_error = ""
         for _attempt in range(3):
             counter[0] += 1
             confdir = tmp_path / f"gw{counter[0]}"
             confdir.mkdir()
             port = free_port(host)
+            admin_address = f"127.0.0.1:{free_port()}" if admin == "auto" else admin
             (confdir / "00-weir.toml").write_text(render_config(
                 port_host=host, port=port, pools=pools, routes=routes, workers=workers, access_log=access_log,
                 timeouts=timeouts or {}, limits=limits or {}, global_extra=global_extra or {},
-                listener_extra=listener_extra or {}, extra=extra))
+                listener_extra=listener_extra or {}, extra=extra, admin=admin_address, pool_options=pool_options))
             out_path, err_path = confdir / "stdout.log", confdir / "stderr.log"
             with open(out_path, "wb") as out, open(err_path, "wb") as err:
                 p = procs.start([weir_bin, "run", "-c", confdir], stdout=out, stderr=err)
@@ -318,8 +370,9 @@ def gateway(weir_bin, procs, tmp_path):
             while time.monotonic() < deadline:
                 if p.poll() is not None:
                     break
-                if b"weir: serving" in err_path.read_bytes() and can_connect(host, port):
-                    return Gateway(p, host, port, confdir, out_path, err_path)
+                if b"weir: serving" in err_path.read_bytes() and can_connect(host, port) and (
+                        admin_address == "off" or can_connect(*_split_address(admin_address))):
+                    return Gateway(p, host, port, confdir, out_path, err_path, admin_address)
                 time.sleep(0.02)
             last_error = f"exit={p.poll()} stderr={err_path.read_text(errors='replace')!r}"
             Procs.stop(p)

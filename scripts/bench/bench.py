@@ -48,6 +48,10 @@ PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 #   headers         : extra wrk -H headers
 #   backends        : list of backend specs {"name": ..., "args": [extra demo-backend args]}
 #   policy          : canonical (Weir) balancing policy name; translated per proxy by POLICIES
+#   policies        : optional {proxy: [run, ...]}: one measured run (one table row) per entry, where a
+#                     run is a canonical policy name or {"policy", "label", "server": {extra server keys}}
+#                     (server keys are Weir-only); proxies not listed run once with `policy`
+#   baseline        : row label the ratio columns divide by (default "haproxy")
 #   expect_bytes    : expected body size in the pre-flight check (None = don't check)
 # --------------------------------------------------------------------------------------------
 TWO_BACKENDS = [{"name": "b1"}, {"name": "b2"}]
@@ -68,15 +72,53 @@ SCENARIOS = [
     {"name": "c1000", "desc": "keep-alive, 1000 conns, GET /",
      "path": "/", "connections": 1000, "headers": [], "backends": TWO_BACKENDS,
      "policy": "round-robin", "expect_bytes": None},
+    {"name": "policies",
+     "desc": "balancing policies: 3 backends of different speed (delay 1/5/20 ms), 32 conns, GET /",
+     "path": "/", "connections": 32, "headers": [],
+     "backends": [{"name": "fast", "args": ["--delay", "1"]}, {"name": "mid", "args": ["--delay", "5"]},
+                  {"name": "slow", "args": ["--delay", "20"]}],
+     "policy": "least-load",
+     "policies": {
+         # threshold with the default capacity (100) keeps everything at the home server (every wrk
+         # connection comes from 127.0.0.1, so one home) while in-flight/100 < first_level 0.5;
+         # capacity 8 lets the rule move requests once home has 4 in flight.
+         "weir": ["threshold", {"policy": "threshold", "label": "threshold cap=8", "server": {"capacity": 8}},
+                  "least-load", "p2c", "round-robin"],
+         "haproxy": ["least-load", "round-robin"],
+         "nginx": ["least-load"],
+     },
+     "baseline": "haproxy leastconn", "expect_bytes": None},
 ]
 SCENARIO_BY_NAME = {s["name"]: s for s in SCENARIOS}
 
 # Canonical policy name -> per-proxy spelling (None = unsupported by that proxy).
 POLICIES = {
     "round-robin": {"weir": "round-robin", "haproxy": "roundrobin", "nginx": ""},
-    "least-conn": {"weir": "least-conn", "haproxy": "leastconn", "nginx": "least_conn;"},
-    "random": {"weir": "random", "haproxy": "random", "nginx": "random;"},
+    "least-load": {"weir": "least-load", "haproxy": "leastconn", "nginx": "least_conn;"},
+    "least-conn": {"weir": "least-load", "haproxy": "leastconn", "nginx": "least_conn;"},
+    "p2c": {"weir": "p2c", "haproxy": "random(2)", "nginx": "random two least_conn;"},
+    "random": {"weir": None, "haproxy": "random", "nginx": "random;"},
+    "threshold": {"weir": "threshold", "haproxy": None, "nginx": None},
 }
+# Short label of a canonical policy in row names ("haproxy leastconn" reads better than "least-load").
+POLICY_LABELS = {"least-load": {"haproxy": "leastconn", "nginx": "least_conn"},
+                 "round-robin": {"haproxy": "roundrobin", "nginx": "round-robin"},
+                 "p2c": {"haproxy": "random(2)", "nginx": "random two"}}
+
+
+def scenario_runs(sc: dict, proxy: str) -> list[dict]:
+    """The measured runs of `proxy` in scenario `sc`: [{"policy", "label", "server"}]. Without a
+    `policies` entry for the proxy: one run with the scenario's policy, labelled with the proxy name."""
+    runs = sc.get("policies", {}).get(proxy)
+    if not runs:
+        return [{"policy": sc["policy"], "label": proxy, "server": {}}]
+    out = []
+    for r in runs:
+        if isinstance(r, str):
+            r = {"policy": r}
+        shown = r.get("label") or POLICY_LABELS.get(r["policy"], {}).get(proxy, r["policy"])
+        out.append({"policy": r["policy"], "label": f"{proxy} {shown}", "server": r.get("server", {})})
+    return out
 
 
 class BenchError(Exception):
@@ -257,9 +299,12 @@ def wait_listening(proc: Proc, port: int, timeout: float = 15.0):
 
 
 def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    # A keep-alive request (no `Connection: close`): the socket is simply closed after the answer.
+    # `weir demo-backend --delay N` crashes on a delayed answer to a request with Connection: close
+    # (its timer touches the session after ending it), so the harness never sends one.
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"Connection": "close"})
+        conn.request("GET", path)
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:
@@ -377,11 +422,12 @@ class Proxy:
     name = ""
     conf_name = "proxy.conf"
 
-    def __init__(self, threads: int, workdir: str):
+    def __init__(self, threads: int, workdir: str, server_extra: dict | None = None):
         self.threads = threads
         self.workdir = workdir
         self.port = 0
         self.proc: Proc | None = None
+        self.server_extra = server_extra or {}
 
     def policy(self, canonical: str) -> str:
         spelled = POLICIES.get(canonical, {}).get(self.name)
@@ -426,11 +472,16 @@ class WeirProxy(Proxy):
     binary = ""
 
     def config(self, backends, policy):
-        servers = "".join(f'[[pool.server]]\nid = "{b.name}"\naddress = "{b.address}"\n'
+        extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in self.server_extra.items())
+        servers = "".join(f'[[pool.server]]\nid = "{b.name}"\naddress = "{b.address}"\n{extra}'
                           for b in backends)
+        # No admin listener (several weirs may run; nothing should listen on 9090) and no health
+        # probes (they would add traffic to the backends and could take a slow one out).
         return (f'[global]\nworkers = {self.threads}\naccess_log = "off"\n'
+                f'[admin]\naddress = "off"\n'
                 f'[[listener]]\nname = "bench"\naddress = "{HOST}:{self.port}"\n'
                 f'[[pool]]\nname = "bench"\npolicy = "{self.policy(policy)}"\n'
+                f'[pool.health]\ntype = "none"\n'
                 f'{servers}'
                 f'[[route]]\nname = "all"\npool = "bench"\npath = "/"\n')
 
@@ -608,9 +659,24 @@ def preflight(proxy: Proxy, sc: dict, backends: list[Backend]):
         print(f"    note: pre-flight responses named backends {sorted(seen)} only", flush=True)
 
 
-def measure(args, proxy: Proxy, sc: dict, backends, lua_path: str) -> dict:
+def backend_requests(backends) -> dict | None:
+    """Requests each demo backend has served so far (its /stats), or None for other backend kinds."""
+    if not all(isinstance(b, DemoBackend) for b in backends):
+        return None
+    out = {}
+    for b in backends:
+        try:
+            status, body = http_get(b.port, "/stats")
+            out[b.name] = json.loads(body)["requests"] if status == 200 else None
+        except (OSError, ValueError, KeyError):
+            out[b.name] = None
+    return out
+
+
+def measure(args, proxy: Proxy, sc: dict, backends, lua_path: str, policy: str | None = None,
+            label: str | None = None) -> dict:
     try:
-        proxy.start(backends, sc["policy"])
+        proxy.start(backends, policy or sc["policy"])
         preflight(proxy, sc, backends)
         sampler = RssSampler(proxy)
         sampler.start()
@@ -618,10 +684,12 @@ def measure(args, proxy: Proxy, sc: dict, backends, lua_path: str) -> dict:
             if args.warmup > 0:
                 run_wrk(args, proxy.port, sc, args.warmup, lua_path)
             pids = proxy.pids()
+            served0 = backend_requests(backends)
             t0 = cpu_ticks(pids)
             res = run_wrk(args, proxy.port, sc, args.duration, lua_path)
             pids_after = proxy.pids()
             t1 = cpu_ticks(pids_after)
+            served1 = backend_requests(backends)
             hwm_kib = sum(_status_kib(p, "VmHWM") for p in pids_after)
         finally:
             sampler.stop()
@@ -633,10 +701,19 @@ def measure(args, proxy: Proxy, sc: dict, backends, lua_path: str) -> dict:
         print(f"    note: {proxy.name} process set changed during the run", flush=True)
     e = res["errors"]
     nreq = res["requests"]
+    share = None
+    if served0 and served1 and None not in served0.values() and None not in served1.values():
+        diff = {k: served1[k] - served0[k] for k in served1}
+        total = sum(diff.values())
+        share = {k: v / total for k, v in diff.items()} if total > 0 else None
     res.update({
-        "proxy": proxy.name,
+        "proxy": label or proxy.name,
+        "proxy_kind": proxy.name,
+        "policy": policy or sc["policy"],
         "scenario": sc["name"],
+        "backend_share": share,
         "rps": nreq / (res["duration_us"] / 1e6) if res["duration_us"] else 0.0,
+        "p50_ms": res["latency_us"]["p50"] / 1000.0,
         "p99_ms": res["latency_us"]["p99"] / 1000.0,
         "cpu_ticks": t1 - t0,
         "cpu_us_per_req": (t1 - t0) * 1e6 / CLK_TCK / nreq if nreq else None,
@@ -664,6 +741,8 @@ def _fmt(v, spec):
 
 
 def table(sc: dict, rows: list[dict], duration: int) -> str:
+    if sc.get("policies"):
+        return policy_table(sc, rows, duration)
     base = next((r for r in rows if r["proxy"] == "haproxy" and "error" not in r), None)
     b = (lambda k: base[k] if base else None)
     out = [f"### {sc['name']} — {sc['desc']} ({duration}s, wrk -c{sc['connections']})", "",
@@ -689,6 +768,43 @@ def table(sc: dict, rows: list[dict], duration: int) -> str:
             f"| {_fmt(cpu, '.1f')} | {_ratio(cpu, b('cpu_us_per_req'))} "
             f"| {r['peak_rss_mib']:.1f} | {_ratio(r['peak_rss_mib'], b('peak_rss_mib'))} "
             f"| {flag} |")
+    return "\n".join(out)
+
+
+def _errors_cell(r: dict) -> str:
+    errs = []
+    if r["non2xx"]:
+        errs.append(f"non-2xx {r['non2xx']}")
+    for k in ("connect", "read", "write", "timeout"):
+        if r["errors"][k]:
+            errs.append(f"{k} {r['errors'][k]}")
+    return ("⚠ " + ", ".join(errs)) if errs else "0"
+
+
+def policy_table(sc: dict, rows: list[dict], duration: int) -> str:
+    """One row per proxy × policy: req/s, p50, p99 (and ratios to the scenario's baseline row), the
+    share of the measured requests each backend served, CPU per request and errors."""
+    label = sc.get("baseline", "haproxy")
+    base = next((r for r in rows if r["proxy"] == label and "error" not in r), None)
+    b = (lambda k: base[k] if base else None)
+    names = [spec["name"] for spec in sc["backends"]]
+    out = [f"### {sc['name']} — {sc['desc']} ({duration}s, wrk -c{sc['connections']})", "",
+           f"| proxy / policy | req/s | ×{label} | p50 ms | ×{label} | p99 ms | ×{label} "
+           f"| share {'/'.join(names)} % | CPU µs/req | errors |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['proxy']} | FAILED | | | | | | | | {r['error'].splitlines()[0]} |")
+            continue
+        share = r.get("backend_share")
+        share_s = "/".join(f"{100 * share.get(n, 0):.0f}" for n in names) if share else "–"
+        out.append(
+            f"| {r['proxy']} | {r['rps']:,.0f} | {_ratio(r['rps'], b('rps'))} "
+            f"| {r['p50_ms']:.2f} | {_ratio(r['p50_ms'], b('p50_ms'))} "
+            f"| {r['p99_ms']:.2f} | {_ratio(r['p99_ms'], b('p99_ms'))} "
+            f"| {share_s} | {_fmt(r['cpu_us_per_req'], '.1f')} | {_errors_cell(r)} |")
+    if not base:
+        out.append(f"\n(no successful `{label}` row: ratios are –)")
     return "\n".join(out)
 
 
@@ -813,28 +929,31 @@ def main(argv=None) -> int:
             backends = backend_sets[key]
             rows = []
             for name in args.proxy_list:
-                if name in broken:
-                    rows.append({"proxy": name, "scenario": sc["name"], "error": broken[name]})
-                    continue
-                print(f"  {sc['name']:8} {name:8} ...", end="", flush=True)
-                try:
-                    r = measure(args, PROXIES[name](args.threads, tmp), sc, backends, lua_path)
-                    print(f" {r['rps']:,.0f} req/s, p99 {r['p99_ms']:.2f} ms, "
-                          f"{_fmt(r['cpu_us_per_req'], '.1f')} µs CPU/req", flush=True)
-                except StartError as e:
-                    print(" FAILED", flush=True)
-                    msg = f"{name} failed to start in scenario {sc['name']}: {e}"
-                    print("ERROR: " + msg, file=sys.stderr, flush=True)
-                    failures.append(msg)
-                    broken[name] = f"failed to start (see scenario {sc['name']})"
-                    r = {"proxy": name, "scenario": sc["name"], "error": str(e)}
-                except BenchError as e:
-                    print(" FAILED", flush=True)
-                    msg = f"{name} run failed in scenario {sc['name']}: {e}"
-                    print("ERROR: " + msg, file=sys.stderr, flush=True)
-                    failures.append(msg)
-                    r = {"proxy": name, "scenario": sc["name"], "error": str(e)}
-                rows.append(r)
+                for run in scenario_runs(sc, name):
+                    label = run["label"]
+                    if name in broken:
+                        rows.append({"proxy": label, "scenario": sc["name"], "error": broken[name]})
+                        continue
+                    print(f"  {sc['name']:8} {label:8} ...", end="", flush=True)
+                    try:
+                        r = measure(args, PROXIES[name](args.threads, tmp, run["server"]), sc, backends,
+                                    lua_path, policy=run["policy"], label=label)
+                        print(f" {r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
+                              f"{_fmt(r['cpu_us_per_req'], '.1f')} µs CPU/req", flush=True)
+                    except StartError as e:
+                        print(" FAILED", flush=True)
+                        msg = f"{label} failed to start in scenario {sc['name']}: {e}"
+                        print("ERROR: " + msg, file=sys.stderr, flush=True)
+                        failures.append(msg)
+                        broken[name] = f"failed to start (see scenario {sc['name']})"
+                        r = {"proxy": label, "scenario": sc["name"], "error": str(e)}
+                    except BenchError as e:
+                        print(" FAILED", flush=True)
+                        msg = f"{label} run failed in scenario {sc['name']}: {e}"
+                        print("ERROR: " + msg, file=sys.stderr, flush=True)
+                        failures.append(msg)
+                        r = {"proxy": label, "scenario": sc["name"], "error": str(e)}
+                    rows.append(r)
             results[sc["name"]] = rows
             print("\n" + table(sc, rows, args.duration) + "\n", flush=True)
         print(target_check(results))

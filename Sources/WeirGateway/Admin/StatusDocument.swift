@@ -20,6 +20,26 @@ public struct StatusDocument: Codable, Sendable {
         public var weight: Int
         public var capacity: Int
         public var slow_start: Double
+
+        /// Every key is always present; a missing report is `null`, not an absent key.
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(address, forKey: .address)
+            try c.encode(state, forKey: .state)
+            try c.encode(healthy, forKey: .healthy)
+            try c.encode(load, forKey: .load)
+            try c.encode(reported_load, forKey: .reported_load)
+            try c.encode(report_age_ms, forKey: .report_age_ms)
+            try c.encode(in_flight, forKey: .in_flight)
+            try c.encode(requests, forKey: .requests)
+            try c.encode(failures, forKey: .failures)
+            try c.encode(passive_failures, forKey: .passive_failures)
+            try c.encode(group, forKey: .group)
+            try c.encode(weight, forKey: .weight)
+            try c.encode(capacity, forKey: .capacity)
+            try c.encode(slow_start, forKey: .slow_start)
+        }
     }
     public struct PoolEntry: Codable, Sendable {
         public var name: String

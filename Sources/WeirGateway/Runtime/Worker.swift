@@ -110,11 +110,15 @@ final class Worker {
 
     // MARK: - Waiting for a server (max_conns)
 
-    /// Queues `session` for pool `pool`; false when this worker's queue for the pool is full.
-    func enqueue(_ session: ClientSession, pool: Int) -> Bool {
+    /// Queues `session` for pool `pool` until `deadline` (nil: now + the pool's queue_timeout, for a
+    /// request queued the first time); false when this worker's queue for the pool is full.
+    /// Returns the deadline in force through `deadline`.
+    func enqueue(_ session: ClientSession, pool: Int, deadline: inout UInt64?) -> Bool {
         let settings = snapshot.configuration.pools[pool]
         guard queues[pool].count < settings.maxQueue else { return false }
-        queues[pool].append((session, clock.nowNanoseconds + UInt64(settings.queueTimeout.milliseconds) * 1_000_000))
+        let due = deadline ?? clock.nowNanoseconds + UInt64(settings.queueTimeout.milliseconds) * 1_000_000
+        deadline = due
+        queues[pool].append((session, due))
         queuedCount += 1
         if queueTimer == nil {
             queueTimer = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.serveQueues() }

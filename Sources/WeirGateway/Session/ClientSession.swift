@@ -64,6 +64,8 @@ final class ClientSession: ConnectionHandler {
     var discardBudget = 0
     /// The server a redirect sent the client to (for the access log).
     private var redirectedTo: String?
+    /// When a queued request gives up (set when it is first queued; kept while it waits again).
+    private var queueDeadline: UInt64?
     /// Rewrites the current response body's server URLs, when the pool asks for it.
     private var rewriter: BodyRewriter?
 
@@ -178,6 +180,7 @@ final class ClientSession: ConnectionHandler {
         attempts = 0
         sticky = nil
         setCookie.removeAll()
+        queueDeadline = nil
         decideAndForward()
     }
 
@@ -208,7 +211,7 @@ final class ClientSession: ConnectionHandler {
             rejectAndClose(status: status, reason: reason, retryAfter: status == 503 ? 5 : nil)
         case .queue(let pool):
             // Every eligible server is at max_conns: wait (bounded) for one to free up.
-            guard worker.enqueue(self, pool: pool) else {
+            guard worker.enqueue(self, pool: pool, deadline: &queueDeadline) else {
                 worker.stats.unavailable.wrappingIncrement(ordering: .relaxed)
                 rejectAndClose(status: 503, reason: "every server of pool \(snapshot.pools[pool].name) is full and its queue is full",
                                retryAfter: 1)
