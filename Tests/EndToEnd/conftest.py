@@ -361,7 +361,9 @@ def gateway(weir_bin, procs, tmp_path):
             admin_address = f"127.0.0.1:{free_port()}" if admin == "auto" else admin
             (confdir / "00-weir.toml").write_text(render_config(
                 port_host=host, port=port, pools=pools, routes=routes, workers=workers, access_log=access_log,
-                timeouts=timeouts or {}, limits=limits or {}, global_extra=global_extra or {},
+                timeouts=timeouts or {}, limits=limits or {},
+                # state_dir (where a generated sticky secret is kept) defaults to the test's tmp dir
+                global_extra={"state_dir": str(tmp_path / "weir-state"), **(global_extra or {})},
                 listener_extra=listener_extra or {}, extra=extra, admin=admin_address, pool_options=pool_options))
             out_path, err_path = confdir / "stdout.log", confdir / "stderr.log"
             with open(out_path, "wb") as out, open(err_path, "wb") as err:

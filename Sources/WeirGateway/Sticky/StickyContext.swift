@@ -45,9 +45,14 @@ extension StickyPlan {
         guard let (index, role) = route.sticky(for: path) else { return nil }
         let rule = route.sticky[index]
         var plan = StickyPlan(rule: rule, role: role)
-        guard role != .entry else {
-            // A new transaction starts at the entry point: balanced as usual whatever pin exists.
+        if role == .entry {
+            // A new transaction starts at the entry point: balanced as usual whatever pin exists,
+            // but a client that had one keeps its session id (the register moves it, not doubles it).
             if rule.rule.by == .source { plan.sourceKey = "\(rule.rule.path)|\(clientAddress)" }
+            if rule.rule.by == .cookie, let range = CookieLookup.value(named: rule.rule.cookieName, in: head),
+               case .success(let pin) = PinToken.decode(Array(head.bytes[range]), scope: rule.rule.path, now: nowMs / 1000, mac: context.mac) {
+                plan.session = pin.session
+            }
             return plan
         }
         switch rule.rule.by {
@@ -100,7 +105,8 @@ extension StickyPlan {
     /// Registers the transaction on `server` (keeping the session when the pin stays on the same
     /// server) and returns the signed pin token.
     func issue(server: Int, snapshot: RoutingSnapshot, context: StickyContext, nowMs: Int64) -> String {
-        let session = (pinnedServer == server ? self.session : nil) ?? context.newSession()
+        // The session id outlives a move to another server: the register entry moves with it.
+        let session = self.session ?? context.newSession()
         context.register.touch(session, server: server, path: rule.rule.path, idleMs: rule.idleSeconds * 1000, nowMs: nowMs)
         let pin = PinToken.Pin(serverID: snapshot.servers[server].config.id, session: session,
                                expires: nowMs / 1000 + rule.idleSeconds)

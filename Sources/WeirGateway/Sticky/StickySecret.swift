@@ -9,6 +9,8 @@ enum StickySecret {
     /// (the message names the path). `log` is told when a secret is generated or reused.
     static func resolve(_ configuration: WeirConfiguration, log: (String) -> Void) throws -> [UInt8] {
         if let secret = configuration.sticky.secret { return Array(secret.utf8) }
+        // Nothing signs pins without sticky rules: no state file for such a configuration.
+        guard configuration.routes.contains(where: { !$0.sticky.isEmpty }) else { return Digest.randomBytes(32) }
         let directory = configuration.global.stateDirectory
         let path = (directory as NSString).appendingPathComponent("sticky.secret")
         let files = FileManager.default
