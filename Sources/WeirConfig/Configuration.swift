@@ -244,13 +244,93 @@ public struct Listener: Sendable, Equatable {
     /// `mode`: `"proxy"` or `"redirect"`: how requests arriving here are answered, unless their route sets its
     /// own `mode`. Default `.proxy`.
     public var mode: Mode
+    /// `[listener.tls]`: terminate TLS on this listener. Default nil (plain HTTP).
+    public var tls: ListenerTLS?
+    /// `https_redirect`: on a plain listener, answer every request (whatever the routes, `mode` and discovery
+    /// endpoints say) with a 308 redirect to `https://<host><path>` on this port, e.g. 443 or 8443. Range 1...65535.
+    /// The loader rejects it on a TLS listener (`tls` set) and when it is the listener's own port. Default nil (off).
+    public var httpsRedirectPort: Int?
 
-    public init(name: String, address: SocketAddress, maxConnections: Int = 20000, mode: Mode = .proxy) {
+    public init(name: String, address: SocketAddress, maxConnections: Int = 20000, mode: Mode = .proxy,
+                tls: ListenerTLS? = nil, httpsRedirectPort: Int? = nil) {
         self.name = name
         self.address = address
         self.maxConnections = maxConnections
         self.mode = mode
+        self.tls = tls
+        self.httpsRedirectPort = httpsRedirectPort
     }
+}
+
+/// `[listener.tls]` (a table after the `[[listener]]` it belongs to, in the same file): terminate TLS on this
+/// listener.
+///
+/// Every file named here (PEM certificates and keys, the DER OCSP response) is a path; a relative path is relative
+/// to the working directory of the process (not to the configuration directory). The loader only checks that each
+/// file exists, is readable and, for PEM files, contains a `"-----BEGIN "` line; the gateway reads and validates the
+/// certificates and keys themselves when it starts (and logs why one is refused).
+public struct ListenerTLS: Sendable, Equatable {
+    /// A certificate and its private key: paths of PEM files.
+    public struct CertificatePair: Sendable, Equatable {
+        /// `cert`: the certificate followed by its chain (intermediates), PEM, e.g. certbot's `fullchain.pem`.
+        public var cert: String
+        /// `key`: the certificate's private key, PEM (may be the same file as `cert` when that holds both).
+        public var key: String
+
+        public init(cert: String, key: String) {
+            self.cert = cert
+            self.key = key
+        }
+    }
+
+    /// `profile`: protocol versions and ciphers, after Mozilla's server-side TLS recommendations.
+    public enum Profile: String, Sendable, Equatable, CaseIterable {
+        /// `"intermediate"` (the default): TLS 1.2 and 1.3, Mozilla's intermediate cipher suites (ECDHE with AES-GCM
+        /// or ChaCha20-Poly1305); for general-purpose servers with a variety of clients.
+        case intermediate
+        /// `"modern"`: TLS 1.3 only; for services whose clients are all recent.
+        case modern
+    }
+
+    /// `cert`, `key` (both required): the default certificate, served when the client's SNI name matches no
+    /// other certificate or the client sends none.
+    public var defaultCertificate: CertificatePair
+    /// `[[listener.tls.sni]]` tables with `cert` and `key` (both required): more certificates; each is chosen by the
+    /// names in its own certificate (SAN DNS names, exact or wildcard); the gateway reads the names, not the
+    /// configuration. A certificate file is used once per listener (the default certificate included).
+    /// Default `[]`.
+    public var sniCertificates: [CertificatePair]
+    /// `profile`: `"intermediate"` (TLS 1.2 + 1.3, Mozilla intermediate ciphers) or `"modern"` (TLS 1.3 only).
+    /// Default `.intermediate`.
+    public var profile: Profile
+    /// `ocsp`: path of a DER-encoded OCSP response to staple to the default certificate's handshakes (e.g. written by
+    /// `openssl ocsp ... -respout FILE`). Default nil (no stapling).
+    public var ocspFile: String?
+    /// `hsts`: a `Strict-Transport-Security` value added to every response on this listener, e.g.
+    /// `"max-age=63072000"` or `"max-age=63072000; includeSubDomains; preload"`. It must hold a `max-age=SECONDS`
+    /// directive and printable characters only. Default nil (no header added).
+    public var hsts: String?
+    /// `ticket_rotation`: how often the session-ticket keys are replaced. At least `minimumTicketRotation`
+    /// (1 minute). Default 12 hours.
+    public var ticketRotation: Duration
+    /// `handshake_timeout`: a client that has not completed the TLS handshake within this time is disconnected.
+    /// Positive. Default 10 seconds.
+    public var handshakeTimeout: Duration
+
+    public init(defaultCertificate: CertificatePair, sniCertificates: [CertificatePair] = [],
+                profile: Profile = .intermediate, ocspFile: String? = nil, hsts: String? = nil,
+                ticketRotation: Duration = .seconds(12 * 3600), handshakeTimeout: Duration = .seconds(10)) {
+        self.defaultCertificate = defaultCertificate
+        self.sniCertificates = sniCertificates
+        self.profile = profile
+        self.ocspFile = ocspFile
+        self.hsts = hsts
+        self.ticketRotation = ticketRotation
+        self.handshakeTimeout = handshakeTimeout
+    }
+
+    /// 1 minute: the shortest accepted `ticket_rotation`.
+    public static let minimumTicketRotation: Duration = .seconds(60)
 }
 
 /// `[[pool]]` `policy`: how a pool chooses a server. Default `.threshold`.
@@ -377,11 +457,17 @@ public struct Pool: Sendable, Equatable {
     /// `"text/xml"`, `"application/wsdl+xml"`, `"text/html"`) whose response bodies have absolute URLs that point at
     /// a server's own address rewritten to the gateway. Opt-in: default `[]` (bodies are never rewritten).
     public var rewriteBodyTypes: [String]
+    /// `[pool.tls]`, or the short form `tls = true` on the `[[pool]]`: connect to this pool's servers over TLS.
+    /// Default nil (plain TCP; `tls = false` gives nil too). A `[pool.tls]` table with `enabled = false` is kept
+    /// (checked like any other) with `enabled` false: connections are then plain as well, so the gateway uses TLS
+    /// exactly when `tls?.enabled == true`.
+    public var tls: PoolTLS?
 
     public init(name: String, policy: PolicyName = .threshold, servers: [Server], firstLevel: Double = 0.50,
                 secondLevel: Double = 0.20, hashKey: HashKey = .source, retries: Int = 2,
                 slowStart: Duration = .seconds(10), maxQueue: Int = 100, queueTimeout: Duration = .seconds(5),
-                passiveFailures: Int = 3, health: HealthCheck = HealthCheck(), rewriteBodyTypes: [String] = []) {
+                passiveFailures: Int = 3, health: HealthCheck = HealthCheck(), rewriteBodyTypes: [String] = [],
+                tls: PoolTLS? = nil) {
         self.name = name
         self.policy = policy
         self.servers = servers
@@ -395,6 +481,48 @@ public struct Pool: Sendable, Equatable {
         self.passiveFailures = passiveFailures
         self.health = health
         self.rewriteBodyTypes = rewriteBodyTypes
+        self.tls = tls
+    }
+}
+
+/// `[pool.tls]` (a table after the `[[pool]]` it belongs to, in the same file): connect to this pool's servers
+/// over TLS. Every key is optional; `tls = true` on the `[[pool]]` is short for a `[pool.tls]` table with every
+/// default.
+///
+/// File paths (`ca_file`, `client_cert`, `client_key`) are relative to the working directory of the process when
+/// they are not absolute. The loader only checks that each file exists, is readable and contains a `"-----BEGIN "`
+/// line (PEM); the gateway reads and validates their contents when it starts.
+public struct PoolTLS: Sendable, Equatable {
+    /// `enabled`: whether connections use TLS. Default true (writing the table turns TLS on); `enabled = false`
+    /// turns it off without removing the other keys.
+    public var enabled: Bool
+    /// `ca_file`: PEM bundle of the CA certificates the servers' certificates are verified against (e.g. a private
+    /// CA). Default nil: the system's default trust store.
+    public var caFile: String?
+    /// `verify`: verify the server's certificate chain and its name (`serverName`). Default true.
+    ///
+    /// DANGEROUS when false: any certificate is accepted, so anyone who can intercept the connection to a server can
+    /// read and change the traffic. Only for testing, or a network path that is already private and trusted.
+    public var verify: Bool
+    /// `server_name`: the host name sent as SNI and checked against the server's certificate, e.g.
+    /// `"api.internal.example"` (stored in lower case), or an IP address (then no SNI is sent and an IP SAN must
+    /// match). Default nil: the host of the server's `public_url` when it has one, else the server's address (then
+    /// an IP SAN must match).
+    public var serverName: String?
+    /// `client_cert`: a PEM client certificate (with its chain) presented to servers that ask for one (mutual TLS).
+    /// Set together with `client_key` (both or neither). Default nil.
+    public var clientCert: String?
+    /// `client_key`: the PEM private key of `client_cert`. Default nil.
+    public var clientKey: String?
+
+    public init(enabled: Bool = true, caFile: String? = nil, verify: Bool = true, serverName: String? = nil,
+                clientCert: String? = nil, clientKey: String? = nil) {
+        self.enabled = enabled
+        self.caFile = caFile
+        self.verify = verify
+        self.serverName = serverName
+        self.clientCert = clientCert
+        self.clientKey = clientKey
     }
 }
 

@@ -10,12 +10,17 @@ struct Merger {
                               "upstream_idle", "tunnel_idle"]
     static let limitKeys = ["max_request_line", "max_header_bytes", "max_header_count",
                             "upstream_idle_per_server", "buffer_bytes", "redirect_body_bytes"]
-    static let listenerKeys = ["name", "address", "max_connections", "mode"]
+    static let listenerKeys = ["name", "address", "max_connections", "mode", "https_redirect", "tls"]
+    static let listenerTLSKeys = ["cert", "key", "sni", "profile", "ocsp", "hsts", "ticket_rotation",
+                                  "handshake_timeout"]
+    static let sniKeys = ["cert", "key"]
     static let adminKeys = ["address"]
     static let stickySettingsKeys = ["secret", "secret_file", "source_table_size"]
     static let discoveryKeys = ["servers_path", "assign_path"]
     static let poolKeys = ["name", "policy", "first_level", "second_level", "hash_key", "retries", "slow_start",
-                           "max_queue", "queue_timeout", "passive_failures", "rewrite_body_types", "health", "server"]
+                           "max_queue", "queue_timeout", "passive_failures", "rewrite_body_types", "health", "tls",
+                           "server"]
+    static let poolTLSKeys = ["enabled", "ca_file", "verify", "server_name", "client_cert", "client_key"]
     static let healthKeys = ["type", "interval", "timeout", "rise", "fall", "method", "path", "host",
                              "expect_status", "expect_body"]
     static let serverKeys = ["id", "address", "weight", "capacity", "public_url", "group", "max_conns"]
@@ -177,8 +182,17 @@ struct Merger {
                 fail(file, "pool.server", "[[pool.server]] must follow a [[pool]] in the same file")
             } else if key == "pool", let table = value.table, table["health"] != nil {
                 fail(file, "pool.health", "[pool.health] must follow a [[pool]] in the same file")
+            } else if key == "pool", let table = value.table, table["tls"] != nil {
+                fail(file, "pool.tls", "[pool.tls] must follow a [[pool]] in the same file")
             } else if key == "route", let table = value.table, table["sticky"] != nil {
                 fail(file, "route.sticky", "[[route.sticky]] must follow a [[route]] in the same file")
+            } else if key == "listener", let table = value.table, let tls = table["tls"]?.table {
+                if tls.keys == ["sni"] {
+                    fail(file, "listener.tls.sni",
+                         "[[listener.tls.sni]] must follow a [[listener]] and its [listener.tls] in the same file")
+                } else {
+                    fail(file, "listener.tls", "[listener.tls] must follow a [[listener]] in the same file")
+                }
             } else if value.type == .table {
                 fail(file, key, "expected an array of tables (\(header)), found a table; write \(header), not \(header.dropFirst().dropLast())")
             } else {
@@ -353,7 +367,8 @@ struct Merger {
 
     mutating func processListener(_ table: TOMLTable, file: String, path: String) {
         listenerTablesSeen += 1
-        checkUnknownKeys(table, known: Self.listenerKeys, file: file, path: path, header: "[[listener]]")
+        checkUnknownKeys(table, known: Self.listenerKeys, file: file, path: path, header: "[[listener]]",
+                         elsewhere: Dictionary(uniqueKeysWithValues: Self.listenerTLSKeys.map { ($0, "[listener.tls]") }))
         let name = requiredName(table, "name", file: file, path: path, example: #"name = "public""#)
         let address = address(table, file: file, path: path, example: "127.0.0.1:8080", allowPortZero: true)
         var maxConnections: Int? = nil
@@ -366,6 +381,37 @@ struct Merger {
         if let value = table["mode"] {
             if let choice = choice(value, Mode.self, file: file, key: "\(path).mode", kind: "mode", plural: "modes") {
                 mode = choice
+            } else {
+                valid = false
+            }
+        }
+        var tls: ListenerTLS? = nil
+        if let value = table["tls"] {
+            if let section = value.table {
+                tls = processListenerTLS(section, file: file, path: "\(path).tls")
+                if tls == nil { valid = false }
+            } else {
+                valid = false
+                let hint = value.type == .array ? "; write [listener.tls], not [[listener.tls]]" : ""
+                fail(file, "\(path).tls",
+                     "expected a table ([listener.tls]) with cert and key, found \(ValueRules.describe(value))\(hint)")
+            }
+        }
+        var httpsRedirectPort: Int? = nil
+        if let value = table["https_redirect"] {
+            let key = "\(path).https_redirect"
+            if let port = integer(value, file: file, key: key, range: 1...65535) {
+                if table["tls"] != nil {
+                    valid = false
+                    fail(file, key, "cannot be set on a TLS listener (this one has [listener.tls]); https_redirect "
+                         + "sends a plain listener's requests to HTTPS: set it on a plain listener, e.g. one on port 80")
+                } else if let address, address.port != 0, Int(address.port) == port {
+                    valid = false
+                    fail(file, key, "must not be this listener's own port (\(port)), which serves plain HTTP; "
+                         + "name the port of the TLS listener, e.g. https_redirect = 443")
+                } else {
+                    httpsRedirectPort = port
+                }
             } else {
                 valid = false
             }
@@ -386,8 +432,124 @@ struct Merger {
             }
         }
         if let name, let address, valid, nameIsNew, addressIsNew {
-            listeners.append((Listener(name: name, address: address, mode: mode), maxConnections))
+            listeners.append((Listener(name: name, address: address, mode: mode, tls: tls,
+                                       httpsRedirectPort: httpsRedirectPort), maxConnections))
         }
+    }
+
+    /// A `[listener.tls]` table, or nil (with errors recorded) when any key is invalid.
+    mutating func processListenerTLS(_ table: TOMLTable, file: String, path: String) -> ListenerTLS? {
+        checkUnknownKeys(table, known: Self.listenerTLSKeys, file: file, path: path, header: "[listener.tls]",
+                         elsewhere: Dictionary(uniqueKeysWithValues: Self.listenerKeys.map { ($0, "[[listener]]") }))
+        var valid = true
+        let certificate = certificatePair(table, file: file, path: path)
+        var tls = ListenerTLS(defaultCertificate: certificate ?? .init(cert: "", key: ""))
+        // Certificate path -> the key that first named it.
+        var certificates: [String: String] = [:]
+        if let certificate {
+            certificates[certificate.cert] = "\(path).cert"
+        } else {
+            valid = false
+        }
+        if let value = table["sni"] {
+            if let elements = arrayOfTables(value, file: file, key: "\(path).sni", header: "[[listener.tls.sni]]") {
+                if elements.count < value.array?.count ?? 0 { valid = false }
+                var elsewhere = Dictionary(uniqueKeysWithValues: Self.listenerTLSKeys.map { ($0, "[listener.tls]") })
+                for key in Self.listenerKeys { elsewhere[key] = "[[listener]]" }
+                for (index, element) in elements {
+                    let entryPath = "\(path).sni[\(index)]"
+                    checkUnknownKeys(element, known: Self.sniKeys, file: file, path: entryPath,
+                                     header: "[[listener.tls.sni]]", elsewhere: elsewhere)
+                    guard let pair = certificatePair(element, file: file, path: entryPath) else {
+                        valid = false
+                        continue
+                    }
+                    if let first = certificates[pair.cert] {
+                        valid = false
+                        fail(file, "\(entryPath).cert", "certificate file \"\(pair.cert)\" is already used by \(first); "
+                             + "list each certificate once (the names in it choose it)")
+                        continue
+                    }
+                    certificates[pair.cert] = "\(entryPath).cert"
+                    tls.sniCertificates.append(pair)
+                }
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["profile"] {
+            if let profile = choice(value, ListenerTLS.Profile.self, file: file, key: "\(path).profile", kind: "profile",
+                                    plural: "profiles") {
+                tls.profile = profile
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["ocsp"] {
+            if let ocsp = tlsFile(value, file: file, key: "\(path).ocsp", kind: .ocspResponse) {
+                tls.ocspFile = ocsp
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["hsts"] {
+            if let text = string(value, file: file, key: "\(path).hsts") {
+                if text.allSatisfy(\.isWhitespace) {
+                    valid = false
+                    fail(file, "\(path).hsts", "must not be empty; leave hsts out to add no Strict-Transport-Security "
+                         + "header, or write e.g. hsts = \"max-age=63072000\"")
+                } else if ValueRules.isValidHSTS(text) {
+                    tls.hsts = text
+                } else {
+                    valid = false
+                    fail(file, "\(path).hsts", "invalid hsts \"\(ValueRules.clip(text))\"; \(ValueRules.hstsForm)")
+                }
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["ticket_rotation"] {
+            if let duration = duration(value, file: file, key: "\(path).ticket_rotation",
+                                       minimum: ListenerTLS.minimumTicketRotation) {
+                tls.ticketRotation = duration
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["handshake_timeout"] {
+            if let duration = duration(value, file: file, key: "\(path).handshake_timeout") {
+                tls.handshakeTimeout = duration
+            } else {
+                valid = false
+            }
+        }
+        return valid ? tls : nil
+    }
+
+    /// `cert` and `key` of a `[listener.tls]` or `[[listener.tls.sni]]` table: both required, each a readable PEM
+    /// file. nil (with errors recorded) when either is missing or invalid.
+    mutating func certificatePair(_ table: TOMLTable, file: String, path: String) -> ListenerTLS.CertificatePair? {
+        let certExample = "cert = \"\(ValueRules.TLSFile.certificate.example)\""
+        let keyExample = "key = \"\(ValueRules.TLSFile.privateKey.example)\""
+        var cert: String? = nil
+        var key: String? = nil
+        if let value = table["cert"] {
+            cert = tlsFile(value, file: file, key: "\(path).cert", kind: .certificate)
+        } else if table["key"] != nil {
+            fail(file, "\(path).cert", "missing required key; key is set, so cert must name its certificate (with its "
+                 + "chain), e.g. \(certExample)")
+        } else {
+            fail(file, "\(path).cert", "missing required key, e.g. \(certExample)")
+        }
+        if let value = table["key"] {
+            key = tlsFile(value, file: file, key: "\(path).key", kind: .privateKey)
+        } else if table["cert"] != nil {
+            fail(file, "\(path).key", "missing required key; cert is set, so key must name its private key, e.g. \(keyExample)")
+        } else {
+            fail(file, "\(path).key", "missing required key, e.g. \(keyExample)")
+        }
+        guard let cert, let key else { return nil }
+        return ListenerTLS.CertificatePair(cert: cert, key: key)
     }
 
     // MARK: [[pool]] and [[pool.server]]
@@ -395,6 +557,7 @@ struct Merger {
     mutating func processPool(_ table: TOMLTable, file: String, path: String) {
         var elsewhere = Dictionary(uniqueKeysWithValues: Self.serverKeys.map { ($0, "[[pool.server]]") })
         for key in Self.healthKeys { elsewhere[key] = "[pool.health]" }
+        for key in Self.poolTLSKeys { elsewhere[key] = "[pool.tls]" }
         checkUnknownKeys(table, known: Self.poolKeys, file: file, path: path, header: "[[pool]]", elsewhere: elsewhere)
         let name = requiredName(table, "name", file: file, path: path, example: #"name = "demo""#)
         var nameIsNew = false
@@ -471,6 +634,22 @@ struct Merger {
                 valid = false
                 let hint = value.type == .array ? "; write [pool.health], not [[pool.health]]" : ""
                 fail(file, "\(path).health", "expected a table ([pool.health]), found \(ValueRules.describe(value))\(hint)")
+            }
+        }
+        if let value = table["tls"] {
+            if value.type == .bool, let enabled = value.bool {
+                pool.tls = enabled ? PoolTLS() : nil
+            } else if let section = value.table {
+                if let tls = processPoolTLS(section, file: file, path: "\(path).tls") {
+                    pool.tls = tls
+                } else {
+                    valid = false
+                }
+            } else {
+                valid = false
+                let hint = value.type == .array ? "; write [pool.tls], not [[pool.tls]]" : ""
+                fail(file, "\(path).tls", "expected a table ([pool.tls]) or a boolean (tls = true), found "
+                     + "\(ValueRules.describe(value))\(hint)")
             }
         }
         var servers: [Server] = []
@@ -609,6 +788,65 @@ struct Merger {
             }
         }
         return valid ? health : nil
+    }
+
+    /// A `[pool.tls]` table, or nil (with errors recorded) when any key is invalid.
+    mutating func processPoolTLS(_ table: TOMLTable, file: String, path: String) -> PoolTLS? {
+        checkUnknownKeys(table, known: Self.poolTLSKeys, file: file, path: path, header: "[pool.tls]",
+                         elsewhere: Dictionary(uniqueKeysWithValues: Self.poolKeys.map { ($0, "[[pool]]") }))
+        var valid = true
+        var tls = PoolTLS()
+        for (key, keyPath) in [("enabled", \PoolTLS.enabled), ("verify", \PoolTLS.verify)] {
+            guard let value = table[key] else { continue }
+            if let flag = boolean(value, file: file, key: "\(path).\(key)") {
+                tls[keyPath: keyPath] = flag
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["ca_file"] {
+            if let caFile = tlsFile(value, file: file, key: "\(path).ca_file", kind: .caBundle) {
+                tls.caFile = caFile
+            } else {
+                valid = false
+            }
+        }
+        if let value = table["server_name"] {
+            if let text = string(value, file: file, key: "\(path).server_name") {
+                if text.isEmpty {
+                    valid = false
+                    fail(file, "\(path).server_name", "must not be empty; leave server_name out to use the host of the "
+                         + "server's public_url, or else its address")
+                } else if let name = ValueRules.normalizedServerName(text) {
+                    tls.serverName = name
+                } else {
+                    valid = false
+                    fail(file, "\(path).server_name",
+                         "invalid server_name \"\(ValueRules.clip(text))\"; \(ValueRules.serverNameForm)")
+                }
+            } else {
+                valid = false
+            }
+        }
+        let pair: [(key: String, other: String, kind: ValueRules.TLSFile, keyPath: WritableKeyPath<PoolTLS, String?>,
+                    needs: String)] = [
+            ("client_cert", "client_key", .clientCertificate, \.clientCert, "its certificate (with its chain)"),
+            ("client_key", "client_cert", .clientKey, \.clientKey, "its private key"),
+        ]
+        for (key, other, kind, keyPath, needs) in pair {
+            if let value = table[key] {
+                if let path = tlsFile(value, file: file, key: "\(path).\(key)", kind: kind) {
+                    tls[keyPath: keyPath] = path
+                } else {
+                    valid = false
+                }
+            } else if table[other] != nil {
+                valid = false
+                fail(file, "\(path).\(key)", "missing; \(other) is set, so \(key) must name \(needs) (set both or "
+                     + "neither), e.g. \(key) = \"\(kind.example)\"")
+            }
+        }
+        return valid ? tls : nil
     }
 
     mutating func processServer(_ table: TOMLTable, file: String, path: String) -> Server? {
@@ -945,6 +1183,27 @@ struct Merger {
             return nil
         }
         return number
+    }
+
+    mutating func boolean(_ value: TOMLValueConvertible, file: String, key: String) -> Bool? {
+        if value.type == .bool, let flag = value.bool { return flag }
+        fail(file, key, "expected true or false, found \(ValueRules.describe(value))")
+        return nil
+    }
+
+    /// A TLS file key: a non-empty path naming a readable file, PEM text unless `kind` is the OCSP response.
+    mutating func tlsFile(_ value: TOMLValueConvertible, file: String, key: String, kind: ValueRules.TLSFile) -> String? {
+        guard let path = string(value, file: file, key: key) else { return nil }
+        if path.allSatisfy(\.isWhitespace) {
+            let name = key.split(separator: ".").last.map(String.init) ?? key
+            fail(file, key, "must not be empty, e.g. \(name) = \"\(kind.example)\"")
+            return nil
+        }
+        if let problem = ValueRules.checkTLSFile(path, pem: kind.isPEM) {
+            fail(file, key, problem.message(kind))
+            return nil
+        }
+        return path
     }
 
     mutating func optionalInteger(_ table: TOMLTable, _ key: String, file: String, path: String,

@@ -257,6 +257,138 @@ enum ValueRules {
         ##"expected a path starting with "/" (no spaces, "?", "#" or "*") such as "\##(example)", or "off" to turn the endpoint off"##
     }
 
+    // MARK: TLS files, hsts, server_name
+
+    /// What a TLS key names (`cert`, `key`, `ca_file`, `client_cert`, `client_key`, `ocsp`): the words of its
+    /// messages, an example path, and whether the file must be PEM text.
+    enum TLSFile: Equatable {
+        case certificate
+        case privateKey
+        case caBundle
+        case clientCertificate
+        case clientKey
+        case ocspResponse
+
+        /// `"certificate file"`, `"key file"`, ...: what the messages call the file.
+        var noun: String {
+            switch self {
+            case .certificate: return "certificate file"
+            case .privateKey: return "key file"
+            case .caBundle: return "CA file"
+            case .clientCertificate: return "client certificate file"
+            case .clientKey: return "client key file"
+            case .ocspResponse: return "OCSP response file"
+            }
+        }
+
+        /// An example path, for "e.g. cert = ..." hints.
+        var example: String {
+            switch self {
+            case .certificate: return "/etc/weir/tls/example.com.pem"
+            case .privateKey: return "/etc/weir/tls/example.com.key"
+            case .caBundle: return "/etc/weir/tls/backend-ca.pem"
+            case .clientCertificate: return "/etc/weir/tls/client.pem"
+            case .clientKey: return "/etc/weir/tls/client.key"
+            case .ocspResponse: return "/etc/weir/tls/example.com.ocsp"
+            }
+        }
+
+        /// Whether the file must be PEM text (every kind but the DER OCSP response).
+        var isPEM: Bool { self != .ocspResponse }
+
+        /// What a PEM file of this kind holds and how to convert a DER one (for "is not PEM").
+        var pemHint: String {
+            let certificate = "convert a DER certificate with: openssl x509 -inform der -in cert.der -out cert.pem"
+            let key = "convert a DER key with: openssl pkey -inform der -in key.der -out key.pem"
+            switch self {
+            case .certificate:
+                return "expected the certificate and its chain in PEM form (such as certbot's fullchain.pem); \(certificate)"
+            case .privateKey:
+                return "expected a private key in PEM form (such as certbot's privkey.pem); \(key)"
+            case .caBundle:
+                return "expected one or more CA certificates in PEM form; \(certificate)"
+            case .clientCertificate:
+                return "expected the client certificate and its chain in PEM form; \(certificate)"
+            case .clientKey:
+                return "expected a private key in PEM form; \(key)"
+            case .ocspResponse:
+                return ""
+            }
+        }
+    }
+
+    /// Why a TLS file cannot be used; `message(_:)` is the whole error message.
+    enum TLSFileProblem: Error, Equatable {
+        case missing(String)
+        case directory(String)
+        case unreadable(String)
+        case notPEM(String)
+
+        func message(_ kind: TLSFile) -> String {
+            switch self {
+            case .missing(let path):
+                let relative = path.hasPrefix("/") ? ""
+                    : " (a relative path is relative to the working directory, \(FileManager.default.currentDirectoryPath))"
+                return "cannot read \(kind.noun) \"\(path)\": it does not exist\(relative)"
+            case .directory(let path):
+                let what = kind.isPEM ? "a PEM file" : "a file holding a DER OCSP response"
+                return "cannot read \(kind.noun) \"\(path)\": it is a directory; name \(what)"
+            case .unreadable(let path):
+                return "cannot read \(kind.noun) \"\(path)\" (check its permissions)"
+            case .notPEM(let path):
+                return "\(kind.noun) \"\(path)\" is not PEM (it has no \"-----BEGIN \" line); \(kind.pemHint)"
+            }
+        }
+    }
+
+    /// nil when the file at `path` (relative paths: to the working directory) exists, is readable and, when `pem`,
+    /// contains a `"-----BEGIN "` line. The contents are not parsed: the gateway validates them when it starts.
+    static func checkTLSFile(_ path: String, pem: Bool) -> TLSFileProblem? {
+        let fileManager = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fileManager.fileExists(atPath: path, isDirectory: &isDirectory) else { return .missing(path) }
+        guard !isDirectory.boolValue else { return .directory(path) }
+        guard let data = fileManager.contents(atPath: path) else { return .unreadable(path) }
+        if pem && data.range(of: Data("-----BEGIN ".utf8)) == nil { return .notPEM(path) }
+        return nil
+    }
+
+    static let hstsForm =
+        #"expected a Strict-Transport-Security value with a max-age, such as "max-age=63072000" or "max-age=63072000; includeSubDomains; preload""#
+
+    /// A `Strict-Transport-Security` value (RFC 6797): printable ASCII, `;`-separated directives whose names are
+    /// tokens, exactly one of them `max-age=SECONDS` (digits, optionally quoted).
+    static func isValidHSTS(_ text: String) -> Bool {
+        guard text.unicodeScalars.allSatisfy({ $0 == "\t" || ($0.value >= 0x20 && $0.value < 0x7f) }) else { return false }
+        var maxAges = 0
+        for directive in text.split(separator: ";", omittingEmptySubsequences: false) {
+            let trimmed = directive.trimmingCharacters(in: .whitespaces)
+            let parts = trimmed.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = parts[0].trimmingCharacters(in: .whitespaces)
+            guard isToken(name) else { return false }
+            guard name.lowercased() == "max-age" else { continue }
+            guard parts.count == 2 else { return false }
+            var value = Substring(parts[1].trimmingCharacters(in: .whitespaces))
+            if value.count >= 2 && value.hasPrefix("\"") && value.hasSuffix("\"") { value = value.dropFirst().dropLast() }
+            guard !value.isEmpty, value.count <= 12, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+            maxAges += 1
+        }
+        return maxAges == 1
+    }
+
+    static let serverNameForm =
+        #"expected a host name such as "api.internal.example" (no scheme, port or wildcard), or an IP address such as "10.0.0.5""#
+
+    /// `[pool.tls] server_name`: a DNS-style host name (returned in lower case, no wildcard) or a numeric IPv4 or
+    /// IPv6 address (without brackets; IPv6 returned in RFC 5952 form); nil otherwise.
+    static func normalizedServerName(_ text: String) -> String? {
+        if SocketAddress.isIPv4(text) { return text }
+        if text.contains(":") { return SocketAddress.canonicalIPv6(text) }
+        if text.allSatisfy({ $0 == "." || ("0"..."9").contains($0) }) { return nil }
+        guard !text.hasPrefix("*"), let host = normalizedHost(text) else { return nil }
+        return host
+    }
+
     // MARK: rewrite_body_types
 
     static let contentTypeArrayForm = #"expected an array of content types such as ["text/html", "application/wsdl+xml"]"#

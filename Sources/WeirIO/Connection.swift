@@ -1,5 +1,6 @@
 import Glibc
 import CLibevent
+import COpenSSL
 
 /// What happened on a connection besides data arriving or draining.
 public enum ConnectionEvent: Sendable {
@@ -64,6 +65,11 @@ public final class Connection {
     private var lowWatermark = 0
     /// Keeps the connection alive while it flushes after its owner let go (see `closeAfterFlush`).
     private var retainedWhileFlushing: Connection?
+    /// The OpenSSL session when the connection is TLS (SSL*), and where its handshake stands.
+    private var ssl: OpaquePointer?
+    private var handshaking = false
+    /// A TLS read that could not proceed until the socket is writable (OpenSSL's WANT_WRITE).
+    private var readWaitsForWrite = false
 
     /// The most bytes read per readiness notification.
     static let maxRead = 256 * 1024
@@ -95,19 +101,37 @@ public final class Connection {
         evbuffer_free(output.raw)
     }
 
-    /// Wraps an accepted socket `fd` (takes ownership of it). Reading starts enabled.
-    public static func accepted(loop: EventLoop, fd: Int32, peer: PeerAddress) -> Connection? {
+    /// Wraps an accepted socket `fd` (takes ownership of it). Reading starts enabled. With `tls`,
+    /// the TLS handshake runs first; a failed one is reported as `.failed` ("tls handshake: …").
+    public static func accepted(loop: EventLoop, fd: Int32, peer: PeerAddress, tls: TLSServerContext? = nil) -> Connection? {
         weir_set_nodelay(fd)
         let c = Connection(loop: loop, fd: fd, peer: peer)
+        if let tls {
+            guard let ssl = tls.newSession(fd: fd) else { c.close(); return nil }
+            c.ssl = ssl
+            c.handshaking = true
+        }
         c.setReading(true)
         return c
     }
+
+    /// Whether this is a TLS connection.
+    public var isTLS: Bool { ssl != nil }
+
+    /// Whether the TLS handshake has not completed yet.
+    public var isHandshaking: Bool { handshaking }
+
+    /// Whether the TLS session was resumed (ticket or session cache) rather than fully negotiated.
+    public var tlsSessionReused: Bool { ssl.map { weir_ssl_session_reused($0) == 1 } ?? false }
 
     /// Starts a non-blocking connect to a numeric `host`:`port`. The handler receives `.connected`
     /// or `.failed` (or `.writeTimeout` when a write timeout is set and passes first). Bytes written
     /// before the connection completes are sent once it does.
     /// Throws only when the address is not numeric or no socket could be made.
-    public static func connect(loop: EventLoop, host: String, port: Int, handler: ConnectionHandler) throws -> Connection {
+    /// With `tls`, the TLS handshake follows the TCP connect (`serverName` is verified and sent as
+    /// SNI) and `.connected` comes when it has completed.
+    public static func connect(loop: EventLoop, host: String, port: Int, handler: ConnectionHandler,
+                               tls: TLSClientContext? = nil, serverName: String? = nil) throws -> Connection {
         var storage = sockaddr_storage()
         let len = weir_make_address(host, Int32(port), &storage)
         guard len > 0 else { throw IOError("connect \(host):\(port): not a numeric address") }
@@ -118,6 +142,13 @@ public final class Connection {
         let c = Connection(loop: loop, fd: fd, peer: PeerAddress(host: host, port: port))
         c.handler = handler
         c.connecting = true
+        if let tls {
+            guard let ssl = tls.newSession(fd: fd, serverName: serverName ?? host) else {
+                c.close()
+                throw IOError("tls: cannot create a session for \(host):\(port)")
+            }
+            c.ssl = ssl
+        }
         c.watchWrite(true)
         return c
     }
@@ -191,6 +222,7 @@ public final class Connection {
             handler?.connection(self, event: .readTimeout)
             return
         }
+        if ssl != nil { tlsReadReady(); return }
         var total = 0
         // Start small (a 16 KiB chain comes from the allocator's free lists) and grow only while
         // reads fill what was offered: large fresh allocations per read cost page faults.
@@ -240,22 +272,35 @@ public final class Connection {
                 return
             }
             connecting = false
+            if ssl != nil {
+                handshaking = true
+                if !reading { setReading(true) }
+                continueHandshake()
+                return
+            }
             if !closeWhenFlushed {
                 if !reading { setReading(true) }
                 handler?.connection(self, event: .connected)
                 guard fd >= 0 else { return }
             }
         }
+        if handshaking { continueHandshake(); return }
+        if readWaitsForWrite {
+            readWaitsForWrite = false
+            tlsReadReady()
+            guard fd >= 0 else { return }
+        }
         flush()
     }
 
     /// Something was appended to the output: write it later in this loop pass.
     private func outputGrew() {
-        guard fd >= 0, !connecting, !watchingWrite else { return }
+        guard fd >= 0, !connecting, !handshaking, !watchingWrite else { return }
         event_active(writeEvent, Int32(weir_ev_write()), 1)
     }
 
     private func flush() {
+        if ssl != nil { tlsFlush(); return }
         let before = output.count
         while !output.isEmpty {
             let n = evbuffer_write_atmost(output.raw, fd, -1)
@@ -290,8 +335,107 @@ public final class Connection {
         }
     }
 
+    // MARK: - TLS
+
+    /// Drives the handshake as far as the socket allows.
+    private func continueHandshake() {
+        guard let ssl, fd >= 0 else { return }
+        ERR_clear_error()
+        let rc = SSL_do_handshake(ssl)
+        if rc == 1 {
+            handshaking = false
+            let isClient = SSL_is_server(ssl) == 0
+            if isClient, !closeWhenFlushed {
+                handler?.connection(self, event: .connected)
+                guard fd >= 0 else { return }
+            }
+            flush()
+            guard fd >= 0 else { return }
+            tlsReadReady()   // application data may have come with the last handshake flight
+            return
+        }
+        let error = SSL_get_error(ssl, rc)
+        if error == weir_ssl_err_want_read() { if !reading { setReading(true) }; return }
+        if error == weir_ssl_err_want_write() { watchWrite(true); return }
+        let reason = openSSLErrors()
+        setReading(false)
+        if closeWhenFlushed { close(); return }
+        handler?.connection(self, event: .failed(IOError("tls handshake: \(reason.isEmpty ? "connection closed" : reason)")))
+    }
+
+    /// Reads decrypted bytes into `input` until OpenSSL needs more from the socket.
+    private func tlsReadReady() {
+        guard let ssl, fd >= 0 else { return }
+        if handshaking { continueHandshake(); return }
+        var total = 0
+        while total < Self.maxRead {
+            ERR_clear_error()
+            var vec = iovec()
+            var got = 0
+            guard evbuffer_reserve_space(input.raw, 16 * 1024, &vec, 1) >= 1 else { break }
+            let n = SSL_read_ex(ssl, vec.iov_base, vec.iov_len, &got)
+            vec.iov_len = n == 1 ? got : 0
+            evbuffer_commit_space(input.raw, &vec, n == 1 ? 1 : 0)
+            if n == 1 { total += got; continue }
+            let error = SSL_get_error(ssl, n)
+            if error == weir_ssl_err_want_read() { break }
+            if error == weir_ssl_err_want_write() { readWaitsForWrite = true; watchWrite(true); break }
+            setReading(false)
+            if total > 0 { handler?.connectionReadable(self) }
+            guard fd >= 0 else { return }
+            if error == weir_ssl_err_zero_return() || (error == weir_ssl_err_syscall() && weir_errno() == 0) {
+                handler?.connection(self, event: .endOfStream)
+            } else {
+                let reason = openSSLErrors()
+                handler?.connection(self, event: .failed(IOError("tls read: \(reason.isEmpty ? "connection reset" : reason)", code: weir_errno())))
+            }
+            return
+        }
+        if total >= Self.maxRead, SSL_pending(ssl) > 0 {
+            event_active(readEvent, Int32(weir_ev_read()), 1)   // more is decrypted already: come back
+        }
+        if total > 0 { handler?.connectionReadable(self) }
+    }
+
+    /// Encrypts and sends `output`, segment by segment.
+    private func tlsFlush() {
+        guard let ssl, fd >= 0, !handshaking, !connecting else { return }
+        let before = output.count
+        while !output.isEmpty {
+            ERR_clear_error()
+            var written = 0
+            let rc = output.withFirstSegment { segment in
+                SSL_write_ex(ssl, segment.baseAddress, min(segment.count, 64 * 1024), &written)
+            }
+            if rc == 1 { output.drain(written); continue }
+            let error = SSL_get_error(ssl, rc)
+            if error == weir_ssl_err_want_write() { break }
+            if error == weir_ssl_err_want_read() { if !reading { setReading(true) }; break }
+            watchWrite(false)
+            if closeWhenFlushed { close(); return }
+            output.drainAll()
+            setReading(false)
+            let reason = openSSLErrors()
+            handler?.connection(self, event: .failed(IOError("tls write: \(reason.isEmpty ? "connection reset" : reason)", code: weir_errno())))
+            return
+        }
+        let after = output.count
+        if after == 0 {
+            watchWrite(false)
+            if closeWhenFlushed { close(); return }
+        } else {
+            watchWrite(true)
+        }
+        if before > lowWatermark && after <= lowWatermark { handler?.connectionWritable(self) }
+    }
+
     private func closeSocket() {
         guard fd >= 0 else { return }
+        if let ssl {
+            if !handshaking { ERR_clear_error(); _ = SSL_shutdown(ssl) }   // best effort close_notify
+            SSL_free(ssl)
+            self.ssl = nil
+        }
         if let readEvent { event_free(readEvent) }
         if let writeEvent { event_free(writeEvent) }
         readEvent = nil

@@ -28,7 +28,8 @@ final class HTTPExchange: ConnectionHandler {
     private var failLater: LoopTimer?
 
     /// Starts connecting to `host`:`port` at once; `completion` runs exactly once on `loop`'s thread.
-    init(loop: EventLoop, host: String, port: Int, request: [UInt8]?, requestWasHEAD: Bool = false,
+    init(loop: EventLoop, host: String, port: Int, request: [UInt8]?, tls: TLSClientContext? = nil, serverName: String? = nil,
+         requestWasHEAD: Bool = false,
          timeoutMilliseconds: Int64, maxBody: Int = 64 * 1024, completion: @escaping (Outcome) -> Void) {
         self.loop = loop
         self.request = request
@@ -41,7 +42,7 @@ final class HTTPExchange: ConnectionHandler {
         }
         deadline?.schedule(milliseconds: timeoutMilliseconds)
         do {
-            let c = try Connection.connect(loop: loop, host: host, port: port, handler: self)
+            let c = try Connection.connect(loop: loop, host: host, port: port, handler: self, tls: tls, serverName: serverName)
             connection = c
             c.setReading(true)
             if let request { c.output.append(request) }

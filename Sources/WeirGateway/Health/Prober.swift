@@ -22,6 +22,8 @@ final class Prober {
         var timer: LoopTimer?
         var inFlight = false
         var lastFailure = ""
+        var tls: TLSClientContext?
+        var serverName = ""
         init(server: ServerState, check: HealthCheck) {
             self.server = server
             self.check = check
@@ -29,7 +31,10 @@ final class Prober {
         }
     }
 
-    init(loop: EventLoop, snapshot: RoutingSnapshot, clock: BalanceClock, log: @escaping (String) -> Void) {
+    private let tls: TLSSetup
+
+    init(loop: EventLoop, snapshot: RoutingSnapshot, clock: BalanceClock, log: @escaping (String) -> Void, tls: TLSSetup) {
+        self.tls = tls
         self.loop = loop
         self.snapshot = snapshot
         self.clock = clock
@@ -42,6 +47,8 @@ final class Prober {
             let servers = snapshot.pools[poolIndex].servers
             for (position, serverIndex) in servers.enumerated() {
                 let target = Target(server: snapshot.servers[serverIndex], check: pool.health)
+                target.tls = tls.pools[poolIndex]
+                target.serverName = tls.serverNames[serverIndex]
                 let intervalMs = max(1, pool.health.interval.milliseconds)
                 target.timer = LoopTimer(loop: loop, repeating: true) { [unowned self, unowned target] in self.tick(target) }
                 target.timer?.schedule(milliseconds: intervalMs)
@@ -94,6 +101,7 @@ final class Prober {
             request = Array("\(check.method) \(check.path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: weir-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n".utf8)
         }
         _ = HTTPExchange(loop: loop, host: address.host, port: Int(address.port), request: request,
+                         tls: check.kind == .http ? target.tls : nil, serverName: target.serverName,
                          requestWasHEAD: check.method == "HEAD", timeoutMilliseconds: max(1, check.timeout.milliseconds)) { [weak self, weak target] outcome in
             guard let self, let target else { return }
             target.inFlight = false

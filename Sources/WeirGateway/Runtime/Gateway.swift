@@ -37,14 +37,27 @@ public final class Gateway {
         let sticky = StickyContext(key: try StickySecret.resolve(configuration, log: log),
                                    capacity: configuration.sticky.sourceTableSize)
         let modes = ListenerModes(configuration.listeners)
+        let tls = try TLSSetup(configuration)
         var workers: [Worker] = []
         for i in 0..<workerCount {
             workers.append(try Worker(index: i, configuration: configuration, snapshot: snapshot, stats: stats, logSink: sink,
-                                      clock: clock, log: log, sticky: sticky, modes: modes))
+                                      clock: clock, log: log, sticky: sticky, modes: modes, tls: tls))
         }
         let control = try EventLoop()
         // The control thread's own work: health probes and the admin listener.
-        let prober = Prober(loop: control, snapshot: snapshot, clock: clock, log: log)
+        let prober = Prober(loop: control, snapshot: snapshot, clock: clock, log: log, tls: tls)
+        // SIGHUP reloads certificates (a broken one keeps the old serving); ticket keys rotate.
+        let hup = SignalWatcher(loop: control, signal: SIGHUP) { [configuration, log] in
+            log("weir: SIGHUP: reloading certificates")
+            for line in tls.reloadCertificates(configuration) { log(line) }
+        }
+        var rotations: [LoopTimer] = []
+        for (i, listener) in configuration.listeners.enumerated() {
+            guard let context = tls.listeners[i], let every = listener.tls?.ticketRotation else { continue }
+            let timer = LoopTimer(loop: control, repeating: true) { context.rotateTicketKeys() }
+            timer.schedule(milliseconds: max(60_000, every.milliseconds))
+            rotations.append(timer)
+        }
         var admin: AdminServer? = nil
         if let address = configuration.admin.address {
             let api = AdminAPI(snapshot: snapshot, stats: stats, sticky: sticky, modes: modes,
@@ -90,7 +103,7 @@ public final class Gateway {
         let term = SignalWatcher(loop: control, signal: SIGTERM) { startDrain("SIGTERM") }
         let int = SignalWatcher(loop: control, signal: SIGINT) { startDrain("SIGINT") }
         control.run()
-        _ = (term, int, drainTimer)
+        _ = (term, int, drainTimer, hup, rotations)
         log("weir: stopped; \(stats.summary)")
         return 0
     }

@@ -22,6 +22,13 @@ final class Worker {
     let log: (String) -> Void
     let sticky: StickyContext
     let modes: ListenerModes
+    let tls: TLSSetup
+    /// Per listener: the Strict-Transport-Security field (with CRLF) its responses carry, or empty.
+    let hstsFields: [[UInt8]]
+    /// Per listener: the port plain requests are redirected to over HTTPS, if any.
+    let httpsRedirectPorts: [Int?]
+    /// Per listener: its TLS handshake timeout in milliseconds (0 for plain listeners).
+    let handshakeTimeoutsMs: [Int64]
     /// Requests waiting for a server below its max_conns, per pool, oldest first, with their deadlines.
     private var queues: [[(session: ClientSession, deadline: UInt64)]]
     private(set) var queuedCount = 0
@@ -37,10 +44,14 @@ final class Worker {
     /// Binds this worker's listeners. Throws an `IOError` naming the address when one cannot be bound.
     init(index: Int, configuration: WeirConfiguration, snapshot: RoutingSnapshot, stats: GatewayStats,
          logSink: OutputFile?, clock: BalanceClock, log: @escaping (String) -> Void,
-         sticky: StickyContext, modes: ListenerModes) throws {
+         sticky: StickyContext, modes: ListenerModes, tls: TLSSetup) throws {
         self.index = index
         self.sticky = sticky
         self.modes = modes
+        self.tls = tls
+        hstsFields = configuration.listeners.map { l in l.tls?.hsts.map { Array("Strict-Transport-Security: \($0)\r\n".utf8) } ?? [] }
+        httpsRedirectPorts = configuration.listeners.map(\.httpsRedirectPort)
+        handshakeTimeoutsMs = configuration.listeners.map { $0.tls?.handshakeTimeout.milliseconds ?? 0 }
         self.clock = clock
         self.log = log
         var poolOfServer = [Int](repeating: 0, count: snapshot.servers.count)
@@ -92,14 +103,14 @@ final class Worker {
             stats.openConnections.wrappingDecrement(ordering: .relaxed)
             stats.openPerListener[listener].wrappingDecrement(ordering: .relaxed)
             stats.connectionsRefusedAtLimit.wrappingIncrement(ordering: .relaxed)
-            if let c = Connection.accepted(loop: loop, fd: fd, peer: peer) {
+            if let c = Connection.accepted(loop: loop, fd: fd, peer: peer, tls: tls.listeners[listener]) {
                 ErrorResponse.write(status: 503, reason: "too many connections", retryAfter: 1, to: c.output)
                 c.closeAfterFlush()
             }
             pauseListeners()
             return
         }
-        guard let connection = Connection.accepted(loop: loop, fd: fd, peer: peer) else {
+        guard let connection = Connection.accepted(loop: loop, fd: fd, peer: peer, tls: tls.listeners[listener]) else {
             stats.openConnections.wrappingDecrement(ordering: .relaxed)
             stats.openPerListener[listener].wrappingDecrement(ordering: .relaxed)
             return

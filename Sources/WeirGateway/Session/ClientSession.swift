@@ -75,13 +75,16 @@ final class ClientSession: ConnectionHandler {
         self.listenerIndex = listenerIndex
         snapshot = worker.snapshot
         clientView.clientAddress = client.peer.host
+        clientView.scheme = client.isTLS ? "https" : "http"
         clientAddressBytes = Array(client.peer.host.utf8)
         headTimer = LoopTimer(loop: worker.loop) { [unowned self] in self.headTimerFired() }
         client.handler = self
         client.setWriteLowWatermark(worker.settings.bufferBytes / 2)
         // A client that stops reading our output for this long is gone.
         client.setTimeouts(readMilliseconds: nil, writeMilliseconds: worker.settings.clientIdleMs)
-        headTimer.schedule(milliseconds: worker.settings.clientHeaderMs)
+        // A TLS client first has handshake_timeout to finish its handshake.
+        let handshakeMs = worker.handshakeTimeoutsMs[listenerIndex]
+        headTimer.schedule(milliseconds: client.isTLS && handshakeMs > 0 ? handshakeMs : worker.settings.clientHeaderMs)
     }
 
     // MARK: - Callbacks
@@ -187,6 +190,10 @@ final class ClientSession: ConnectionHandler {
     /// Asks the `Decision` where the current request goes and acts on the verdict.
     private func decideAndForward() {
         guard let head = request, let target else { return }
+        if let port = worker.httpsRedirectPorts[listenerIndex] {
+            redirectToHTTPS(port: port, target: target)
+            return
+        }
         if localEndpoint(head, target) { return }
         let nowMs = worker.loop.nowMilliseconds
         let route: CompiledRoute? = target.hostOnly.withUnsafeBytes { host in
@@ -294,8 +301,10 @@ final class ClientSession: ConnectionHandler {
             upstreamConnected = true
         } else {
             do {
+                let pool = worker.poolOfServer[server]
                 upstream = try Connection.connect(loop: worker.loop, host: config.address.host,
-                                                  port: Int(config.address.port), handler: self)
+                                                  port: Int(config.address.port), handler: self,
+                                                  tls: worker.tls.pools[pool], serverName: worker.tls.serverNames[server])
                 upstreamReused = false
                 upstreamConnected = false
             } catch {
@@ -444,7 +453,8 @@ final class ClientSession: ConnectionHandler {
         var out: [UInt8] = []
         out.reserveCapacity(head.bytes.count + 64)
         HeadRewriter.clientResponse(head, framing: framing, connection: connection, client: clientView,
-                                    serverPrefixes: worker.serverPrefixes[server], extraFields: head.isInterim ? [] : setCookie,
+                                    serverPrefixes: worker.serverPrefixes[server],
+                                    extraFields: head.isInterim ? [] : worker.hstsFields[listenerIndex] + setCookie,
                                     into: &out)
         bytesToClient += out.count
         out.withUnsafeBytes { client.output.append($0) }
@@ -670,6 +680,9 @@ final class ClientSession: ConnectionHandler {
         case .tunnel:
             finishTunnel()
         case .readingHead:
+            if case .failed(let error) = event, error.operation.hasPrefix("tls handshake") {
+                worker.stats.tlsHandshakeFailures.wrappingIncrement(ordering: .relaxed)
+            }
             finish(flushFirst: false)
         case .discarding:
             finish(flushFirst: true)
@@ -695,6 +708,11 @@ final class ClientSession: ConnectionHandler {
 
     private func headTimerFired() {
         guard state == .readingHead else { return }
+        if client.isHandshaking {
+            worker.stats.tlsHandshakeTimeouts.wrappingIncrement(ordering: .relaxed)
+            finish(flushFirst: false)
+            return
+        }
         if client.input.isEmpty {
             finish(flushFirst: false)   // idle keep-alive connection: just close
         } else {
@@ -772,7 +790,7 @@ final class ClientSession: ConnectionHandler {
         let base = config.publicURL ?? "http://\(config.address)"
         var out: [UInt8] = []
         let keepAlive = !closeAfterResponse && head.version == .http11
-        Redirector.response(status: status, base: base, path: target.path, setCookie: setCookie,
+        Redirector.response(status: status, base: base, path: target.path, setCookie: worker.hstsFields[listenerIndex] + setCookie,
                             keepAlive: keepAlive, into: &out)
         bytesToClient += out.count
         client.output.append(out)
@@ -786,6 +804,25 @@ final class ClientSession: ConnectionHandler {
         requestBody = .done
         discardBudget = worker.settings.redirectBodyBytes
         if !keepAlive { closeAfterResponse = true }
+        state = .discarding
+        discardRequestBody()
+    }
+
+    /// A plain listener with `https_redirect`: every request goes to the same host and path over HTTPS.
+    private func redirectToHTTPS(port: Int, target: TargetParts) {
+        var host = String(decoding: target.hostOnly, as: UTF8.self)
+        if host.isEmpty { host = "localhost" }
+        let base = port == 443 ? "https://\(host)" : "https://\(host):\(port)"
+        var out: [UInt8] = []
+        Redirector.response(status: 308, base: base, path: target.path, setCookie: [], keepAlive: !closeAfterResponse,
+                            into: &out)
+        bytesToClient += out.count
+        client.output.append(out)
+        responseStatus = 308
+        endAccounting(status: 308)
+        discardBody = requestBody
+        requestBody = .done
+        discardBudget = worker.settings.redirectBodyBytes
         state = .discarding
         discardRequestBody()
     }
