@@ -315,6 +315,12 @@ public final class Connection {
             handler?.connection(self, event: .failed(IOError("write", code: n < 0 ? error : EPIPE)))
             return
         }
+        flushed(from: before)
+    }
+
+    /// After writing: wait for writability if output is left, close if that was the last of it,
+    /// and tell the handler when the output fell to its low watermark.
+    private func flushed(from before: Int) {
         let after = output.count
         if after == 0 {
             watchWrite(false)
@@ -419,14 +425,7 @@ public final class Connection {
             handler?.connection(self, event: .failed(IOError("tls write: \(reason.isEmpty ? "connection reset" : reason)", code: weir_errno())))
             return
         }
-        let after = output.count
-        if after == 0 {
-            watchWrite(false)
-            if closeWhenFlushed { close(); return }
-        } else {
-            watchWrite(true)
-        }
-        if before > lowWatermark && after <= lowWatermark { handler?.connectionWritable(self) }
+        flushed(from: before)
     }
 
     private func closeSocket() {

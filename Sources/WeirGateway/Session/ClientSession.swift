@@ -792,18 +792,24 @@ final class ClientSession: ConnectionHandler {
         let keepAlive = !closeAfterResponse && head.version == .http11
         Redirector.response(status: status, base: base, path: target.path, setCookie: worker.hstsFields[listenerIndex] + setCookie,
                             keepAlive: keepAlive, into: &out)
-        bytesToClient += out.count
-        client.output.append(out)
         worker.stats.redirects.wrappingIncrement(ordering: .relaxed)
+        if !keepAlive { closeAfterResponse = true }
+        // The body was meant for the server: read and drop it, up to a limit.
         redirectedTo = config.id
+        answerLocally(out, status: status)
+        redirectedTo = nil
+    }
+
+    /// Sends a response Weir made itself for the current request (a redirect, a discovery
+    /// document), then drops the request's body, if any, before reading the next request.
+    private func answerLocally(_ response: [UInt8], status: Int) {
+        bytesToClient += response.count
+        client.output.append(response)
         responseStatus = status
         endAccounting(status: status)
-        redirectedTo = nil
-        // The body was meant for the server: read and drop it, up to a limit.
         discardBody = requestBody
         requestBody = .done
         discardBudget = worker.settings.redirectBodyBytes
-        if !keepAlive { closeAfterResponse = true }
         state = .discarding
         discardRequestBody()
     }
@@ -816,15 +822,7 @@ final class ClientSession: ConnectionHandler {
         var out: [UInt8] = []
         Redirector.response(status: 308, base: base, path: target.path, setCookie: [], keepAlive: !closeAfterResponse,
                             into: &out)
-        bytesToClient += out.count
-        client.output.append(out)
-        responseStatus = 308
-        endAccounting(status: 308)
-        discardBody = requestBody
-        requestBody = .done
-        discardBudget = worker.settings.redirectBodyBytes
-        state = .discarding
-        discardRequestBody()
+        answerLocally(out, status: 308)
     }
 
     /// Drops what has arrived of a redirected request's body; back to reading heads once it is all
@@ -923,16 +921,7 @@ final class ClientSession: ConnectionHandler {
         var out = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: \(body.count)\r\n".utf8)
         out += Array((closeAfterResponse ? "Connection: close\r\n\r\n" : "\r\n").utf8)
         if !head.isHEAD { out += body }
-        body.removeAll()
-        bytesToClient += out.count
-        client.output.append(out)
-        responseStatus = 200
-        endAccounting(status: 200)
-        discardBody = requestBody
-        requestBody = .done
-        discardBudget = worker.settings.redirectBodyBytes
-        state = .discarding
-        discardRequestBody()
+        answerLocally(out, status: 200)
         return true
     }
 
