@@ -9,7 +9,7 @@ BUILD_PACKAGES := libevent-dev libssl-dev pkg-config
 TEST_PACKAGES  := curl nginx
 BENCH_PACKAGES := wrk haproxy nginx
 
-.PHONY: run test build deps test-deps bench-deps unit e2e bench check clean
+.PHONY: run test build deps test-deps bench-deps unit e2e bench check clean tls-audit tls-deps
 
 run: deps build
 	@scripts/run-demo.sh $(RELEASE_BIN) $(CONF)
@@ -28,6 +28,9 @@ e2e: deps test-deps build
 bench: deps bench-deps build
 	python3 scripts/bench/bench.py --weir $(RELEASE_BIN) $(BENCH_ARGS)
 
+tls-audit: deps tls-deps build
+	WEIR_BIN=$(RELEASE_BIN) scripts/tls-audit.sh
+
 check: build
 	$(RELEASE_BIN) check -c $(CONF)
 
@@ -44,6 +47,9 @@ test-deps:
 
 bench-deps:
 	@scripts/install-packages.sh $(BENCH_PACKAGES)
+
+tls-deps:
+	@scripts/install-packages.sh testssl.sh
 
 clean:
 	rm -rf .build

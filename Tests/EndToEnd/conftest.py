@@ -275,6 +275,11 @@ class Gateway:
     def url(self, path: str = "/") -> str:
         return f"http://{self.address}{path}"
 
+    def https_url(self, path: str = "/", host: str | None = None) -> str:
+        """https://HOST:port/path (HOST defaults to the listener address; with a name, pair it with
+        curl's `--resolve NAME:PORT:127.0.0.1`)."""
+        return f"https://{host or self.host}:{self.port}{path}" if host else f"https://{self.address}{path}"
+
     @property
     def pid(self) -> int:
         return self.proc.pid
@@ -299,7 +304,7 @@ class Gateway:
 
 def render_config(*, port_host: str, port: int, pools: dict, routes, workers: int, access_log: str,
                   timeouts: dict, limits: dict, global_extra: dict, listener_extra: dict, extra: str,
-                  admin: str = "off", pool_options: dict | None = None) -> str:
+                  admin: str = "off", pool_options: dict | None = None, tls: dict | None = None) -> str:
     lines = ["[global]", f"workers = {workers}", f"access_log = {toml_value(access_log)}"]
     g = {"drain_timeout": "5s"}
     g.update(global_extra)
@@ -312,15 +317,24 @@ def render_config(*, port_host: str, port: int, pools: dict, routes, workers: in
     addr = f"[{port_host}]:{port}" if ":" in port_host else f"{port_host}:{port}"
     lines += ["", "[[listener]]", 'name = "public"', f'address = "{addr}"']
     lines += [f"{k} = {toml_value(v)}" for k, v in listener_extra.items()]
+    if tls is not None:   # [listener.tls] of the "public" listener; its "sni" key: a list of [[listener.tls.sni]]
+        tls = dict(tls)
+        sni = tls.pop("sni", [])
+        lines += ["[listener.tls]"] + [f"{k} = {toml_value(v)}" for k, v in tls.items()]
+        for entry in sni:
+            lines += ["[[listener.tls.sni]]"] + [f"{k} = {toml_value(v)}" for k, v in entry.items()]
     lines += ["", "[admin]", f"address = {toml_value(admin)}"]
     for pool_name, servers in pools.items():
         opts = {"policy": "round-robin"}
         opts.update((pool_options or {}).get(pool_name, {}))
         health = opts.pop("health", None)
+        pool_tls = opts.pop("tls", None) if isinstance(opts.get("tls"), dict) else None
         lines += ["", "[[pool]]", f"name = {toml_value(pool_name)}"]
         lines += [f"{k} = {toml_value(v)}" for k, v in opts.items()]
         if health is not None:
             lines += ["[pool.health]"] + [f"{k} = {toml_value(v)}" for k, v in health.items()]
+        if pool_tls is not None:   # pool_options {"p": {"tls": {...}}} renders a [pool.tls] table
+            lines += ["[pool.tls]"] + [f"{k} = {toml_value(v)}" for k, v in pool_tls.items()]
         for s in map(as_server, servers):
             lines += ["[[pool.server]]", f"id = {toml_value(s.id)}", f"address = {toml_value(s.address)}"]
             lines += [f"{k} = {toml_value(v)}" for k, v in s.extra.items()]
@@ -349,9 +363,12 @@ def gateway(weir_bin, procs, tmp_path):
 
     def start(pools: dict, routes=None, workers: int = 1, access_log: str = "stdout", timeouts=None,
               limits=None, global_extra=None, listener_extra=None, extra: str = "", host: str = "127.0.0.1",
-              admin: str = "off", pool_options: dict | None = None) -> Gateway:
+              admin: str = "off", pool_options: dict | None = None, tls: dict | None = None) -> Gateway:
         """`admin`: "off" (default), "auto" (a free 127.0.0.1 port) or an address.
-        `pool_options`: {pool name: {key: value, ..., "health": {key: value}}}; policy defaults to round-robin."""
+        `pool_options`: {pool name: {key: value, ..., "health": {key: value}, "tls": {key: value}}}; policy
+        defaults to round-robin; a "tls" dict renders [pool.tls] (`"tls": True` stays the short form).
+        `tls`: keys of the listener's [listener.tls] table (its "sni" key: a list of [[listener.tls.sni]] dicts);
+        the listener then speaks HTTPS (`Gateway.https_url`)."""
         last_error = ""
         for _attempt in range(3):
             counter[0] += 1
@@ -364,7 +381,8 @@ def gateway(weir_bin, procs, tmp_path):
                 timeouts=timeouts or {}, limits=limits or {},
                 # state_dir (where a generated sticky secret is kept) defaults to the test's tmp dir
                 global_extra={"state_dir": str(tmp_path / "weir-state"), **(global_extra or {})},
-                listener_extra=listener_extra or {}, extra=extra, admin=admin_address, pool_options=pool_options))
+                listener_extra=listener_extra or {}, extra=extra, admin=admin_address, pool_options=pool_options,
+                tls=tls))
             out_path, err_path = confdir / "stdout.log", confdir / "stderr.log"
             with open(out_path, "wb") as out, open(err_path, "wb") as err:
                 p = procs.start([weir_bin, "run", "-c", confdir], stdout=out, stderr=err)

@@ -28,6 +28,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,9 @@ PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 #                     (server keys are Weir-only); proxies not listed run once with `policy`
 #   baseline        : row label the ratio columns divide by (default "haproxy")
 #   expect_bytes    : expected body size in the pre-flight check (None = don't check)
+#   tls             : optional "ecdsa" or "rsa": the proxy terminates TLS (https on the client side) with a
+#                     P-256 ECDSA or an RSA 2048 certificate made by a throw-away CA at start (openssl CLI);
+#                     every proxy serves the same certificate and key
 # --------------------------------------------------------------------------------------------
 TWO_BACKENDS = [{"name": "b1"}, {"name": "b2"}]
 
@@ -88,6 +92,17 @@ SCENARIOS = [
          "nginx": ["least-load"],
      },
      "baseline": "haproxy leastconn", "expect_bytes": None},
+    {"name": "tls-handshake-ecdsa",
+     "desc": "TLS, new connection + full handshake per request (Connection: close), P-256 ECDSA cert, 16 conns",
+     "path": "/", "connections": 16, "headers": ["Connection: close"], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": None, "tls": "ecdsa"},
+    {"name": "tls-handshake-rsa",
+     "desc": "TLS, new connection + full handshake per request (Connection: close), RSA 2048 cert, 16 conns",
+     "path": "/", "connections": 16, "headers": ["Connection: close"], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": None, "tls": "rsa"},
+    {"name": "tls-keepalive", "desc": "TLS keep-alive, 64 conns, GET / (small body), P-256 ECDSA cert",
+     "path": "/", "connections": 64, "headers": [], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": None, "tls": "ecdsa"},
 ]
 SCENARIO_BY_NAME = {s["name"]: s for s in SCENARIOS}
 
@@ -298,11 +313,16 @@ def wait_listening(proc: Proc, port: int, timeout: float = 15.0):
                      f"  command: {shlex.join(proc.argv)}\n{proc.log_tail()}")
 
 
-def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+def http_get(port: int, path: str, timeout: float = 5.0, tls: dict | None = None) -> tuple[int, bytes]:
     # A keep-alive request (no `Connection: close`): the socket is simply closed after the answer.
     # `weir demo-backend --delay N` crashes on a delayed answer to a request with Connection: close
     # (its timer touches the session after ending it), so the harness never sends one.
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    # With `tls` (an entry of TLS_CERTS): HTTPS, the certificate verified against the bench CA (IP SAN).
+    if tls:
+        ctx = ssl.create_default_context(cafile=tls["ca"])
+        conn = http.client.HTTPSConnection(HOST, port, timeout=timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
@@ -428,6 +448,7 @@ class Proxy:
         self.port = 0
         self.proc: Proc | None = None
         self.server_extra = server_extra or {}
+        self.tls: dict | None = None   # an entry of TLS_CERTS when the scenario is over TLS
 
     def policy(self, canonical: str) -> str:
         spelled = POLICIES.get(canonical, {}).get(self.name)
@@ -477,9 +498,11 @@ class WeirProxy(Proxy):
                           for b in backends)
         # No admin listener (several weirs may run; nothing should listen on 9090) and no health
         # probes (they would add traffic to the backends and could take a slow one out).
+        tls = (f'[listener.tls]\ncert = "{self.tls["cert"]}"\nkey = "{self.tls["key"]}"\n'
+               f'profile = "intermediate"\n') if self.tls else ""
         return (f'[global]\nworkers = {self.threads}\naccess_log = "off"\n'
                 f'[admin]\naddress = "off"\n'
-                f'[[listener]]\nname = "bench"\naddress = "{HOST}:{self.port}"\n'
+                f'[[listener]]\nname = "bench"\naddress = "{HOST}:{self.port}"\n{tls}'
                 f'[[pool]]\nname = "bench"\npolicy = "{self.policy(policy)}"\n'
                 f'[pool.health]\ntype = "none"\n'
                 f'{servers}'
@@ -496,10 +519,14 @@ class HAProxy(Proxy):
     def config(self, backends, policy):
         servers = "".join(f"    server {b.name} {b.address}\n" for b in backends)
         maxconn = min(20000, (NOFILE - 200) // 2)  # haproxy needs ~2 fds per connection
+        # Same TLS policy as Weir's "intermediate" profile: TLS 1.2 + 1.3, Mozilla's intermediate ciphers.
+        ssl_global = (f"    ssl-default-bind-ciphers {MOZILLA_INTERMEDIATE_CIPHERS}\n"
+                      "    ssl-default-bind-options ssl-min-ver TLSv1.2\n") if self.tls else ""
+        bind_ssl = f" ssl crt {self.tls['combined']} alpn http/1.1" if self.tls else ""
         return f"""global
     nbthread {self.threads}
     maxconn {maxconn}
-
+{ssl_global}
 defaults
     mode http
     maxconn {maxconn}
@@ -512,7 +539,7 @@ defaults
     timeout http-keep-alive 30s
 
 frontend fe
-    bind {HOST}:{self.port}
+    bind {HOST}:{self.port}{bind_ssl}
     default_backend be
 
 backend be
@@ -530,6 +557,9 @@ class NginxProxy(Proxy):
     def config(self, backends, policy):
         d = self.dir
         servers = "".join(f"        server {b.address};\n" for b in backends)
+        ssl_conf = (f" ssl;\n        ssl_certificate {self.tls['cert']};\n        ssl_certificate_key {self.tls['key']};\n"
+               f"        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_ciphers {MOZILLA_INTERMEDIATE_CIPHERS};\n"
+               f"        ssl_prefer_server_ciphers off;\n        ssl_session_tickets on") if self.tls else ""
         return f"""{_nginx_user()}
 worker_processes {self.threads};
 worker_rlimit_nofile {NOFILE};
@@ -547,7 +577,7 @@ http {{
         keepalive_requests 1000000;
     }}
     server {{
-        listen {HOST}:{self.port} backlog=4096;
+        listen {HOST}:{self.port} backlog=4096{ssl_conf};
         location / {{
             proxy_pass http://bench;
             proxy_http_version 1.1;
@@ -564,6 +594,48 @@ http {{
 
 
 PROXIES = {"weir": WeirProxy, "haproxy": HAProxy, "nginx": NginxProxy}
+
+# --------------------------------------------------------------------------------------------
+# TLS certificates (scenarios with "tls")
+# --------------------------------------------------------------------------------------------
+MOZILLA_INTERMEDIATE_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
+# kind -> {"ca", "cert", "key", "combined" (cert + key, for haproxy)}; filled by make_tls_certs()
+TLS_CERTS: dict[str, dict] = {}
+
+
+def make_tls_certs(tmp: str) -> dict[str, dict]:
+    """A throw-away CA and two server certificates for 127.0.0.1 / localhost: P-256 ECDSA and RSA 2048."""
+    d = os.path.join(tmp, "tls")
+    os.makedirs(d, exist_ok=True)
+
+    def ossl(*a):
+        r = subprocess.run(["openssl", *a], stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        if r.returncode != 0:
+            raise BenchError(f"openssl {a[0]} failed: {r.stderr.decode(errors='replace')[-500:]}")
+
+    ca_key, ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", ca_key,
+         "-out", ca, "-days", "7", "-subj", "/CN=Weir bench CA", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign")
+    ext = os.path.join(d, "leaf.ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    out = {}
+    for kind, alg in (("ecdsa", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+                      ("rsa", ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])):
+        key, csr, cert = (os.path.join(d, f"{kind}.{x}") for x in ("key", "csr", "pem"))
+        ossl("genpkey", *alg, "-out", key)
+        ossl("req", "-new", "-key", key, "-subj", "/CN=localhost", "-out", csr)
+        ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", "0x" + os.urandom(8).hex(),
+             "-days", "7", "-sha256", "-extfile", ext, "-out", cert)
+        combined = os.path.join(d, f"{kind}-combined.pem")
+        with open(combined, "wb") as f, open(cert, "rb") as c, open(key, "rb") as k:
+            f.write(c.read() + k.read())
+        out[kind] = {"ca": ca, "cert": cert, "key": key, "combined": combined}
+    return out
 BACKENDS = {"demo": DemoBackend, "nginx-standin": NginxStandinBackend, "cmd": CmdBackend}
 
 # --------------------------------------------------------------------------------------------
@@ -591,7 +663,7 @@ def run_wrk(args, port: int, sc: dict, duration: int, lua_path: str) -> dict:
             "-s", lua_path]
     for h in sc["headers"]:
         argv += ["-H", h]
-    argv.append(f"http://{HOST}:{port}{sc['path']}")
+    argv.append(f"{'https' if sc.get('tls') else 'http'}://{HOST}:{port}{sc['path']}")
     try:
         out = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                              timeout=duration + 30, preexec_fn=_raise_nofile)
@@ -643,7 +715,7 @@ def preflight(proxy: Proxy, sc: dict, backends: list[Backend]):
     seen = set()
     for _ in range(2 * len(backends)):
         try:
-            status, body = http_get(proxy.port, sc["path"])
+            status, body = http_get(proxy.port, sc["path"], tls=proxy.tls)
         except OSError as e:
             raise StartError(f"{proxy.name}: pre-flight GET {sc['path']} failed: {e}\n"
                              f"{proxy.proc.log_tail()}")
@@ -676,6 +748,8 @@ def backend_requests(backends) -> dict | None:
 def measure(args, proxy: Proxy, sc: dict, backends, lua_path: str, policy: str | None = None,
             label: str | None = None) -> dict:
     try:
+        if sc.get("tls"):
+            proxy.tls = TLS_CERTS[sc["tls"]]
         proxy.start(backends, policy or sc["policy"])
         preflight(proxy, sc, backends)
         sampler = RssSampler(proxy)
@@ -915,6 +989,8 @@ def main(argv=None) -> int:
           f"backend: {args.backend}, {os.cpu_count()} CPUs\n", flush=True)
     rc = 0
     try:
+        if any(sc.get("tls") for sc in args.scenarios):
+            TLS_CERTS.update(make_tls_certs(tmp))
         # Backends are shared by all scenarios with the same backend specs; start on demand.
         backend_sets: dict[str, list[Backend]] = {}
         broken: dict[str, str] = {}

@@ -722,7 +722,8 @@ final class ClientSession: ConnectionHandler {
 
     /// Writes an error response (with a log line) and closes the client after it is sent.
     private func rejectAndClose(status: Int, reason: String, retryAfter: Int? = nil, logLine: ArraySlice<UInt8>? = nil) {
-        ErrorResponse.write(status: status, reason: reason, retryAfter: retryAfter, to: client.output)
+        ErrorResponse.write(status: status, reason: reason, retryAfter: retryAfter, extraFields: worker.hstsFields[listenerIndex],
+                            to: client.output)
         if request != nil || server >= 0 {
             endAccounting(status: status)
         } else if worker.accessLog.isEnabled {

@@ -3,7 +3,8 @@ import WeirIO
 /// The responses Weir writes itself: a status line, a one-line plain-text reason, and `Connection: close`.
 enum ErrorResponse {
     /// Appends a complete response to `output`. `retryAfter` adds a Retry-After header (seconds).
-    static func write(status: Int, reason: String, retryAfter: Int? = nil, to output: Buffer) {
+    /// `extraFields` (with CRLFs) go in too, e.g. the listener's Strict-Transport-Security.
+    static func write(status: Int, reason: String, retryAfter: Int? = nil, extraFields: [UInt8] = [], to output: Buffer) {
         let body = reason + "\n"
         output.append("HTTP/1.1 ")
         output.appendDecimal(status)
@@ -15,7 +16,9 @@ enum ErrorResponse {
             output.append("\r\nRetry-After: ")
             output.appendDecimal(retryAfter)
         }
-        output.append("\r\n\r\n")
+        output.append("\r\n")
+        output.append(extraFields)
+        output.append("\r\n")
         output.append(body)
     }
 

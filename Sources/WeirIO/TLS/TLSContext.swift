@@ -112,8 +112,8 @@ public final class TLSServerContext: @unchecked Sendable {
     }
 
     private static let intermediateCiphers =
-        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-        + "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
+        + "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
 
     private func makeContext(_ files: CertificateFiles, isDefault: Bool) throws -> OpaquePointer {
         ERR_clear_error()
@@ -130,6 +130,7 @@ public final class TLSServerContext: @unchecked Sendable {
         guard SSL_CTX_use_PrivateKey_file(ctx, files.key, SSL_FILETYPE_PEM) == 1 else { throw fail("key \(files.key)") }
         guard SSL_CTX_check_private_key(ctx) == 1 else { throw fail("key \(files.key) does not match certificate \(files.cert)") }
         weir_ssl_ctx_alpn_http11(ctx)
+        weir_ssl_ctx_server_cipher_order(ctx)
         weir_ssl_ctx_server_session_cache(ctx)
         guard weir_ssl_ctx_use_ticket_ring(ctx, UnsafeMutablePointer<weir_ticket_ring>(tickets)) == 1 else { throw fail("session tickets") }
         if isDefault {
