@@ -382,7 +382,13 @@ public final class Connection {
             let n = SSL_read_ex(ssl, vec.iov_base, vec.iov_len, &got)
             vec.iov_len = n == 1 ? got : 0
             evbuffer_commit_space(input.raw, &vec, n == 1 ? 1 : 0)
-            if n == 1 { total += got; continue }
+            if n == 1 {
+                total += got
+                // Nothing buffered inside OpenSSL: the socket is most likely empty, so skip the
+                // read that would only say EAGAIN.
+                if SSL_has_pending(ssl) == 0 { break }
+                continue
+            }
             let error = SSL_get_error(ssl, n)
             if error == weir_ssl_err_want_read() { break }
             if error == weir_ssl_err_want_write() { readWaitsForWrite = true; watchWrite(true); break }
@@ -410,8 +416,13 @@ public final class Connection {
         while !output.isEmpty {
             ERR_clear_error()
             var written = 0
-            let rc = output.withFirstSegment { segment in
-                SSL_write_ex(ssl, segment.baseAddress, min(segment.count, 64 * 1024), &written)
+            // One record for small pieces (a head and its body are separate segments): fewer
+            // records, fewer system calls. Large bodies go segment by segment without copying.
+            let rc: Int32
+            if output.withFirstSegment({ $0.count }) < 16 * 1024 {
+                rc = output.withContiguousPrefix(16 * 1024) { SSL_write_ex(ssl, $0.baseAddress, $0.count, &written) }
+            } else {
+                rc = output.withFirstSegment { SSL_write_ex(ssl, $0.baseAddress, min($0.count, 64 * 1024), &written) }
             }
             if rc == 1 { output.drain(written); continue }
             let error = SSL_get_error(ssl, rc)

@@ -21,6 +21,8 @@ static inline int weir_tls1_3_version(void) { return TLS1_3_VERSION; }
 static inline void weir_ssl_ctx_set_modes(SSL_CTX *ctx) {
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    /* Read whatever the socket has in one system call, not a record header and then its body. */
+    SSL_CTX_set_read_ahead(ctx, 1);
 }
 /// The server's cipher order wins (every cipher on the list is an AEAD with forward secrecy,
 /// strongest first); auditors such as testssl.sh flag client-chosen order.
