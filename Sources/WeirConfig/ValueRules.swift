@@ -377,7 +377,7 @@ enum ValueRules {
     }
 
     static let serverNameForm =
-        #"expected a host name such as "api.internal.example" (no scheme, port or wildcard), or an IP address such as "10.0.0.5""#
+        #"expected a host name such as "api.internal.example" (no scheme, port or wildcard), or an IP address such as "192.0.2.5""#
 
     /// `[pool.tls] server_name`: a DNS-style host name (returned in lower case, no wildcard) or a numeric IPv4 or
     /// IPv6 address (without brackets; IPv6 returned in RFC 5952 form); nil otherwise.

@@ -151,8 +151,8 @@ import WeirConfig
         var pathState = PolicyState(snapshot: path)
         var paths = Set<String>()
         for i in 0..<100 {
-            let a = decide(path, &pathState, path: "/item/\(i)", now: clock.nowNanoseconds, client: "10.0.0.1")
-            let b = decide(path, &pathState, path: "/item/\(i)?q=\(i)", now: clock.nowNanoseconds, client: "10.0.0.2")
+            let a = decide(path, &pathState, path: "/item/\(i)", now: clock.nowNanoseconds, client: "192.0.2.1")
+            let b = decide(path, &pathState, path: "/item/\(i)?q=\(i)", now: clock.nowNanoseconds, client: "192.0.2.2")
             #expect(a == b)
             paths.insert("\(a)")
         }

@@ -63,14 +63,14 @@ import Testing
 
             [[pool.server]]
             id = "api-1"
-            address = "10.0.0.1:8000"
+            address = "192.0.2.1:8000"
             max_conns = 64
 
             [[pool]]
             name = "overflow"
             [[pool.server]]
             id = "overflow-1"
-            address = "10.0.0.2:8000"
+            address = "192.0.2.2:8000"
 
             [[route]]
             name = "banking"
@@ -81,7 +81,7 @@ import Testing
         #expect(config.admin == AdminSettings(address: SocketAddress(host: "::1", port: 9191, isIPv6: true)))
         #expect(config.pools[0] == Pool(
             name: "api", policy: .hash,
-            servers: [Server(id: "api-1", address: SocketAddress(host: "10.0.0.1", port: 8000), maxConns: 64)],
+            servers: [Server(id: "api-1", address: SocketAddress(host: "192.0.2.1", port: 8000), maxConns: 64)],
             firstLevel: 0.75, secondLevel: 0.1, hashKey: .header("x-user"), retries: 0, slowStart: .seconds(30),
             maxQueue: 0, queueTimeout: .milliseconds(250), passiveFailures: 0,
             health: HealthCheck(kind: .http, interval: .milliseconds(500), timeout: .milliseconds(200), rise: 1,
@@ -89,7 +89,7 @@ import Testing
                                 expectStatus: [200...200, 204...204, 300...399], expectBody: "ok")))
         // A pool without the keys gets every default, whatever the pool before it set.
         #expect(config.pools[1] == Pool(name: "overflow", servers: [
-            Server(id: "overflow-1", address: SocketAddress(host: "10.0.0.2", port: 8000)),
+            Server(id: "overflow-1", address: SocketAddress(host: "192.0.2.2", port: 8000)),
         ]))
         #expect(config.routes == [Route(name: "banking", pathPrefix: "/users/*/banking", pool: "api", spill: "overflow")])
         #expect(config.routes[0].pathIsGlob)

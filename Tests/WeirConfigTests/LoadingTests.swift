@@ -67,7 +67,7 @@ import Testing
 
             [[pool.server]]
             id = "api-1"
-            address = "10.0.0.1:8000"
+            address = "192.0.2.1:8000"
             weight = 256
             capacity = 1
             public_url = "https://api-1.example.com/"
@@ -97,7 +97,7 @@ import Testing
             Listener(name: "internal", address: SocketAddress(host: "::1", port: 8081, isIPv6: true), maxConnections: 100),
         ])
         #expect(config.pools == [Pool(name: "api", policy: .roundRobin, servers: [
-            Server(id: "api-1", address: SocketAddress(host: "10.0.0.1", port: 8000), weight: 256, capacity: 1,
+            Server(id: "api-1", address: SocketAddress(host: "192.0.2.1", port: 8000), weight: 256, capacity: 1,
                    publicURL: "https://api-1.example.com/", group: 2),
             Server(id: "api-2", address: SocketAddress(host: "2001:db8::2", port: 8000), publicURL: "http://[2001:db8::2]:8000"),
         ])])

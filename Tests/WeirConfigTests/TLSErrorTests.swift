@@ -27,7 +27,7 @@ import Testing
             \(tls)
             [[pool.server]]
             id = "secure-1"
-            address = "10.0.0.5:443"
+            address = "192.0.2.5:443"
 
             """)
     }
@@ -260,7 +260,7 @@ import Testing
         #expect(poolErrors(tls: "enabled = 1") == [
             "a.toml: pool[1].tls.enabled: expected true or false, found an integer (1)",
         ])
-        let form = #"expected a host name such as "api.internal.example" (no scheme, port or wildcard), or an IP address such as "10.0.0.5""#
+        let form = #"expected a host name such as "api.internal.example" (no scheme, port or wildcard), or an IP address such as "192.0.2.5""#
         for name in ["https://api.example", "api.example:443", "*.example.com", "a b", "999.1.1.1", "[::1]"] {
             #expect(poolErrors(tls: "server_name = \"\(name)\"") == [
                 #"a.toml: pool[1].tls.server_name: invalid server_name "\#(name)"; \#(form)"#,
@@ -273,7 +273,7 @@ import Testing
 
     @Test func poolTLSOfTheWrongShape() {
         func poolErrors(_ keys: String) -> [String] {
-            errorLines(appending: "[[pool]]\nname = \"secure\"\n\(keys)\n[[pool.server]]\nid = \"s\"\naddress = \"10.0.0.5:443\"\n")
+            errorLines(appending: "[[pool]]\nname = \"secure\"\n\(keys)\n[[pool.server]]\nid = \"s\"\naddress = \"192.0.2.5:443\"\n")
         }
         #expect(poolErrors(#"tls = "yes""#) == [
             #"a.toml: pool[1].tls: expected a table ([pool.tls]) or a boolean (tls = true), found a string ("yes")"#,
@@ -327,7 +327,7 @@ import Testing
         #expect(poolErrors(tls: "retries = 1") == [
             "a.toml: pool[1].tls.retries: unknown key; retries belongs in [[pool]], not [pool.tls]",
         ])
-        #expect(errorLines(appending: "[[pool]]\nname = \"p\"\nca_file = \"/x\"\n[[pool.server]]\nid = \"s\"\naddress = \"10.0.0.5:443\"\n") == [
+        #expect(errorLines(appending: "[[pool]]\nname = \"p\"\nca_file = \"/x\"\n[[pool.server]]\nid = \"s\"\naddress = \"192.0.2.5:443\"\n") == [
             "a.toml: pool[1].ca_file: unknown key; ca_file belongs in [pool.tls], not [[pool]]",
         ])
     }

@@ -173,7 +173,7 @@ struct TLSFiles {
                 \(keys)
                 [[pool.server]]
                 id = "secure-1"
-                address = "10.0.0.5:443"
+                address = "192.0.2.5:443"
 
                 """)
             return try #require(config.pools.last)
@@ -196,7 +196,7 @@ struct TLSFiles {
 
                 [[pool.server]]
                 id = "secure-1"
-                address = "10.0.0.5:443"
+                address = "192.0.2.5:443"
                 public_url = "https://api.internal.example"
 
                 """)
@@ -216,7 +216,7 @@ struct TLSFiles {
         #expect(try tls("enabled = false\nca_file = \"\(files("ca.pem"))\"") == PoolTLS(enabled: false,
                                                                                      caFile: files("ca.pem")))
         // An IP address as server_name: IPv6 in canonical form.
-        #expect(try tls(#"server_name = "10.0.0.5""#)?.serverName == "10.0.0.5")
+        #expect(try tls(#"server_name = "192.0.2.5""#)?.serverName == "192.0.2.5")
         #expect(try tls(#"server_name = "FD00:0:0::5""#)?.serverName == "fd00::5")
     }
 
