@@ -13,8 +13,8 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
-        // Module maps and static-inline shims over the system libevent (with pthreads and OpenSSL bufferevents).
-        .systemLibrary(name: "CLibevent", path: "Sysroot/CLibevent", pkgConfig: "libevent_openssl"),
+        // Module map and static-inline shims over the system libevent (event loop, evbuffers, listeners).
+        .systemLibrary(name: "CLibevent", path: "Sysroot/CLibevent", pkgConfig: "libevent"),
         // Module map and shims over the system OpenSSL 3 (libssl, libcrypto).
         .systemLibrary(name: "COpenSSL", path: "Sysroot/COpenSSL", pkgConfig: "openssl"),
         // Incremental strict HTTP/1.1 head parsers, chunked decoder, hop-by-hop list: pure, no I/O.

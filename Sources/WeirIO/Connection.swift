@@ -167,8 +167,6 @@ public final class Connection {
         }
     }
 
-    /// Whether reading is enabled.
-    public var isReading: Bool { reading }
 
     /// Sets read and write timeouts in milliseconds (nil or 0 = none). The read timeout counts only
     /// while reading is enabled and restarts with every read; the write timeout only while output waits.
@@ -191,12 +189,6 @@ public final class Connection {
         handler = nil
         if retainedWhileFlushing != nil { loop.flushingConnections -= 1 }
         retainedWhileFlushing = nil
-    }
-
-    /// Closes with a TCP reset (the peer sees ECONNRESET), discarding unsent output.
-    public func abort() {
-        if fd >= 0 { weir_set_linger_zero(fd) }
-        close()
     }
 
     /// Stops reading, sends what is in the output, then closes (within 30 s at most). The handler

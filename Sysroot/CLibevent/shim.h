@@ -1,4 +1,4 @@
-// libevent as Weir uses it: the core loop, events, buffers, bufferevents (OpenSSL, for TLS), listeners,
+// libevent as Weir uses it: the core loop, events, buffers (evbuffer), listeners,
 // and small socket helpers. Only WeirIO imports this module.
 #ifndef WEIR_CLIBEVENT_SHIM_H
 #define WEIR_CLIBEVENT_SHIM_H
@@ -9,8 +9,6 @@
 #include <sys/select.h>
 #include <event2/event.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <sys/eventfd.h>
 #include <event2/util.h>
@@ -36,13 +34,6 @@ static inline short weir_ev_persist(void) { return EV_PERSIST; }
 static inline short weir_ev_signal(void) { return EV_SIGNAL; }
 static inline short weir_ev_timeout(void) { return EV_TIMEOUT; }
 static inline int weir_lev_opt_close_on_free(void) { return LEV_OPT_CLOSE_ON_FREE; }
-static inline int weir_lev_opt_reuseable(void) { return LEV_OPT_REUSEABLE; }
-static inline int weir_lev_opt_reuseable_port(void) { return LEV_OPT_REUSEABLE_PORT; }
-static inline int weir_lev_opt_close_on_exec(void) { return LEV_OPT_CLOSE_ON_EXEC; }
-static inline int weir_lev_opt_disabled(void) { return LEV_OPT_DISABLED; }
-static inline int weir_lev_opt_deferred_accept(void) { return LEV_OPT_DEFERRED_ACCEPT; }
-static inline int weir_evloop_once(void) { return EVLOOP_ONCE; }
-static inline int weir_evloop_nonblock(void) { return EVLOOP_NONBLOCK; }
 
 /// Peer address of an accepted socket as text ("1.2.3.4" or "::1"); writes into `out` (>= 64 bytes).
 static inline int weir_format_address(const struct sockaddr *sa, char *out, size_t outlen, int *port) {
@@ -154,7 +145,5 @@ static inline struct event_base *weir_event_base_new(void) {
     return base;
 }
 
-/// Makes the next close() send a RST instead of a FIN (SO_LINGER 0): used when a connection is aborted.
-static inline void weir_set_linger_zero(int fd) { struct linger l = {1, 0}; setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)); }
 
 #endif
