@@ -5,13 +5,22 @@ set -euo pipefail
 bin=${1:-.build/release/weir}
 conf=${2:-conf.d}
 pids=()
+# Ctrl-C reaches every process of the terminal's group, the gateway included (it drains by
+# itself); a TERM is passed on to the gateway too (it counts a burst of signals once). Backends
+# stop last.
 cleanup() {
+  local signalled=$1
   trap - INT TERM EXIT
-  [ -n "${gateway:-}" ] && kill -TERM "$gateway" 2>/dev/null && wait "$gateway" 2>/dev/null || true
+  if [ -n "${gateway:-}" ]; then
+    [ "$signalled" = "TERM" ] && kill -TERM "$gateway" 2>/dev/null
+    wait "$gateway" 2>/dev/null || true
+  fi
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup INT' INT
+trap 'cleanup TERM' TERM
+trap 'cleanup EXIT' EXIT
 "$bin" check -c "$conf"
 for i in 1 2 3; do
   "$bin" demo-backend --port "900$i" --name "demo-$i" &

@@ -195,3 +195,23 @@ def test_sigint_also_drains_and_exits_0(demo_backend, gateway):
     assert curl(gw.url("/")).status == 200
     os.kill(gw.pid, signal.SIGINT)
     assert gw.proc.wait(timeout=10) == 0
+
+
+def test_a_burst_of_stop_signals_drains_once_and_a_later_one_stops_at_once(demo_backend, gateway, procs, tmp_path):
+    """Ctrl-C reaches the whole process group and wrappers pass signals on: a second signal in the
+    same second still drains; one sent later means "stop now"."""
+    b1 = demo_backend("b1")
+    gw = gateway({"p": [b1]}, workers=1, global_extra={"drain_timeout": "30s"})
+    client = procs.start(["curl", "-sS", "--max-time", "20", "-o", str(tmp_path / "slow.out"), "-w", "%{http_code}",
+                          gw.url("/slow?delay=4000")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(lambda: b1.stats()["requests"] >= 2, 5, interval=0.05, what="the slow request to reach the backend")
+    os.kill(gw.pid, signal.SIGTERM)
+    os.kill(gw.pid, signal.SIGTERM)              # the same stop, twice at once
+    time.sleep(0.5)
+    assert gw.proc.poll() is None, "a burst of signals must not cut the drain short"
+    assert "stopping now" not in gw.stderr()
+    time.sleep(0.8)
+    os.kill(gw.pid, signal.SIGTERM)              # a later one: stop now
+    assert gw.proc.wait(timeout=5) == 0
+    assert "stopping now" in gw.stderr()
+    client.communicate(timeout=20)

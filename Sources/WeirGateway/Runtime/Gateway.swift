@@ -82,14 +82,19 @@ public final class Gateway {
         log("weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
 
         var draining = false
+        var drainStartedMs: Int64 = 0
         var drainTimer: LoopTimer?
         let startDrain = { (signal: String) in
             if draining {
+                // The same stop often arrives twice at once (a terminal's Ctrl-C reaches the whole
+                // process group, and a wrapper script passes it on): only a later one means "now".
+                guard control.nowMilliseconds - drainStartedMs >= 1000 else { return }
                 self.log("weir: \(signal) again: stopping now")
                 for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.stopNow() } }
                 return
             }
             draining = true
+            drainStartedMs = control.nowMilliseconds
             prober.stop()
             admin?.close()
             self.log("weir: \(signal): draining (up to \(self.configuration.global.drainTimeout))")
