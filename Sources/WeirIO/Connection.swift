@@ -216,9 +216,9 @@ public final class Connection {
         }
         if ssl != nil { tlsReadReady(); return }
         var total = 0
-        // Start small (a 16 KiB chain comes from the allocator's free lists) and grow only while
+        // Start small (a 32 KiB chain comes from the allocator's free lists) and grow only while
         // reads fill what was offered: large fresh allocations per read cost page faults.
-        var offer = 16 * 1024
+        var offer = 32 * 1024
         while total < Self.maxRead {
             let n = weir_read_into(input.raw, fd, min(offer, Self.maxRead - total))
             if n > 0 {
