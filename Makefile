@@ -6,7 +6,7 @@ RELEASE_BIN  := .build/release/weir
 # benchmarks drive as real peers (curl as the client, nginx and haproxy as comparison or
 # backend servers, wrk as load generator).
 BUILD_PACKAGES := libevent-dev libssl-dev pkg-config
-TEST_PACKAGES  := curl nginx
+TEST_PACKAGES  := curl nginx openssl
 BENCH_PACKAGES := wrk haproxy nginx
 
 .PHONY: run test build deps test-deps bench-deps unit e2e bench check clean tls-audit tls-deps
