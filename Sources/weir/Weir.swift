@@ -60,6 +60,12 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let configuration = try config.load()
+        do {
+            try Gateway.checkCertificates(configuration)
+        } catch {
+            logLine("\(config.directory): \(error)")
+            throw ExitCode(1)
+        }
         let servers = configuration.pools.reduce(0) { $0 + $1.servers.count }
         print("weir: configuration \(config.directory) is valid: \(configuration.listeners.count) listener(s), "
               + "\(configuration.pools.count) pool(s), \(servers) server(s), \(configuration.routes.count) route(s)")

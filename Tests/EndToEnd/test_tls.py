@@ -27,6 +27,7 @@ import struct
 import subprocess
 import time
 from collections import Counter
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -713,3 +714,33 @@ def test_ocsp_stapling(demo_backend, gateway, pki, tmp_path):
     # and it verifies against the CA (curl --cert-status)
     ok = https(gw, pki, "/", "--cert-status")
     assert ok.rc == 0 and ok.status == 200, ok.stderr
+
+
+def test_weir_check_loads_the_certificates(weir_bin, pki, tmp_path):
+    """`weir check` (ExecStartPre under systemd) refuses a key that does not match its certificate,
+    naming the file, before anything is started; with the right key it passes."""
+    def conf(key):
+        d = tmp_path / ("conf-" + Path(key).stem)
+        d.mkdir()
+        (d / "00.toml").write_text(f"""
+[[listener]]
+name = "tls"
+address = "127.0.0.1:{free_port()}"
+[listener.tls]
+cert = "{pki.weir.cert}"
+key = "{key}"
+[[pool]]
+name = "p"
+[[pool.server]]
+id = "s1"
+address = "127.0.0.1:{free_port()}"
+[[route]]
+name = "all"
+pool = "p"
+""")
+        return d
+    good = subprocess.run([str(weir_bin), "check", "-c", str(conf(pki.weir.key))], capture_output=True, text=True, timeout=20)
+    assert good.returncode == 0, good.stderr
+    bad = subprocess.run([str(weir_bin), "check", "-c", str(conf(pki.other.key))], capture_output=True, text=True, timeout=20)
+    assert bad.returncode == 1
+    assert str(pki.other.key) in bad.stderr and "does not match" in bad.stderr, bad.stderr

@@ -15,6 +15,12 @@ public final class Gateway {
         self.log = log
     }
 
+    /// Loads every certificate and key the configuration names (as `run` would), binding nothing.
+    /// Throws an error naming the file and OpenSSL's reason for the first one that cannot be used.
+    public static func checkCertificates(_ configuration: WeirConfiguration) throws {
+        _ = try TLSSetup(configuration)
+    }
+
     /// Number of worker threads: the configured count, or one per core when it is 0.
     public var workerCount: Int {
         configuration.global.workers > 0 ? configuration.global.workers : max(1, ProcessInfo.processInfo.activeProcessorCount)
