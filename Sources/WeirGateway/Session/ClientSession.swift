@@ -4,10 +4,13 @@ import WeirHTTP
 import WeirIO
 
 /// One client connection: reads request heads, asks the `Decision` where each goes, forwards the
-/// request and streams the response back, then waits for the next request (keep-alive, pipelining)
-/// or turns into a tunnel after `101 Switching Protocols`.
+/// request and streams the response back (or redirects, or answers a discovery request itself),
+/// then waits for the next request (keep-alive, pipelining) or turns into a tunnel after
+/// `101 Switching Protocols`.
 ///
-/// Lifecycle: `readingHead` → `forwarding` → (`readingHead` again | `tunnel` | `closed`).
+/// Lifecycle: `readingHead` → (`queued` while every server is at max_conns) → `forwarding`, or
+/// `discarding` (the body of a request Weir answered itself) → (`readingHead` again | `tunnel` |
+/// `closed`).
 /// Exactly one exchange is in flight at a time; pipelined requests wait in the client's input
 /// buffer and are parsed when the previous response is complete, so responses keep their order.
 final class ClientSession: ConnectionHandler {
