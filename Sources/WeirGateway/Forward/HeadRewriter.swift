@@ -196,10 +196,7 @@ enum HeadRewriter {
                     while b > a && (bytes[b - 1] == 32 || bytes[b - 1] == 9) { b -= 1 }
                     if b > a {
                         let token = bytes[a..<b]
-                        if !equalsIgnoringCase(token, Array("close".utf8)) && !equalsIgnoringCase(token, Array("keep-alive".utf8))
-                            && !equalsIgnoringCase(token, Array("upgrade".utf8)) {
-                            tokens.append(token)
-                        }
+                        if !connectionOptions.contains(where: { equalsIgnoringCase(token, $0) }) { tokens.append(token) }
                     }
                     start = j + 1
                 }
@@ -209,13 +206,16 @@ enum HeadRewriter {
         return tokens
     }
 
+    /// Connection options that are not field names.
+    private static let connectionOptions: [[UInt8]] = [Array("close".utf8), Array("keep-alive".utf8), Array("upgrade".utf8)]
+
     private static func isNamed(_ bytes: [UInt8], _ field: HeaderField, by tokens: [ArraySlice<UInt8>]) -> Bool {
         guard !tokens.isEmpty else { return false }
         let name = bytes[field.name]
-        return tokens.contains { equalsIgnoringCase(name, Array($0)) }
+        return tokens.contains { equalsIgnoringCase(name, $0) }
     }
 
-    static func equalsIgnoringCase(_ a: ArraySlice<UInt8>, _ b: [UInt8]) -> Bool {
+    static func equalsIgnoringCase<B: Collection>(_ a: ArraySlice<UInt8>, _ b: B) -> Bool where B.Element == UInt8 {
         guard a.count == b.count else { return false }
         var i = a.startIndex
         for y in b {

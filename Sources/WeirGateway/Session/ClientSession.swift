@@ -61,10 +61,11 @@ final class ClientSession: ConnectionHandler {
     /// The sticky side of the current request, if a sticky rule concerns it.
     private var sticky: StickyPlan?
     /// A Set-Cookie field (with CRLF) the current response must carry, or empty.
-    var setCookie: [UInt8] = []
-    /// Redirect mode: request body bytes still to discard (nil = none pending).
-    var discardBody: BodyProgress = .done
-    var discardBudget = 0
+    private var setCookie: [UInt8] = []
+    /// The body of a request Weir answered itself, still to be read and dropped, and how many more
+    /// bytes it may drop before it closes the connection instead.
+    private var discardBody: BodyProgress = .done
+    private var discardBudget = 0
     /// The server a redirect sent the client to (for the access log).
     private var redirectedTo: String?
     /// When a queued request gives up (set when it is first queued; kept while it waits again).
@@ -514,6 +515,12 @@ final class ClientSession: ConnectionHandler {
             finish(flushFirst: true)
             return
         }
+        awaitNextRequest()
+    }
+
+    /// Back to reading heads on a kept-alive connection: the idle timer while nothing has come,
+    /// the header deadline as soon as a (pipelined) request is already there.
+    private func awaitNextRequest() {
         state = .readingHead
         client.setReading(true)
         if client.input.isEmpty {
@@ -855,14 +862,7 @@ final class ClientSession: ConnectionHandler {
         if case .done = discardBody {
             request = nil
             if closeAfterResponse || worker.isDraining { finish(flushFirst: true); return }
-            state = .readingHead
-            if client.input.isEmpty {
-                awaitingIdle = true
-                headTimer.schedule(milliseconds: worker.settings.clientIdleMs)
-            } else {
-                headTimer.schedule(milliseconds: worker.settings.clientHeaderMs)
-                readRequestHead()
-            }
+            awaitNextRequest()
         } else if discardBudget <= 0 {
             // Larger than we are willing to read: the response is out; close after it.
             request = nil
