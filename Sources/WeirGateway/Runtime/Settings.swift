@@ -6,6 +6,8 @@ struct Settings: Sendable {
     let parserLimits: ParserLimits
     let clientHeaderMs: Int64
     let clientIdleMs: Int64
+    /// Longest silence of a client in the middle of a request body.
+    let clientBodyMs: Int64
     let upstreamConnectMs: Int64
     let upstreamResponseMs: Int64
     let upstreamIdleMs: Int64
@@ -24,6 +26,7 @@ struct Settings: Sendable {
                                     maxHeaderCount: config.limits.maxHeaderCount)
         clientHeaderMs = config.timeouts.clientHeader.milliseconds
         clientIdleMs = config.timeouts.clientIdle.milliseconds
+        clientBodyMs = 60_000
         upstreamConnectMs = config.timeouts.upstreamConnect.milliseconds
         upstreamResponseMs = config.timeouts.upstreamResponse.milliseconds
         upstreamIdleMs = config.timeouts.upstreamIdle.milliseconds

@@ -35,7 +35,6 @@ final class Worker {
     private var queueTimer: LoopTimer?
     private var listeners: [ListeningSocket] = []
     private var listenerLimits: [Int] = []
-    private var pausedListeners = false
     private var sessions: [ObjectIdentifier: ClientSession] = [:]
     private(set) var isDraining = false
     private var housekeeping: LoopTimer?
@@ -98,16 +97,16 @@ final class Worker {
         let open = stats.openConnections.wrappingIncrementThenLoad(ordering: .relaxed)
         let openHere = stats.openPerListener[listener].wrappingIncrementThenLoad(ordering: .relaxed)
         if open > settings.maxConnections || openHere > listenerLimits[listener] {
-            // Over a limit: refuse this one and stop accepting until connections close; the
-            // kernel's backlog holds the rest.
+            // Over a limit: every such connection is accepted, answered 503 and closed at once, so
+            // clients learn it promptly instead of waiting in the kernel's backlog.
             stats.openConnections.wrappingDecrement(ordering: .relaxed)
             stats.openPerListener[listener].wrappingDecrement(ordering: .relaxed)
             stats.connectionsRefusedAtLimit.wrappingIncrement(ordering: .relaxed)
+            stats.unavailable.wrappingIncrement(ordering: .relaxed)
             if let c = Connection.accepted(loop: loop, fd: fd, peer: peer, tls: tls.listeners[listener]) {
                 ErrorResponse.write(status: 503, reason: "too many connections", retryAfter: 1, to: c.output)
                 c.closeAfterFlush()
             }
-            pauseListeners()
             return
         }
         guard let connection = Connection.accepted(loop: loop, fd: fd, peer: peer, tls: tls.listeners[listener]) else {
@@ -177,20 +176,10 @@ final class Worker {
         if isDraining && sessions.isEmpty && loop.flushingConnections == 0 { loop.stop() }
     }
 
-    private func pauseListeners() {
-        guard !pausedListeners else { return }
-        pausedListeners = true
-        for l in listeners { l.pause() }
-    }
-
-    /// Every 100 ms: flush the access log, resume accepting once below the connection limits.
+    /// Every 100 ms: flush the access log; end the loop when a drain is done.
     private func tick() {
         accessLog.flush()
         stopIfDrained()
-        if pausedListeners && !isDraining && stats.openConnections.load(ordering: .relaxed) < settings.maxConnections {
-            pausedListeners = false
-            for l in listeners { l.resume() }
-        }
     }
 
     /// Stops accepting, closes idle connections and lets the rest finish; the loop ends when the

@@ -4,13 +4,17 @@ import WeirIO
 enum ErrorResponse {
     /// Appends a complete response to `output`. `retryAfter` adds a Retry-After header (seconds).
     /// `extraFields` (with CRLFs) go in too, e.g. the listener's Strict-Transport-Security.
-    static func write(status: Int, reason: String, retryAfter: Int? = nil, extraFields: [UInt8] = [], to output: Buffer) {
+    /// `keepAlive`: leave out `Connection: close` (the connection stays open after it).
+    static func write(status: Int, reason: String, retryAfter: Int? = nil, extraFields: [UInt8] = [], keepAlive: Bool = false,
+                      to output: Buffer) {
         let body = reason + "\n"
         output.append("HTTP/1.1 ")
         output.appendDecimal(status)
         output.append(" ")
         output.append(phrase(status))
-        output.append("\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: ")
+        output.append("\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n")
+        if !keepAlive { output.append("Connection: close\r\n") }
+        output.append("Content-Length: ")
         output.appendDecimal(body.utf8.count)
         if let retryAfter {
             output.append("\r\nRetry-After: ")
