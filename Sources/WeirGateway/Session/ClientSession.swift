@@ -58,8 +58,6 @@ final class ClientSession: ConnectionHandler {
     /// Whether the current upstream connection ever completed its TCP handshake.
     private var upstreamConnected = false
     private let clientAddressBytes: [UInt8]
-    /// The sticky side of the current request, if a sticky rule concerns it.
-    private var sticky: StickyPlan?
     /// A Set-Cookie field (with CRLF) the current response must carry, or empty.
     private var setCookie: [UInt8] = []
     /// The body of a request Weir answered itself, still to be read and dropped, and how many more
@@ -185,38 +183,17 @@ final class ClientSession: ConnectionHandler {
         self.target = target
         excluded.removeAll(keepingCapacity: true)
         attempts = 0
-        sticky = nil
         setCookie.removeAll()
         queueDeadline = nil
         decideAndForward()
     }
 
-    /// Asks the `Decision` where the current request goes and acts on the verdict.
+    // MARK: - Decision (begin: the verdict comes from WeirBalance's pure `Decision.answer`)
+
+    /// Asks `Decision.answer` what to do with the current request and carries out the verdict.
     private func decideAndForward() {
         guard let head = request, let target else { return }
-        if let port = worker.httpsRedirectPorts[listenerIndex] {
-            redirectToHTTPS(port: port, target: target)
-            return
-        }
-        if localEndpoint(head, target) { return }
-        let nowMs = worker.loop.nowMilliseconds
-        let route: CompiledRoute? = target.hostOnly.withUnsafeBytes { host in
-            target.routingPath.withUnsafeBytes { path in
-                snapshot.route(host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex)
-            }
-        }
-        guard let route else {
-            rejectAndClose(status: 404, reason: "no route for this host and path")
-            return
-        }
-        if sticky == nil, !route.sticky.isEmpty {
-            sticky = target.routingPath.withUnsafeBytes { path in
-                StickyPlan.make(route: route, path: path, head: head, clientAddress: client.peer.host,
-                                snapshot: snapshot, context: worker.sticky, nowMs: nowMs)
-            }
-        }
-        let verdict = decide(head, target, route: route)
-        switch verdict {
+        switch decide(head, target) {
         case .reject(let status, let reason):
             if status == 503 { worker.stats.unavailable.wrappingIncrement(ordering: .relaxed) }
             rejectAndClose(status: status, reason: reason, retryAfter: status == 503 ? 5 : nil)
@@ -230,23 +207,24 @@ final class ClientSession: ConnectionHandler {
             }
             state = .queued
             client.setReading(false)
-        case .forward(let server):
-            setCookie = sticky?.commit(server: server, snapshot: snapshot, context: worker.sticky, nowMs: nowMs,
-                                       secure: clientView.scheme.description == "https") ?? []
+        case .forward(let server, let pin):
+            setCookie = worker.sticky.apply(pin, nowMs: worker.loop.nowMilliseconds)
             forward(to: server)
-        case .redirect(let server, let status):
-            setCookie = sticky?.commit(server: server, snapshot: snapshot, context: worker.sticky, nowMs: nowMs,
-                                       secure: clientView.scheme.description == "https") ?? []
+        case .redirect(let server, let status, let pin):
+            setCookie = worker.sticky.apply(pin, nowMs: worker.loop.nowMilliseconds)
             redirect(to: server, status: status)
+        case .httpsRedirect(let location):
+            redirectToHTTPS(location: location)
+        case .local(let answer):
+            localEndpoint(head, answer)
         }
     }
 
-    /// Runs the `Decision` for the current request. `mode` overrides the listener's run-time mode
-    /// (a retry after a failure in proxy mode, an assignment, are never redirects).
-    private func decide(_ head: RequestHead, _ target: TargetParts, route: CompiledRoute, mode: Mode? = nil) -> Verdict {
+    /// Runs `Decision.answer` for the current request (with the servers in `excluded` left out).
+    /// `mode` overrides the listener's run-time mode (a retry after a failure in proxy mode is
+    /// never a redirect).
+    private func decide(_ head: RequestHead, _ target: TargetParts, mode: Mode? = nil) -> Verdict {
         let listenerMode = mode ?? worker.modes.mode(listenerIndex)
-        let now = worker.clock.nowNanoseconds
-        let pinned = sticky?.pinnedServer
         return head.bytes.withUnsafeBytes { raw in
             target.hostOnly.withUnsafeBytes { host in
                 target.routingPath.withUnsafeBytes { path in
@@ -256,13 +234,16 @@ final class ClientSession: ConnectionHandler {
                             excluded: excluded, clientAddress: address,
                             header: { name in head.value(of: name).map { UnsafeRawBufferPointer(rebasing: raw[$0]) } },
                             cookie: { name in CookieLookup.value(named: name, in: head).map { UnsafeRawBufferPointer(rebasing: raw[$0]) } },
-                            pinnedServer: pinned, listenerMode: listenerMode)
-                        return Decision.decide(facts, route: route, snapshot: snapshot, state: &worker.policy, now: now)
+                            listenerMode: listenerMode, secure: client.isTLS)
+                        return Decision.answer(facts, snapshot: snapshot, state: &worker.policy, services: worker.sticky,
+                                               now: worker.clock.nowNanoseconds, wallMs: worker.loop.nowMilliseconds)
                     }
                 }
             }
         }
     }
+
+    // MARK: - Decision (end)
 
     /// Called by the worker for a queued request: try again, or give up after the pool's queue timeout.
     func retryFromQueue(timedOut: Bool) {
@@ -624,20 +605,14 @@ final class ClientSession: ConnectionHandler {
         guard attempts <= snapshot.configuration.pools[pool].retries else { return false }
         excluded.append(server)
         // Only when another server is there to take it; otherwise the client hears about this failure.
-        let route: CompiledRoute? = target.hostOnly.withUnsafeBytes { host in
-            target.routingPath.withUnsafeBytes { path in
-                snapshot.route(host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex)
-            }
-        }
-        guard let route, case .forward(let next) = decide(head, target, route: route, mode: .proxy) else {
+        guard case .forward(let next, let pin) = decide(head, target, mode: .proxy) else {
             excluded.removeLast()
             return false
         }
         abandonUpstream()
         snapshot.servers[server].inFlight.wrappingDecrement(ordering: .relaxed)
         worker.stats.retries.wrappingIncrement(ordering: .relaxed)
-        setCookie = sticky?.commit(server: next, snapshot: snapshot, context: worker.sticky,
-                                   nowMs: worker.loop.nowMilliseconds, secure: clientView.scheme.description == "https") ?? []
+        setCookie = worker.sticky.apply(pin, nowMs: worker.loop.nowMilliseconds)
         forward(to: next)
         return true
     }
@@ -825,13 +800,11 @@ final class ClientSession: ConnectionHandler {
         discardRequestBody()
     }
 
-    /// A plain listener with `https_redirect`: every request goes to the same host and path over HTTPS.
-    private func redirectToHTTPS(port: Int, target: TargetParts) {
-        var host = String(decoding: target.hostOnly, as: UTF8.self)
-        if host.isEmpty { host = "localhost" }
-        let base = port == 443 ? "https://\(host)" : "https://\(host):\(port)"
+    /// A plain listener with `https_redirect`: every request goes to the same host and path over
+    /// HTTPS; `location` is the whole URL (`Decision.answer` builds it), so it goes in as the path.
+    private func redirectToHTTPS(location: String) {
         var out: [UInt8] = []
-        Redirector.response(status: 308, base: base, path: target.path, setCookie: [], keepAlive: !closeAfterResponse,
+        Redirector.response(status: 308, base: "", path: ArraySlice(location.utf8), setCookie: [], keepAlive: !closeAfterResponse,
                             into: &out)
         answerLocally(out, status: 308)
     }
@@ -872,61 +845,17 @@ final class ClientSession: ConnectionHandler {
 
     // MARK: - Local endpoints (server list, session assignment)
 
-    /// Answers the discovery endpoints itself; returns false for any other request.
-    private func localEndpoint(_ head: RequestHead, _ target: TargetParts) -> Bool {
-        let discovery = snapshot.configuration.discovery
-        guard discovery.serversPath != nil || discovery.assignPath != nil else { return false }
-        let pathEnd = target.path.firstIndex(of: UInt8(ascii: "?")) ?? target.path.endIndex
-        let bare = String(decoding: target.path[..<pathEnd], as: UTF8.self)
-        let isServers = bare == discovery.serversPath
-        let isAssign = bare == discovery.assignPath
-        guard isServers || isAssign else { return false }
-        let query = String(decoding: target.path[pathEnd...].dropFirst(), as: UTF8.self)
-        let forPath = LocalEndpoints.queryValue("path", in: query) ?? "/"
-        guard forPath.hasPrefix("/") else {
-            rejectAndClose(status: 400, reason: "path= must start with /")
-            return true
+    /// Answers a discovery request with the document `Decision.answer` gave (recording an
+    /// assignment's pin in the register first).
+    private func localEndpoint(_ head: RequestHead, _ answer: LocalAnswer) {
+        if case .assignment(let assignment) = answer {
+            worker.sticky.apply(assignment.register, nowMs: worker.loop.nowMilliseconds)
         }
-        let routePath = Array(forPath.utf8)
-        let route: CompiledRoute? = target.hostOnly.withUnsafeBytes { host in
-            routePath.withUnsafeBytes { path in
-                snapshot.route(host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex)
-            }
-        }
-        guard let route else {
-            rejectAndClose(status: 404, reason: "no route for \(forPath)")
-            return true
-        }
-        let nowMs = worker.loop.nowMilliseconds
-        var body: [UInt8]
-        if isServers {
-            body = LocalEndpoints.serverList(route: route, snapshot: snapshot, users: worker.sticky.register.counts(nowMs: nowMs),
-                                             now: worker.clock.nowNanoseconds)
-        } else {
-            let routed = TargetParts(replacingPathOf: target, with: routePath)
-            self.target = routed
-            let verdict = decide(head, routed, route: route, mode: .proxy)
-            self.target = target
-            guard case .forward(let server) = verdict else {
-                worker.stats.unavailable.wrappingIncrement(ordering: .relaxed)
-                rejectAndClose(status: 503, reason: "no server available for \(forPath)", retryAfter: 5)
-                return true
-            }
-            var token: String? = nil
-            var lifetime: Int64? = nil
-            if let rule = route.sticky.first {
-                let plan = StickyPlan(rule: rule, role: .transaction)
-                token = plan.issue(server: server, snapshot: snapshot, context: worker.sticky, nowMs: nowMs)
-                lifetime = rule.idleSeconds
-            }
-            body = LocalEndpoints.assignment(server: snapshot.servers[server], token: token,
-                                             cookie: route.sticky.first?.rule.cookieName, lifetime: lifetime)
-        }
+        let body = LocalEndpoints.document(answer)
         var out = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: \(body.count)\r\n".utf8)
         out += Array((closeAfterResponse ? "Connection: close\r\n\r\n" : "\r\n").utf8)
         if !head.isHEAD { out += body }
         answerLocally(out, status: 200)
-        return true
     }
 
     // MARK: - Helpers
