@@ -61,13 +61,13 @@ extension Decision {
     static func discovery(_ request: RequestFacts, snapshot: RoutingSnapshot, state: inout PolicyState,
                           services: some StickyServices, now: UInt64, wallMs: Int64) -> Verdict? {
         let settings = snapshot.configuration.discovery
-        guard settings.serversPath != nil || settings.assignPath != nil else { return nil }
-        let target = String(decoding: request.path, as: UTF8.self)
-        let query = target.firstIndex(of: "?")
-        let bare = target[..<(query ?? target.endIndex)]
-        let isServers = settings.serversPath.map { bare == $0 } ?? false
-        guard isServers || settings.assignPath.map({ bare == $0 }) == true else { return nil }
-        let forPath = query.flatMap { QueryString.value("path", in: target[target.index(after: $0)...]) } ?? "/"
+        // Compared as bytes first: no string is made for the requests that are not for an endpoint.
+        let queryStart = request.path.firstIndex(of: UInt8(ascii: "?"))
+        let bare = UnsafeRawBufferPointer(rebasing: request.path[..<(queryStart ?? request.path.count)])
+        let isServers = settings.serversPath.map { bare.elementsEqual($0.utf8) } ?? false
+        guard isServers || settings.assignPath.map({ bare.elementsEqual($0.utf8) }) == true else { return nil }
+        let query = queryStart.map { String(decoding: request.path[($0 + 1)...], as: UTF8.self) } ?? ""
+        let forPath = QueryString.value("path", in: Substring(query)) ?? "/"
         guard forPath.hasPrefix("/") else { return .reject(status: 400, reason: "path= must start with /") }
         let routePath = Array(forPath.utf8)
         return routePath.withUnsafeBytes { path -> Verdict in
