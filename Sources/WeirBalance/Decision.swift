@@ -1,24 +1,33 @@
 import WeirConfig
 
-/// What to do with a request. Produced by `Decision.decide`, carried out by the gateway.
+/// Every answer Weir gives a request. `Decision.answer` gives any of them; the lower-level
+/// `Decision.decide` (a request already routed to a pool) only `.forward`, `.redirect`, `.queue`
+/// and `.reject`. Each case carries exactly what the caller needs to carry it out.
 public enum Verdict: Sendable, Equatable {
-    /// Forward to `RoutingSnapshot.servers[server]`.
-    case forward(server: Int)
-    /// Answer with `status` and a one-line `reason`: 404 (no route), 503 (no server available).
-    case reject(status: Int, reason: String)
+    /// Forward to `RoutingSnapshot.servers[server]`. `pin`: the sticky side (Set-Cookie to send,
+    /// register change, counters) when a sticky rule concerns the request, else nil.
+    case forward(server: Int, pin: PinCommit? = nil)
+    /// Redirect mode: tell the client to send the request to `server` itself, with `status`
+    /// (the IP redirector; the server is chosen exactly as for `.forward`, and so is `pin`).
+    case redirect(server: Int, status: Int, pin: PinCommit? = nil)
     /// Every eligible server of `RoutingSnapshot.pools[pool]` is at its max_conns: the caller queues
     /// the request (bounded by the pool's max_queue, for at most its queue_timeout) and asks again.
     case queue(pool: Int)
-    /// Redirect mode: tell the client to send the request to `server` itself, with `status`
-    /// (the IP redirector; the server is chosen exactly as for `.forward`).
-    case redirect(server: Int, status: Int)
+    /// Answer with `status` and a one-line `reason`: 400 (a bad discovery query), 404 (no route),
+    /// 503 (no server available). Nothing is forwarded and no pin changes.
+    case reject(status: Int, reason: String)
+    /// A discovery endpoint: answer 200 with this document (nothing is forwarded).
+    case local(LocalAnswer)
+    /// A plain listener with `https_redirect`: answer 308 with `Location: location` (the same host
+    /// and target over HTTPS), whatever the request.
+    case httpsRedirect(location: String)
 }
 
 /// The facts about a request that a decision may use.
 public struct RequestFacts {
     /// Host without port, as sent (any case); nil when the request has none (HTTP/1.0).
     public var host: UnsafeRawBufferPointer?
-    /// The path and query of the target.
+    /// The path and query of the target ("/" for the asterisk-form "*").
     public var path: UnsafeRawBufferPointer
     /// Index of the listener that accepted the connection.
     public var listener: Int
@@ -32,16 +41,20 @@ public struct RequestFacts {
     /// Value of a cookie by name, nil when absent (for hash_key = cookie:NAME).
     public var cookie: (String) -> UnsafeRawBufferPointer?
     /// A sticky pin: the request goes to this server while it is up or draining, whatever its load.
+    /// `Decision.answer` ignores it (the pin comes from the route's sticky plan).
     public var pinnedServer: Int? = nil
     /// The run-time mode of the listener the request came in on (a route's own mode wins).
     public var listenerMode: Mode = .proxy
+    /// The client came over TLS (pin cookies get the Secure attribute).
+    public var secure: Bool = false
 
     public init(host: UnsafeRawBufferPointer?, path: UnsafeRawBufferPointer, listener: Int, excluded: [Int] = [],
                 clientAddress: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
                 header: @escaping (String) -> UnsafeRawBufferPointer? = { _ in nil },
                 cookie: @escaping (String) -> UnsafeRawBufferPointer? = { _ in nil },
-                pinnedServer: Int? = nil, listenerMode: Mode = .proxy) {
+                pinnedServer: Int? = nil, listenerMode: Mode = .proxy, secure: Bool = false) {
         self.listenerMode = listenerMode
+        self.secure = secure
         self.host = host
         self.path = path
         self.listener = listener
@@ -80,14 +93,14 @@ public enum Decision {
     public static func decide(_ request: RequestFacts, route: CompiledRoute, snapshot: RoutingSnapshot,
                               state: inout PolicyState, now: UInt64) -> Verdict {
         let verdict = pick(request, route: route, snapshot: snapshot, state: &state, now: now)
-        if case .forward(let server) = verdict, (route.mode ?? request.listenerMode) == .redirect {
+        if case .forward(let server, _) = verdict, (route.mode ?? request.listenerMode) == .redirect {
             return .redirect(server: server, status: route.redirectStatus)
         }
         return verdict
     }
 
     /// The server for a request on `route`, before the mode is applied.
-    private static func pick(_ request: RequestFacts, route: CompiledRoute, snapshot: RoutingSnapshot,
+    static func pick(_ request: RequestFacts, route: CompiledRoute, snapshot: RoutingSnapshot,
                              state: inout PolicyState, now: UInt64) -> Verdict {
         if let pin = request.pinnedServer, pin >= 0, pin < snapshot.servers.count, !request.excluded.contains(pin) {
             let server = snapshot.servers[pin]

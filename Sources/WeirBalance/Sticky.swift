@@ -51,8 +51,9 @@ public enum StickyRole: Sendable, Equatable {
 /// same secret can check it. The session id stays the same while a transaction lasts (the register
 /// of users counts sessions by it).
 public enum PinToken {
-    /// Why a presented pin was not honoured.
-    public enum Rejection: String, Error, Sendable { case malformed, tampered, expired }
+    /// Why a presented pin was not honoured. `decode` gives the first three; `unknownServer` (a valid
+    /// pin naming a server id the configuration does not have) comes from `StickyPlan.make`.
+    public enum Rejection: String, Error, Sendable { case malformed, tampered, expired, unknownServer }
 
     /// A checked pin.
     public struct Pin: Sendable, Equatable {

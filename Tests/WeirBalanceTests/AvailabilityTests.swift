@@ -12,7 +12,7 @@ import WeirConfig
         var state = PolicyState(snapshot: snap)
         func picks() -> [Int] {
             (0..<100).compactMap { _ in
-                if case .forward(let s) = decide(snap, &state, now: clock.nowNanoseconds) { return s }
+                if case .forward(let s, _) = decide(snap, &state, now: clock.nowNanoseconds) { return s }
                 return nil
             }
         }

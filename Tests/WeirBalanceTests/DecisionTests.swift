@@ -74,7 +74,7 @@ func decide(_ snapshot: RoutingSnapshot, _ state: inout PolicyState, host: Strin
         var counts = [0, 0, 0]
         var longestRun = 0, run = 0, last = -1
         for _ in 0..<10_000 {
-            guard case .forward(let s) = decide(snapshot, &state) else { Issue.record("no pick"); return }
+            guard case .forward(let s, _) = decide(snapshot, &state) else { Issue.record("no pick"); return }
             counts[s] += 1
             run = s == last ? run + 1 : 1
             last = s
@@ -145,7 +145,7 @@ func decide(_ snapshot: RoutingSnapshot, _ state: inout PolicyState, host: Strin
                                               state: &proxyState, now: 0)
                 let redirected = Decision.decide(RequestFacts(host: nil, path: p, listener: 0, listenerMode: .redirect),
                                                  snapshot: snapshot, state: &redirectState, now: 0)
-                guard case .forward(let server) = proxied else { Issue.record("no forward: \(proxied)"); return }
+                guard case .forward(let server, _) = proxied else { Issue.record("no forward: \(proxied)"); return }
                 #expect(redirected == .redirect(server: server, status: 307))
             }
         }

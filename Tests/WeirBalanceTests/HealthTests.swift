@@ -256,7 +256,7 @@ import WeirConfig
         var counts = [0, 0, 0]
         for _ in 0..<n {
             if outstanding.count == window { snap.servers[outstanding.removeFirst()].requestFinished() }
-            guard case .forward(let s) = decide(snap, &state, now: clock.nowNanoseconds) else { Issue.record("no pick"); break }
+            guard case .forward(let s, _) = decide(snap, &state, now: clock.nowNanoseconds) else { Issue.record("no pick"); break }
             snap.servers[s].requestStarted()
             outstanding.append(s)
             counts[s] += 1
@@ -287,7 +287,7 @@ import WeirConfig
         clock.advance(milliseconds: 2500)        // factor 0.25: weight 16 → 4 of 36
         var state = PolicyState(snapshot: snap)
         var c = [0, 0, 0]
-        for _ in 0..<3600 { if case .forward(let s) = decide(snap, &state, now: clock.nowNanoseconds) { c[s] += 1 } }
+        for _ in 0..<3600 { if case .forward(let s, _) = decide(snap, &state, now: clock.nowNanoseconds) { c[s] += 1 } }
         #expect(c == [1600, 1600, 400])
     }
 }

@@ -21,7 +21,7 @@ import WeirConfig
         var state = PolicyState(snapshot: snap, seed: seed)
         var counts = [Int](repeating: 0, count: snap.servers.count)
         for i in 0..<n {
-            guard case .forward(let s) = decide(snap, &state, now: clock.nowNanoseconds, client: client(i)) else {
+            guard case .forward(let s, _) = decide(snap, &state, now: clock.nowNanoseconds, client: client(i)) else {
                 Issue.record("no pick")
                 return counts
             }
@@ -42,7 +42,7 @@ import WeirConfig
         var state = PolicyState(snapshot: snap)
         var counts = [0, 0, 0]
         for pick in 1...10_002 {
-            guard case .forward(let s) = decide(snap, &state, now: clock.nowNanoseconds) else { Issue.record("no pick"); return }
+            guard case .forward(let s, _) = decide(snap, &state, now: clock.nowNanoseconds) else { Issue.record("no pick"); return }
             counts[s] += 1
             if pick % 6 == 0 { #expect(counts == [pick / 2, pick / 3, pick / 6]) }
         }
@@ -169,7 +169,7 @@ import WeirConfig
             let client = "10.\(i / 65536).\(i / 256 % 256).\(i % 256)"
             let verdict = decide(threshold, &t, now: clock.nowNanoseconds, client: client)
             #expect(verdict == decide(hash, &h, now: clock.nowNanoseconds, client: client))
-            if case .forward(let s) = verdict { c[s] += 1 }
+            if case .forward(let s, _) = verdict { c[s] += 1 }
         }
         for count in c { #expect(abs(count - 2_500) <= 375, "counts \(c)") }
     }

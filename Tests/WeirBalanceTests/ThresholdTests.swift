@@ -74,7 +74,7 @@ import WeirConfig
     /// The server a client lands on when every server is idle (its rendezvous home).
     func home(_ snapshot: RoutingSnapshot, client: String) -> Int {
         var state = PolicyState(snapshot: snapshot)
-        guard case .forward(let server) = decide(snapshot, &state, now: clock.nowNanoseconds, client: client) else {
+        guard case .forward(let server, _) = decide(snapshot, &state, now: clock.nowNanoseconds, client: client) else {
             Issue.record("no home")
             return -1
         }

@@ -1,9 +1,10 @@
 import Foundation
 import WeirBalance
 
-/// The JSON documents of the discovery endpoints on the client listeners: the server list of a
-/// route's pool (source document 001: each server's availability, users and priority group) and a
-/// session assignment (source document 004: the server a client should talk to directly).
+/// The JSON documents of the discovery endpoints on the client listeners, encoded from the data
+/// `Decision.answer` gives in `Verdict.local`: the server list of a route's pool (source document
+/// 001: each server's availability, users and priority group) and a session assignment (source
+/// document 004: the server a client should talk to directly).
 enum LocalEndpoints {
     struct ServerEntry: Codable {
         var id: String
@@ -14,7 +15,7 @@ enum LocalEndpoints {
         var group: Int
     }
 
-    struct Assignment: Codable {
+    struct AssignmentDocument: Codable {
         var id: String
         var public_url: String
         var token: String?
@@ -22,37 +23,23 @@ enum LocalEndpoints {
         var lifetime_s: Int64?
     }
 
-    /// Every server of the route's pool (and its spill pool): `users` is its pinned sessions plus
-    /// its requests in flight.
-    static func serverList(route: CompiledRoute, snapshot: RoutingSnapshot, users: [Int: Int], now: UInt64) -> [UInt8] {
-        var pools = [route.pool]
-        if let spill = route.spillPool { pools.append(spill) }
-        let entries = pools.flatMap { snapshot.pools[$0].servers }.map { index -> ServerEntry in
-            let s = snapshot.servers[index]
-            return ServerEntry(id: s.config.id, public_url: publicURL(s), available: s.condition == .up,
-                               load: (s.effectiveLoad(now: now) * 1000).rounded() / 1000,
-                               users: (users[index] ?? 0) + s.inFlightCount, group: s.config.group)
+    /// The document for `answer`: JSON with sorted keys and a final newline.
+    static func document(_ answer: LocalAnswer) -> [UInt8] {
+        switch answer {
+        case .serverList(let servers):
+            return encode(["servers": servers.map {
+                ServerEntry(id: $0.id, public_url: $0.publicURL, available: $0.available, load: $0.load,
+                            users: $0.users, group: $0.group)
+            }])
+        case .assignment(let a):
+            return encode(AssignmentDocument(id: a.id, public_url: a.publicURL, token: a.token,
+                                             cookie: a.token == nil ? nil : a.cookie, lifetime_s: a.lifetimeSeconds))
         }
-        return encode(["servers": entries])
     }
 
-    /// The assignment for one client.
-    static func assignment(server: ServerState, token: String?, cookie: String?, lifetime: Int64?) -> [UInt8] {
-        encode(Assignment(id: server.config.id, public_url: publicURL(server), token: token, cookie: token == nil ? nil : cookie,
-                          lifetime_s: lifetime))
-    }
-
-    static func publicURL(_ s: ServerState) -> String { s.config.publicURL ?? "http://\(s.config.address)" }
-
-    /// The percent-decoded value of `name` in a query string, or nil.
+    /// The percent-decoded value of `name` in a query string, or nil (see `QueryString.value`).
     static func queryValue(_ name: String, in query: String) -> String? {
-        for pair in query.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if kv.first.map(String.init) == name {
-                return kv.count > 1 ? String(kv[1]).removingPercentEncoding ?? String(kv[1]) : ""
-            }
-        }
-        return nil
+        QueryString.value(name, in: Substring(query))
     }
 
     private static func encode<T: Encodable>(_ value: T) -> [UInt8] {

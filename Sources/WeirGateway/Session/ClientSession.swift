@@ -26,8 +26,6 @@ final class ClientSession: ConnectionHandler {
     let clientAddressBytes: [UInt8]
     /// Servers that failed this request (not tried again for it).
     var excluded: [Int] = []
-    /// The sticky side of the current request, if a sticky rule concerns it.
-    var sticky: StickyPlan?
     /// A Set-Cookie field (with CRLF) the current response must carry, or empty.
     var setCookie: [UInt8] = []
     /// The server a redirect sent the client to (for the access log).
