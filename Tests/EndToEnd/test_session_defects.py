@@ -16,13 +16,17 @@ on 127.0.0.1) misbehave on purpose; clients are raw sockets.
      counted (passive_failures = 1, so one failure would take it down).
    - test_response_timeout_starts_when_the_body_is_sent: the same slow upload to a server that never
      answers: the 504 comes upstream_response after the last body byte, not before the body is sent.
+   - test_stalled_upload_is_not_blamed_on_the_server: a client that pauses mid-body for 2.5 x
+     upstream_response (client_body at its 60 s default) gets no answer meanwhile, the server stays up
+     with no failure, and once the rest of the body comes the client gets the server's 200.
    - test_stalled_upload_gets_408_and_the_server_stays_up: a client that stops mid-body for longer than
      the new `[timeouts] client_body` (idle time between body bytes; default 60 s) gets 408 and the
      close; the server's connection is closed too; the server is not marked down and counts no failure.
 3. test_upgrade_client_gone_before_101_releases_both_connections: five `Upgrade: websocket` requests
    held by the server; the clients close (FIN) before any 101: the server sees each of its connections
    closed within 2 s (tunnel_idle and upstream_response are 30 s), and /status open_connections is 0.
-4. test_every_connection_over_the_limit_gets_a_prompt_503: listener max_connections = 2, two
+4. test_every_connection_over_the_limit_gets_a_prompt_503[listener|global]: max_connections = 2 (the
+   listener's, or [global]'s), two
    connections held open, then 5 more: each of the 5 reads a 503 within 2 s and then the close, and
    /status totals.status_503 counts all 5.
 5. Interim responses are bounded (assumed: at most 16 interim heads and 64 KiB of interim head bytes per
@@ -52,13 +56,13 @@ POOL = {"health": {"type": "none"}, "passive_failures": 1, "retries": 0}
 INTERIM_COUNT_BOUND = 16
 
 
-def start_gateway(gateway, origin, timeouts=None, **kwargs):
+def start_gateway(gateway, origin, timeouts=None, pool=None, **kwargs):
     """A gateway with one pool holding the scripted `origin` as server "o" (no probes; one failure
-    on client traffic marks it down), admin on, the access log on stdout."""
+    on client traffic marks it down, unless `pool` says otherwise), admin on, the access log on stdout."""
     t = {"upstream_response": "2s"}
     t.update(timeouts or {})
     return gateway({"p": [Server("o", origin.address)]}, admin="auto", timeouts=t,
-                   pool_options={"p": dict(POOL)}, **kwargs)
+                   pool_options={"p": {**POOL, **(pool or {})}}, **kwargs)
 
 
 def final_response(c: RawConn, what: str, timeout: float = 5.0):
@@ -234,6 +238,32 @@ def test_response_timeout_starts_when_the_body_is_sent(gateway, origin):
         assert time.monotonic() - sent_at >= 0.9, "the 504 came before upstream_response had passed since the body"
 
 
+def test_stalled_upload_is_not_blamed_on_the_server(gateway, origin):
+    def handler(conn):
+        req = conn.read_request()
+        if req is not None:
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(req[1]), req[1]))
+        conn.wait_closed(5)
+
+    o = origin(handler)
+    gw = start_gateway(gateway, o, timeouts={"upstream_response": "1s"})   # client_body: its default, 60 s
+    with RawConn("127.0.0.1", gw.port) as c:
+        c.send(b"POST /pause HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+        wait_until(lambda: o.accepted == 1, 3, what="the request to reach the server")
+        # The client pauses for 2.5 x upstream_response (the behaviour under test is a timeout that
+        # must not fire): no answer may come meanwhile, the server is not at fault.
+        c.sock.settimeout(2.5)
+        try:
+            early = c.sock.recv(65536)
+        except socket.timeout:
+            early = None
+        assert early is None, f"the gateway answered a pausing upload: {early[:200]!r}"
+        assert_server_healthy(gw)
+        c.send(b"defghij")
+        r = final_response(c, "the upload completed after its pause")
+        assert (r.status, r.body) == (200, b"abcdefghij"), r.raw_head
+
+
 def test_stalled_upload_gets_408_and_the_server_stays_up(gateway, origin):
     def handler(conn):
         conn.read_request()     # the body never completes: returns when the gateway closes
@@ -289,9 +319,12 @@ def test_upgrade_client_gone_before_101_releases_both_connections(gateway, origi
 # 4. max_connections
 
 
-def test_every_connection_over_the_limit_gets_a_prompt_503(demo_backend, gateway):
+@pytest.mark.parametrize("limit", ["listener", "global"])
+def test_every_connection_over_the_limit_gets_a_prompt_503(demo_backend, gateway, limit):
     b1 = demo_backend("b1")
-    gw = gateway({"p": [b1]}, workers=1, admin="auto", listener_extra={"max_connections": 2},
+    where = {"listener_extra": {"max_connections": 2}} if limit == "listener" \
+        else {"global_extra": {"max_connections": 2}}
+    gw = gateway({"p": [b1]}, workers=1, admin="auto", **where,
                  timeouts={"client_header": "20s", "client_idle": "20s"},
                  pool_options={"p": {"health": {"type": "none"}}})
     # The fixture's readiness probe connection must be gone before the limit is filled.
@@ -400,7 +433,8 @@ def test_malformed_response_keeps_the_client_connection(gateway, origin, method)
             conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")
 
     o = origin(handler)
-    gw = start_gateway(gateway, o)
+    # passive_failures off: the 502 must not take the only server down before the second request
+    gw = start_gateway(gateway, o, pool={"passive_failures": 0})
     request = (b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n" if method == "GET"
                else b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nbody")
     with RawConn("127.0.0.1", gw.port) as c:
