@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -753,3 +754,213 @@ def filler(size: int) -> bytes:
 
 
 MIB = 1 << 20
+
+
+# --------------------------------------------------------------------------------------------
+# Scripted origins: small misbehaving HTTP servers written in the test
+
+
+class OriginConn:
+    """One connection accepted by an `Origin`; every read is bounded by the socket's timeout."""
+
+    def __init__(self, sock: socket.socket, index: int, timeout: float):
+        self.sock, self.index = sock, index
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        self.requests: list[bytes] = []    # request heads read so far
+        self.closed_by_peer_at: float | None = None
+
+    def _fill(self) -> bool:
+        try:
+            data = self.sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        if not data:
+            if self.closed_by_peer_at is None:
+                self.closed_by_peer_at = time.monotonic()
+            return False
+        self.buf += data
+        return True
+
+    def read_head(self) -> bytes | None:
+        """The next request head (with its CRLFCRLF), or None when the peer closed first."""
+        while b"\r\n\r\n" not in self.buf:
+            if len(self.buf) > 1 << 20 or not self._fill():
+                return None
+        i = self.buf.index(b"\r\n\r\n") + 4
+        head, self.buf = self.buf[:i], self.buf[i:]
+        self.requests.append(head)
+        return head
+
+    def read_body(self, head: bytes) -> bytes | None:
+        """The Content-Length body of `head` (b"" without one), or None when the peer closed first."""
+        m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+        n = int(m.group(1)) if m else 0
+        while len(self.buf) < n:
+            if not self._fill():
+                return None
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return body
+
+    def read_request(self):
+        """(head, body) of the next Content-Length-framed request, or None when the peer closed first."""
+        head = self.read_head()
+        if head is None:
+            return None
+        body = self.read_body(head)
+        return None if body is None else (head, body)
+
+    def send(self, data: bytes) -> bool:
+        """Writes `data`; False when the peer is gone."""
+        try:
+            self.sock.sendall(data)
+            return True
+        except OSError:
+            return False
+
+    def wait_closed(self, timeout: float) -> bool:
+        """True when the peer closes (EOF or reset) within `timeout` seconds; bytes that come meanwhile are kept."""
+        deadline = time.monotonic() + timeout
+        while self.closed_by_peer_at is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.sock.settimeout(left)
+            try:
+                if not self._fill():
+                    return True
+            except socket.timeout:
+                return False
+        return True
+
+    def reset(self):
+        """Closes with SO_LINGER 0: the peer gets a RST, not a FIN."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Origin:
+    """A loopback listener that runs `handler(conn: OriginConn)` in a thread per accepted connection.
+    The handler's exceptions are kept in `errors` (the test checks them); every socket read has a timeout,
+    and the whole origin stops at the end of the test (or after `lifetime` seconds)."""
+
+    def __init__(self, handler, timeout: float = 10.0, lifetime: float = 120.0):
+        self.handler, self.timeout = handler, timeout
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.lsock.settimeout(0.05)
+        self.port = self.lsock.getsockname()[1]
+        self.conns: list[OriginConn] = []
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._deadline = time.monotonic() + lifetime
+        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
+        self._acceptor.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def accepted(self) -> int:
+        return len(self.conns)
+
+    def _accept_loop(self):
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            try:
+                s, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            conn = OriginConn(s, len(self.conns), self.timeout)
+            self.conns.append(conn)
+            t = threading.Thread(target=self._run, args=(conn,), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _run(self, conn: OriginConn):
+        try:
+            self.handler(conn)
+        except socket.timeout:
+            pass        # a connection the gateway left idle: not the handler's fault
+        except BaseException as e:  # reported by the test through `errors`
+            self.errors.append(e)
+
+    def stop(self):
+        self._stop.set()
+        self._acceptor.join(timeout=5)
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        for c in self.conns:
+            try:
+                c.sock.shutdown(socket.SHUT_RDWR)   # wakes a handler blocked in recv (close alone does not)
+            except OSError:
+                pass
+            c.close()
+        for t in self._threads:
+            t.join(timeout=5)
+
+
+@pytest.fixture
+def origin():
+    """Factory: origin(handler, timeout=10.0) -> Origin (see `Origin`); all are stopped at the end of the test."""
+    started: list[Origin] = []
+
+    def start(handler, timeout: float = 10.0) -> Origin:
+        o = Origin(handler, timeout=timeout)
+        started.append(o)
+        return o
+
+    try:
+        yield start
+    finally:
+        for o in started:
+            o.stop()
+
+
+def access_log_entries(text: str) -> list:
+    """[(request line, status)] of the access log lines in `text` (format: TIME CLIENT "LINE" STATUS ...)."""
+    out = []
+    for line in text.splitlines():
+        m = re.search(r' "(.*)" (\d{3}) ', line)
+        if m:
+            out.append((m.group(1), int(m.group(2))))
+    return out
+
+
+def gateway_read_everything(client: socket.socket) -> bool:
+    """True when every byte `client` (a loopback TCP socket) sent has been read by the process at the
+    other end: nothing unacknowledged on our side, nothing unread in the peer's receive queue
+    (/proc/net/tcp). A condition to await instead of sleeping "until the gateway has seen it"."""
+    local = client.getsockname()[1]
+    remote = client.getpeername()[1]
+    ours = theirs = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            lport, rport = int(f[1].rsplit(":", 1)[1], 16), int(f[2].rsplit(":", 1)[1], 16)
+            tx, rx = (int(x, 16) for x in f[4].split(":"))
+            if (lport, rport) == (local, remote):
+                ours = tx
+            elif (lport, rport) == (remote, local):
+                theirs = rx
+    return ours == 0 and theirs == 0

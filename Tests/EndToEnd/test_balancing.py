@@ -18,7 +18,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import Server, curl, free_port, wait_until
+from conftest import RawConn, Server, curl, free_port, gateway_read_everything, wait_until
 
 INTERVAL = 0.2
 HTTP_HEALTH = {"type": "http", "interval": "200ms", "timeout": "150ms", "rise": 2, "fall": 2, "path": "/health"}
@@ -207,7 +207,9 @@ def test_reported_load_percent_and_staleness(demo_backend, gateway):
     # Both stop reporting: after 3 probe intervals the old reports are ignored (loads 0 and 0).
     for b in (heavy, light):
         assert curl(f"{b.url}/control?load=").status == 200
-    time.sleep(4 * INTERVAL + 0.2)
+    # Until the old reports are ignored, /status shows them as the effective load.
+    wait_until(lambda: all(gw.server_status(n)["load"] < 0.05 for n in ("heavy", "light")), 4 * INTERVAL + 2.0,
+               what="the stale reports to be ignored")
     counts = spread(gw, 50)
     assert counts["heavy"] >= 15 and counts["light"] >= 15, counts
 
@@ -279,13 +281,14 @@ def test_hung_server_detected_by_probe_timeout(demo_backend, gateway, silent_ser
 
 def test_tcp_probe_passes_on_a_hung_server(demo_backend, gateway, silent_server):
     """The contrast: a tcp probe only connects, so the hung server stays up."""
-    hung_port, _conns = silent_server
+    hung_port, conns = silent_server
     b1 = demo_backend("b1")
     gw = gateway({"p": [b1, Server("hung", f"127.0.0.1:{hung_port}")]}, admin="auto",
                  pool_options={"p": {"policy": "round-robin", "slow_start": "0s",
                                      "health": {"type": "tcp", "interval": "200ms", "timeout": "150ms",
                                                 "rise": 1, "fall": 1}}})
-    time.sleep(5 * INTERVAL)
+    # Each tcp probe is one connection to the hung server: 6 of them means 5 probes done (fall = 1).
+    wait_until(lambda: len(conns) >= 6, 5 * INTERVAL + 3.0, what="5 probes of the hung server")
     assert gw.server_status("hung")["state"] == "up"
 
 
@@ -466,13 +469,17 @@ def test_max_conns_queue_full_gets_503_at_once(demo_backend, gateway):
     gw = _max_conns_gateway(demo_backend, gateway)
     t1, out1 = in_background(one_get, gw, "/?delay=800")
     _wait_in_flight(gw, 1)
-    t2, out2 = in_background(one_get, gw, "/")
-    time.sleep(0.15)   # let the second one reach the queue
-    status, _by, elapsed = one_get(gw, "/")
-    assert status == 503
-    assert elapsed < 0.4, elapsed
-    assert joined(t1, out1)[0] == 200
-    assert joined(t2, out2)[:2] == (200, "m")
+    with RawConn(gw.host, gw.port) as queued:
+        queued.send(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        # The worker queues a request in the callback that reads it: once the gateway has read every
+        # byte of it, the second request is in the queue (one worker, so the third comes after).
+        wait_until(lambda: gateway_read_everything(queued.sock), 3, 0.005, what="the gateway to read the second request")
+        status, _by, elapsed = one_get(gw, "/")
+        assert status == 503
+        assert elapsed < 0.4, elapsed
+        assert joined(t1, out1)[0] == 200
+        second = queued.read_response()
+        assert (second.status, second.header("X-Served-By")) == (200, "m")
     assert gw.status()["totals"]["status_503"] >= 1
 
 
@@ -608,7 +615,7 @@ def test_slow_start_ramps_a_returning_server(demo_backend, gateway):
     assert early["b2"] < 25, early
     s = gw.server_status("b2")
     assert s["slow_start"] not in (None, False, 1, 1.0), s
-    time.sleep(3.2)
+    wait_until(lambda: gw.server_status("b2")["slow_start"] == 1, 5, what="the slow start to end")
     late = spread(gw, 100)
     assert 40 <= late["b2"] <= 60, late
 

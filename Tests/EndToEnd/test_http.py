@@ -304,8 +304,9 @@ def test_keep_alive_reuses_upstream_connections(demo_backend, gateway):
     assert new_connections <= 5, f"gateway opened {new_connections} upstream connections for 50 requests"
 
 
-def test_stale_pooled_connection_after_backend_restart(demo_backend, gateway):
-    """The pooled upstream connection dies with its server; the next request still succeeds."""
+def test_pooled_connection_of_a_restarted_backend_is_not_reused(demo_backend, gateway):
+    """The pooled upstream connection dies with its server (its FIN reaches the idle pool, which
+    drops it); the next request goes out on a new connection and succeeds."""
     b1 = demo_backend("b1")
     gw = gateway({"p": [("b1", b1.address)]}, workers=1)
     assert curl(gw.url("/first")).body == b"b1\n"    # leaves an idle pooled connection
@@ -316,6 +317,37 @@ def test_stale_pooled_connection_after_backend_restart(demo_backend, gateway):
     assert r.status == 200, (r, gw.stderr())
     assert r.body == b"b1-again\n"
     assert b2.stats()["requests"] == 2
+
+
+def test_stale_pooled_connection_is_retried_on_a_new_one(gateway, origin):
+    """A server that drops an idle keep-alive connection without Weir seeing it before reuse: the
+    request written to the pooled connection is answered by a reset, and Weir sends it again on a
+    new connection (the stale-connection retry, counted as retried-stale); the client gets 200."""
+
+    def handler(conn):
+        while True:
+            head = conn.read_head()
+            if head is None:
+                return
+            if conn.index == 0 and len(conn.requests) == 2:
+                conn.reset()    # dropped while idle, as far as the request can tell: RST, no answer
+                return
+            body = b"c%d r%d" % (conn.index, len(conn.requests))
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    o = origin(handler)
+    gw = gateway({"p": [("o", o.address)]}, workers=1,
+                 pool_options={"p": {"health": {"type": "none"}, "retries": 0}})
+    r = curl(gw.url("/first"))
+    assert (r.status, r.body) == (200, b"c0 r1"), r    # leaves the connection idle in the pool
+    r = curl(gw.url("/second"))
+    assert (r.status, r.body) == (200, b"c1 r1"), (r, gw.stderr())
+    assert o.accepted == 2
+    assert [h.split(b" ")[1] for h in o.conns[0].requests] == [b"/first", b"/second"], \
+        "the second request did not go out on the pooled connection first"
+    assert gw.terminate() == 0
+    assert "retried-stale=1 " in gw.stderr(), gw.stderr()
+    assert not o.errors, o.errors
 
 
 # 8 ------------------------------------------------------------------------------------------
