@@ -10,7 +10,8 @@ struct RequestLine {
 
     /// Parses `buf[0..<end]` (`end` = index of the line's CR). Offsets in errors are shifted by `base`.
     /// Rejects (400): empty/invalid method, multiple SP, empty or invalid target, bare CR,
-    /// target form not allowed for the method; 505 for a well-formed HTTP/x.y other than 1.0/1.1.
+    /// target form not allowed for the method, an absolute-form authority with userinfo, an empty
+    /// host or a non-host byte; 505 for a well-formed HTTP/x.y other than 1.0/1.1.
     @usableFromInline
     static func parse(_ buf: UnsafeRawBufferPointer, end: Int, base: Int) throws(HTTPParseError) -> RequestLine {
         var i = 0
