@@ -5,8 +5,9 @@ enum ChunkLine {
     /// Parses `chunk-size [ chunk-ext ] CRLF` at the start of `buf`.
     /// chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ( token / quoted-string ) ] ).
     /// - Returns: the chunk size and the line length including CRLF, or nil when the line is incomplete.
-    /// - Throws: more than 16 hex digits or a size beyond Int.max, no hex digit, invalid extension,
-    ///   bare CR/LF, a line longer than `maxLine` bytes.
+    /// - Throws: a size beyond Int.max, no hex digit, invalid extension, bare CR/LF, a line longer
+    ///   than `maxLine` bytes. Leading zeros are valid (RFC 9112 §7.1: chunk-size = 1*HEXDIG), so the
+    ///   value is bounded, not the number of digits; `maxLine` bounds the line.
     @usableFromInline
     static func parseSizeLine(_ buf: UnsafeRawBufferPointer, maxLine: Int) throws(HTTPParseError) -> (size: Int, length: Int)? {
         let end = Swift.min(buf.count, maxLine)
@@ -14,7 +15,7 @@ enum ChunkLine {
         var i = 0
         var size = 0
         while i < end, let d = ASCII.hexValue(buf[i]) {
-            if i == 16 || size > (Int.max >> 4) {
+            if size > (Int.max >> 4) {  // the next shift would overflow
                 throw HTTPParseError(status: 400, reason: "chunk size too large", offset: i)
             }
             size = (size << 4) | d

@@ -17,7 +17,9 @@ struct FieldSummary {
     @usableFromInline var connectionClose = false
     @usableFromInline var connectionKeepAlive = false
     @usableFromInline var connectionUpgrade = false
-    @usableFromInline var hasUpgradeField = false
+    /// Some Upgrade field lists a protocol other than h2c (Weir never upgrades a server connection
+    /// to HTTP/2; RFC 9113 §3.1 deprecates the h2c upgrade).
+    @usableFromInline var upgradeOffersOtherThanH2C = false
     @usableFromInline var expectsContinue = false
 
     @usableFromInline init() {}
@@ -41,7 +43,12 @@ struct FieldSummary {
                     s.expectsContinue = true
                 }
             case 7:
-                if ASCII.equalsLowercased(buf, name, "upgrade") { s.hasUpgradeField = true }
+                if ASCII.equalsLowercased(buf, name, "upgrade") {
+                    var it = ListElements(buf, f.value)
+                    while let e = it.next() {
+                        if !e.isEmpty && !ASCII.equalsLowercased(buf, e, "h2c") { s.upgradeOffersOtherThanH2C = true }
+                    }
+                }
             case 10:
                 if ASCII.equalsLowercased(buf, name, "connection") {
                     var it = ListElements(buf, f.value)

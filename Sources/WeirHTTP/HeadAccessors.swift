@@ -30,6 +30,19 @@ extension HTTPHead {
     public func listContains(_ range: Range<Int>, token lowercasedToken: StaticString) -> Bool {
         HeadAccessors.listContains(bytes, range, token: lowercasedToken)
     }
+
+    /// Calls `body` with each non-empty element of the comma-separated list value in `range`, in
+    /// order, as a range of `bytes` trimmed of OWS. Empty elements (", ,") are skipped, as RFC 9110
+    /// §5.6.1 asks of recipients. No allocation. Precondition: `range` lies within `bytes`.
+    @inlinable
+    public func forEachListElement(_ range: Range<Int>, _ body: (Range<Int>) -> Void) {
+        bytes.withUnsafeBytes { buf in
+            var it = ListElements(buf, range)
+            while let e = it.next() {
+                if !e.isEmpty { body(e) }
+            }
+        }
+    }
 }
 
 /// Implementations of the field look-up helpers shared by `RequestHead` and `ResponseHead`.

@@ -17,8 +17,14 @@ public struct RequestHead: HTTPHead, Sendable {
     public let host: Range<Int>?
     /// RFC 9112 §9.3: HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with "Connection: keep-alive" (and no close).
     public let keepAlive: Bool
-    /// Connection lists the "upgrade" token and an Upgrade field is present.
+    /// Connection lists the "upgrade" token and an Upgrade field offers a protocol other than h2c.
+    /// An h2c-only upgrade is not one: Weir speaks HTTP/1.1 to servers and forwards such a request as
+    /// a plain request (RFC 9113 §3.1 deprecates h2c).
     public let isUpgrade: Bool
+    /// For an absolute-form target (`http://authority/path`), the authority (host[:port], validated as
+    /// a Host value: no userinfo, non-empty host); nil for origin-, asterisk- and authority-form.
+    /// RFC 9112 §3.2.2: a proxy sends Host built from it, whatever the client's Host field says.
+    public let absoluteFormAuthority: Range<Int>?
     /// Expect contains "100-continue" (case-insensitive) in an HTTP/1.1 request (ignored in HTTP/1.0, RFC 9110 §10.1.1).
     public let expectsContinue: Bool
 
@@ -26,8 +32,8 @@ public struct RequestHead: HTTPHead, Sendable {
 
     @usableFromInline
     init(bytes: [UInt8], method: Range<Int>, target: Range<Int>, version: HTTPVersion, fields: [HeaderField],
-         framing: BodyFraming, host: Range<Int>?, keepAlive: Bool, isUpgrade: Bool, expectsContinue: Bool,
-         knownMethod: KnownMethod) {
+         framing: BodyFraming, host: Range<Int>?, keepAlive: Bool, isUpgrade: Bool,
+         absoluteFormAuthority: Range<Int>?, expectsContinue: Bool, knownMethod: KnownMethod) {
         self.bytes = bytes
         self.method = method
         self.target = target
@@ -37,6 +43,7 @@ public struct RequestHead: HTTPHead, Sendable {
         self.host = host
         self.keepAlive = keepAlive
         self.isUpgrade = isUpgrade
+        self.absoluteFormAuthority = absoluteFormAuthority
         self.expectsContinue = expectsContinue
         self.knownMethod = knownMethod
     }

@@ -120,7 +120,7 @@ public enum RequestHeadParser {
             bytes: [UInt8](UnsafeRawBufferPointer(rebasing: buf[0..<end])),
             method: line.method, target: line.target, version: line.version, fields: fields,
             framing: framing, host: s.host, keepAlive: keepAlive,
-            isUpgrade: s.connectionUpgrade && s.hasUpgradeField,
+            isUpgrade: s.connectionUpgrade && s.upgradeOffersOtherThanH2C, absoluteFormAuthority: line.authority,
             expectsContinue: s.expectsContinue && line.version == .http11, knownMethod: line.knownMethod)
         return .complete(head, consumed: base &+ end)
     }

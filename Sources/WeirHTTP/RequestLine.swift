@@ -5,10 +5,13 @@ struct RequestLine {
     @usableFromInline var target: Range<Int>
     @usableFromInline var version: HTTPVersion
     @usableFromInline var knownMethod: KnownMethod
+    /// The authority of an absolute-form target, nil for the other forms.
+    @usableFromInline var authority: Range<Int>?
 
     /// Parses `buf[0..<end]` (`end` = index of the line's CR). Offsets in errors are shifted by `base`.
     /// Rejects (400): empty/invalid method, multiple SP, empty or invalid target, bare CR,
-    /// target form not allowed for the method; 505 for a well-formed HTTP/x.y other than 1.0/1.1.
+    /// target form not allowed for the method, an absolute-form authority with userinfo, an empty
+    /// host or a non-host byte; 505 for a well-formed HTTP/x.y other than 1.0/1.1.
     @usableFromInline
     static func parse(_ buf: UnsafeRawBufferPointer, end: Int, base: Int) throws(HTTPParseError) -> RequestLine {
         var i = 0
@@ -46,8 +49,8 @@ struct RequestLine {
         i &+= 1
         let version = try parseVersion(buf, i..<end, base: base)
         let known = KnownMethod.classify(buf, method)
-        try validateTarget(buf, target, method: known, base: base)
-        return RequestLine(method: method, target: target, version: version, knownMethod: known)
+        let authority = try validateTarget(buf, target, method: known, base: base)
+        return RequestLine(method: method, target: target, version: version, knownMethod: known, authority: authority)
     }
 
     /// Builds the error for the unexpected byte at `i` (or the end of the line).
@@ -95,26 +98,54 @@ struct RequestLine {
     /// request-target forms (RFC 9112 §3.2): origin-form "/...", absolute-form "http(s)://authority...",
     /// asterisk-form "*" only for OPTIONS, authority-form "host:port" only (and always) for CONNECT.
     /// Bytes are already known to be visible ASCII other than "#" (a fragment is rejected by `parse`).
+    /// - Returns: the authority of an absolute-form target (see `absoluteAuthority`), else nil.
     @usableFromInline
-    static func validateTarget(_ buf: UnsafeRawBufferPointer, _ t: Range<Int>, method: KnownMethod, base: Int) throws(HTTPParseError) {
+    static func validateTarget(_ buf: UnsafeRawBufferPointer, _ t: Range<Int>, method: KnownMethod, base: Int) throws(HTTPParseError) -> Range<Int>? {
         let first = buf[t.lowerBound]
         if method == .connect {
-            if isAuthorityForm(buf, t) { return }
+            if isAuthorityForm(buf, t) { return nil }
             throw HTTPParseError(status: 400, reason: "CONNECT requires an authority-form target (host:port)", offset: base + t.lowerBound)
         }
-        if first == 0x2F { return }  // origin-form
+        if first == 0x2F { return nil }  // origin-form
         if first == 0x2A && t.count == 1 {
-            if method == .options { return }
+            if method == .options { return nil }
             throw HTTPParseError(status: 400, reason: "asterisk-form target only allowed with OPTIONS", offset: base + t.lowerBound)
         }
         if let authorityStart = schemeEnd(buf, t) {
-            if authorityStart < t.upperBound && buf[authorityStart] != 0x2F && buf[authorityStart] != 0x3F { return }
+            if authorityStart < t.upperBound && buf[authorityStart] != 0x2F && buf[authorityStart] != 0x3F {
+                return try absoluteAuthority(buf, from: authorityStart, to: t.upperBound, base: base)
+            }
             throw HTTPParseError(status: 400, reason: "absolute-form target without authority", offset: base + authorityStart)
         }
         if isAuthorityForm(buf, t) {
             throw HTTPParseError(status: 400, reason: "authority-form target only allowed with CONNECT", offset: base + t.lowerBound)
         }
         throw HTTPParseError(status: 400, reason: "invalid request-target", offset: base + t.lowerBound)
+    }
+
+    /// The authority of an absolute-form target: `buf[start...]` up to the first "/" or "?" (or `end`).
+    /// A proxy sends it as Host (RFC 9112 §3.2.2), so it must be a valid Host value: host bytes only,
+    /// no userinfo (RFC 9110 §4.2.4 lets a recipient treat it as an error; it would be a Host
+    /// spoofing vector), and a non-empty host (§4.2.1: such a URI MUST be rejected).
+    /// Precondition: `start < end` and `buf[start]` is neither "/" nor "?".
+    @usableFromInline
+    static func absoluteAuthority(_ buf: UnsafeRawBufferPointer, from start: Int, to end: Int, base: Int) throws(HTTPParseError) -> Range<Int> {
+        var j = start
+        while j < end {
+            let b = buf[j]
+            if b == 0x2F || b == 0x3F { break }
+            if b == 0x40 {
+                throw HTTPParseError(status: 400, reason: "userinfo in request-target", offset: base + j)
+            }
+            if !ASCII.isHostChar(b) {
+                throw HTTPParseError(status: 400, reason: "invalid character in request-target authority", offset: base + j)
+            }
+            j &+= 1
+        }
+        if buf[start] == ASCII.colon {
+            throw HTTPParseError(status: 400, reason: "empty host in request-target", offset: base + start)
+        }
+        return start..<j
     }
 
     /// For a target starting with "http://" or "https://" (case-insensitive), the index after "//".

@@ -57,6 +57,62 @@ private func upstreamText(_ head: RequestHead) -> String {
     }
 }
 
+/// Issue-8 rules on what is forwarded: one Content-Length, normalised Transfer-Encoding, no h2c,
+/// Host from an absolute-form target.
+@Suite struct UpstreamRequestRulesTests {
+    private func fieldLines(_ text: String, _ name: String) -> [String] {
+        text.components(separatedBy: "\r\n").filter { $0.lowercased().hasPrefix(name.lowercased() + ":") }
+    }
+
+    @Test func identicalContentLengthsBecomeOneLine() {
+        for fields in ["Content-Length: 5\r\nContent-Length: 5\r\n", "Content-Length: 5, 5\r\n",
+                       "Content-Length: 005\r\nContent-Length: 5,5\r\n"] {
+            let text = upstreamText(request("POST /u HTTP/1.1\r\nHost: h\r\n" + fields + "X-A: 1\r\n\r\n"))
+            #expect(fieldLines(text, "content-length") == ["Content-Length: 5"], "\(fields)")
+            #expect(text.hasPrefix("POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nX-A: 1\r\n"))
+        }
+        let zero = upstreamText(request("POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"))
+        #expect(fieldLines(zero, "content-length") == ["Content-Length: 0"])
+        let big = upstreamText(request("POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 9223372036854775807\r\n\r\n"))
+        #expect(fieldLines(big, "content-length") == ["Content-Length: 9223372036854775807"])
+    }
+
+    @Test func transferEncodingIsForwardedAsOneListWithoutEmptyElements() {
+        for fields in ["Transfer-Encoding: chunked, ,\r\n", "Transfer-Encoding: , chunked\r\n",
+                       "Transfer-Encoding: ,\r\nTransfer-Encoding: chunked\r\n"] {
+            let text = upstreamText(request("POST /u HTTP/1.1\r\nHost: h\r\n" + fields + "\r\n"))
+            #expect(fieldLines(text, "transfer-encoding") == ["Transfer-Encoding: chunked"], "\(fields)")
+        }
+        let two = upstreamText(request("POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip,\r\nTransfer-Encoding: ,chunked\r\n\r\n"))
+        #expect(fieldLines(two, "transfer-encoding") == ["Transfer-Encoding: gzip, chunked"])
+    }
+
+    @Test func h2cUpgradeIsForwardedAsAPlainRequest() {
+        for fields in ["Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n",
+                       "Connection: upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"] {
+            let text = upstreamText(request("GET /h HTTP/1.1\r\nHost: h\r\n" + fields + "\r\n"))
+            #expect(fieldLines(text, "upgrade").isEmpty && fieldLines(text, "http2-settings").isEmpty, "\(text)")
+            #expect(fieldLines(text, "connection").isEmpty, "\(text)")
+        }
+    }
+
+    @Test func otherUpgradesNextToH2CAreKept() {
+        let one = upstreamText(request("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n"))
+        #expect(one.hasSuffix("Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"))
+        let two = upstreamText(request("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nUpgrade: websocket, ,foo/2\r\n\r\n"))
+        #expect(two.hasSuffix("Connection: upgrade\r\nUpgrade: websocket, foo/2\r\n\r\n"))
+    }
+
+    @Test func absoluteFormHostComesFromTheTarget() {
+        for (version, host) in [("1.1", "Host: other.test\r\n"), ("1.1", "Host:\r\n"), ("1.1", "Host: example.test:8080\r\n"),
+                                ("1.0", "")] {
+            let text = upstreamText(request("GET http://example.test:8080/x HTTP/\(version)\r\n" + host + "Accept: */*\r\n\r\n"))
+            #expect(text.hasPrefix("GET /x HTTP/1.1\r\nHost: example.test:8080\r\nAccept: */*\r\n"), "\(host)")
+            #expect(fieldLines(text, "host") == ["Host: example.test:8080"], "\(host)")
+        }
+    }
+}
+
 @Suite struct ClientResponseTests {
     private func clientText(_ head: ResponseHead, framing: HeadRewriter.ClientFraming = .asReceived, connection: StaticString? = nil) -> String {
         var out: [UInt8] = []
@@ -77,6 +133,21 @@ private func upstreamText(_ head: RequestHead) -> String {
         #expect(foreign.contains("Location: https://other.example/x\r\n"))
         let lookalike = clientText(response("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:90011/x\r\nContent-Length: 0\r\n\r\n"))
         #expect(lookalike.contains("Location: http://127.0.0.1:90011/x\r\n"))
+    }
+
+    @Test func identicalContentLengthsAndTransferEncodingListsAreNormalised() {
+        let lengths = clientText(response("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\n"))
+        #expect(lengths == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nVia: 1.1 weir\r\n\r\n")
+        let head = response("HTTP/1.1 200 OK\r\nContent-Length: 007, 7\r\n\r\n")
+        let headLengths = clientText(head)
+        #expect(headLengths == "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nVia: 1.1 weir\r\n\r\n")
+        let codings = clientText(response("HTTP/1.1 200 OK\r\nTransfer-Encoding: , chunked,\r\n\r\n"))
+        #expect(codings == "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nVia: 1.1 weir\r\n\r\n")
+        // A HEAD response's Content-Length is not its framing; it is still sent once.
+        let bytes = Array("HTTP/1.1 200 OK\r\nContent-Length: 12, 12\r\nContent-Length: 12\r\n\r\n".utf8)
+        let result = bytes.withUnsafeBytes { ResponseHeadParser.parse($0, requestWasHEAD: true, limits: ParserLimits()) }
+        guard case .complete(let forHEAD, _) = result else { Issue.record("\(result)"); return }
+        #expect(clientText(forHEAD) == "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nVia: 1.1 weir\r\n\r\n")
     }
 
     @Test func dechunkingDropsTransferEncodingAndSetsConnection() {

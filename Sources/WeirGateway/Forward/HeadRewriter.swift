@@ -18,6 +18,18 @@ enum HeadRewriter {
     /// Appends the request head for the server: `method SP path SP HTTP/1.1`, the end-to-end fields,
     /// X-Forwarded-For/-Proto/-Host and Via. Preconditions: `head` was accepted by the strict parser;
     /// `path` is the origin-form target. When the client sent no Host, `fallbackHost` is used.
+    ///
+    /// Framing and upgrade fields are rebuilt, never copied as received, so that the server cannot
+    /// read them differently from Weir (issue 8):
+    /// - Content-Length: one line with the agreed value, however many identical values were sent
+    ///   (RFC 9110 §8.6);
+    /// - Transfer-Encoding: one line listing the codings of every Transfer-Encoding field, without
+    ///   empty list elements (RFC 9110 §5.6.1: recipients ignore them, so they are dropped here);
+    /// - Host: for an absolute-form target, built from its authority, and the client's Host fields
+    ///   are dropped (RFC 9112 §3.2.2); it comes first;
+    /// - Upgrade: only when `head.isUpgrade`, listing the offered protocols other than h2c, with
+    ///   `Connection: upgrade`; an h2c-only upgrade is forwarded as a plain request, and
+    ///   HTTP2-Settings is never forwarded.
     static func upstreamRequest(_ head: RequestHead, path: ArraySlice<UInt8>, client: ClientView,
                                 fallbackHost: String, into out: inout [UInt8]) {
         let bytes = head.bytes
@@ -25,10 +37,18 @@ enum HeadRewriter {
         out.append(UInt8(ascii: " "))
         out.append(contentsOf: path)
         out.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        var sawHost = false
+        if let authority = head.absoluteFormAuthority {
+            out.append(contentsOf: "Host: ".utf8)
+            out.append(contentsOf: bytes[authority])
+            out.append(contentsOf: "\r\n".utf8)
+            sawHost = true
+        }
         let named = connectionTokens(head)
         var priorForwardedFor: Range<Int>? = nil
         var priorVia: Range<Int>? = nil
-        var sawHost = false
+        var wroteLength = false
+        var wroteCodings = false
         for i in head.fields.indices {
             let field = head.fields[i]
             if head.fieldName(i, is: "x-forwarded-for") {
@@ -37,8 +57,13 @@ enum HeadRewriter {
             }
             if head.fieldName(i, is: "via") { priorVia = field.value; continue }
             if head.fieldName(i, is: "x-forwarded-proto") || head.fieldName(i, is: "x-forwarded-host") { continue }
+            if head.fieldName(i, is: "content-length") {
+                if !wroteLength { wroteLength = true; appendContentLength(head, framing: head.framing, field: field, into: &out) }
+                continue
+            }
             if head.fieldName(i, is: "transfer-encoding") {
-                copy(bytes, field, into: &out)   // the chunked body passes through verbatim
+                // The chunked body passes through verbatim, so its codings go on (as one clean list).
+                if !wroteCodings { wroteCodings = true; appendTransferEncoding(head, into: &out) }
                 continue
             }
             if head.fieldName(i, is: "te") {
@@ -46,7 +71,10 @@ enum HeadRewriter {
                 continue
             }
             if isHopByHop(bytes, field) || isNamed(bytes, field, by: named) { continue }
-            if head.fieldName(i, is: "host") { sawHost = true }
+            if head.fieldName(i, is: "host") {
+                if head.absoluteFormAuthority != nil { continue }
+                sawHost = true
+            }
             copy(bytes, field, into: &out)
         }
         if !sawHost {
@@ -72,9 +100,17 @@ enum HeadRewriter {
             out.append(contentsOf: ", ".utf8)
         }
         out.append(contentsOf: "1.1 weir\r\n".utf8)
-        if head.isUpgrade, let upgrade = head.value(of: "upgrade") {
+        if head.isUpgrade {
             out.append(contentsOf: "Connection: upgrade\r\nUpgrade: ".utf8)
-            out.append(contentsOf: bytes[upgrade])
+            var first = true
+            for i in head.fields.indices where head.fieldName(i, is: "upgrade") {
+                head.forEachListElement(head.fields[i].value) { protocolName in
+                    if isH2C(bytes, protocolName) { return }
+                    if !first { out.append(contentsOf: ", ".utf8) }
+                    first = false
+                    out.append(contentsOf: bytes[protocolName])
+                }
+            }
             out.append(contentsOf: "\r\n".utf8)
         }
         out.append(contentsOf: "\r\n".utf8)
@@ -108,13 +144,21 @@ enum HeadRewriter {
         out.append(contentsOf: "\r\n".utf8)
         let named = connectionTokens(head)
         var priorVia: Range<Int>? = nil
+        var wroteLength = false
+        var wroteCodings = false
         for i in head.fields.indices {
             let field = head.fields[i]
             if head.fieldName(i, is: "transfer-encoding") {
-                if framing == .asReceived { copy(bytes, field, into: &out) }
+                if framing == .asReceived && !wroteCodings { wroteCodings = true; appendTransferEncoding(head, into: &out) }
                 continue
             }
-            if (framing == .rechunked || framing == .closeDelimited) && head.fieldName(i, is: "content-length") { continue }
+            if head.fieldName(i, is: "content-length") {
+                // As for requests: one line, whatever identical repeats the server sent.
+                if framing == .rechunked || framing == .closeDelimited || wroteLength { continue }
+                wroteLength = true
+                appendContentLength(head, framing: head.framing, field: field, into: &out)
+                continue
+            }
             if head.fieldName(i, is: "via") { priorVia = field.value; continue }
             if head.isUpgrade && head.fieldName(i, is: "upgrade") { copy(bytes, field, into: &out); continue }
             if isHopByHop(bytes, field) || isNamed(bytes, field, by: named) { continue }
@@ -164,6 +208,55 @@ enum HeadRewriter {
     }
 
     // MARK: - Helpers
+
+    /// Appends one `Content-Length` line: the framing length when the head is framed by it, else
+    /// (a response to HEAD, a 304) the first element of `field`. The parser has checked that every
+    /// Content-Length element of the head is the same number.
+    private static func appendContentLength(_ head: some HTTPHead, framing: BodyFraming, field: HeaderField,
+                                            into out: inout [UInt8]) {
+        out.append(contentsOf: "Content-Length: ".utf8)
+        if case .contentLength(let n) = framing {
+            appendDecimal(n, to: &out)
+        } else {
+            var first: Range<Int>? = nil
+            head.forEachListElement(field.value) { if first == nil { first = $0 } }
+            if let first { out.append(contentsOf: head.bytes[first]) }
+        }
+        out.append(contentsOf: "\r\n".utf8)
+    }
+
+    /// Appends one `Transfer-Encoding` line with the non-empty codings of every Transfer-Encoding
+    /// field of `head`, in order, separated by ", ". Precondition: the head has such a field with a
+    /// coding (the parsers reject a Transfer-Encoding made of empty elements).
+    private static func appendTransferEncoding(_ head: some HTTPHead, into out: inout [UInt8]) {
+        let bytes = head.bytes
+        out.append(contentsOf: "Transfer-Encoding: ".utf8)
+        var first = true
+        for i in head.fields.indices where head.fieldName(i, is: "transfer-encoding") {
+            head.forEachListElement(head.fields[i].value) { coding in
+                if !first { out.append(contentsOf: ", ".utf8) }
+                first = false
+                out.append(contentsOf: bytes[coding])
+            }
+        }
+        out.append(contentsOf: "\r\n".utf8)
+    }
+
+    /// Appends the decimal digits of `n` (n ≥ 0) without going through a String.
+    private static func appendDecimal(_ n: Int, to out: inout [UInt8]) {
+        var divisor = 1
+        while divisor <= n / 10 { divisor *= 10 }
+        var rest = n
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") &+ UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
+    }
+
+    private static func isH2C(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+        equalsIgnoringCase(bytes[range], "h2c".utf8)
+    }
 
     private static func copy(_ bytes: [UInt8], _ field: HeaderField, into out: inout [UInt8]) {
         out.append(contentsOf: bytes[field.name])
