@@ -98,10 +98,13 @@ public struct Timeouts: Sendable, Equatable {
     public var clientHeader: Duration
     /// `client_idle`: how long a keep-alive client connection may sit idle between requests. Default 60 seconds.
     public var clientIdle: Duration
+    /// `client_body`: longest silence of a client in the middle of its request body (the upload's own
+    /// timeout; the server is not blamed for it). Default 60 seconds.
+    public var clientBody: Duration
     /// `upstream_connect`: time allowed to establish a TCP connection to a backend server. Default 3 seconds.
     public var upstreamConnect: Duration
-    /// `upstream_response`: time allowed for a backend to start its response (the response head) after
-    /// the request was sent. Default 60 seconds.
+    /// `upstream_response`: time allowed for a backend to send its final response head after the whole
+    /// request (body included) was sent; interim (1xx) responses do not extend it. Default 60 seconds.
     public var upstreamResponse: Duration
     /// `upstream_idle`: how long an idle pooled backend connection is kept before it is closed. Default 30 seconds.
     public var upstreamIdle: Duration
@@ -110,10 +113,12 @@ public struct Timeouts: Sendable, Equatable {
     public var tunnelIdle: Duration
 
     public init(clientHeader: Duration = .seconds(10), clientIdle: Duration = .seconds(60),
+                clientBody: Duration = .seconds(60),
                 upstreamConnect: Duration = .seconds(3), upstreamResponse: Duration = .seconds(60),
                 upstreamIdle: Duration = .seconds(30), tunnelIdle: Duration = .seconds(300)) {
         self.clientHeader = clientHeader
         self.clientIdle = clientIdle
+        self.clientBody = clientBody
         self.upstreamConnect = upstreamConnect
         self.upstreamResponse = upstreamResponse
         self.upstreamIdle = upstreamIdle

@@ -94,6 +94,7 @@ enum Schema {
         TableSpec(header: "[timeouts]", keys: [
             .key("client_header", .duration(), \.clientHeader),
             .key("client_idle", .duration(), \.clientIdle),
+            .key("client_body", .duration(), \.clientBody),
             .key("upstream_connect", .duration(), \.upstreamConnect),
             .key("upstream_response", .duration(), \.upstreamResponse),
             .key("upstream_idle", .duration(), \.upstreamIdle),

@@ -6,7 +6,7 @@ import Testing
         let config = try parse([("a.toml", baseTOML)])
         #expect(config.global == GlobalSettings(workers: 0, maxConnections: 20000, drainTimeout: .seconds(30),
                                                 accessLog: .stdout))
-        #expect(config.timeouts == Timeouts(clientHeader: .seconds(10), clientIdle: .seconds(60),
+        #expect(config.timeouts == Timeouts(clientHeader: .seconds(10), clientIdle: .seconds(60), clientBody: .seconds(60),
                                             upstreamConnect: .seconds(3), upstreamResponse: .seconds(60),
                                             upstreamIdle: .seconds(30), tunnelIdle: .seconds(300)))
         #expect(config.limits == Limits(maxRequestLine: 8192, maxHeaderBytes: 65536, maxHeaderCount: 100,
@@ -40,6 +40,7 @@ import Testing
             [timeouts]
             client_header = "250ms"
             client_idle = "2m"
+            client_body = "15s"
             upstream_connect = "1s"
             upstream_response = "1h"
             upstream_idle = "45s"
@@ -87,7 +88,7 @@ import Testing
             """)])
         #expect(config.global == GlobalSettings(workers: 4, maxConnections: 5000, drainTimeout: .seconds(60),
                                                 accessLog: .file("/var/log/weir/access.log")))
-        #expect(config.timeouts == Timeouts(clientHeader: .milliseconds(250), clientIdle: .seconds(120),
+        #expect(config.timeouts == Timeouts(clientHeader: .milliseconds(250), clientIdle: .seconds(120), clientBody: .seconds(15),
                                             upstreamConnect: .seconds(1), upstreamResponse: .seconds(3600),
                                             upstreamIdle: .seconds(45), tunnelIdle: .seconds(600)))
         #expect(config.limits == Limits(maxRequestLine: 4096, maxHeaderBytes: 32768, maxHeaderCount: 50,

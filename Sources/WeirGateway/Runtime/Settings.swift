@@ -26,7 +26,7 @@ struct Settings: Sendable {
                                     maxHeaderCount: config.limits.maxHeaderCount)
         clientHeaderMs = config.timeouts.clientHeader.milliseconds
         clientIdleMs = config.timeouts.clientIdle.milliseconds
-        clientBodyMs = 60_000
+        clientBodyMs = config.timeouts.clientBody.milliseconds
         upstreamConnectMs = config.timeouts.upstreamConnect.milliseconds
         upstreamResponseMs = config.timeouts.upstreamResponse.milliseconds
         upstreamIdleMs = config.timeouts.upstreamIdle.milliseconds

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Instructions per request of a Weir binary, counted by callgrind: the figure that noise does not move.
+
+    python3 scripts/bench/instructions.py --weir .build/release/weir [--weir OTHER ...] [--requests 3000]
+
+For each binary and scenario, Weir runs under `valgrind --tool=callgrind` (one worker) in front of an
+nginx origin (from apt, not under valgrind) and gets two bounded runs of requests: N/3 and N. The
+difference of the two totals divided by the difference of the request counts is the cost of one
+request, with start-up and shutdown cancelled out. Everything is on 127.0.0.1; every process started
+here is stopped by its PID.
+
+Scenarios:
+  small      6-byte body, one keep-alive connection
+  16k        16 KiB body, one keep-alive connection
+  post       POST with a 1 KiB Content-Length body, 6-byte answer, keep-alive
+  close      6-byte body, a new connection per request
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+SCENARIOS = {
+    "small": dict(path="/small", keepalive=True, body=b""),
+    "16k": dict(path="/16k", keepalive=True, body=b""),
+    "post": dict(path="/small", keepalive=True, body=b"x" * 1024),
+    "close": dict(path="/small", keepalive=False, body=b""),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout}s")
+
+
+def start_nginx(tmp: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    root = tmp / "www"
+    root.mkdir()
+    (root / "small").write_bytes(b"hello\n")
+    (root / "16k").write_bytes(b"a" * 16384)
+    conf = tmp / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    server {{
+        listen {HOST}:{port};
+        root {root};
+        location / {{ error_page 405 =200 $uri; }}
+    }}
+}}
+""")
+    p = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return p, port
+
+
+def weir_conf(tmp: Path, name: str, port: int, origin: int) -> Path:
+    d = tmp / f"conf-{name}"
+    d.mkdir()
+    (d / "00.toml").write_text(f"""
+[global]
+workers = 1
+access_log = "off"
+drain_timeout = "2s"
+state_dir = "{tmp}/state-{name}"
+
+[[listener]]
+name = "public"
+address = "{HOST}:{port}"
+
+[admin]
+address = "off"
+
+[[pool]]
+name = "p"
+policy = "round-robin"
+[[pool.server]]
+id = "nginx"
+address = "{HOST}:{origin}"
+
+[[route]]
+name = "all"
+pool = "p"
+path = "/"
+""")
+    return d
+
+
+def request_bytes(s: dict) -> bytes:
+    method = "POST" if s["body"] else "GET"
+    head = f"{method} {s['path']} HTTP/1.1\r\nHost: bench\r\n"
+    if s["body"]:
+        head += f"Content-Length: {len(s['body'])}\r\n"
+    if not s["keepalive"]:
+        head += "Connection: close\r\n"
+    return head.encode() + b"\r\n" + s["body"]
+
+
+def read_response(sock: socket.socket, buf: bytearray) -> None:
+    """Reads one response with a Content-Length body from `sock` (leftovers stay in `buf`)."""
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", bytes(buf[:end]))
+            if not m:
+                raise RuntimeError(f"response without Content-Length: {bytes(buf[:end])!r}")
+            total = end + 4 + int(m.group(1))
+            while len(buf) < total:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError("connection closed mid-response")
+                buf += chunk
+            status = bytes(buf[9:12])
+            if status != b"200":
+                raise RuntimeError(f"status {status!r}")
+            del buf[:total]
+            return
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("connection closed before a response")
+        buf += chunk
+
+
+def drive(port: int, s: dict, count: int) -> None:
+    req = request_bytes(s)
+    if s["keepalive"]:
+        with socket.create_connection((HOST, port), timeout=30) as sock:
+            buf = bytearray()
+            for _ in range(count):
+                sock.sendall(req)
+                read_response(sock, buf)
+    else:
+        for _ in range(count):
+            with socket.create_connection((HOST, port), timeout=30) as sock:
+                sock.sendall(req)
+                read_response(sock, bytearray())
+
+
+def callgrind_total(weir: str, tmp: Path, tag: str, origin: int, s: dict, count: int) -> int:
+    port = free_port()
+    conf = weir_conf(tmp, tag, port, origin)
+    out = tmp / f"callgrind.{tag}"
+    p = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", weir, "run", "-c", str(conf)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, timeout=120)
+        drive(port, s, count)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    for line in out.read_text().splitlines():
+        if line.startswith("summary:") or line.startswith("totals:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {out}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weir", action="append", required=True, help="a weir binary (repeat to compare)")
+    ap.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="default: all")
+    ap.add_argument("--requests", type=int, default=3000, help="requests in the long run (the short one has a third)")
+    args = ap.parse_args()
+    scenarios = args.scenario or list(SCENARIOS)
+    long_n = max(30, args.requests)
+    short_n = long_n // 3
+    with tempfile.TemporaryDirectory(prefix="weir-instr-") as t:
+        tmp = Path(t)
+        nginx, origin = start_nginx(tmp)
+        try:
+            results: dict[str, dict[str, float]] = {}
+            for w, weir in enumerate(args.weir):
+                for name in scenarios:
+                    s = SCENARIOS[name]
+                    short = callgrind_total(weir, tmp, f"{w}-{name}-short", origin, s, short_n)
+                    long = callgrind_total(weir, tmp, f"{w}-{name}-long", origin, s, long_n)
+                    per = (long - short) / (long_n - short_n)
+                    results.setdefault(name, {})[weir] = per
+                    print(f"{name:6s} {weir}: {per:,.0f} instructions/request", flush=True)
+        finally:
+            nginx.send_signal(signal.SIGTERM)
+            nginx.wait(timeout=10)
+    if len(args.weir) > 1:
+        base = args.weir[0]
+        print(f"\nratio to {base}:")
+        for name, row in results.items():
+            print(f"{name:6s} " + "  ".join(f"{row[w] / row[base]:.3f}" for w in args.weir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
