@@ -21,11 +21,12 @@ extension Decision {
     ///   - wallMs: wall-clock milliseconds since 1970 (pin expiry; the register's idle times).
     public static func answer(_ request: RequestFacts, snapshot: RoutingSnapshot, state: inout PolicyState,
                               services: some StickyServices, now: UInt64, wallMs: Int64) -> Verdict {
-        let listeners = snapshot.configuration.listeners
-        if request.listener >= 0, request.listener < listeners.count, let port = listeners[request.listener].httpsRedirectPort {
+        let redirects = snapshot.httpsRedirectPorts
+        if request.listener >= 0, request.listener < redirects.count, let port = redirects[request.listener] {
             return .httpsRedirect(location: httpsLocation(host: request.host, path: request.path, port: port))
         }
-        if let local = discovery(request, snapshot: snapshot, state: &state, services: services, now: now, wallMs: wallMs) {
+        if snapshot.serversPath != nil || snapshot.assignPath != nil,
+           let local = discovery(request, snapshot: snapshot, state: &state, services: services, now: now, wallMs: wallMs) {
             return local
         }
         guard let route = snapshot.route(host: request.host, path: request.path, listener: request.listener) else {
@@ -60,12 +61,11 @@ extension Decision {
     /// The answer of a discovery endpoint, or nil when the request is not for one.
     static func discovery(_ request: RequestFacts, snapshot: RoutingSnapshot, state: inout PolicyState,
                           services: some StickyServices, now: UInt64, wallMs: Int64) -> Verdict? {
-        let settings = snapshot.configuration.discovery
         // Compared as bytes first: no string is made for the requests that are not for an endpoint.
         let queryStart = request.path.firstIndex(of: UInt8(ascii: "?"))
         let bare = UnsafeRawBufferPointer(rebasing: request.path[..<(queryStart ?? request.path.count)])
-        let isServers = settings.serversPath.map { bare.elementsEqual($0.utf8) } ?? false
-        guard isServers || settings.assignPath.map({ bare.elementsEqual($0.utf8) }) == true else { return nil }
+        let isServers = snapshot.serversPath.map { bare.elementsEqual($0) } ?? false
+        guard isServers || snapshot.assignPath.map({ bare.elementsEqual($0) }) == true else { return nil }
         let query = queryStart.map { String(decoding: request.path[($0 + 1)...], as: UTF8.self) } ?? ""
         let forPath = QueryString.value("path", in: Substring(query)) ?? "/"
         guard forPath.hasPrefix("/") else { return .reject(status: 400, reason: "path= must start with /") }

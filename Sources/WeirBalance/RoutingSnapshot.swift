@@ -22,12 +22,20 @@ public final class RoutingSnapshot: Sendable {
     /// The time source for callers that have no `now` at hand (the old `decide(_:snapshot:state:)`).
     /// Defaults to a `ManualClock` that stands still; the gateway passes its real monotonic clock.
     public let clock: any BalanceClock
+    /// Per listener: the HTTPS port its requests are redirected to (`https_redirect`), if any.
+    public let httpsRedirectPorts: [Int?]
+    /// The discovery endpoints' paths as bytes (nil: off), so a request is checked without a String.
+    public let serversPath: [UInt8]?
+    public let assignPath: [UInt8]?
 
     /// Compiles `configuration`. Precondition: it was validated by `ConfigLoader` (every route names
     /// an existing pool, spill pool and listener).
     public init(configuration: WeirConfiguration, clock: any BalanceClock = ManualClock()) {
         self.configuration = configuration
         self.clock = clock
+        httpsRedirectPorts = configuration.listeners.map(\.httpsRedirectPort)
+        serversPath = configuration.discovery.serversPath.map { Array($0.utf8) }
+        assignPath = configuration.discovery.assignPath.map { Array($0.utf8) }
         var servers: [ServerState] = []
         var pools: [CompiledPool] = []
         for pool in configuration.pools {

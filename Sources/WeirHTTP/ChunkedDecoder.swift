@@ -15,7 +15,8 @@ public struct ChunkedDecoder: Sendable {
     @usableFromInline var remaining: Int = 0
     /// Body bytes consumed so far; error offsets are relative to the start of the body.
     @usableFromInline var position: Int = 0
-    @usableFromInline var failure: HTTPParseError? = nil
+    /// Where the body failed (no String is stored: the decoder stays trivially copyable).
+    @usableFromInline var failureOffset: Int = 0
 
     /// Largest accepted trailer section (field lines and the final CRLF, after the last-chunk line).
     public let maxTrailerBytes: Int
@@ -43,7 +44,7 @@ public struct ChunkedDecoder: Sendable {
         /// after them. Once done, further steps return `.done(0)`.
         case done(Int)
         /// Malformed chunked body, status 400; the offset counts from the start of the body.
-        /// Once failed, further steps return the same error.
+        /// Once failed, further steps return an error at the same offset.
         case error(HTTPParseError)
     }
 
@@ -68,7 +69,7 @@ public struct ChunkedDecoder: Sendable {
         case .done:
             return .done(0)
         case .failed:
-            return .error(failure ?? HTTPParseError(status: 400, reason: "invalid chunked body", offset: position))
+            return .error(HTTPParseError(status: 400, reason: "invalid chunked body", offset: failureOffset))
         }
     }
 
@@ -89,7 +90,7 @@ public struct ChunkedDecoder: Sendable {
     mutating func fail(_ reason: String, at offset: Int) -> Step {
         let e = HTTPParseError(status: 400, reason: reason, offset: position &+ offset)
         state = .failed
-        failure = e
+        failureOffset = e.offset
         return .error(e)
     }
 

@@ -19,6 +19,8 @@ struct SessionHarness {
     var sentToClient: [UInt8] = []
     /// Every action except byte moves, in order.
     var actions: [SessionAction] = []
+    /// Status and reason of every `.sendError`, in order.
+    var errors: [(status: Int, reason: String)] = []
     /// Routing answers, taken in order (the last one repeats); `retry` routes use `retryRouting`.
     var routings: [Routing] = [.forward(SessionHarness.server(0))]
     var retryRouting: Routing = .noAlternative
@@ -96,6 +98,8 @@ struct SessionHarness {
         default:
             actions.append(action)
             switch action {
+            case .sendError(let status, _, _):
+                errors.append((status, machine.errorReason))
             case .route(let retry):
                 let answer: Routing
                 if retry { answer = retryRouting } else if routings.count > 1 { answer = routings.removeFirst() } else { answer = routings[0] }
@@ -121,9 +125,7 @@ struct SessionHarness {
 
     func count(where predicate: (SessionAction) -> Bool) -> Int { actions.filter(predicate).count }
 
-    var errorsSent: [Int] {
-        actions.compactMap { if case .sendError(let status, _, _, _) = $0 { return status } else { return nil } }
-    }
+    var errorsSent: [Int] { errors.map(\.status) }
 
     var exchangesEnded: [Int] {
         actions.compactMap { if case .endExchange(let status, _) = $0 { return status } else { return nil } }

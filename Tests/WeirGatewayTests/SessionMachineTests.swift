@@ -230,8 +230,8 @@ private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
         h.client(get)
         h.server("HTTP/1.1 2x0 Nope\r\n\r\n")
         #expect(h.errorsSent == [502] && h.awaitingNextRequest && !h.isClosed)
-        #expect(h.did(.sendError(status: 502, reason: "invalid response from server s0: invalid status code", retryAfter: nil, keepAlive: true))
-                || h.actions.contains { if case .sendError(502, _, _, true) = $0 { return true } else { return false } })
+        #expect(h.actions.contains { if case .sendError(502, _, true) = $0 { return true } else { return false } })
+        #expect(h.errors.first?.reason.hasPrefix("invalid response from server s0:") == true)
         h.client(get)
         #expect(h.routes.count == 2)
     }
@@ -294,7 +294,7 @@ private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
         #expect(h.did(.setUpstreamTimeouts(read: nil, write: 5_000)))
         h.event(.upstreamWriteTimeout)
         #expect(h.routes == [false, true] && h.errorsSent == [504])
-        #expect(h.actions.contains { if case .sendError(504, let reason, _, _) = $0 { return reason.contains("no connect to server s0 within 5 s") } else { return false } })
+        #expect(h.errors.first?.reason == "no connect to server s0 within 5 s")
     }
 
     @Test func responseTimeoutIsA504AndCountsAgainstTheServer() {
@@ -386,7 +386,7 @@ private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
         var h = SessionHarness()
         h.routings = [.reject(status: 503, reason: "nothing", retryAfter: 5)]
         h.client(get)
-        #expect(h.did(.sendError(status: 503, reason: "nothing", retryAfter: 5, keepAlive: false)))
+        #expect(h.did(.sendError(status: 503, retryAfter: 5, keepAlive: false)) && h.errors.first?.reason == "nothing")
         #expect(h.did(.count(.unavailable)) && h.closedWith == true)
     }
 

@@ -223,12 +223,17 @@ struct ChunkedDecoderTests {
         #expect(e?.reason.contains("too long") == true)
     }
 
-    @Test("after an error the decoder keeps reporting it")
+    @Test("after an error the decoder keeps reporting one, at the same offset")
     func stickyError() {
         var d = ChunkedDecoder()
-        Array("z\r\n".utf8).withUnsafeBytes { b in
-            guard case .error(let e) = d.step(b) else { Issue.record("expected error"); return }
-            #expect(d.step(b) == .error(e))
+        Array("1\r\naX\r\n".utf8).withUnsafeBytes { b in
+            #expect(d.step(b) == .framing(3))
+            #expect(d.step(UnsafeRawBufferPointer(rebasing: b[3...])) == .data(1))
+            d.consumedData(1)
+            guard case .error(let e) = d.step(UnsafeRawBufferPointer(rebasing: b[4...])) else { Issue.record("expected error"); return }
+            #expect(e.offset == 4)
+            guard case .error(let again) = d.step(b) else { Issue.record("expected the error again"); return }
+            #expect(again.status == 400 && again.offset == 4)
         }
     }
 

@@ -165,6 +165,14 @@ def drive(port: int, s: dict, count: int) -> None:
                 read_response(sock, bytearray())
 
 
+def stripped_copy(weir: str, tmp: Path, index: int) -> str:
+    """A copy without debug info: valgrind 3.19 cannot read the DWARF 5 the Swift toolchain writes.
+    The code, hence every instruction count, is the same."""
+    copy = tmp / f"weir-{index}"
+    subprocess.run(["strip", "--strip-debug", "-o", str(copy), weir], check=True)
+    return str(copy)
+
+
 def callgrind_total(weir: str, tmp: Path, tag: str, origin: int, s: dict, count: int) -> int:
     port = free_port()
     conf = weir_conf(tmp, tag, port, origin)
@@ -192,24 +200,31 @@ def main() -> int:
     ap.add_argument("--weir", action="append", required=True, help="a weir binary (repeat to compare)")
     ap.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="default: all")
     ap.add_argument("--requests", type=int, default=3000, help="requests in the long run (the short one has a third)")
+    ap.add_argument("--keep", metavar="DIR", help="copy the callgrind files here (for callgrind_annotate)")
     args = ap.parse_args()
     scenarios = args.scenario or list(SCENARIOS)
     long_n = max(30, args.requests)
     short_n = long_n // 3
     with tempfile.TemporaryDirectory(prefix="weir-instr-") as t:
         tmp = Path(t)
+        os.chmod(tmp, 0o755)   # nginx's workers (www-data) read the files under it
         nginx, origin = start_nginx(tmp)
         try:
             results: dict[str, dict[str, float]] = {}
             for w, weir in enumerate(args.weir):
+                binary = stripped_copy(weir, tmp, w)
                 for name in scenarios:
                     s = SCENARIOS[name]
-                    short = callgrind_total(weir, tmp, f"{w}-{name}-short", origin, s, short_n)
-                    long = callgrind_total(weir, tmp, f"{w}-{name}-long", origin, s, long_n)
+                    short = callgrind_total(binary, tmp, f"{w}-{name}-short", origin, s, short_n)
+                    long = callgrind_total(binary, tmp, f"{w}-{name}-long", origin, s, long_n)
                     per = (long - short) / (long_n - short_n)
                     results.setdefault(name, {})[weir] = per
                     print(f"{name:6s} {weir}: {per:,.0f} instructions/request", flush=True)
         finally:
+            if args.keep:
+                Path(args.keep).mkdir(parents=True, exist_ok=True)
+                for f in tmp.glob("callgrind.*"):
+                    (Path(args.keep) / f.name).write_bytes(f.read_bytes())
             nginx.send_signal(signal.SIGTERM)
             nginx.wait(timeout=10)
     if len(args.weir) > 1:

@@ -10,9 +10,9 @@ extension ClientSession {
     /// verdict's side: pins, queueing, the answers Weir writes itself. `retry`: the current server
     /// failed; another one is chosen (never a redirect), or `.noAlternative`.
     func route(retry: Bool) -> Routing {
-        if !retry, currentRequest == nil, let head = machine.request {
+        if exchangeIsNew, let head = machine.request {
             // A new exchange (a queued one trying again keeps its data).
-            currentRequest = head
+            exchangeIsNew = false
             snapshot = worker.snapshot
             let target = TargetParts(head)
             clientView.host = target.hostWithPort
@@ -20,7 +20,7 @@ extension ClientSession {
             excluded.removeAll(keepingCapacity: true)
             setCookie.removeAll()
         }
-        guard let head = currentRequest, let target else { return .reject(status: 500, reason: "no request", retryAfter: nil) }
+        guard let head = machine.request, let target else { return .reject(status: 500, reason: "no request", retryAfter: nil) }
         if retry {
             if let failed = routedServer { excluded.append(failed) }
             guard case .forward(let next, let pin) = decide(head, target, mode: .proxy) else { return .noAlternative }

@@ -11,8 +11,9 @@ final class ClientSession: ConnectionHandler {
     unowned let worker: Worker
     let client: Connection
     let listenerIndex: Int
-    private(set) var machine: SessionMachine
-    private var actions = SessionActions()
+    // Only this shell touches them, on its loop's thread: no run-time exclusivity checks.
+    @exclusivity(unchecked) private(set) var machine: SessionMachine
+    @exclusivity(unchecked) private var actions = SessionActions()
     private var timer: LoopTimer!
     private(set) var upstream: Connection?
     /// Whether actions are being carried out (events raised meanwhile wait in `followUp`).
@@ -36,8 +37,8 @@ final class ClientSession: ConnectionHandler {
     var routedServer: Int?
 
     // Forwarding data of the exchange and attempt in flight.
-    /// The request of the exchange (kept until its access-log line is written).
-    var currentRequest: RequestHead?
+    /// Set when a request head was parsed, until it is routed the first time.
+    var exchangeIsNew = false
     /// The server of the current attempt.
     private var currentServer: Int?
     private var upstreamHead: [UInt8] = []
@@ -126,7 +127,7 @@ final class ClientSession: ConnectionHandler {
         guard !input.isEmpty, !machine.isClosed else { return }
         if running { followUp = followUp.adding(client: true); return }
         let available = input.count
-        let now = worker.loop.nowMilliseconds
+        now = worker.loop.nowMilliseconds
         input.withContiguousPrefix(machine.clientWindow) { window in
             machine.handle(.clientBytes(window, available: available), nowMs: now, into: &actions)
         }
@@ -138,7 +139,7 @@ final class ClientSession: ConnectionHandler {
         if running { followUp = followUp.adding(client: false); return }
         let input = upstream.input
         let available = input.count
-        let now = worker.loop.nowMilliseconds
+        now = worker.loop.nowMilliseconds
         input.withContiguousPrefix(machine.upstreamWindow) { window in
             machine.handle(.upstreamBytes(window, available: available), nowMs: now, into: &actions)
         }
@@ -148,7 +149,8 @@ final class ClientSession: ConnectionHandler {
     private func handle(_ event: SessionEvent) {
         guard !machine.isClosed else { return }
         if running { followUp = .event(event); return }
-        machine.handle(event, nowMs: worker.loop.nowMilliseconds, into: &actions)
+        now = worker.loop.nowMilliseconds
+        machine.handle(event, nowMs: now, into: &actions)
         run()
     }
 
@@ -166,7 +168,6 @@ final class ClientSession: ConnectionHandler {
             rounds += 1
             // Each round consumes bytes or changes phase; the bound only guards against a rule bug.
             guard !machine.isClosed, rounds < 10_000 else { break }
-            let now = worker.loop.nowMilliseconds
             switch next {
             case .none:
                 running = false
@@ -239,7 +240,7 @@ final class ClientSession: ConnectionHandler {
             writeResponseHead(head, framing: .asReceived, connection: nil, final: false)
         case .sendResponseHead(let plan):
             guard let head = machine.responseHead, let server = currentServer else { return }
-            responseHeadMs = worker.loop.nowMilliseconds - exchangeStartedMs
+            responseHeadMs = now - exchangeStartedMs
             if plan.rewrite {
                 var replacement = Array(clientView.scheme.description.utf8) + Array("://".utf8)
                 replacement += clientView.host
@@ -257,9 +258,9 @@ final class ClientSession: ConnectionHandler {
         case .endResponseBody:
             if let rewriter { bytesToClient += rewriter.end(into: client.output) }
             rewriter = nil
-        case .sendError(let status, let reason, let retryAfter, let keepAlive):
+        case .sendError(let status, let retryAfter, let keepAlive):
             let before = client.output.count
-            ErrorResponse.write(status: status, reason: reason, retryAfter: retryAfter,
+            ErrorResponse.write(status: status, reason: machine.errorReason, retryAfter: retryAfter,
                                 extraFields: worker.hstsFields[listenerIndex], keepAlive: keepAlive, to: client.output)
             bytesToClient += client.output.count - before
         case .endExchange(let status, let server):
@@ -315,7 +316,7 @@ final class ClientSession: ConnectionHandler {
     // MARK: - Attempts
 
     private func beginAttempt(_ server: Int) {
-        guard let head = currentRequest, let target else { return }
+        guard let head = machine.request, let target else { return }
         currentServer = server
         let state = snapshot.servers[server]
         upstreamHead.removeAll(keepingCapacity: true)
@@ -375,18 +376,17 @@ final class ClientSession: ConnectionHandler {
     }
 
     private func endExchange(status: Int, server: Int?) {
-        if worker.accessLog.isEnabled, let request = currentRequest {
+        if worker.accessLog.isEnabled, let request = machine.request {
             var end = 0
             let bytes = request.bytes
             while end < bytes.count && bytes[end] != 13 { end += 1 }
             let serverName = server.map { snapshot.servers[$0].config.id } ?? redirectedTo.map { "->" + $0 }
             worker.accessLog.record(client: client.peer.host, requestLine: bytes[0..<end], status: status,
                                     bytes: bytesToClient, server: serverName,
-                                    totalMs: worker.loop.nowMilliseconds - exchangeStartedMs, upstreamMs: responseHeadMs)
+                                    totalMs: now - exchangeStartedMs, upstreamMs: responseHeadMs)
         }
         bytesToClient = 0
         redirectedTo = nil
-        currentRequest = nil
         currentServer = nil
         if worker.queuedCount > 0 { worker.serveQueues() }
     }
@@ -396,7 +396,8 @@ final class ClientSession: ConnectionHandler {
         switch counter {
         case .request:
             stats.requests.wrappingIncrement(ordering: .relaxed)
-            exchangeStartedMs = worker.loop.nowMilliseconds
+            exchangeStartedMs = now
+            exchangeIsNew = true
             responseHeadMs = nil
         case .badRequest: stats.badRequests.wrappingIncrement(ordering: .relaxed)
         case .badGateway: stats.badGateway.wrappingIncrement(ordering: .relaxed)
@@ -413,6 +414,8 @@ final class ClientSession: ConnectionHandler {
     /// Counts bytes of a response written to the client outside the actions (local answers).
     func countBytesToClient(_ n: Int) { bytesToClient += n }
 
+    /// The loop's time when the current callback began (monotonic milliseconds).
+    private var now: Int64 = 0
     private var exchangeStartedMs: Int64 = 0
     private var responseHeadMs: Int64?
 }

@@ -1,4 +1,5 @@
-/// What the `SessionMachine` asks the shell to do, in order.
+/// What the `SessionMachine` asks the shell to do, in order. Trivially copyable (no references),
+/// so lists of them cost no reference counting.
 enum SessionAction: Equatable {
     // Bytes.
     /// Consume (drop) the first N client bytes: a parsed request head or a discarded body.
@@ -38,11 +39,11 @@ enum SessionAction: Equatable {
     case sendInterimHead
     /// Send the final response head just parsed, rewritten as `plan` says.
     case sendResponseHead(ResponsePlan)
-    /// The response body ended: flush what the body rewriter holds (and its last chunk).
+    /// The rewritten response body ended: flush what the body rewriter holds (and its last chunk).
     case endResponseBody
-    /// Write a response Weir makes itself: status, one-line reason, optional Retry-After; with
-    /// `keepAlive` false it says `Connection: close` (and `.closeClient` follows).
-    case sendError(status: Int, reason: String, retryAfter: Int?, keepAlive: Bool)
+    /// Write a response Weir makes itself: status, the one-line reason `machine.errorReason`, optional
+    /// Retry-After; with `keepAlive` false it says `Connection: close` (and `.closeClient` follows).
+    case sendError(status: Int, retryAfter: Int?, keepAlive: Bool)
     /// The exchange is over with `status`: write its access-log line (`server` is the one that answered, if any).
     case endExchange(status: Int, server: Int?)
     /// Log a request that never became an exchange (unparsable or timed-out head) with `status`.

@@ -28,9 +28,14 @@ struct SessionMachine {
         var maxInterimBytes: Int = 64 * 1024
     }
 
-    /// One request and what has happened to it.
+    /// One request and what has happened to it. (The head itself is `request`: the phases stay
+    /// trivially copyable, so handling an event copies no reference.)
     struct Exchange {
-        let head: RequestHead
+        /// Facts of the request head.
+        let isHEAD: Bool
+        let isHTTP10: Bool
+        let isUpgrade: Bool
+        let isIdempotent: Bool
         /// The request body still coming from the client.
         var body: BodyReader
         /// Body bytes moved to the server in the current attempt.
@@ -41,14 +46,13 @@ struct SessionMachine {
         var attempts = 0
         /// Whether one stale pooled connection was met already.
         var reconnected = false
-        let startedMs: Int64
-        /// When the final response head arrived, relative to `startedMs`.
-        var responseHeadMs: Int64? = nil
     }
 
     /// The current server and where its response stands.
     struct Attempt {
-        let target: ForwardTarget
+        let server: Int
+        /// The pool's retry budget.
+        let retries: Int
         /// Whether an upstream connection is attached yet (the shell answered `.connect`).
         var attached = false
         var pooled = false
@@ -86,8 +90,16 @@ struct SessionMachine {
     private(set) var phase: Phase = .awaitingHead(idle: false, partial: false)
     /// The worker drains: no exchange after the current one.
     private(set) var draining = false
+    /// The head of the exchange in flight, or of the last one until the next head is parsed (so the
+    /// shell can still log it while it carries out the actions that end the exchange).
+    private(set) var request: RequestHead?
     /// The final or interim response head parsed last (what `.sendResponseHead` / `.sendInterimHead` send).
     private(set) var responseHead: ResponseHead?
+    /// The reason line of the last `.sendError`.
+    private(set) var errorReason = ""
+    /// The current server's id (for error texts) and the content types its pool rewrites.
+    private var serverID = ""
+    private var rewriteTypes: [String] = []
     /// A larger window is wanted for the next bytes of that side (a framing element did not fit).
     private(set) var clientWindowWanted = 256
     private(set) var upstreamWindowWanted = 256
@@ -96,17 +108,9 @@ struct SessionMachine {
         self.limits = limits
     }
 
-    /// The request of the current exchange, if any.
-    var request: RequestHead? {
-        switch phase {
-        case .routing(let e), .queued(let e), .forwarding(let e, _): return e.head
-        default: return nil
-        }
-    }
-
     /// The server of the current attempt, if any.
     var server: Int? {
-        if case .forwarding(_, let a) = phase { return a.target.server }
+        if case .forwarding(_, let a) = phase { return a.server }
         return nil
     }
 
@@ -156,7 +160,8 @@ struct SessionMachine {
 
     // MARK: - Events
 
-    /// Handles one event at monotonic time `nowMs`, appending actions to `actions`.
+    /// Handles one event at monotonic time `nowMs` (read by the rules that need a time; today's
+    /// timers are armed as durations), appending actions to `actions`.
     mutating func handle(_ event: SessionEvent, nowMs: Int64, into actions: inout SessionActions) {
         switch event {
         case .clientBytes(let window, let available): clientBytes(window, available, nowMs, &actions)
@@ -192,7 +197,6 @@ struct SessionMachine {
             parseRequestHead(window, nowMs, &actions)
         case .forwarding(var e, let a):
             guard a.attached, !e.body.isComplete else { return }
-            phase = .closed   // keeps `e` uniquely referenced while it changes
             let (moved, outcome) = relayBody(&e.body, window, available, drop: false, side: .client, &actions)
             e.bodySent += moved
             phase = .forwarding(e, a)
@@ -207,7 +211,6 @@ struct SessionMachine {
                 break
             }
         case .answered(var body, var budget, let closeAfter):
-            phase = .closed
             let limit = min(available, budget)
             let (dropped, outcome) = relayBody(&body, UnsafeRawBufferPointer(rebasing: window.prefix(limit)), limit,
                                                drop: true, side: .client, &actions)
@@ -215,9 +218,10 @@ struct SessionMachine {
             phase = .answered(body: body, budget: budget, closeAfter: closeAfter)
             switch outcome {
             case .complete: awaitNextRequest(closeAfter: closeAfter, &actions)
-            case .error: actions.append(.closeClient(flush: true)); phase = .closed
+            case .error: close(flush: true, &actions)
             case .more:
-                if budget <= 0 { actions.append(.closeClient(flush: true)); phase = .closed }
+                // Larger than Weir is willing to read: the answer is out; close after it.
+                if budget <= 0 { close(flush: true, &actions) }
             }
         case .tunnel:
             actions.append(.moveClientToUpstream(available))
@@ -233,14 +237,16 @@ struct SessionMachine {
         case .error(let error):
             actions.append(.count(.badRequest))
             actions.append(.logUnparsed(status: error.status))
-            actions.append(.sendError(status: error.status, reason: error.reason, retryAfter: nil, keepAlive: false))
+            sendError(error.status, error.reason, keepAlive: false, &actions)
             close(flush: true, &actions)
         case .complete(let head, let consumed):
             actions.append(.dropClient(consumed))
             actions.append(.cancelTimer)
             actions.append(.count(.request))
-            let exchange = Exchange(head: head, body: BodyReader(head.framing), closeAfter: !head.keepAlive || draining,
-                                    startedMs: nowMs)
+            request = head
+            let exchange = Exchange(isHEAD: head.isHEAD, isHTTP10: head.version == .http10, isUpgrade: head.isUpgrade,
+                                    isIdempotent: head.methodIsIdempotent, body: BodyReader(head.framing),
+                                    closeAfter: !head.keepAlive || draining)
             phase = .routing(exchange)
             actions.append(.route(retry: false))
         }
@@ -262,7 +268,9 @@ struct SessionMachine {
             e.attempts += 1
             e.bodySent = 0
             if retry { actions.append(.count(.retry)) }
-            phase = .forwarding(e, Attempt(target: target))
+            serverID = target.id
+            rewriteTypes = target.rewriteTypes
+            phase = .forwarding(e, Attempt(server: target.server, retries: target.retries))
             actions.append(.beginAttempt(server: target.server))
             actions.append(.connect(server: target.server, allowPooled: true))
         case .answered(let status, let keepAlive):
@@ -282,7 +290,7 @@ struct SessionMachine {
         case .noAlternative:
             // Only a retry asks; the failure that caused it is answered (see `failAttempt`).
             guard case .forwarding(_, let a) = phase else { return }
-            answerFailure(pendingFailure ?? .closedBeforeResponse, target: a.target, &actions)
+            answerFailure(pendingFailure ?? .closedBeforeResponse, server: a.server, &actions)
         }
     }
 
@@ -360,38 +368,37 @@ struct SessionMachine {
         case .forwarding(var e, var a):
             switch a.response {
             case .awaitingHead(let interims, let interimBytes):
-                switch ResponseHeadParser.parse(window, requestWasHEAD: e.head.isHEAD, limits: limits.parser) {
+                switch ResponseHeadParser.parse(window, requestWasHEAD: e.isHEAD, limits: limits.parser) {
                 case .needMore:
                     return
                 case .error(let error):
-                    failAttempt(.invalidResponse("invalid response from server \(a.target.id): \(error.reason)"), &actions)
+                    failAttempt(.invalidResponse("invalid response from server \(serverID): \(error.reason)"), &actions)
                 case .complete(let head, let consumed):
                     actions.append(.dropUpstream(consumed))
                     responseHead = head
                     if head.isInterim {
                         let count = interims + 1, bytes = interimBytes + consumed
                         if count > limits.maxInterimResponses || bytes > limits.maxInterimBytes {
-                            failAttempt(.invalidResponse("server \(a.target.id) sent more than \(limits.maxInterimResponses) interim responses or \(limits.maxInterimBytes) bytes of them"), &actions)
+                            failAttempt(.invalidResponse("server \(serverID) sent more than \(limits.maxInterimResponses) interim responses or \(limits.maxInterimBytes) bytes of them"), &actions)
                             return
                         }
                         a.response = .awaitingHead(interims: count, interimBytes: bytes)
                         phase = .forwarding(e, a)
-                        if e.head.version == .http11 { actions.append(.sendInterimHead) }
+                        if !e.isHTTP10 { actions.append(.sendInterimHead) }
                         actions.append(.readUpstreamAgain)
                         return
                     }
-                    if head.isUpgrade && !e.head.isUpgrade {
-                        failAttempt(.invalidResponse("server \(a.target.id) switched protocols unasked"), &actions)
+                    if head.isUpgrade && !e.isUpgrade {
+                        failAttempt(.invalidResponse("server \(serverID) switched protocols unasked"), &actions)
                         return
                     }
-                    e.responseHeadMs = nowMs - e.startedMs
                     if a.deadlineArmed { actions.append(.cancelTimer); a.deadlineArmed = false }
-                    actions.append(.serverSucceeded(server: a.target.server))
+                    actions.append(.serverSucceeded(server: a.server))
                     let plan = ResponsePlan.make(.init(
                         status: head.status, framing: head.framing, serverKeepAlive: head.keepAlive,
-                        isUpgrade: head.isUpgrade, clientIsHTTP10: e.head.version == .http10,
+                        isUpgrade: head.isUpgrade, clientIsHTTP10: e.isHTTP10,
                         closeRequested: e.closeAfter, requestComplete: e.body.isComplete, draining: draining,
-                        rewriteWanted: !a.target.rewriteTypes.isEmpty && rewriteApplies(head, a.target.rewriteTypes)))
+                        rewriteWanted: !rewriteTypes.isEmpty && rewriteApplies(head, rewriteTypes)))
                     actions.append(.sendResponseHead(plan))
                     if head.isUpgrade {
                         phase = .forwarding(e, a)
@@ -407,32 +414,40 @@ struct SessionMachine {
                         if e.body.isComplete || plan.closeAfter {
                             finishExchange(upstreamLeftover: available > consumed, &actions)
                         }
-                    } else {
-                        actions.append(.readUpstreamAgain)
+                    } else if available > consumed {
+                        // The body's first bytes came with the head: relay them in the same step.
+                        let rest = consumed < window.count ? UnsafeRawBufferPointer(rebasing: window[consumed...])
+                                                           : UnsafeRawBufferPointer(start: nil, count: 0)
+                        relayResponseBody(rest, available - consumed, &actions)
                     }
                 }
-            case .body(var reader, let plan):
-                phase = .closed
-                let (_, outcome) = relayBody(&reader, window, available, drop: false, dataOnly: plan.dataOnly,
-                                             side: .upstream, &actions)
-                a.response = .body(reader, plan)
-                phase = .forwarding(e, a)
-                switch outcome {
-                case .error:
-                    actions.append(.serverFailed(server: a.target.server))
-                    abortExchange(&actions)
-                case .complete(let leftover):
-                    actions.append(.endResponseBody)
-                    if e.body.isComplete || plan.closeAfter {
-                        finishExchange(upstreamLeftover: leftover, &actions)
-                    }
-                case .more:
-                    break
-                }
+            case .body:
+                relayResponseBody(window, available, &actions)
             }
         case .tunnel:
             actions.append(.moveUpstreamToClient(available))
         default:
+            break
+        }
+    }
+
+    /// Relays what is buffered of the response body (phase: forwarding, response in `.body`).
+    private mutating func relayResponseBody(_ window: UnsafeRawBufferPointer, _ available: Int,
+                                            _ actions: inout SessionActions) {
+        guard case .forwarding(let e, var a) = phase, case .body(var reader, let plan) = a.response else { return }
+        let (_, outcome) = relayBody(&reader, window, available, drop: false, dataOnly: plan.dataOnly, side: .upstream, &actions)
+        a.response = .body(reader, plan)
+        phase = .forwarding(e, a)
+        switch outcome {
+        case .error:
+            actions.append(.serverFailed(server: a.server))
+            abortExchange(&actions)
+        case .complete(let leftover):
+            if plan.rewrite { actions.append(.endResponseBody) }
+            if e.body.isComplete || plan.closeAfter {
+                finishExchange(upstreamLeftover: leftover, &actions)
+            }
+        case .more:
             break
         }
     }
@@ -451,8 +466,8 @@ struct SessionMachine {
         } else {
             actions.append(.closeUpstream)
         }
-        actions.append(.endAttempt(server: a.target.server))
-        actions.append(.endExchange(status: responseHead?.status ?? 0, server: a.target.server))
+        actions.append(.endAttempt(server: a.server))
+        actions.append(.endExchange(status: responseHead?.status ?? 0, server: a.server))
         if plan.closeAfter || !e.body.isComplete || draining {
             close(flush: true, &actions)
         } else {
@@ -546,10 +561,10 @@ struct SessionMachine {
                     // A close-delimited body: the server's FIN is the end of the response.
                     a.response = .body(reader, plan)
                     phase = .forwarding(e, a)
-                    actions.append(.endResponseBody)
+                    if plan.rewrite { actions.append(.endResponseBody) }
                     finishExchange(upstreamLeftover: true, &actions)
                 } else {
-                    actions.append(.serverFailed(server: a.target.server))
+                    actions.append(.serverFailed(server: a.server))
                     abortExchange(&actions)
                 }
             }
@@ -566,14 +581,14 @@ struct SessionMachine {
             switch a.response {
             case .awaitingHead:
                 if !a.attached {
-                    failAttempt(.connectFailed("cannot connect to server \(a.target.id): \(reason)"), &actions)
+                    failAttempt(.connectFailed("cannot connect to server \(serverID): \(reason)"), &actions)
                 } else if !a.connected {
-                    failAttempt(.connectFailed("server \(a.target.id) failed before answering (\(reason))"), &actions)
+                    failAttempt(.connectFailed("server \(serverID) failed before answering (\(reason))"), &actions)
                 } else {
-                    failAttempt(.failedBeforeResponse("server \(a.target.id) failed before answering (\(reason))"), &actions)
+                    failAttempt(.failedBeforeResponse("server \(serverID) failed before answering (\(reason))"), &actions)
                 }
             case .body:
-                actions.append(.serverFailed(server: a.target.server))
+                actions.append(.serverFailed(server: a.server))
                 abortExchange(&actions)
             }
         default:
@@ -585,7 +600,7 @@ struct SessionMachine {
         switch phase {
         case .tunnel: endTunnel(&actions)
         case .forwarding(_, let a):
-            actions.append(.serverFailed(server: a.target.server))
+            actions.append(.serverFailed(server: a.server))
             if case .body = a.response { abortExchange(&actions) } else { failAttempt(.responseTimeout, &actions, counted: true) }
         default: break
         }
@@ -596,7 +611,7 @@ struct SessionMachine {
         case .tunnel: endTunnel(&actions)
         case .forwarding(_, let a):
             if case .body = a.response {
-                actions.append(.serverFailed(server: a.target.server))
+                actions.append(.serverFailed(server: a.server))
                 abortExchange(&actions)
             } else {
                 failAttempt(a.connected ? .requestStalled : .connectTimeout, &actions)
@@ -611,49 +626,49 @@ struct SessionMachine {
         var sawInterim = false
         if case .awaitingHead(let interims, _) = a.response { sawInterim = interims > 0 }
         let decision = RetryPolicy.decide(failure, .init(
-            pooled: a.pooled, reconnected: e.reconnected, bodyBytesSent: e.bodySent, idempotent: e.head.methodIsIdempotent,
-            attempts: e.attempts, retries: a.target.retries, sawInterim: sawInterim))
+            pooled: a.pooled, reconnected: e.reconnected, bodyBytesSent: e.bodySent, idempotent: e.isIdempotent,
+            attempts: e.attempts, retries: a.retries, sawInterim: sawInterim))
         if a.deadlineArmed { actions.append(.cancelTimer); a.deadlineArmed = false }
         switch decision {
         case .reconnect:
             actions.append(.count(.retriedOnStaleConnection))
             actions.append(.closeUpstream)
             e.reconnected = true
-            phase = .forwarding(e, Attempt(target: a.target))
-            actions.append(.connect(server: a.target.server, allowPooled: false))
+            phase = .forwarding(e, Attempt(server: a.server, retries: a.retries))
+            actions.append(.connect(server: a.server, allowPooled: false))
         case .tryAnotherServer:
-            if !counted { actions.append(.serverFailed(server: a.target.server)) }
+            if !counted { actions.append(.serverFailed(server: a.server)) }
             actions.append(.closeUpstream)
-            actions.append(.endAttempt(server: a.target.server))
+            actions.append(.endAttempt(server: a.server))
             pendingFailure = failure
-            phase = .forwarding(e, Attempt(target: a.target))
+            phase = .forwarding(e, Attempt(server: a.server, retries: a.retries))
             actions.append(.route(retry: true))
         case .answer:
-            if !counted { actions.append(.serverFailed(server: a.target.server)) }
+            if !counted { actions.append(.serverFailed(server: a.server)) }
             actions.append(.closeUpstream)
-            actions.append(.endAttempt(server: a.target.server))
+            actions.append(.endAttempt(server: a.server))
             phase = .forwarding(e, a)
-            answerFailure(failure, target: a.target, &actions)
+            answerFailure(failure, server: a.server, &actions)
         }
     }
 
     /// Answers a failure before any response byte: 502 or 504 with its reason. The client
     /// connection stays open when the request was read completely and may be kept.
-    private mutating func answerFailure(_ failure: UpstreamFailure, target: ForwardTarget, _ actions: inout SessionActions) {
+    private mutating func answerFailure(_ failure: UpstreamFailure, server: Int, _ actions: inout SessionActions) {
         guard case .forwarding(let e, _) = phase else { return }
         let status = RetryPolicy.status(of: failure)
         actions.append(.count(status == 504 ? .gatewayTimeout : .badGateway))
         let reason: String
         switch failure {
         case .connectFailed(let text), .failedBeforeResponse(let text), .invalidResponse(let text): reason = text
-        case .closedBeforeResponse: reason = "server \(target.id) closed the connection before answering"
-        case .connectTimeout: reason = "no connect to server \(target.id) within \(limits.upstreamConnectMs / 1000) s"
-        case .responseTimeout, .requestStalled: reason = "no answer from server \(target.id) within \(limits.upstreamResponseMs / 1000) s"
+        case .closedBeforeResponse: reason = "server \(serverID) closed the connection before answering"
+        case .connectTimeout: reason = "no connect to server \(serverID) within \(limits.upstreamConnectMs / 1000) s"
+        case .responseTimeout, .requestStalled: reason = "no answer from server \(serverID) within \(limits.upstreamResponseMs / 1000) s"
         }
         pendingFailure = nil
         let keep = e.body.isComplete && !e.closeAfter && !draining
-        actions.append(.sendError(status: status, reason: reason, retryAfter: nil, keepAlive: keep))
-        actions.append(.endExchange(status: status, server: target.server))
+        sendError(status, reason, keepAlive: keep, &actions)
+        actions.append(.endExchange(status: status, server: server))
         if keep {
             awaitNextRequest(closeAfter: false, &actions)
         } else {
@@ -666,8 +681,8 @@ struct SessionMachine {
         guard case .forwarding(_, let a) = phase else { return }
         actions.append(.count(.abortedResponse))
         actions.append(.closeUpstream)
-        actions.append(.endAttempt(server: a.target.server))
-        actions.append(.endExchange(status: responseHead?.status ?? 0, server: a.target.server))
+        actions.append(.endAttempt(server: a.server))
+        actions.append(.endExchange(status: responseHead?.status ?? 0, server: a.server))
         close(flush: true, &actions)
     }
 
@@ -676,7 +691,7 @@ struct SessionMachine {
         guard case .forwarding(let e, let a) = phase else { return }
         if a.deadlineArmed { actions.append(.cancelTimer) }
         actions.append(.closeUpstream)
-        actions.append(.endAttempt(server: a.target.server))
+        actions.append(.endAttempt(server: a.server))
         phase = .routing(e)
     }
 
@@ -693,7 +708,7 @@ struct SessionMachine {
         case .routing, .queued:
             clientGone(&actions)
         case .forwarding(var e, let a):
-            if !failed && e.body.isComplete && !e.head.isUpgrade {
+            if !failed && e.body.isComplete && !e.isUpgrade {
                 // The client half-closed after sending its request: answer, then close.
                 e.closeAfter = true
                 phase = .forwarding(e, a)
@@ -716,10 +731,10 @@ struct SessionMachine {
         case .forwarding(_, let a):
             if a.deadlineArmed { actions.append(.cancelTimer) }
             actions.append(.closeUpstream)
-            actions.append(.endAttempt(server: a.target.server))
+            actions.append(.endAttempt(server: a.server))
             var status = 499
             if case .body = a.response { status = responseHead?.status ?? 499 }
-            actions.append(.endExchange(status: status, server: a.target.server))
+            actions.append(.endExchange(status: status, server: a.server))
         case .tunnel:
             endTunnel(&actions)
             return
@@ -752,15 +767,14 @@ struct SessionMachine {
                 close(flush: false, &actions)   // an idle connection: just close
             } else {
                 actions.append(.logUnparsed(status: 408))
-                actions.append(.sendError(status: 408, reason: "request head not received within \(limits.clientHeaderMs / 1000) s",
-                                          retryAfter: nil, keepAlive: false))
+                sendError(408, "request head not received within \(limits.clientHeaderMs / 1000) s", keepAlive: false, &actions)
                 close(flush: true, &actions)
             }
         case .forwarding(_, var a):
             guard a.deadlineArmed, case .forwarding(let e, _) = phase else { return }
             a.deadlineArmed = false
             phase = .forwarding(e, a)
-            actions.append(.serverFailed(server: a.target.server))
+            actions.append(.serverFailed(server: a.server))
             failAttempt(.responseTimeout, &actions, counted: true)
         default:
             break
@@ -776,8 +790,8 @@ struct SessionMachine {
 
     private mutating func startTunnel(_ actions: inout SessionActions) {
         guard case .forwarding(_, let a) = phase else { return }
-        actions.append(.endAttempt(server: a.target.server))
-        actions.append(.endExchange(status: 101, server: a.target.server))
+        actions.append(.endAttempt(server: a.server))
+        actions.append(.endExchange(status: 101, server: a.server))
         actions.append(.setClientTimeouts(read: limits.tunnelIdleMs, write: limits.tunnelIdleMs))
         actions.append(.setUpstreamTimeouts(read: limits.tunnelIdleMs, write: limits.tunnelIdleMs))
         actions.append(.startTunnel)
@@ -793,9 +807,15 @@ struct SessionMachine {
 
     /// Answers the current request with a response Weir made itself and closes after it.
     private mutating func reject(status: Int, reason: String, retryAfter: Int? = nil, _ actions: inout SessionActions) {
-        actions.append(.sendError(status: status, reason: reason, retryAfter: retryAfter, keepAlive: false))
+        sendError(status, reason, retryAfter: retryAfter, keepAlive: false, &actions)
         actions.append(.endExchange(status: status, server: nil))
         close(flush: true, &actions)
+    }
+
+    private mutating func sendError(_ status: Int, _ reason: String, retryAfter: Int? = nil, keepAlive: Bool,
+                                    _ actions: inout SessionActions) {
+        errorReason = reason
+        actions.append(.sendError(status: status, retryAfter: retryAfter, keepAlive: keepAlive))
     }
 
     private mutating func close(flush: Bool, _ actions: inout SessionActions) {
