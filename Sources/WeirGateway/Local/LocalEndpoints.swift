@@ -1,5 +1,6 @@
 import Foundation
 import WeirBalance
+import WeirHTTP
 
 /// The JSON documents of the discovery endpoints on the client listeners: the server list of a
 /// route's pool (source document 001: each server's availability, users and priority group) and a
@@ -40,6 +41,19 @@ enum LocalEndpoints {
     static func assignment(server: ServerState, token: String?, cookie: String?, lifetime: Int64?) -> [UInt8] {
         encode(Assignment(id: server.config.id, public_url: publicURL(server), token: token, cookie: token == nil ? nil : cookie,
                           lifetime_s: lifetime))
+    }
+
+    /// The complete 200 answer carrying a discovery document `body` (JSON): the body is left out
+    /// for a HEAD request (its Content-Length stays); `keepAlive` false adds `Connection: close`.
+    static func response(body: [UInt8], isHEAD: Bool, keepAlive: Bool) -> [UInt8] {
+        var head = ResponseHeadWriter(status: 200)
+        head.field("Content-Type", "application/json")
+        head.field("Cache-Control", "no-store")
+        head.contentLength(body.count)
+        head.connection(keepAlive: keepAlive)
+        var out = head.finish()
+        if !isHEAD { out += body }
+        return out
     }
 
     static func publicURL(_ s: ServerState) -> String { s.config.publicURL ?? "http://\(s.config.address)" }
