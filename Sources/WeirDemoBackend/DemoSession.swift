@@ -6,15 +6,13 @@ final class DemoSession: ConnectionHandler {
     unowned let backend: DemoBackend
     let connection: Connection
     private var head: RequestHead?
-    private var body: BodyState = .none
+    private var body = BodyReader.empty
     private var bodyBytes = 0
     private var hash: SHA256Stream?
     private var waiting = false       // a delayed answer is pending
     private var webSocket: WebSocketEcho?
     private var timer: LoopTimer?
     private var sentContinue = false
-
-    enum BodyState { case none, length(Int), chunked(ChunkedDecoder) }
 
     init(backend: DemoBackend, connection: Connection) {
         self.backend = backend
@@ -49,9 +47,7 @@ final class DemoSession: ConnectionHandler {
                 case .needMore:
                     return
                 case .error(let e):
-                    connection.output.append("HTTP/1.1 \(e.status) Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    connection.closeAfterFlush()
-                    backend.ended(self)
+                    reject(status: e.status)
                     return
                 case .complete(let h, let consumed):
                     connection.input.drain(consumed)
@@ -59,17 +55,13 @@ final class DemoSession: ConnectionHandler {
                     bodyBytes = 0
                     sentContinue = false
                     hash = h.targetString.hasPrefix("/echo") ? SHA256Stream() : nil
-                    switch h.framing {
-                    case .contentLength(let n): body = n > 0 ? .length(n) : .none
-                    case .chunked: body = .chunked(ChunkedDecoder())
-                    default: body = .none
-                    }
+                    body = BodyReader(h.framing)
                 }
             }
             guard let h = head else { return }
-            if h.expectsContinue, !sentContinue, !bodyDone {
+            if h.expectsContinue, !sentContinue, !body.isComplete {
                 sentContinue = true
-                connection.output.append("HTTP/1.1 100 Continue\r\n\r\n")
+                connection.output.append(ResponseHeadWriter(status: 100).finish())
             }
             if !consumeBody() { return }
             head = nil
@@ -77,44 +69,36 @@ final class DemoSession: ConnectionHandler {
         }
     }
 
-    private var bodyDone: Bool { if case .none = body { return true }; return false }
-
-    /// Consumes buffered body bytes; returns true when the body is complete.
+    /// Consumes buffered body bytes (hashing them for /echo); returns true when the body is complete.
     private func consumeBody() -> Bool {
         let input = connection.input
-        while true {
-            switch body {
-            case .none:
-                return true
-            case .length(let remaining):
-                let n = min(remaining, input.count)
-                if n == 0 { return false }
+        while !body.isComplete {
+            switch body.next(available: input.count, prefix: { input.withContiguousPrefix($0, $1) }) {
+            case .needMore:
+                return false
+            case .data(let n):
                 hash?.update(input, count: n)
                 input.drain(n)
                 bodyBytes += n
-                body = remaining - n == 0 ? .none : .length(remaining - n)
-            case .chunked(var decoder):
-                if input.isEmpty { return false }
-                let step = input.withContiguousPrefix(20000) { decoder.step($0) }
-                switch step {
-                case .needMore: body = .chunked(decoder); return false
-                case .framing(let n): input.drain(n); body = .chunked(decoder)
-                case .data(let n):
-                    let k = min(n, input.count)
-                    hash?.update(input, count: k)
-                    input.drain(k)
-                    bodyBytes += k
-                    decoder.consumedData(k)
-                    body = .chunked(decoder)
-                case .done(let n): input.drain(n); body = .none
-                case .error:
-                    connection.output.append("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    connection.closeAfterFlush()
-                    backend.ended(self)
-                    return false
-                }
+            case .framing(let n):
+                input.drain(n)
+            case .error(let e):
+                reject(status: e.status)
+                return false
             }
         }
+        return true
+    }
+
+    /// Answers a request that cannot be served with `status` and no body, and closes.
+    private func reject(status: Int) {
+        waiting = true   // nothing more is answered on this connection
+        var head = ResponseHeadWriter(status: status)
+        head.contentLength(0)
+        head.connection(keepAlive: false)
+        connection.output.append(head.finish())
+        connection.closeAfterFlush()
+        backend.ended(self)
     }
 
     private func respond(to h: RequestHead) {
@@ -145,14 +129,18 @@ final class DemoSession: ConnectionHandler {
         let path = query.path
         if path == "/ws", h.isUpgrade, let key = h.value(of: "sec-websocket-key").map(h.string) {
             let accept = Digest.base64(Digest.sha1(Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)))
-            out.append("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n")
+            var head = ResponseHeadWriter(status: 101)
+            head.field("Upgrade", "websocket")
+            head.field("Connection", "Upgrade")
+            head.field("Sec-WebSocket-Accept", accept)
+            out.append(head.finish())
             webSocket = WebSocketEcho()
             process()
             return
         }
         var body: [UInt8]
         var contentType = "text/plain"
-        var extraHeaders = ""
+        var extraFields: [(name: String, value: String)] = []
         var statusOverride: Int? = nil
         switch path {
         case "/health":
@@ -162,7 +150,7 @@ final class DemoSession: ConnectionHandler {
             } else {
                 body = Array("ok\n".utf8)
             }
-            if let load = backend.reportedLoad { extraHeaders += "Weir-Load: \(load)\r\n" }
+            if let load = backend.reportedLoad { extraFields.append(("Weir-Load", load)) }
             statusOverride = backend.healthStatus
         case "/control":
             if let load = query.string("load") { backend.reportedLoad = load.isEmpty ? nil : load }
@@ -185,22 +173,29 @@ final class DemoSession: ConnectionHandler {
             }
         }
         let status = statusOverride ?? query.int("status") ?? 200
+        if let location = query.string("location") { extraFields.append(("Location", location)) }
+        // Query parameters end up in the head: refuse what cannot be sent rather than split it.
+        guard (100...599).contains(status), extraFields.allSatisfy({ ResponseHeadWriter.isValidFieldValue($0.value) }) else {
+            reject(status: 400)
+            return
+        }
         let noBody = h.isHEAD || status == 204 || status == 304 || (100..<200).contains(status)
         let keepAlive = h.keepAlive && query.int("close") != 1
-        var head = "HTTP/1.1 \(status) \(status == 200 ? "OK" : "Status")\r\nX-Served-By: \(backend.name)\r\nContent-Type: \(contentType)\r\n" + extraHeaders
-        if let location = query.string("location") { head += "Location: \(location)\r\n" }
+        var head = ResponseHeadWriter(status: status)
+        head.field("X-Served-By", backend.name)
+        head.field("Content-Type", contentType)
+        for f in extraFields { head.field(f.name, f.value) }
         let chunked = query.int("chunked") == 1 && !noBody
         if chunked {
-            head += "Transfer-Encoding: chunked\r\n"
-            if query.int("trailers") == 1 { head += "Trailer: X-Checksum\r\n" }
+            head.field("Transfer-Encoding", "chunked")
+            if query.int("trailers") == 1 { head.field("Trailer", "X-Checksum") }
         } else if query.int("close") == 1 {
             // close-delimited: no length at all
         } else if status != 204 && status != 304 {
-            head += "Content-Length: \(body.count)\r\n"
+            head.contentLength(body.count)
         }
-        if !keepAlive { head += "Connection: close\r\n" }
-        head += "\r\n"
-        out.append(head)
+        head.connection(keepAlive: keepAlive, peerIsHTTP10: h.version == .http10)
+        out.append(head.finish())
         if noBody {
         } else if let stall = query.int("stall_after") {
             out.append(body.prefix(stall))

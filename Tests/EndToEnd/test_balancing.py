@@ -599,6 +599,18 @@ def test_reported_drain_state(demo_backend, gateway, state):
     assert b1.stats()["requests"] > before
 
 
+@pytest.mark.parametrize("framing", ["", "chunked=1&chunk=2", "chunked=1&trailers=1", "close=1"])
+def test_reported_state_is_read_from_every_body_framing(demo_backend, gateway, framing):
+    """The prober reads the report in the probe's body whether the body is framed by length, chunked
+    (in 2-byte chunks, or with a trailer) or ends when the server closes."""
+    b1 = demo_backend("b1")
+    health = dict(HTTP_HEALTH, path=f"/health?{framing}")
+    gw = gateway({"p": [b1]}, admin="auto", pool_options={"p": {"slow_start": "0s", "health": health}})
+    assert curl(f"{b1.url}/control?state=drain").status == 200
+    wait_state(gw, "b1", "drain", timeout=2.0)
+    assert gw.server_status("b1")["healthy"] is True
+
+
 # --------------------------------------------------------------------------------------------
 # 11. Slow start
 

@@ -509,3 +509,16 @@ def test_access_log_to_file(demo_backend, gateway, tmp_path):
     text = log.read_text()
     assert '"GET /to-file HTTP/1.1" 200' in text and " b1 " in text
     assert gw.stdout() == ""
+
+
+def test_demo_backend_refuses_a_query_that_would_split_its_response(demo_backend):
+    """`location=` and `status=` go into the demo's head: a CR LF in a value or a status that is not
+    three digits is answered 400, not written."""
+    b1 = demo_backend("b1")
+    assert curl(f"{b1.url}/?location=%2Fnext&status=302").header("Location") == "/next"
+    for query in ("location=%2Fa%0D%0ASet-Cookie%3A%20x%3D1", "location=a%0Ab", "status=1000", "status=42"):
+        with RawConn(b1.host, b1.port) as c:
+            c.send(f"GET /?{query} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            r = c.read_response()
+            assert r.status == 400 and r.header("Set-Cookie") is None, (query, r.raw_head)
+            assert c.is_closed()

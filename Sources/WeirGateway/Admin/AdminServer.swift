@@ -40,31 +40,75 @@ final class AdminServer {
     fileprivate final class AdminSession: ConnectionHandler {
         unowned let server: AdminServer
         let connection: Connection
+        private var head: RequestHead?
+        private var body = BodyReader.empty
+        private var bodyBytes = 0
+        /// Admin requests carry no body that matters; a larger one is refused instead of read on.
+        static let maxBodyBytes = 64 * 1024
+
         init(server: AdminServer, connection: Connection) {
             self.server = server
             self.connection = connection
             connection.handler = self
             connection.setTimeouts(readMilliseconds: 10_000, writeMilliseconds: 10_000)
         }
+
         func connectionReadable(_ c: Connection) {
-            let result = c.input.withContiguousPrefix(65537) { RequestHeadParser.parse($0, limits: ParserLimits()) }
-            switch result {
-            case .needMore:
-                return
-            case .error(let e):
-                ErrorResponse.write(status: e.status, reason: e.reason, to: c.output)
-            case .complete(let head, let consumed):
-                // A POST body is not used: wait until it is all here, so the client is not reset.
-                if case .contentLength(let n) = head.framing, c.input.count < consumed + n { return }
-                let answer = server.respond(to: head)
-                c.output.append("HTTP/1.1 \(answer.status) \(answer.status == 200 ? "OK" : ErrorResponse.phrase(answer.status))\r\n"
-                                + "Content-Type: \(answer.contentType)\r\nCache-Control: no-store\r\nConnection: close\r\n"
-                                + "Content-Length: \(answer.body.count)\r\n\r\n")
-                if !head.isHEAD { c.output.append(answer.body) }
+            if head == nil {
+                let result = c.input.withContiguousPrefix(65537) { RequestHeadParser.parse($0, limits: ParserLimits()) }
+                switch result {
+                case .needMore:
+                    return
+                case .error(let e):
+                    reject(e.status, e.reason, on: c)
+                    return
+                case .complete(let h, let consumed):
+                    c.input.drain(consumed)
+                    head = h
+                    body = BodyReader(h.framing)
+                }
             }
+            guard let head else { return }
+            // The body is not used, but it is read to its end so that closing after the answer
+            // does not reset the connection under it.
+            while !body.isComplete {
+                switch body.next(available: c.input.count, prefix: { c.input.withContiguousPrefix($0, $1) }) {
+                case .needMore:
+                    return
+                case .data(let n), .framing(let n):
+                    c.input.drain(n)
+                    bodyBytes += n
+                    if bodyBytes > Self.maxBodyBytes {
+                        reject(413, "admin requests take no body larger than \(Self.maxBodyBytes) bytes", on: c)
+                        return
+                    }
+                case .error(let e):
+                    reject(e.status, e.reason, on: c)
+                    return
+                }
+            }
+            let answer = server.respond(to: head)
+            var response = ResponseHeadWriter(status: answer.status)
+            response.field("Content-Type", answer.contentType)
+            response.field("Cache-Control", "no-store")
+            response.connection(keepAlive: false)
+            response.contentLength(answer.body.count)
+            c.output.append(response.finish())
+            if !head.isHEAD { c.output.append(answer.body) }
+            end(c)
+        }
+
+        private func reject(_ status: Int, _ reason: String, on c: Connection) {
+            ErrorResponse.write(status: status, reason: reason, to: c.output)
+            end(c)
+        }
+
+        /// One request per connection: close once the answer is sent.
+        private func end(_ c: Connection) {
             c.closeAfterFlush()
             server.ended(self)
         }
+
         func connectionWritable(_ c: Connection) {}
         func connection(_ c: Connection, event: ConnectionEvent) {
             c.close()

@@ -22,8 +22,7 @@ final class HTTPExchange: ConnectionHandler {
     private var deadline: LoopTimer?
     private var head: ResponseHead?
     private var body: [UInt8] = []
-    private var framing = BodyFraming.none
-    private var decoder = ChunkedDecoder()
+    private var reader = BodyReader.empty
     private var selfReference: HTTPExchange?
     private var failLater: LoopTimer?
 
@@ -88,35 +87,26 @@ final class HTTPExchange: ConnectionHandler {
                 c.input.drain(consumed)
                 if h.isInterim { parse(atEnd: atEnd); return }
                 head = h
-                framing = h.framing
+                reader = BodyReader(h.framing)
             }
         }
         guard let head else { return }
-        switch framing {
-        case .none:
-            finish(.response(head, body: body))
-        case .contentLength(let n):
-            take(min(n - body.count, c.input.count), from: c)
-            if body.count >= min(n, maxBody) { finish(.response(head, body: body)) }
-        case .untilClose:
-            take(c.input.count, from: c)
-            if atEnd || body.count >= maxBody { finish(.response(head, body: body)) }
-        case .chunked:
-            while !c.input.isEmpty {
-                let step = c.input.withContiguousPrefix(20000) { decoder.step($0) }
-                switch step {
-                case .needMore: return
-                case .framing(let n): c.input.drain(n)
-                case .data(let n):
-                    let k = min(n, c.input.count)
-                    take(k, from: c)
-                    decoder.consumedData(k)
-                case .done: finish(.response(head, body: body)); return
-                case .error(let e): finish(.failed("invalid chunked body: \(e.reason)")); return
-                }
-                if body.count >= maxBody { finish(.response(head, body: body)); return }
+        while !reader.isComplete && body.count < maxBody {
+            switch reader.next(available: c.input.count, prefix: { c.input.withContiguousPrefix($0, $1) }) {
+            case .needMore:
+                // At the end of the stream a close-delimited body is complete; any other is cut short.
+                guard atEnd, reader.endOfStream() else { return }
+            case .data(let n):
+                take(n, from: c)
+            case .framing(let n):
+                c.input.drain(n)
+            case .error(let e):
+                finish(.failed("invalid \(reader.isChunked ? "chunked " : "")body: \(e.reason)"))
+                return
             }
         }
+        // Complete, or as much of the body as is kept.
+        finish(.response(head, body: body))
     }
 
     private func take(_ n: Int, from c: Connection) {

@@ -1,5 +1,6 @@
 import Foundation
 import WeirBalance
+import WeirHTTP
 
 /// The JSON documents of the discovery endpoints on the client listeners, encoded from the data
 /// `Decision.answer` gives in `Verdict.local`: the server list of a route's pool (source document
@@ -35,6 +36,19 @@ enum LocalEndpoints {
             return encode(AssignmentDocument(id: a.id, public_url: a.publicURL, token: a.token,
                                              cookie: a.token == nil ? nil : a.cookie, lifetime_s: a.lifetimeSeconds))
         }
+    }
+
+    /// The complete 200 answer carrying a discovery document `body` (JSON): the body is left out
+    /// for a HEAD request (its Content-Length stays); `keepAlive` false adds `Connection: close`.
+    static func response(body: [UInt8], isHEAD: Bool, keepAlive: Bool) -> [UInt8] {
+        var head = ResponseHeadWriter(status: 200)
+        head.field("Content-Type", "application/json")
+        head.field("Cache-Control", "no-store")
+        head.contentLength(body.count)
+        head.connection(keepAlive: keepAlive)
+        var out = head.finish()
+        if !isHEAD { out += body }
+        return out
     }
 
     /// The percent-decoded value of `name` in a query string, or nil (see `QueryString.value`).

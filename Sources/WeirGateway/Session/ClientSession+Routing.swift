@@ -123,9 +123,6 @@ extension ClientSession {
         }
         let body = LocalEndpoints.document(local)
         let keepAlive = !machine.closeAfterResponse
-        var out = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: \(body.count)\r\n".utf8)
-        out += Array((keepAlive ? "\r\n" : "Connection: close\r\n\r\n").utf8)
-        if !head.isHEAD { out += body }
-        return answer(out, status: 200, keepAlive: keepAlive)
+        return answer(LocalEndpoints.response(body: body, isHEAD: head.isHEAD, keepAlive: keepAlive), status: 200, keepAlive: keepAlive)
     }
 }

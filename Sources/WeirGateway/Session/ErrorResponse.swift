@@ -1,45 +1,33 @@
+import WeirHTTP
 import WeirIO
 
-/// The responses Weir writes itself: a status line, a one-line plain-text reason, and `Connection: close`.
+/// The error responses Weir writes itself: a status line, a one-line plain-text reason as the body,
+/// and `Connection: close` unless the connection is to stay open.
 enum ErrorResponse {
-    /// Appends a complete response to `output`. `retryAfter` adds a Retry-After header (seconds).
-    /// `extraFields` (with CRLFs) go in too, e.g. the listener's Strict-Transport-Security.
-    /// `keepAlive`: leave out `Connection: close` (the connection stays open after it).
+    /// Appends a complete response to `output` (see `bytes`).
     static func write(status: Int, reason: String, retryAfter: Int? = nil, extraFields: [UInt8] = [], keepAlive: Bool = false,
                       to output: Buffer) {
-        let body = reason + "\n"
-        output.append("HTTP/1.1 ")
-        output.appendDecimal(status)
-        output.append(" ")
-        output.append(phrase(status))
-        output.append("\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n")
-        if !keepAlive { output.append("Connection: close\r\n") }
-        output.append("Content-Length: ")
-        output.appendDecimal(body.utf8.count)
-        if let retryAfter {
-            output.append("\r\nRetry-After: ")
-            output.appendDecimal(retryAfter)
-        }
-        output.append("\r\n")
-        output.append(extraFields)
-        output.append("\r\n")
-        output.append(body)
+        output.append(bytes(status: status, reason: reason, retryAfter: retryAfter, extraFields: extraFields, keepAlive: keepAlive))
     }
 
-    static func phrase(_ status: Int) -> String {
-        switch status {
-        case 400: return "Bad Request"
-        case 404: return "Not Found"
-        case 408: return "Request Timeout"
-        case 413: return "Content Too Large"
-        case 414: return "URI Too Long"
-        case 431: return "Request Header Fields Too Large"
-        case 501: return "Not Implemented"
-        case 502: return "Bad Gateway"
-        case 503: return "Service Unavailable"
-        case 504: return "Gateway Timeout"
-        case 505: return "HTTP Version Not Supported"
-        default: return "Error"
-        }
+    /// The complete response: head and body `reason` + LF. `retryAfter` adds a Retry-After field
+    /// (seconds); `extraFields` are complete field lines (with CRLFs), e.g. the listener's
+    /// Strict-Transport-Security. `keepAlive` false (the default) says `Connection: close`; true says
+    /// nothing, so an HTTP/1.1 client keeps the connection. Preconditions: `status` in 100...599;
+    /// `extraFields` valid field lines (`ResponseHeadWriter.isValidFieldLines`).
+    static func bytes(status: Int, reason: String, retryAfter: Int? = nil, extraFields: [UInt8] = [],
+                      keepAlive: Bool = false) -> [UInt8] {
+        let bodyCount = reason.utf8.count + 1
+        var head = ResponseHeadWriter(status: status)
+        head.field("Content-Type", "text/plain; charset=utf-8")
+        head.field("Cache-Control", "no-store")
+        head.connection(keepAlive: keepAlive)
+        head.contentLength(bodyCount)
+        if let retryAfter { head.field("Retry-After", retryAfter) }
+        head.fieldLines(extraFields)
+        var out = head.finish()
+        out.append(contentsOf: reason.utf8)
+        out.append(0x0A)
+        return out
     }
 }
