@@ -7,9 +7,9 @@ RELEASE_BIN  := .build/release/weir
 # backend servers, wrk as load generator).
 BUILD_PACKAGES := libevent-dev libssl-dev pkg-config
 TEST_PACKAGES  := curl nginx openssl
-BENCH_PACKAGES := wrk haproxy nginx
+BENCH_PACKAGES := wrk haproxy nginx valgrind binutils
 
-.PHONY: run test build deps test-deps bench-deps unit e2e bench check clean tls-audit tls-deps
+.PHONY: run test build deps test-deps bench-deps unit e2e bench bench-instructions check clean tls-audit tls-deps
 
 run: deps build
 	@scripts/run-demo.sh $(RELEASE_BIN) $(CONF)
@@ -27,6 +27,10 @@ e2e: deps test-deps build
 
 bench: deps bench-deps build
 	python3 scripts/bench/bench.py --weir $(RELEASE_BIN) $(BENCH_ARGS)
+
+# Instructions per request under callgrind (valgrind), the steady figure on a noisy machine.
+bench-instructions: deps bench-deps build
+	python3 scripts/bench/instructions.py --weir $(RELEASE_BIN) $(BENCH_ARGS)
 
 tls-audit: deps tls-deps build
 	WEIR_BIN=$(RELEASE_BIN) scripts/tls-audit.sh

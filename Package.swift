@@ -17,15 +17,15 @@ let package = Package(
         .systemLibrary(name: "CLibevent", path: "Sysroot/CLibevent", pkgConfig: "libevent"),
         // Module map and shims over the system OpenSSL 3 (libssl, libcrypto).
         .systemLibrary(name: "COpenSSL", path: "Sysroot/COpenSSL", pkgConfig: "openssl"),
-        // Incremental strict HTTP/1.1 head parsers, chunked decoder, hop-by-hop list: pure, no I/O.
+        // Incremental strict HTTP/1.1 head parsers, the body reader, the response head writer: pure, no I/O.
         .target(name: "WeirHTTP"),
         // Reads conf.d/*.toml into one validated immutable snapshot; every error names file and key.
         .target(name: "WeirConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
-        // Backend state, routes and the pure Decision (which server gets a request); no I/O, injected clock.
+        // Backend state, routes, sticky plans and the pure Decision (every verdict); no I/O, injected clock and MAC.
         .target(name: "WeirBalance", dependencies: ["WeirConfig", .product(name: "Atomics", package: "swift-atomics")]),
         // The only importer of the C modules: event loops, sockets, buffers, timers, signals, errno funnel.
         .target(name: "WeirIO", dependencies: ["CLibevent", "COpenSSL"]),
-        // Client sessions, head rewriting, upstream pools, access log, workers, drain: the gateway itself.
+        // The session machine and its shell, head rewriting, upstream pools, access log, workers, drain.
         .target(name: "WeirGateway", dependencies: ["WeirHTTP", "WeirConfig", "WeirBalance", "WeirIO",
                                                     .product(name: "Atomics", package: "swift-atomics")]),
         // The demo origin server used by `make run`, tests and benchmarks.
