@@ -22,7 +22,7 @@ public struct CertificateFiles: Sendable, Equatable {
 /// The TLS side of a listener: one OpenSSL context per certificate, the one chosen by SNI (exact
 /// and wildcard names read from each certificate), the first as the default. TLS 1.2 and 1.3 only
 /// (1.3 only with `modern`), Mozilla's intermediate cipher list, ALPN http/1.1, session resumption
-/// by tickets whose keys rotate, optional OCSP stapling. Shared by every worker; `reload()` swaps in
+/// by tickets whose keys rotate, key exchange over X25519, P-256 or P-384, optional OCSP stapling. Shared by every worker; `reload()` swaps in
 /// new certificates without touching connections that already negotiated.
 public final class TLSServerContext: @unchecked Sendable {
     public enum Profile: Sendable { case intermediate, modern }
@@ -54,7 +54,8 @@ public final class TLSServerContext: @unchecked Sendable {
     }
 
     /// Builds fresh contexts from the same files and swaps them in; on failure the old ones stay
-    /// and the error says why. New connections use the new certificates at once.
+    /// and the error says why. New connections use the new certificates at once. Safe from any
+    /// thread while workers accept: see `retainedContext`.
     public func reload() throws {
         let fresh = try load()
         let old = state.withLock { current -> [OpaquePointer] in
@@ -62,7 +63,9 @@ public final class TLSServerContext: @unchecked Sendable {
             current = fresh
             return previous
         }
-        for ctx in old { SSL_CTX_free(ctx) }   // connections hold their own references
+        // Drops the reference `state` held. Sessions made earlier hold their own, and so does a
+        // worker between `retainedContext` and its release, so the context lives as long as they do.
+        for ctx in old { SSL_CTX_free(ctx) }
     }
 
     /// Rotates the session ticket keys (tickets sealed with the previous key stay valid until the next rotation).
@@ -70,26 +73,38 @@ public final class TLSServerContext: @unchecked Sendable {
         weir_ticket_ring_rotate(UnsafeMutablePointer<weir_ticket_ring>(tickets))
     }
 
-    /// A new server-side SSL for an accepted socket (retained: the caller frees it).
+    /// A new server-side SSL for an accepted socket (retained: the caller frees it), or nil when
+    /// OpenSSL cannot allocate one.
     func newSession(fd: Int32) -> OpaquePointer? {
-        let ctx = state.withLock { $0.contexts[0] }
+        guard let ctx = retainedContext(for: nil) else { return nil }
+        defer { SSL_CTX_free(ctx) }   // the SSL holds its own reference from here on
         guard let ssl = SSL_new(ctx) else { return nil }
         SSL_set_fd(ssl, fd)
         SSL_set_accept_state(ssl)
         return ssl
     }
 
-    /// The context for an SNI name, or nil for the default.
-    fileprivate func context(for serverName: String) -> OpaquePointer? {
-        let name = serverName.lowercased()
+    /// The context for an SNI name (exact, then wildcard match), or for nil the default one; nil
+    /// when no certificate names `serverName`. The reference is taken inside the lock, so a
+    /// `reload()` on another thread cannot free the context before the caller is done with it;
+    /// the caller releases it with `SSL_CTX_free`.
+    func retainedContext(for serverName: String?) -> OpaquePointer? {
+        let name = serverName?.lowercased()
         return state.withLock { loaded -> OpaquePointer? in
-            for entry in loaded.names where entry.name == name { return loaded.contexts[entry.index] }
-            if let dot = name.firstIndex(of: ".") {
-                let wildcard = "*" + name[dot...]
-                for entry in loaded.names where entry.name == wildcard { return loaded.contexts[entry.index] }
-            }
-            return nil
+            guard let chosen = Self.choose(name, in: loaded) else { return nil }
+            SSL_CTX_up_ref(chosen)
+            return chosen
         }
+    }
+
+    private static func choose(_ name: String?, in loaded: Loaded) -> OpaquePointer? {
+        guard let name else { return loaded.contexts.first }
+        for entry in loaded.names where entry.name == name { return loaded.contexts[entry.index] }
+        if let dot = name.firstIndex(of: ".") {
+            let wildcard = "*" + name[dot...]
+            for entry in loaded.names where entry.name == wildcard { return loaded.contexts[entry.index] }
+        }
+        return nil
     }
 
     private func load() throws -> Loaded {
@@ -111,6 +126,10 @@ public final class TLSServerContext: @unchecked Sendable {
         return Loaded(contexts: contexts, names: names)
     }
 
+    /// Key exchange groups, most preferred first: Mozilla's list for both profiles (OpenSSL's
+    /// default would add X448, P-521 and the FFDHE groups).
+    static let groups = "X25519:P-256:P-384"
+
     private static let intermediateCiphers =
         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
         + "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
@@ -126,6 +145,7 @@ public final class TLSServerContext: @unchecked Sendable {
         _ = weir_ssl_ctx_set_min_proto(ctx, profile == .modern ? weir_tls1_3_version() : weir_tls1_2_version())
         weir_ssl_ctx_set_modes(ctx)
         if profile == .intermediate, SSL_CTX_set_cipher_list(ctx, Self.intermediateCiphers) != 1 { throw fail("cipher list") }
+        guard weir_ssl_ctx_set_groups(ctx, Self.groups) == 1 else { throw fail("key exchange groups") }
         guard SSL_CTX_use_certificate_chain_file(ctx, files.cert) == 1 else { throw fail("certificate \(files.cert)") }
         guard SSL_CTX_use_PrivateKey_file(ctx, files.key, SSL_FILETYPE_PEM) == 1 else { throw fail("key \(files.key)") }
         guard SSL_CTX_check_private_key(ctx) == 1 else { throw fail("key \(files.key) does not match certificate \(files.cert)") }
@@ -139,7 +159,10 @@ public final class TLSServerContext: @unchecked Sendable {
                     return Int32(weir_tlsext_err_ok())
                 }
                 let me = Unmanaged<TLSServerContext>.fromOpaque(arg).takeUnretainedValue()
-                if let chosen = me.context(for: String(cString: raw)) { SSL_set_SSL_CTX(ssl, chosen) }
+                if let chosen = me.retainedContext(for: String(cString: raw)) {
+                    SSL_set_SSL_CTX(ssl, chosen)   // takes its own reference
+                    SSL_CTX_free(chosen)
+                }
                 return Int32(weir_tlsext_err_ok())
             }, Unmanaged.passUnretained(self).toOpaque())
             if let ocspFile {
