@@ -21,9 +21,10 @@ public struct CertificateFiles: Sendable, Equatable {
 
 /// The TLS side of a listener: one OpenSSL context per certificate, the one chosen by SNI (exact
 /// and wildcard names read from each certificate), the first as the default. TLS 1.2 and 1.3 only
-/// (1.3 only with `modern`), Mozilla's intermediate cipher list, ALPN http/1.1, session resumption
-/// by tickets whose keys rotate, key exchange over X25519, P-256 or P-384, optional OCSP stapling. Shared by every worker; `reload()` swaps in
-/// new certificates without touching connections that already negotiated.
+/// (1.3 only with `modern`), Mozilla's intermediate cipher list and groups (X25519, P-256, P-384),
+/// ALPN http/1.1, session resumption by tickets whose keys rotate, optional OCSP stapling. Shared
+/// by every worker; `reload()` swaps in new certificates without touching connections that
+/// already negotiated.
 public final class TLSServerContext: @unchecked Sendable {
     public enum Profile: Sendable { case intermediate, modern }
 
@@ -166,7 +167,8 @@ public final class TLSServerContext: @unchecked Sendable {
                 return Int32(weir_tlsext_err_ok())
             }, Unmanaged.passUnretained(self).toOpaque())
             if let ocspFile {
-                guard let der = readFile(ocspFile) else { SSL_CTX_free(ctx); throw IOError.errno("tls: OCSP response \(ocspFile)") }
+                let der: [UInt8]
+                do { der = try readFile(ocspFile, failing: "tls: OCSP response \(ocspFile)") } catch { SSL_CTX_free(ctx); throw error }
                 guard der.withUnsafeBufferPointer({ weir_ssl_ctx_staple(ctx, $0.baseAddress, $0.count) }) == 1 else {
                     throw fail("OCSP response \(ocspFile)")
                 }
@@ -218,16 +220,24 @@ public final class TLSClientContext: @unchecked Sendable {
     }
 }
 
-private func readFile(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
+/// The whole file. Throws an `IOError` named `operation` with the errno value that stopped the
+/// open or a read (EINTR is retried, so an interrupted read does not pass for the end of the file).
+private func readFile(_ path: String, failing operation: String) throws -> [UInt8] {
+    var fd: Int32 = -1
+    switch SystemCall.run({ () -> Int32 in fd = open(path, O_RDONLY | O_CLOEXEC); return fd }) {
+    case .done: break
+    case .wouldBlock: throw IOError(operation, code: EAGAIN)
+    case .failed(let code): throw IOError(operation, code: code)
+    }
     defer { close(fd) }
     var out: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
-        let n = read(fd, &chunk, chunk.count)
-        if n <= 0 { break }
-        out += chunk[0..<n]
+        switch SystemCall.run({ read(fd, &chunk, chunk.count) }) {
+        case .done(0): return out
+        case .done(let n): out += chunk[0..<n]
+        case .wouldBlock: throw IOError(operation, code: EAGAIN)
+        case .failed(let code): throw IOError(operation, code: code)
+        }
     }
-    return out
 }
