@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -218,3 +219,40 @@ def test_worker_threads_carry_their_names_at_the_os_level(demo_backend, gateway)
         raise AssertionError(f"thread names: {sorted(thread_names(gw.pid))}") from None
     # the main thread (the control loop) keeps the process's name, which ps, pgrep and killall match
     assert Path(f"/proc/{gw.pid}/comm").read_text().strip() == "weir"
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Out of descriptors: accepting pauses instead of spinning
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system clock ticks the process has used (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_out_of_descriptors_pauses_accepting_and_recovers(demo_backend, gateway):
+    """With its descriptor limit reached and connections waiting in the backlog, every accept fails with
+    EMFILE. libevent alone then warns and tries again at once, in a loop (a core at 100 % and stderr flooded with
+    "Error from accept() call"); Weir pauses accepting for 100 ms at a time and serves again once descriptors
+    are free."""
+    gw = gateway({"p": [demo_backend("b1")]}, workers=1, timeouts={"client_header": "30s", "client_idle": "30s"})
+    fd_dir = Path(f"/proc/{gw.pid}/fd")
+    limit = len(list(fd_dir.iterdir())) + 3
+    subprocess.run(["prlimit", f"--pid={gw.pid}", f"--nofile={limit}:{limit}"], check=True, timeout=10)
+    held = [socket.create_connection(("127.0.0.1", gw.port), timeout=5) for _ in range(10)]   # > 3 free descriptors
+    try:
+        wait_until(lambda: len(list(fd_dir.iterdir())) >= limit, 5, what="the gateway to use up its descriptors")
+        before = cpu_ticks(gw.pid)
+        time.sleep(1.0)   # the span over which a spinning loop shows (no event marks "still failing")
+        used = cpu_ticks(gw.pid) - before
+        warnings = gw.stderr().count("Error from accept() call")
+        assert warnings == 0, f"{warnings} accept warnings from libevent in 1 s ({used} ticks of CPU)"
+        assert used < 30, f"{used} ticks of CPU in 1 s while out of descriptors"
+    finally:
+        for s in held:
+            s.close()
+    # once the idle connections are gone the waiting ones are accepted and served
+    with RawConn("127.0.0.1", gw.port, timeout=10) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert c.read_response().body == b"b1\n"
