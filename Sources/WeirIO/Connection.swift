@@ -207,11 +207,11 @@ public final class Connection {
     /// peer still sends until it closes too. Closing with unread input would make the kernel send
     /// a reset, and a reset makes the peer's TCP stack discard the answer it has not read yet (an
     /// error response to a client that is still sending). The handler gets no more callbacks;
-    /// `EventLoop.flushingConnections` counts the connection until it is closed. With nothing to
-    /// send before its TLS handshake has completed, the connection is closed at once; with
-    /// something to send, the handshake completes first.
+    /// `EventLoop.flushingConnections` counts the connection until it is closed. Idempotent.
+    /// With nothing to send before its TLS handshake has completed, the connection is closed at
+    /// once; with something to send, the handshake completes first.
     public func closeAfterFlush() {
-        guard fd >= 0 else { return }
+        guard fd >= 0, !closeWhenFlushed else { return }   // idempotent: counted once in flushingConnections
         handler = nil
         if output.isEmpty && !connecting && handshaking { close(); return }
         closeWhenFlushed = true
@@ -429,7 +429,7 @@ public final class Connection {
 
     /// Reads decrypted bytes into `input` until OpenSSL needs more from the socket.
     private func tlsReadReady() {
-        guard let ssl, fd >= 0 else { return }
+        guard let ssl, fd >= 0, !lingering else { return }   // lingering reads bypass TLS (discardWhileLingering)
         if handshaking { continueHandshake(); return }
         var total = 0
         while total < Self.maxRead {
