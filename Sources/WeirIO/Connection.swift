@@ -70,9 +70,20 @@ public final class Connection {
     private var handshaking = false
     /// A TLS read that could not proceed until the socket is writable (OpenSSL's WANT_WRITE).
     private var readWaitsForWrite = false
+    /// The peer ended its side (end of stream, TLS close_notify, or a reset).
+    private var peerEnded = false
+    /// TLS: our close_notify has been handed to the socket.
+    private var sentCloseNotify = false
+    /// After `closeAfterFlush` sent everything: our side is shut down and what the peer still
+    /// sends is read and discarded until it closes too, or until `lingerDeadlineMs`.
+    private var lingering = false
+    private var lingerDeadlineMs: Int64 = 0
 
     /// The most bytes read per readiness notification.
     static let maxRead = 256 * 1024
+    /// How long a connection closing after a flush waits for the peer to close its side: the
+    /// whole time, and the longest pause between two reads (see `closeAfterFlush`).
+    static let lingerMilliseconds: Int64 = 2_000
 
     private init(loop: EventLoop, fd: Int32, peer: PeerAddress) {
         self.loop = loop
@@ -138,7 +149,7 @@ public final class Connection {
         let fd = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { weir_connect($0, socklen_t(len)) }
         }
-        guard fd >= 0 else { throw IOError.errno("connect \(host):\(port)") }
+        guard fd >= 0 else { throw IOError.errno("connect \(host):\(port)") }   // errno from weir_connect
         let c = Connection(loop: loop, fd: fd, peer: PeerAddress(host: host, port: port))
         c.handler = handler
         c.connecting = true
@@ -191,16 +202,23 @@ public final class Connection {
         retainedWhileFlushing = nil
     }
 
-    /// Stops reading, sends what is in the output, then closes (within 30 s at most). The handler
-    /// gets no more callbacks.
+    /// Stops reading, sends what is in the output (within 30 s at most), then closes gracefully:
+    /// a TLS close_notify, a FIN, and up to `lingerMilliseconds` of reading and discarding what the
+    /// peer still sends until it closes too. Closing with unread input would make the kernel send
+    /// a reset, and a reset makes the peer's TCP stack discard the answer it has not read yet (an
+    /// error response to a client that is still sending). The handler gets no more callbacks;
+    /// `EventLoop.flushingConnections` counts the connection until it is closed. Idempotent.
+    /// With nothing to send before its TLS handshake has completed, the connection is closed at
+    /// once; with something to send, the handshake completes first.
     public func closeAfterFlush() {
-        guard fd >= 0 else { return }
+        guard fd >= 0, !closeWhenFlushed else { return }   // idempotent: counted once in flushingConnections
         handler = nil
-        if output.isEmpty && !connecting { close(); return }
+        if output.isEmpty && !connecting && handshaking { close(); return }
         closeWhenFlushed = true
         retainedWhileFlushing = self
         loop.flushingConnections += 1
         setReading(false)
+        if output.isEmpty && !connecting { shutdownAndLinger(); return }
         hasWriteTimeout = true
         writeTimeout = Self.timeval(milliseconds: 30_000)
         if watchingWrite { event_add(writeEvent, &writeTimeout) } else { event_active(writeEvent, Int32(weir_ev_write()), 1) }
@@ -210,37 +228,41 @@ public final class Connection {
 
     private func readReady(_ what: Int16) {
         if what & weir_ev_timeout() != 0 {
+            if lingering { close(); return }
             setReading(false)
             handler?.connection(self, event: .readTimeout)
             return
         }
+        if lingering { discardWhileLingering(); return }
         if ssl != nil { tlsReadReady(); return }
         var total = 0
         // Start small (a 32 KiB chain comes from the allocator's free lists) and grow only while
         // reads fill what was offered: large fresh allocations per read cost page faults.
         var offer = 32 * 1024
-        while total < Self.maxRead {
-            let n = weir_read_into(input.raw, fd, min(offer, Self.maxRead - total))
-            if n > 0 {
+        reads: while total < Self.maxRead {
+            let room = min(offer, Self.maxRead - total)
+            switch SystemCall.run({ weir_read_into(input.raw, fd, room) }) {
+            case .done(let n) where n > 0:
                 total += n
-                if n < offer { break }   // the socket is most likely empty now
+                if n < room { break reads }   // the socket is most likely empty now
                 offer = min(offer * 4, 128 * 1024)
-                continue
-            }
-            if n == 0 {
+            case .done:
+                peerEnded = true
                 setReading(false)
                 if total > 0 { handler?.connectionReadable(self) }
                 guard fd >= 0 else { return }
                 handler?.connection(self, event: .endOfStream)
                 return
+            case .wouldBlock:
+                break reads
+            case .failed(let error):
+                peerEnded = true
+                setReading(false)
+                if total > 0 { handler?.connectionReadable(self) }
+                guard fd >= 0 else { return }
+                handler?.connection(self, event: .failed(IOError("read", code: error)))
+                return
             }
-            let error = weir_errno()
-            if weir_is_would_block(error) != 0 { break }
-            setReading(false)
-            if total > 0 { handler?.connectionReadable(self) }
-            guard fd >= 0 else { return }
-            handler?.connection(self, event: .failed(IOError("read", code: error)))
-            return
         }
         if total > 0 { handler?.connectionReadable(self) }
     }
@@ -294,17 +316,20 @@ public final class Connection {
     private func flush() {
         if ssl != nil { tlsFlush(); return }
         let before = output.count
-        while !output.isEmpty {
-            let n = evbuffer_write_atmost(output.raw, fd, -1)
-            if n > 0 { continue }
-            let error = weir_errno()
-            if n < 0 && weir_is_would_block(error) != 0 { break }
+        writes: while !output.isEmpty {
+            let error: Int32
+            switch SystemCall.run({ evbuffer_write_atmost(output.raw, fd, -1) }) {
+            case .done(let n) where n > 0: continue writes
+            case .done: error = EPIPE   // nothing taken from a non-empty buffer
+            case .wouldBlock: break writes
+            case .failed(let code): error = code
+            }
             // The peer is gone (EPIPE, ECONNRESET...).
             watchWrite(false)
             if closeWhenFlushed { close(); return }
             output.drainAll()
             setReading(false)
-            handler?.connection(self, event: .failed(IOError("write", code: n < 0 ? error : EPIPE)))
+            handler?.connection(self, event: .failed(IOError("write", code: error)))
             return
         }
         flushed(from: before)
@@ -316,11 +341,51 @@ public final class Connection {
         let after = output.count
         if after == 0 {
             watchWrite(false)
-            if closeWhenFlushed { close(); return }
+            if closeWhenFlushed { shutdownAndLinger(); return }
         } else {
             watchWrite(true)
         }
         if before > lowWatermark && after <= lowWatermark { handler?.connectionWritable(self) }
+    }
+
+    /// Everything is sent after `closeAfterFlush`: sends the TLS close_notify and a FIN, then
+    /// reads and discards until the peer closes (or `lingerMilliseconds` pass), then closes.
+    private func shutdownAndLinger() {
+        guard fd >= 0, !lingering else { return }
+        if let ssl, !sentCloseNotify {
+            ERR_clear_error()
+            let rc = SSL_shutdown(ssl)
+            // Only a full socket buffer is worth waiting for; any other failure ends the session anyway.
+            if rc < 0, SSL_get_error(ssl, rc) == weir_ssl_err_want_write() { watchWrite(true); return }
+            ERR_clear_error()
+            sentCloseNotify = true
+        }
+        if peerEnded || SystemCall.run({ Glibc.shutdown(fd, Int32(SHUT_WR)) }) != .done(0) { close(); return }
+        lingering = true
+        lingerDeadlineMs = loop.monotonicMilliseconds + Self.lingerMilliseconds
+        hasReadTimeout = true
+        readTimeout = Self.timeval(milliseconds: Self.lingerMilliseconds)
+        if reading { event_add(readEvent, &readTimeout) } else { setReading(true) }
+    }
+
+    /// While lingering: reads and drops what arrived; closes at the peer's end, on an error, or
+    /// once the linger time is over.
+    private func discardWhileLingering() {
+        var total = 0
+        while total < Self.maxRead {
+            switch SystemCall.run({ weir_read_into(input.raw, fd, 64 * 1024) }) {
+            case .done(let n) where n > 0:
+                total += n
+                input.drainAll()
+            case .wouldBlock:
+                if loop.monotonicMilliseconds >= lingerDeadlineMs { close() }
+                return
+            case .done, .failed:
+                close()
+                return
+            }
+        }
+        if loop.monotonicMilliseconds >= lingerDeadlineMs { close() }
     }
 
     private func watchWrite(_ on: Bool) {
@@ -339,7 +404,7 @@ public final class Connection {
     private func continueHandshake() {
         guard let ssl, fd >= 0 else { return }
         ERR_clear_error()
-        let rc = SSL_do_handshake(ssl)
+        let (rc, code) = SystemCall.withErrno { SSL_do_handshake(ssl) }
         if rc == 1 {
             handshaking = false
             let isClient = SSL_is_server(ssl) == 0
@@ -358,12 +423,13 @@ public final class Connection {
         let reason = openSSLErrors()
         setReading(false)
         if closeWhenFlushed { close(); return }
-        handler?.connection(self, event: .failed(IOError("tls handshake: \(reason.isEmpty ? "connection closed" : reason)")))
+        handler?.connection(self, event: .failed(IOError("tls handshake: \(reason.isEmpty ? "connection closed" : reason)",
+                                                         code: error == weir_ssl_err_syscall() ? code : 0)))
     }
 
     /// Reads decrypted bytes into `input` until OpenSSL needs more from the socket.
     private func tlsReadReady() {
-        guard let ssl, fd >= 0 else { return }
+        guard let ssl, fd >= 0, !lingering else { return }   // lingering reads bypass TLS (discardWhileLingering)
         if handshaking { continueHandshake(); return }
         var total = 0
         while total < Self.maxRead {
@@ -371,7 +437,7 @@ public final class Connection {
             var vec = iovec()
             var got = 0
             guard evbuffer_reserve_space(input.raw, 16 * 1024, &vec, 1) >= 1 else { break }
-            let n = SSL_read_ex(ssl, vec.iov_base, vec.iov_len, &got)
+            let (n, code) = SystemCall.withErrno { SSL_read_ex(ssl, vec.iov_base, vec.iov_len, &got) }
             vec.iov_len = n == 1 ? got : 0
             evbuffer_commit_space(input.raw, &vec, n == 1 ? 1 : 0)
             if n == 1 {
@@ -382,16 +448,19 @@ public final class Connection {
                 continue
             }
             let error = SSL_get_error(ssl, n)
+            // OpenSSL's socket BIO already retries EINTR as WANT_READ / WANT_WRITE.
             if error == weir_ssl_err_want_read() { break }
             if error == weir_ssl_err_want_write() { readWaitsForWrite = true; watchWrite(true); break }
+            peerEnded = true
             setReading(false)
+            let systemError = error == weir_ssl_err_syscall() ? code : 0
+            let reason = openSSLErrors()
             if total > 0 { handler?.connectionReadable(self) }
             guard fd >= 0 else { return }
-            if error == weir_ssl_err_zero_return() || (error == weir_ssl_err_syscall() && weir_errno() == 0) {
+            if error == weir_ssl_err_zero_return() || (error == weir_ssl_err_syscall() && systemError == 0) {
                 handler?.connection(self, event: .endOfStream)
             } else {
-                let reason = openSSLErrors()
-                handler?.connection(self, event: .failed(IOError("tls read: \(reason.isEmpty ? "connection reset" : reason)", code: weir_errno())))
+                handler?.connection(self, event: .failed(IOError("tls read: \(reason.isEmpty ? "connection reset" : reason)", code: systemError)))
             }
             return
         }
@@ -410,11 +479,15 @@ public final class Connection {
             var written = 0
             // One record for small pieces (a head and its body are separate segments): fewer
             // records, fewer system calls. Large bodies go segment by segment without copying.
-            let rc: Int32
+            let (rc, code): (Int32, Int32)
             if output.withFirstSegment({ $0.count }) < 16 * 1024 {
-                rc = output.withContiguousPrefix(16 * 1024) { SSL_write_ex(ssl, $0.baseAddress, $0.count, &written) }
+                (rc, code) = output.withContiguousPrefix(16 * 1024) { bytes in
+                    SystemCall.withErrno { SSL_write_ex(ssl, bytes.baseAddress, bytes.count, &written) }
+                }
             } else {
-                rc = output.withFirstSegment { SSL_write_ex(ssl, $0.baseAddress, min($0.count, 64 * 1024), &written) }
+                (rc, code) = output.withFirstSegment { bytes in
+                    SystemCall.withErrno { SSL_write_ex(ssl, bytes.baseAddress, min(bytes.count, 64 * 1024), &written) }
+                }
             }
             if rc == 1 { output.drain(written); continue }
             let error = SSL_get_error(ssl, rc)
@@ -425,7 +498,8 @@ public final class Connection {
             output.drainAll()
             setReading(false)
             let reason = openSSLErrors()
-            handler?.connection(self, event: .failed(IOError("tls write: \(reason.isEmpty ? "connection reset" : reason)", code: weir_errno())))
+            handler?.connection(self, event: .failed(IOError("tls write: \(reason.isEmpty ? "connection reset" : reason)",
+                                                             code: error == weir_ssl_err_syscall() ? code : 0)))
             return
         }
         flushed(from: before)
@@ -434,7 +508,7 @@ public final class Connection {
     private func closeSocket() {
         guard fd >= 0 else { return }
         if let ssl {
-            if !handshaking { ERR_clear_error(); _ = SSL_shutdown(ssl) }   // best effort close_notify
+            if !handshaking && !sentCloseNotify { ERR_clear_error(); _ = SSL_shutdown(ssl); ERR_clear_error() }   // best effort close_notify
             SSL_free(ssl)
             self.ssl = nil
         }
@@ -444,7 +518,8 @@ public final class Connection {
         writeEvent = nil
         reading = false
         watchingWrite = false
-        Glibc.close(fd)
+        lingering = false
+        Glibc.close(fd)   // not retried on EINTR: Linux frees the descriptor even then
         fd = -1
     }
 

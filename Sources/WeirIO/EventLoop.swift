@@ -23,7 +23,7 @@ public final class EventLoop: @unchecked Sendable {
         let me = Unmanaged.passUnretained(self).toOpaque()
         wakeEvent = event_new(base, fd, weir_ev_read() | weir_ev_persist(), { fd, _, arg in
             var value: UInt64 = 0
-            _ = read(fd, &value, 8)
+            _ = SystemCall.run { read(fd, &value, 8) }   // EAGAIN: another pass already reset it
             Unmanaged<EventLoop>.fromOpaque(arg!).takeUnretainedValue().runQueued()
         }, me)
         event_add(wakeEvent, nil)
@@ -49,7 +49,9 @@ public final class EventLoop: @unchecked Sendable {
     public func execute(_ work: @escaping @Sendable () -> Void) {
         queue.withLock { $0.append(work) }
         var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        // Retried on EINTR: a lost wake-up would leave the work queued until some other event.
+        // EAGAIN (counter at its maximum) means a wake-up is pending anyway.
+        _ = SystemCall.run { write(wakeFD, &one, 8) }
     }
 
     private func runQueued() {
@@ -61,10 +63,23 @@ public final class EventLoop: @unchecked Sendable {
         for item in work { item() }
     }
 
-    /// The loop's cached time in milliseconds since an arbitrary start (monotonic); cheap.
-    public var nowMilliseconds: Int64 {
+    /// Monotonic milliseconds (CLOCK_MONOTONIC, `MonotonicTime.milliseconds()`): for durations,
+    /// timeouts and deadlines. Any thread.
+    public var monotonicMilliseconds: Int64 { MonotonicTime.milliseconds() }
+
+    /// Wall-clock milliseconds since the Unix epoch, cached by libevent for the current loop pass
+    /// (its cached monotonic time plus an offset to gettimeofday that libevent measures again at
+    /// most every 5 s; a fresh gettimeofday outside the loop's callbacks). For times that mean a
+    /// date (a sticky pin's expiry); it jumps when the system clock is set, so never for durations.
+    /// Call on the owning thread.
+    public var wallClockMilliseconds: Int64 {
         var tv = timeval()
         event_base_gettimeofday_cached(base, &tv)
         return Int64(tv.tv_sec) * 1000 + Int64(tv.tv_usec) / 1000
     }
+
+    /// The same value as `wallClockMilliseconds`: wall time (this comment used to call it
+    /// monotonic). Kept for existing callers; new code says which clock it means, and durations
+    /// and timeouts use `monotonicMilliseconds`.
+    public var nowMilliseconds: Int64 { wallClockMilliseconds }
 }

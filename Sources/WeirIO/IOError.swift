@@ -2,7 +2,7 @@ import Glibc
 import CLibevent
 
 /// An operating-system or library failure, with what Weir was doing when it happened.
-/// Every errno read in Weir goes through `IOError.errno(_:)`, the single funnel.
+/// errno is read only here and in `SystemCall` (the funnel), right after the failing call.
 public struct IOError: Error, CustomStringConvertible, Sendable {
     /// What was being attempted, e.g. "bind 127.0.0.1:8080".
     public var operation: String
@@ -16,7 +16,7 @@ public struct IOError: Error, CustomStringConvertible, Sendable {
 
     /// Captures the calling thread's errno for `operation`. Call immediately after the failing call.
     public static func errno(_ operation: String) -> IOError {
-        IOError(operation, code: weir_errno())
+        IOError(operation, code: SystemCall.lastErrno)
     }
 
     public var description: String {

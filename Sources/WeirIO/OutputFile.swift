@@ -24,39 +24,13 @@ public final class OutputFile: @unchecked Sendable {
 
     deinit { if owned { close(fd) } }
 
-    /// Writes all of `bytes`; gives up silently on errors other than EINTR (a log must never stop traffic).
+    /// Writes all of `bytes` (retrying EINTR); gives up silently on other errors (a log must never stop traffic).
     public func write(_ bytes: UnsafeRawBufferPointer) {
         var offset = 0
         while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n > 0 { offset += n; continue }
-            if n < 0 && weir_errno() == EINTR { continue }
-            return
+            guard case .done(let n) = SystemCall.run({ Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset) }),
+                  n > 0 else { return }
+            offset += n
         }
-    }
-}
-
-/// Wall-clock time for log lines.
-public enum WallClock {
-    /// Current UTC time as "2026-11-22T04:37:18.123Z".
-    public static func iso8601Now() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = ts.tv_sec
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        func pad(_ v: Int32, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
-    }
-
-    /// Monotonic nanoseconds (the balancer's clock).
-    public static func monotonicNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }

@@ -23,9 +23,18 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 
-/// errno of the calling thread (Swift cannot read the thread-local macro directly).
+/// errno of the calling thread (Swift cannot read the thread-local macro directly). Read only by
+/// WeirIO's `SystemCall` and `IOError.errno`, right after the failing call.
 static inline int weir_errno(void) { return errno; }
+/// Sets errno of the calling thread (cleared before library calls that may or may not set it).
+static inline void weir_set_errno(int value) { errno = value; }
+
+/// Names the calling thread (at most 15 bytes are kept; `name` must be NUL-terminated). 0 or -1 with errno.
+static inline int weir_set_thread_name(const char *name) { return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
+/// The calling thread's name into `out` (at least 16 bytes). 0 or -1 with errno.
+static inline int weir_thread_name(char out[16]) { return prctl(PR_GET_NAME, (unsigned long)out, 0, 0, 0); }
 
 /// EV_READ | EV_PERSIST etc. are macros; give Swift typed values.
 static inline short weir_ev_read(void) { return EV_READ; }
@@ -116,12 +125,14 @@ static inline ssize_t weir_read_into(struct evbuffer *buf, int fd, size_t max) {
 }
 
 /// Starts a non-blocking TCP connect. Returns the fd (connected or in progress) or -1 with errno.
+/// An interrupted connect (EINTR) goes on in the background like EINPROGRESS: calling connect
+/// again would only say EALREADY; completion is seen as writability either way.
 static inline int weir_connect(const struct sockaddr *sa, socklen_t len) {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) { int e = errno; close(fd); errno = e; return -1; }
+    if (connect(fd, sa, len) < 0 && errno != EINPROGRESS && errno != EINTR) { int e = errno; close(fd); errno = e; return -1; }
     return fd;
 }
 
@@ -131,8 +142,6 @@ static inline int weir_socket_error(int fd) {
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
     return err;
 }
-
-static inline int weir_is_would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == EINTR; }
 
 /// An event_base without internal locks (each is used by one thread). Not with epoll's changelist:
 /// a socket closed and its number reused within one loop pass would be left unregistered.

@@ -24,6 +24,8 @@ static inline void weir_ssl_ctx_set_modes(SSL_CTX *ctx) {
     /* Read whatever the socket has in one system call, not a record header and then its body. */
     SSL_CTX_set_read_ahead(ctx, 1);
 }
+/// Restricts the key exchange groups to `list` (colon-separated, most preferred first). Returns 1 on success.
+static inline int weir_ssl_ctx_set_groups(SSL_CTX *ctx, const char *list) { return (int)SSL_CTX_set1_groups_list(ctx, list); }
 /// The server's cipher order wins (every cipher on the list is an AEAD with forward secrecy,
 /// strongest first); auditors such as testssl.sh flag client-chosen order.
 static inline void weir_ssl_ctx_server_cipher_order(SSL_CTX *ctx) { SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE); }

@@ -2,7 +2,7 @@
 import WeirHTTP
 
 /// Drives a `SessionMachine` the way `ClientSession` does, with byte arrays for the two connections'
-/// buffers, a manual clock and scripted routing: every action is carried out on the arrays and
+/// buffers, scripted routing, and time as the test's own events (a timer fires when the test says so): every action is carried out on the arrays and
 /// recorded, so a test reads what the client and the server received and which actions were taken.
 struct SessionHarness {
     static let limits = SessionMachine.Limits(
@@ -10,7 +10,6 @@ struct SessionHarness {
         upstreamConnectMs: 5_000, upstreamResponseMs: 30_000, tunnelIdleMs: 300_000, discardBodyBytes: 1024)
 
     var machine = SessionMachine(limits: SessionHarness.limits)
-    var nowMs: Int64 = 0
     /// Bytes buffered from the client / the server, not consumed yet.
     var clientInput: [UInt8] = []
     var serverInput: [UInt8] = []
@@ -53,14 +52,14 @@ struct SessionHarness {
             var list = SessionActions()
             switch input {
             case .event(let e):
-                machine.handle(e, nowMs: nowMs, into: &list)
+                machine.handle(e, into: &list)
             case .clientBytesFeed:
                 guard !clientInput.isEmpty else { continue }
                 let available = clientInput.count
                 let size = min(machine.clientWindow, available)
                 clientInput.withUnsafeBytes { raw in
                     machine.handle(.clientBytes(UnsafeRawBufferPointer(rebasing: raw.prefix(size)), available: available),
-                                   nowMs: nowMs, into: &list)
+                                   into: &list)
                 }
             case .serverBytesFeed:
                 guard !serverInput.isEmpty, upstreamOpen else { continue }
@@ -68,7 +67,7 @@ struct SessionHarness {
                 let size = min(machine.upstreamWindow, available)
                 serverInput.withUnsafeBytes { raw in
                     machine.handle(.upstreamBytes(UnsafeRawBufferPointer(rebasing: raw.prefix(size)), available: available),
-                                   nowMs: nowMs, into: &list)
+                                   into: &list)
                 }
             }
             for action in list.items { perform(action, &queue) }

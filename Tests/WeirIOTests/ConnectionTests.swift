@@ -80,3 +80,54 @@ private final class Client: ConnectionHandler {
         #expect(throws: IOError.self) { try ListeningSocket(loop: loop, host: "localhost", port: 0) { _, _ in } }
     }
 }
+
+/// Reads everything and records how the stream ended; closes its side once it saw the end.
+private final class Reader: ConnectionHandler {
+    var received: [UInt8] = []
+    var ending: String?
+    func connectionReadable(_ c: Connection) {
+        received += c.input.copyPrefix(c.input.count)
+        c.input.drainAll()
+    }
+    func connectionWritable(_ c: Connection) {}
+    func connection(_ c: Connection, event: ConnectionEvent) {
+        if case .connected = event { return }
+        ending = "\(event)"
+        c.close()
+    }
+}
+
+@Suite struct GracefulCloseTests {
+    /// closeAfterFlush sends the output and a FIN (the peer sees the end of the stream, not a
+    /// reset), then waits for the peer's own close before closing: until then the loop counts it
+    /// as flushing. Calling it twice changes nothing.
+    @Test func closeAfterFlushSendsTheAnswerThenAFinAndEndsWhenThePeerCloses() throws {
+        let loop = try EventLoop()
+        var server: Connection?
+        var countedAfterTwoCalls = -1
+        let listener = try ListeningSocket(loop: loop, host: "127.0.0.1", port: 0) { fd, peer in
+            let c = Connection.accepted(loop: loop, fd: fd, peer: peer)!
+            c.output.append(Array("answer".utf8))
+            c.closeAfterFlush()
+            c.closeAfterFlush()
+            countedAfterTwoCalls = loop.flushingConnections
+            server = c
+        }
+        let reader = Reader()
+        let client = try Connection.connect(loop: loop, host: "127.0.0.1", port: listener.port, handler: reader)
+        client.setReading(true)
+        client.output.append(Array("more bytes the server never reads".utf8))
+        let watch = LoopTimer(loop: loop, repeating: true) {
+            if reader.ending != nil && loop.flushingConnections == 0 && server?.isOpen == false { loop.stop() }
+        }
+        watch.schedule(milliseconds: 5)
+        let guardTimer = LoopTimer(loop: loop) { loop.stop() }
+        guardTimer.schedule(milliseconds: 10_000)
+        loop.run()
+        #expect(reader.received == Array("answer".utf8))
+        #expect(reader.ending == "endOfStream")
+        #expect(countedAfterTwoCalls == 1)
+        #expect(loop.flushingConnections == 0)
+        #expect(server?.isOpen == false)
+    }
+}

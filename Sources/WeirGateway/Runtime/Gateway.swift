@@ -67,18 +67,21 @@ public final class Gateway {
         var admin: AdminServer? = nil
         if let address = configuration.admin.address {
             let api = AdminAPI(snapshot: snapshot, stats: stats, sticky: sticky, modes: modes,
-                               clock: { clock.nowNanoseconds }, wallMs: { control.nowMilliseconds }, log: log)
+                               clock: { clock.nowNanoseconds }, wallMs: { control.wallClockMilliseconds }, log: log)
             admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
         }
         let remaining = ManagedCounter(workers.count)
         for worker in workers {
             let box = UncheckedBox(worker)
+            let name = "weir-worker-\(worker.index)"
             let thread = Thread {
+                // The kernel-level name (top -H, /proc/PID/task/*/comm): Foundation's `name` does not set it on Linux.
+                ThreadName.setCurrent(name)
                 box.value.run {
                     if remaining.decrement() == 0 { control.execute { control.stop() } }
                 }
             }
-            thread.name = "weir-worker-\(worker.index)"
+            thread.name = name
             thread.stackSize = 1 << 20
             thread.start()
         }
@@ -94,13 +97,13 @@ public final class Gateway {
             if draining {
                 // The same stop often arrives twice at once (a terminal's Ctrl-C reaches the whole
                 // process group, and a wrapper script passes it on): only a later one means "now".
-                guard control.nowMilliseconds - drainStartedMs >= 1000 else { return }
+                guard control.monotonicMilliseconds - drainStartedMs >= 1000 else { return }
                 self.log("weir: \(signal) again: stopping now")
                 for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.stopNow() } }
                 return
             }
             draining = true
-            drainStartedMs = control.nowMilliseconds
+            drainStartedMs = control.monotonicMilliseconds
             prober.stop()
             admin?.close()
             self.log("weir: \(signal): draining (up to \(self.configuration.global.drainTimeout))")

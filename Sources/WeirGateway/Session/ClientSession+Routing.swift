@@ -24,7 +24,7 @@ extension ClientSession {
         if retry {
             if let failed = routedServer { excluded.append(failed) }
             guard case .forward(let next, let pin) = decide(head, target, mode: .proxy) else { return .noAlternative }
-            setCookie = worker.sticky.apply(pin, nowMs: worker.loop.nowMilliseconds)
+            setCookie = worker.sticky.apply(pin, nowMs: worker.loop.wallClockMilliseconds)
             return .forward(forwardTarget(next))
         }
         switch decide(head, target) {
@@ -40,11 +40,11 @@ extension ClientSession {
             return .queued
         case .forward(let server, let pin):
             queueDeadline = nil
-            setCookie = worker.sticky.apply(pin, nowMs: worker.loop.nowMilliseconds)
+            setCookie = worker.sticky.apply(pin, nowMs: worker.loop.wallClockMilliseconds)
             return .forward(forwardTarget(server))
         case .redirect(let server, let status, let pin):
             queueDeadline = nil
-            setCookie = worker.sticky.apply(pin, nowMs: worker.loop.nowMilliseconds)
+            setCookie = worker.sticky.apply(pin, nowMs: worker.loop.wallClockMilliseconds)
             return redirect(to: server, status: status, head: head, target: target)
         case .httpsRedirect(let location):
             return redirectToHTTPS(location: location)
@@ -76,7 +76,7 @@ extension ClientSession {
                             cookie: { name in CookieLookup.value(named: name, in: head).map { UnsafeRawBufferPointer(rebasing: raw[$0]) } },
                             listenerMode: listenerMode, secure: client.isTLS)
                         return Decision.answer(facts, snapshot: snapshot, state: &worker.policy, services: worker.sticky,
-                                               now: worker.clock.nowNanoseconds, wallMs: worker.loop.nowMilliseconds)
+                                               now: worker.clock.nowNanoseconds, wallMs: worker.loop.wallClockMilliseconds)
                     }
                 }
             }
@@ -119,7 +119,7 @@ extension ClientSession {
     /// Writes the discovery document the `Decision` made.
     private func localEndpoint(_ head: RequestHead, _ local: LocalAnswer) -> Routing {
         if case .assignment(let assignment) = local {
-            worker.sticky.apply(assignment.register, nowMs: worker.loop.nowMilliseconds)
+            worker.sticky.apply(assignment.register, nowMs: worker.loop.wallClockMilliseconds)
         }
         let body = LocalEndpoints.document(local)
         let keepAlive = !machine.closeAfterResponse

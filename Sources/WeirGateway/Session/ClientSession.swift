@@ -127,9 +127,8 @@ final class ClientSession: ConnectionHandler {
         guard !input.isEmpty, !machine.isClosed else { return }
         if running { followUp = followUp.adding(client: true); return }
         let available = input.count
-        now = worker.loop.nowMilliseconds
         input.withContiguousPrefix(machine.clientWindow) { window in
-            machine.handle(.clientBytes(window, available: available), nowMs: now, into: &actions)
+            machine.handle(.clientBytes(window, available: available), into: &actions)
         }
         run()
     }
@@ -139,9 +138,8 @@ final class ClientSession: ConnectionHandler {
         if running { followUp = followUp.adding(client: false); return }
         let input = upstream.input
         let available = input.count
-        now = worker.loop.nowMilliseconds
         input.withContiguousPrefix(machine.upstreamWindow) { window in
-            machine.handle(.upstreamBytes(window, available: available), nowMs: now, into: &actions)
+            machine.handle(.upstreamBytes(window, available: available), into: &actions)
         }
         run()
     }
@@ -149,8 +147,7 @@ final class ClientSession: ConnectionHandler {
     private func handle(_ event: SessionEvent) {
         guard !machine.isClosed else { return }
         if running { followUp = .event(event); return }
-        now = worker.loop.nowMilliseconds
-        machine.handle(event, nowMs: now, into: &actions)
+        machine.handle(event, into: &actions)
         run()
     }
 
@@ -174,20 +171,20 @@ final class ClientSession: ConnectionHandler {
                 updateReading()
                 return
             case .event(let event):
-                machine.handle(event, nowMs: now, into: &actions)
+                machine.handle(event, into: &actions)
             case .clientBytes, .both:
                 if next.includesUpstream { followUp = .upstreamBytes }
                 let input = client.input
                 guard !input.isEmpty else { continue }
                 let available = input.count
                 input.withContiguousPrefix(machine.clientWindow) { window in
-                    machine.handle(.clientBytes(window, available: available), nowMs: now, into: &actions)
+                    machine.handle(.clientBytes(window, available: available), into: &actions)
                 }
             case .upstreamBytes:
                 guard let input = upstream?.input, !input.isEmpty else { continue }
                 let available = input.count
                 input.withContiguousPrefix(machine.upstreamWindow) { window in
-                    machine.handle(.upstreamBytes(window, available: available), nowMs: now, into: &actions)
+                    machine.handle(.upstreamBytes(window, available: available), into: &actions)
                 }
             }
         }
@@ -240,7 +237,7 @@ final class ClientSession: ConnectionHandler {
             writeResponseHead(head, framing: .asReceived, connection: nil, final: false)
         case .sendResponseHead(let plan):
             guard let head = machine.responseHead, let server = currentServer else { return }
-            responseHeadMs = now - exchangeStartedMs
+            if worker.accessLog.isEnabled { responseHeadMs = worker.loop.monotonicMilliseconds - exchangeStartedMs }
             if plan.rewrite {
                 var replacement = Array(clientView.scheme.description.utf8) + Array("://".utf8)
                 replacement += clientView.host
@@ -383,7 +380,7 @@ final class ClientSession: ConnectionHandler {
             let serverName = server.map { snapshot.servers[$0].config.id } ?? redirectedTo.map { "->" + $0 }
             worker.accessLog.record(client: client.peer.host, requestLine: bytes[0..<end], status: status,
                                     bytes: bytesToClient, server: serverName,
-                                    totalMs: now - exchangeStartedMs, upstreamMs: responseHeadMs)
+                                    totalMs: worker.loop.monotonicMilliseconds - exchangeStartedMs, upstreamMs: responseHeadMs)
         }
         bytesToClient = 0
         redirectedTo = nil
@@ -396,7 +393,7 @@ final class ClientSession: ConnectionHandler {
         switch counter {
         case .request:
             stats.requests.wrappingIncrement(ordering: .relaxed)
-            exchangeStartedMs = now
+            if worker.accessLog.isEnabled { exchangeStartedMs = worker.loop.monotonicMilliseconds }
             exchangeIsNew = true
             responseHeadMs = nil
         case .badRequest: stats.badRequests.wrappingIncrement(ordering: .relaxed)
@@ -414,8 +411,6 @@ final class ClientSession: ConnectionHandler {
     /// Counts bytes of a response written to the client outside the actions (local answers).
     func countBytesToClient(_ n: Int) { bytesToClient += n }
 
-    /// The loop's time when the current callback began (monotonic milliseconds).
-    private var now: Int64 = 0
     private var exchangeStartedMs: Int64 = 0
     private var responseHeadMs: Int64?
 }

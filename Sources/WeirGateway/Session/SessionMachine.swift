@@ -1,6 +1,6 @@
 import WeirHTTP
 
-/// The protocol state of one client connection, as a value: `handle(_:now:into:)` takes an event and
+/// The protocol state of one client connection, as a value: `handle(_:into:)` takes an event and
 /// appends the actions the shell (`ClientSession`) carries out. No I/O, no clock of its own, no
 /// configuration beyond `SessionLimits`: every framing, retry and timeout rule is testable with
 /// scripted events (see `Tests/WeirGatewayTests/SessionMachine*`).
@@ -160,12 +160,13 @@ struct SessionMachine {
 
     // MARK: - Events
 
-    /// Handles one event at monotonic time `nowMs` (read by the rules that need a time; today's
-    /// timers are armed as durations), appending actions to `actions`.
-    mutating func handle(_ event: SessionEvent, nowMs: Int64, into actions: inout SessionActions) {
+    /// Handles one event, appending actions to `actions`. The machine reads no clock: every time
+    /// rule is a timer it arms for a duration (`.armTimer`, `.setClientTimeouts`, ...) and an event
+    /// when that time has passed, so a test is its manual clock.
+    mutating func handle(_ event: SessionEvent, into actions: inout SessionActions) {
         switch event {
-        case .clientBytes(let window, let available): clientBytes(window, available, nowMs, &actions)
-        case .upstreamBytes(let window, let available): upstreamBytes(window, available, nowMs, &actions)
+        case .clientBytes(let window, let available): clientBytes(window, available, &actions)
+        case .upstreamBytes(let window, let available): upstreamBytes(window, available, &actions)
         case .clientEndOfStream: clientEnded(failed: false, &actions)
         case .clientFailed(let handshake):
             if handshake, case .awaitingHead = phase { actions.append(.count(.tlsHandshakeFailure)) }
@@ -179,7 +180,7 @@ struct SessionMachine {
         case .upstreamReadTimeout: upstreamReadTimedOut(&actions)
         case .upstreamWriteTimeout: upstreamWriteTimedOut(&actions)
         case .timerFired(let handshaking): timerFired(handshaking: handshaking, &actions)
-        case .routed(let routing): routed(routing, nowMs, &actions)
+        case .routed(let routing): routed(routing, &actions)
         case .queueRetry(let timedOut): queueRetry(timedOut: timedOut, &actions)
         case .drain: drain(&actions)
         }
@@ -187,14 +188,13 @@ struct SessionMachine {
 
     // MARK: - Request head
 
-    private mutating func clientBytes(_ window: UnsafeRawBufferPointer, _ available: Int, _ nowMs: Int64,
-                                      _ actions: inout SessionActions) {
+    private mutating func clientBytes(_ window: UnsafeRawBufferPointer, _ available: Int, _ actions: inout SessionActions) {
         guard available > 0 else { return }
         switch phase {
         case .awaitingHead(let idle, _):
             if idle { actions.append(.armTimer(milliseconds: limits.clientHeaderMs)) }
             phase = .awaitingHead(idle: false, partial: true)
-            parseRequestHead(window, nowMs, &actions)
+            parseRequestHead(window, &actions)
         case .forwarding(var e, let a):
             guard a.attached, !e.body.isComplete else { return }
             let (moved, outcome) = relayBody(&e.body, window, available, drop: false, side: .client, &actions)
@@ -230,7 +230,7 @@ struct SessionMachine {
         }
     }
 
-    private mutating func parseRequestHead(_ window: UnsafeRawBufferPointer, _ nowMs: Int64, _ actions: inout SessionActions) {
+    private mutating func parseRequestHead(_ window: UnsafeRawBufferPointer, _ actions: inout SessionActions) {
         switch RequestHeadParser.parse(window, limits: limits.parser) {
         case .needMore:
             return
@@ -254,7 +254,7 @@ struct SessionMachine {
 
     // MARK: - Routing
 
-    private mutating func routed(_ routing: Routing, _ nowMs: Int64, _ actions: inout SessionActions) {
+    private mutating func routed(_ routing: Routing, _ actions: inout SessionActions) {
         let exchange: Exchange
         let retry: Bool
         switch phase {
@@ -361,8 +361,7 @@ struct SessionMachine {
 
     // MARK: - Response
 
-    private mutating func upstreamBytes(_ window: UnsafeRawBufferPointer, _ available: Int, _ nowMs: Int64,
-                                        _ actions: inout SessionActions) {
+    private mutating func upstreamBytes(_ window: UnsafeRawBufferPointer, _ available: Int, _ actions: inout SessionActions) {
         guard available > 0 else { return }
         switch phase {
         case .forwarding(var e, var a):

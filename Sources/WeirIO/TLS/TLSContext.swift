@@ -21,9 +21,10 @@ public struct CertificateFiles: Sendable, Equatable {
 
 /// The TLS side of a listener: one OpenSSL context per certificate, the one chosen by SNI (exact
 /// and wildcard names read from each certificate), the first as the default. TLS 1.2 and 1.3 only
-/// (1.3 only with `modern`), Mozilla's intermediate cipher list, ALPN http/1.1, session resumption
-/// by tickets whose keys rotate, optional OCSP stapling. Shared by every worker; `reload()` swaps in
-/// new certificates without touching connections that already negotiated.
+/// (1.3 only with `modern`), Mozilla's intermediate cipher list and groups (X25519, P-256, P-384),
+/// ALPN http/1.1, session resumption by tickets whose keys rotate, optional OCSP stapling. Shared
+/// by every worker; `reload()` swaps in new certificates without touching connections that
+/// already negotiated.
 public final class TLSServerContext: @unchecked Sendable {
     public enum Profile: Sendable { case intermediate, modern }
 
@@ -54,7 +55,8 @@ public final class TLSServerContext: @unchecked Sendable {
     }
 
     /// Builds fresh contexts from the same files and swaps them in; on failure the old ones stay
-    /// and the error says why. New connections use the new certificates at once.
+    /// and the error says why. New connections use the new certificates at once. Safe from any
+    /// thread while workers accept: see `retainedContext`.
     public func reload() throws {
         let fresh = try load()
         let old = state.withLock { current -> [OpaquePointer] in
@@ -62,7 +64,9 @@ public final class TLSServerContext: @unchecked Sendable {
             current = fresh
             return previous
         }
-        for ctx in old { SSL_CTX_free(ctx) }   // connections hold their own references
+        // Drops the reference `state` held. Sessions made earlier hold their own, and so does a
+        // worker between `retainedContext` and its release, so the context lives as long as they do.
+        for ctx in old { SSL_CTX_free(ctx) }
     }
 
     /// Rotates the session ticket keys (tickets sealed with the previous key stay valid until the next rotation).
@@ -70,26 +74,38 @@ public final class TLSServerContext: @unchecked Sendable {
         weir_ticket_ring_rotate(UnsafeMutablePointer<weir_ticket_ring>(tickets))
     }
 
-    /// A new server-side SSL for an accepted socket (retained: the caller frees it).
+    /// A new server-side SSL for an accepted socket (retained: the caller frees it), or nil when
+    /// OpenSSL cannot allocate one.
     func newSession(fd: Int32) -> OpaquePointer? {
-        let ctx = state.withLock { $0.contexts[0] }
+        guard let ctx = retainedContext(for: nil) else { return nil }
+        defer { SSL_CTX_free(ctx) }   // the SSL holds its own reference from here on
         guard let ssl = SSL_new(ctx) else { return nil }
         SSL_set_fd(ssl, fd)
         SSL_set_accept_state(ssl)
         return ssl
     }
 
-    /// The context for an SNI name, or nil for the default.
-    fileprivate func context(for serverName: String) -> OpaquePointer? {
-        let name = serverName.lowercased()
+    /// The context for an SNI name (exact, then wildcard match), or for nil the default one; nil
+    /// when no certificate names `serverName`. The reference is taken inside the lock, so a
+    /// `reload()` on another thread cannot free the context before the caller is done with it;
+    /// the caller releases it with `SSL_CTX_free`.
+    func retainedContext(for serverName: String?) -> OpaquePointer? {
+        let name = serverName?.lowercased()
         return state.withLock { loaded -> OpaquePointer? in
-            for entry in loaded.names where entry.name == name { return loaded.contexts[entry.index] }
-            if let dot = name.firstIndex(of: ".") {
-                let wildcard = "*" + name[dot...]
-                for entry in loaded.names where entry.name == wildcard { return loaded.contexts[entry.index] }
-            }
-            return nil
+            guard let chosen = Self.choose(name, in: loaded) else { return nil }
+            SSL_CTX_up_ref(chosen)
+            return chosen
         }
+    }
+
+    private static func choose(_ name: String?, in loaded: Loaded) -> OpaquePointer? {
+        guard let name else { return loaded.contexts.first }
+        for entry in loaded.names where entry.name == name { return loaded.contexts[entry.index] }
+        if let dot = name.firstIndex(of: ".") {
+            let wildcard = "*" + name[dot...]
+            for entry in loaded.names where entry.name == wildcard { return loaded.contexts[entry.index] }
+        }
+        return nil
     }
 
     private func load() throws -> Loaded {
@@ -111,6 +127,10 @@ public final class TLSServerContext: @unchecked Sendable {
         return Loaded(contexts: contexts, names: names)
     }
 
+    /// Key exchange groups, most preferred first: Mozilla's list for both profiles (OpenSSL's
+    /// default would add X448, P-521 and the FFDHE groups).
+    static let groups = "X25519:P-256:P-384"
+
     private static let intermediateCiphers =
         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
         + "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
@@ -126,6 +146,7 @@ public final class TLSServerContext: @unchecked Sendable {
         _ = weir_ssl_ctx_set_min_proto(ctx, profile == .modern ? weir_tls1_3_version() : weir_tls1_2_version())
         weir_ssl_ctx_set_modes(ctx)
         if profile == .intermediate, SSL_CTX_set_cipher_list(ctx, Self.intermediateCiphers) != 1 { throw fail("cipher list") }
+        guard weir_ssl_ctx_set_groups(ctx, Self.groups) == 1 else { throw fail("key exchange groups") }
         guard SSL_CTX_use_certificate_chain_file(ctx, files.cert) == 1 else { throw fail("certificate \(files.cert)") }
         guard SSL_CTX_use_PrivateKey_file(ctx, files.key, SSL_FILETYPE_PEM) == 1 else { throw fail("key \(files.key)") }
         guard SSL_CTX_check_private_key(ctx) == 1 else { throw fail("key \(files.key) does not match certificate \(files.cert)") }
@@ -139,11 +160,15 @@ public final class TLSServerContext: @unchecked Sendable {
                     return Int32(weir_tlsext_err_ok())
                 }
                 let me = Unmanaged<TLSServerContext>.fromOpaque(arg).takeUnretainedValue()
-                if let chosen = me.context(for: String(cString: raw)) { SSL_set_SSL_CTX(ssl, chosen) }
+                if let chosen = me.retainedContext(for: String(cString: raw)) {
+                    SSL_set_SSL_CTX(ssl, chosen)   // takes its own reference
+                    SSL_CTX_free(chosen)
+                }
                 return Int32(weir_tlsext_err_ok())
             }, Unmanaged.passUnretained(self).toOpaque())
             if let ocspFile {
-                guard let der = readFile(ocspFile) else { SSL_CTX_free(ctx); throw IOError.errno("tls: OCSP response \(ocspFile)") }
+                let der: [UInt8]
+                do { der = try readFile(ocspFile, failing: "tls: OCSP response \(ocspFile)") } catch { SSL_CTX_free(ctx); throw error }
                 guard der.withUnsafeBufferPointer({ weir_ssl_ctx_staple(ctx, $0.baseAddress, $0.count) }) == 1 else {
                     throw fail("OCSP response \(ocspFile)")
                 }
@@ -195,16 +220,24 @@ public final class TLSClientContext: @unchecked Sendable {
     }
 }
 
-private func readFile(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
+/// The whole file. Throws an `IOError` named `operation` with the errno value that stopped the
+/// open or a read (EINTR is retried, so an interrupted read does not pass for the end of the file).
+private func readFile(_ path: String, failing operation: String) throws -> [UInt8] {
+    var fd: Int32 = -1
+    switch SystemCall.run({ () -> Int32 in fd = open(path, O_RDONLY | O_CLOEXEC); return fd }) {
+    case .done: break
+    case .wouldBlock: throw IOError(operation, code: EAGAIN)
+    case .failed(let code): throw IOError(operation, code: code)
+    }
     defer { close(fd) }
     var out: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
-        let n = read(fd, &chunk, chunk.count)
-        if n <= 0 { break }
-        out += chunk[0..<n]
+        switch SystemCall.run({ read(fd, &chunk, chunk.count) }) {
+        case .done(0): return out
+        case .done(let n): out += chunk[0..<n]
+        case .wouldBlock: throw IOError(operation, code: EAGAIN)
+        case .failed(let code): throw IOError(operation, code: code)
+        }
     }
-    return out
 }
