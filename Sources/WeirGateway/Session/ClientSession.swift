@@ -19,6 +19,7 @@ final class ClientSession: ConnectionHandler {
     /// Whether actions are being carried out (events raised meanwhile wait in `followUp`).
     private var running = false
     private var followUp: FollowUp = .none
+    private var timerChange: TimerChange = .none
 
     // Routing data of the exchange in flight (see ClientSession+Routing.swift).
     var snapshot: RoutingSnapshot
@@ -168,6 +169,7 @@ final class ClientSession: ConnectionHandler {
             switch next {
             case .none:
                 running = false
+                applyTimerChange()
                 updateReading()
                 return
             case .event(let event):
@@ -191,6 +193,20 @@ final class ClientSession: ConnectionHandler {
         running = false
         actions.removeAll()
         followUp = .none
+        timerChange = .none
+    }
+
+    /// Timer changes of one run are applied once at its end: a cancel followed by an arm (a head
+    /// parsed, then the response deadline) costs one timer operation, not two.
+    private enum TimerChange { case none, arm(Int64), cancel }
+
+    private func applyTimerChange() {
+        switch timerChange {
+        case .none: break
+        case .arm(let ms): timer.schedule(milliseconds: ms)
+        case .cancel: timer.cancel()
+        }
+        timerChange = .none
     }
 
     private func perform(_ action: SessionAction) {
@@ -269,9 +285,9 @@ final class ClientSession: ConnectionHandler {
                                         status: status, bytes: 0, server: nil, totalMs: 0, upstreamMs: nil)
             }
         case .armTimer(let ms):
-            timer.schedule(milliseconds: ms)
+            timerChange = .arm(ms)
         case .cancelTimer:
-            timer.cancel()
+            timerChange = .cancel
         case .setClientTimeouts(let read, let write):
             client.setTimeouts(readMilliseconds: read, writeMilliseconds: write)
         case .setUpstreamTimeouts(let read, let write):
