@@ -21,8 +21,10 @@ JOBS=${FUZZ_JOBS:-1}
 # One line per target: name | file in Fuzz/Targets | files in Fuzz/Support | package targets to build
 # | modules whose objects are linked (the target's module and all it depends on) | extra linker flags.
 # Seeds live in Fuzz/corpus/NAME/, an optional libFuzzer dictionary in Fuzz/dict/NAME.dict.
-# To add a target, add a line and the files it names; e.g. the session machine (needs WeirIO's C libraries):
-#   "session-machine|SessionMachine.swift|Invariants.swift HTTPChecks.swift|WeirGateway|WeirGateway WeirHTTP WeirConfig WeirBalance WeirIO TOMLKit CTOML Atomics _AtomicsShims|-levent -levent_pthreads -lssl -lcrypto -lstdc++"
+# To add a target, add a line and the files it names. E.g. for a target in WeirGateway (this line was
+# tried with a probe target; WeirIO's C libraries and the Atomics shim come along):
+#   "session-machine|SessionMachine.swift|Invariants.swift HTTPChecks.swift|WeirGateway|WeirGateway WeirHTTP WeirConfig WeirBalance WeirIO CLibevent COpenSSL TOMLKit CTOML Atomics _AtomicsShims|-levent -levent_pthreads -lssl -lcrypto -lstdc++"
+# A target in a module of its own with no I/O (say WeirSession) lists just that module and what it imports.
 TARGETS=(
   "request-head|RequestHead.swift|Invariants.swift HTTPChecks.swift|WeirHTTP|WeirHTTP|"
   "response-head|ResponseHead.swift|Invariants.swift HTTPChecks.swift|WeirHTTP|WeirHTTP|"
@@ -55,9 +57,11 @@ link_target() {
   module="Fuzz_$(basename "$file" .swift)"
   for f in $(field "$s" 2); do support+=("Fuzz/Support/$f"); done
   for m in $(field "$s" 4); do
-    mapfile -t -O "${#objs[@]}" objs < <(find "$BIN/$m.build" -name '*.o' | sort)
-    # Module maps: generated ones (C targets, Swift modules' headers) and the system-library shims in Sysroot/.
-    for f in "$BIN/$m.build/module.modulemap" "$BIN/$m.build/include/module.modulemap" "Sysroot/$m/module.modulemap"; do
+    [ -d "$BIN/$m.build" ] && mapfile -t -O "${#objs[@]}" objs < <(find "$BIN/$m.build" -name '*.o' | sort)
+    # Module maps: generated ones (C targets, Swift modules' headers), a dependency's own (C targets with an
+    # include/module.modulemap) and the system-library shims in Sysroot/.
+    for f in "$BIN/$m.build/module.modulemap" "$BIN/$m.build/include/module.modulemap" \
+             "$SCRATCH"/checkouts/*/Sources/"$m"/include/module.modulemap "Sysroot/$m/module.modulemap"; do
       [ -f "$f" ] && maps+=(-Xcc "-fmodule-map-file=$f")
     done
   done
