@@ -13,7 +13,9 @@ enum TOMLGuard {
     /// the parser, or nil when there is none.
     static func abortingTableHeader(in text: String) -> (line: Int, column: Int)? {
         let b = Array(text.utf8)
-        var i = 0
+        // toml++ skips a byte order mark at the start, so a header may follow it directly.
+        let start = b.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        var i = start
         while i < b.count {
             // Statement start: skip blanks, empty lines and comments.
             switch b[i] {
@@ -27,7 +29,7 @@ enum TOMLGuard {
                 var j = i + 1
                 if j < b.count && b[j] == 0x5B { j += 1 }
                 while j < b.count && (b[j] == 0x20 || b[j] == 0x09) { j += 1 }
-                if j < b.count && !startsHeaderKey(b[j]) { return position(b, j) }
+                if j < b.count && !startsHeaderKey(b[j]) { return position(b, j, from: start) }
             default:
                 break
             }
@@ -111,11 +113,12 @@ enum TOMLGuard {
         return b.count
     }
 
-    /// 1-based line and column of byte `index` (columns count Unicode scalars, as toml++ does).
-    static func position(_ b: [UInt8], _ index: Int) -> (line: Int, column: Int) {
+    /// 1-based line and column of byte `index`, counting from byte `from` (after a byte order mark, as toml++
+    /// does); columns count Unicode scalars.
+    static func position(_ b: [UInt8], _ index: Int, from: Int) -> (line: Int, column: Int) {
         var line = 1
         var column = 1
-        for k in 0..<index {
+        for k in from..<index {
             if b[k] == 0x0A {
                 line += 1
                 column = 1

@@ -32,6 +32,13 @@ import Testing
         #expect(TOMLGuard.abortingTableHeader(in: text) == nil)
     }
 
+    @Test func aHeaderRightAfterAByteOrderMarkIsChecked() {
+        #expect(errorLines([("a.toml", baseTOML), ("b.toml", "\u{FEFF}[`")]) == [
+            "b.toml: line 1, column 2: "
+                + "TOML syntax error: Error while parsing table header: expected a key after '[', such as [pool] or [[pool.server]]",
+        ])
+    }
+
     @Test func aHeaderAfterAMultiLineArrayIsStillChecked() {
         let p = TOMLGuard.abortingTableHeader(in: "x = [\n1,\n]\n[=]\n")
         #expect(p?.line == 4 && p?.column == 2)
