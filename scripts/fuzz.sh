@@ -66,7 +66,10 @@ link_target() {
     done
   done
   mkdir -p "$SCRATCH/fuzzers"
-  echo "fuzz: linking $SCRATCH/fuzzers/$name"
+  local out="$SCRATCH/fuzzers/$name" stale=0
+  for f in "${support[@]}" "Fuzz/Targets/$file" "${objs[@]}" "$0"; do [ "$f" -nt "$out" ] && stale=1; done
+  [ "$stale" -eq 1 ] || { echo "fuzz: $out is up to date"; return 0; }
+  echo "fuzz: linking $out"
   # shellcheck disable=SC2046
   "$SWIFTC" -O -sanitize=fuzzer,address -parse-as-library -module-name "$module" -I "$BIN/Modules" "${maps[@]}" \
     "${support[@]}" "Fuzz/Targets/$file" "${objs[@]}" $(field "$s" 5) -o "$SCRATCH/fuzzers/$name" 2>&1 \
