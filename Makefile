@@ -8,8 +8,13 @@ RELEASE_BIN  := .build/release/weir
 BUILD_PACKAGES := libevent-dev libssl-dev pkg-config
 TEST_PACKAGES  := curl nginx openssl
 BENCH_PACKAGES := wrk haproxy nginx valgrind binutils
+# Fuzzing (scripts/fuzz.sh): seconds per target for `make fuzz` and for the smoke run in `make test`.
+FUZZ_SECONDS       ?= 600
+FUZZ_SMOKE_SECONDS ?= 8
+FUZZ_JOBS          ?= 1
+FUZZ_TARGETS       ?=
 
-.PHONY: run test build deps test-deps bench-deps unit e2e bench bench-instructions check clean tls-audit tls-deps
+.PHONY: run test build deps test-deps bench-deps unit e2e bench bench-instructions check clean tls-audit tls-deps fuzz
 
 run: deps build
 	@scripts/run-demo.sh $(RELEASE_BIN) $(CONF)
@@ -18,6 +23,10 @@ test: deps test-deps
 	$(SWIFT) build -c release
 	$(SWIFT) test
 	WEIR_BIN=$(RELEASE_BIN) python3 -m pytest Tests/EndToEnd -q
+	FUZZ_JOBS=2 scripts/fuzz.sh smoke $(FUZZ_SMOKE_SECONDS)
+
+fuzz: deps
+	FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 unit: deps
 	$(SWIFT) test

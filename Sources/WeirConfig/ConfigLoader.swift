@@ -95,6 +95,14 @@ public enum ConfigLoader {
                 merger.incomplete = true
             case .contents(let name, let text):
                 merger.sourceFiles.append(name)
+                if let at = TOMLGuard.abortingTableHeader(in: text) {
+                    // toml++ would abort the process on this text instead of throwing (see TOMLGuard).
+                    merger.fail(name, "line \(at.line), column \(at.column)",
+                                "TOML syntax error: Error while parsing table header: expected a key after '[', "
+                                    + "such as [pool] or [[pool.server]]")
+                    merger.incomplete = true
+                    continue
+                }
                 let table: TOMLTable
                 do {
                     table = try TOMLTable(string: text)

@@ -127,7 +127,25 @@ struct Reader {
     private(set) var declarationOrder: [String: [String]] = [:]
 
     mutating func fail(_ site: Site, _ message: String) {
-        errors.append(ConfigError(file: site.file, key: site.key, message: message))
+        errors.append(ConfigError(file: site.file, key: Self.oneLine(site.key), message: Self.oneLine(message)))
+    }
+
+    /// `text` with control characters other than tab escaped (`\n`, `\r`, `\u{1B}`): keys and messages quote what
+    /// the operator wrote (TOML strings may hold any of them) and toml++'s own messages may quote a line break, but
+    /// `weir check` prints one problem per line. Found by fuzzing (Fuzz/Targets/Config.swift).
+    static func oneLine(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) else { return text }
+        var out = ""
+        for c in text.unicodeScalars {
+            switch c {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out.unicodeScalars.append(c)
+            case _ where c.value < 0x20 || c.value == 0x7F: out += "\\u{" + String(c.value, radix: 16, uppercase: true) + "}"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
     }
 
     mutating func fail(_ file: String, _ key: String, _ message: String) {
