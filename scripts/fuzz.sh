@@ -21,15 +21,16 @@ JOBS=${FUZZ_JOBS:-1}
 # One line per target: name | file in Fuzz/Targets | files in Fuzz/Support | package targets to build
 # | modules whose objects are linked (the target's module and all it depends on) | extra linker flags.
 # Seeds live in Fuzz/corpus/NAME/, an optional libFuzzer dictionary in Fuzz/dict/NAME.dict.
-# To add a target, add a line and the files it names. E.g. for a target in WeirGateway (this line was
-# tried with a probe target; WeirIO's C libraries and the Atomics shim come along):
-#   "session-machine|SessionMachine.swift|Invariants.swift HTTPChecks.swift|WeirGateway|WeirGateway WeirHTTP WeirConfig WeirBalance WeirIO CLibevent COpenSSL TOMLKit CTOML Atomics _AtomicsShims|-levent -levent_pthreads -lssl -lcrypto -lstdc++"
+# To add a target, add a line and the files it names (see session-machine for one in WeirGateway).
 # A target in a module of its own with no I/O (say WeirSession) lists just that module and what it imports.
 TARGETS=(
   "request-head|RequestHead.swift|Invariants.swift HTTPChecks.swift|WeirHTTP|WeirHTTP|"
   "response-head|ResponseHead.swift|Invariants.swift HTTPChecks.swift|WeirHTTP|WeirHTTP|"
   "chunked|Chunked.swift|Invariants.swift|WeirHTTP|WeirHTTP|"
   "config|Config.swift|Invariants.swift|WeirConfig|WeirConfig TOMLKit CTOML|-lstdc++"
+  # The session machine through the unit tests' harness (a support path with a / is taken from the
+  # repository root); WeirGateway is built with -enable-testing for its `@testable import`.
+  "session-machine|SessionMachine.swift|Invariants.swift Tests/WeirGatewayTests/SessionHarness.swift|WeirGateway|WeirGateway WeirHTTP WeirConfig WeirBalance WeirIO CLibevent COpenSSL TOMLKit CTOML Atomics _AtomicsShims|-levent -levent_pthreads -lssl -lcrypto -lstdc++"
 )
 
 field() { local IFS='|'; local parts=($1); echo "${parts[$2]:-}"; }
@@ -44,7 +45,7 @@ build_modules() {
   for m in "$@"; do
     echo "fuzz: building $m (instrumented, $SCRATCH)"
     "$SWIFT" build -c release --scratch-path "$SCRATCH" --target "$m" \
-      -Xswiftc -sanitize=fuzzer,address \
+      -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing \
       -Xcc -fsanitize=fuzzer-no-link,address -Xcxx -fsanitize=fuzzer-no-link,address
   done
 }
@@ -55,7 +56,9 @@ link_target() {
   local s=$1 name file module objs=() maps=() support=() m f
   name=$(field "$s" 0); file=$(field "$s" 1)
   module="Fuzz_$(basename "$file" .swift)"
-  for f in $(field "$s" 2); do support+=("Fuzz/Support/$f"); done
+  for f in $(field "$s" 2); do
+    if [[ "$f" == */* ]]; then support+=("$f"); else support+=("Fuzz/Support/$f"); fi
+  done
   for m in $(field "$s" 4); do
     [ -d "$BIN/$m.build" ] && mapfile -t -O "${#objs[@]}" objs < <(find "$BIN/$m.build" -name '*.o' | sort)
     # Module maps: generated ones (C targets, Swift modules' headers), a dependency's own (C targets with an
