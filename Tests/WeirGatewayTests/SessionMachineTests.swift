@@ -305,6 +305,34 @@ private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
         #expect(h.errorsSent == [504] && h.count { $0 == .serverFailed(server: 0) } == 1 && h.did(.count(.gatewayTimeout)))
     }
 
+    @Test func serverThatStopsTakingTheRequestBodyIsAGatewayTimeout() {
+        var h = SessionHarness()
+        h.client("PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc")
+        h.event(.upstreamConnected)
+        h.event(.upstreamWriteTimeout)
+        #expect(h.errorsSent == [504] && h.closedWith == true)   // the body was not read: close
+        #expect(h.errors.first?.reason == "no answer from server s0 within 30 s")
+    }
+
+    @Test func clientThatStopsReadingIsDroppedWithoutAnAnswer() {
+        var h = SessionHarness()
+        h.client(get)
+        h.server("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        h.event(.clientWriteTimeout)
+        #expect(h.errorsSent.isEmpty && h.closedWith == false && h.exchangesEnded == [200] && h.attemptsOpen == 0)
+    }
+
+    @Test func tunnelIdleOnEitherSideEndsTheTunnel() {
+        for idle in [SessionEvent.clientReadTimeout, .upstreamReadTimeout, .upstreamWriteTimeout] {
+            var h = SessionHarness()
+            h.client("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n")
+            h.server("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n")
+            #expect(h.did(.setClientTimeouts(read: 300_000, write: 300_000)))
+            h.event(idle)
+            #expect(h.did(.flushTunnel) && h.closedWith == true)
+        }
+    }
+
     @Test func serverSilentInTheMiddleOfABodyAbortsTheResponse() {
         var h = SessionHarness()
         h.client(get)
