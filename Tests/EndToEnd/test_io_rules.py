@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RawConn, wait_until
-from tlsutil import PKI, TLSConn, client_context, s_client
+from tlsutil import PKI, TLSConn, client_context, s_client, tls_table
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +27,6 @@ def pki(tmp_path_factory):
     p.weir = p.issue("weir", "weir.test", ["DNS:weir.test", "DNS:*.weir.test", "IP:127.0.0.1"])
     p.other = p.issue("other", "other.test", ["DNS:other.test"])
     return p
-
-
-def tls_table(pki, **extra) -> dict:
-    t = {"cert": str(pki.weir.cert), "key": str(pki.weir.key),
-         "sni": [{"cert": str(pki.other.cert), "key": str(pki.other.key)}]}
-    t.update(extra)
-    return t
 
 
 # --------------------------------------------------------------------------------------------

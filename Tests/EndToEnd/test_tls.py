@@ -34,7 +34,7 @@ import pytest
 
 from conftest import NGINX_BIN, Server, can_connect, curl, free_port, wait_until
 from stickyutil import SECRET, cookie_attributes, set_cookies, start_sticky_gateway, sticky_extra, token_parts
-from tlsutil import (PKI, TLSConn, check, client_hello, curl_tls_args, peer_certificate, replace_file, run,
+from tlsutil import (PKI, TLSConn, check, tls_table, client_hello, curl_tls_args, peer_certificate, replace_file, run,
                      s_client)
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -50,13 +50,6 @@ def pki(tmp_path_factory):
     p.wrong = p.issue("wrong", "wrong.test", ["DNS:wrong.test"])
     p.client = p.issue("client", "weir-client", [], usage="clientAuth")
     return p
-
-
-def tls_table(pki, **extra) -> dict:
-    t = {"cert": str(pki.weir.cert), "key": str(pki.weir.key),
-         "sni": [{"cert": str(pki.other.cert), "key": str(pki.other.key)}]}
-    t.update(extra)
-    return t
 
 
 def stop_summary(gw) -> dict:

@@ -254,3 +254,11 @@ def replace_file(path: Path, data: bytes):
     tmp = path.with_name(path.name + ".new")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def tls_table(pki, **extra) -> dict:
+    """A [listener.tls] table: the PKI's weir.test certificate, other.test as an SNI certificate, and `extra`."""
+    t = {"cert": str(pki.weir.cert), "key": str(pki.weir.key),
+         "sni": [{"cert": str(pki.other.cert), "key": str(pki.other.key)}]}
+    t.update(extra)
+    return t
