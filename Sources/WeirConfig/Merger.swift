@@ -128,7 +128,8 @@ struct Merger {
     }
 
     mutating func fail(_ file: String, _ key: String, _ message: String) {
-        errors.append(ConfigError(file: file, key: Self.oneLine(key), message: Self.oneLine(message)))
+        // An empty key (TOML allows `"" = 1`) is shown quoted, so the line still reads FILE: KEY: MESSAGE.
+        errors.append(ConfigError(file: file, key: key.isEmpty ? "\"\"" : Self.oneLine(key), message: Self.oneLine(message)))
     }
 
     /// `text` with control characters other than tab escaped (`\n`, `\r`, `\u{1B}`): keys and messages quote what
