@@ -127,7 +127,9 @@ struct Reader {
     private(set) var declarationOrder: [String: [String]] = [:]
 
     mutating func fail(_ site: Site, _ message: String) {
-        errors.append(ConfigError(file: site.file, key: Self.oneLine(site.key), message: Self.oneLine(message)))
+        // An empty key (TOML allows `"" = 1`) is shown quoted, so the line still reads FILE: KEY: MESSAGE.
+        errors.append(ConfigError(file: site.file, key: site.key.isEmpty ? "\"\"" : Self.oneLine(site.key),
+                                  message: Self.oneLine(message)))
     }
 
     /// `text` with control characters other than tab escaped (`\n`, `\r`, `\u{1B}`): keys and messages quote what

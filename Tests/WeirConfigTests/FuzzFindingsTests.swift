@@ -54,6 +54,13 @@ import Testing
         #expect(lines.first?.hasSuffix(#"expected 'nan', saw 'n\n'"#) == true)
     }
 
+    @Test func anEmptyKeyIsShownQuoted() {
+        #expect(errorLines([("a.toml", baseTOML), ("b.toml", "\"\" = 1\n")]) == [
+            #"b.toml: "": unknown top-level key; keys belong inside one of [global], [timeouts], [limits], [admin], [sticky], "#
+                + "[discovery], [[listener]], [[pool]], [[route]]",
+        ])
+    }
+
     @Test func valuesAndKeysWithControlCharactersAreEscaped() {
         let lines = errorLines(appending: "[[listener]]\nname = \"x\"\naddress = \"a\\nb\\r\\u001B\"\n\"k\\n\" = 1\n")
         #expect(!lines.isEmpty)
