@@ -77,6 +77,8 @@ public final class Connection {
     /// After `closeAfterFlush` sent everything: our side is shut down and what the peer still
     /// sends is read and discarded until it closes too, or until `lingerDeadlineMs`.
     private var lingering = false
+    /// Whether `closeAfterFlush` asked for the lingering read (see there).
+    private var lingerWanted = true
     private var lingerDeadlineMs: Int64 = 0
 
     /// The most bytes read per readiness notification.
@@ -210,9 +212,14 @@ public final class Connection {
     /// `EventLoop.flushingConnections` counts the connection until it is closed. Idempotent.
     /// With nothing to send before its TLS handshake has completed, the connection is closed at
     /// once; with something to send, the handshake completes first.
-    public func closeAfterFlush() {
+    ///
+    /// `linger` false (a clean end: the peer has sent all it meant to, and nothing is left unread)
+    /// skips the lingering read: the socket closes right after the FIN, which saves the peer's
+    /// round trip and two event registrations per connection. Unread input lingers regardless.
+    public func closeAfterFlush(linger: Bool = true) {
         guard fd >= 0, !closeWhenFlushed else { return }   // idempotent: counted once in flushingConnections
         handler = nil
+        lingerWanted = linger || !input.isEmpty
         if output.isEmpty && !connecting && handshaking { close(); return }
         closeWhenFlushed = true
         retainedWhileFlushing = self
@@ -360,7 +367,7 @@ public final class Connection {
             ERR_clear_error()
             sentCloseNotify = true
         }
-        if peerEnded || SystemCall.run({ Glibc.shutdown(fd, Int32(SHUT_WR)) }) != .done(0) { close(); return }
+        if peerEnded || !lingerWanted || SystemCall.run({ Glibc.shutdown(fd, Int32(SHUT_WR)) }) != .done(0) { close(); return }
         lingering = true
         lingerDeadlineMs = loop.monotonicMilliseconds + Self.lingerMilliseconds
         hasReadTimeout = true

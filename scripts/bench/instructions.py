@@ -12,6 +12,7 @@ here is stopped by its PID.
 Scenarios:
   small      6-byte body, one keep-alive connection
   16k        16 KiB body, one keep-alive connection
+  1m         1 MiB body, one keep-alive connection
   post       POST with a 1 KiB Content-Length body, 6-byte answer, keep-alive
   close      6-byte body, a new connection per request
 """
@@ -33,6 +34,7 @@ HOST = "127.0.0.1"
 SCENARIOS = {
     "small": dict(path="/small", keepalive=True, body=b""),
     "16k": dict(path="/16k", keepalive=True, body=b""),
+    "1m": dict(path="/1m", keepalive=True, body=b""),
     "post": dict(path="/small", keepalive=True, body=b"x" * 1024),
     "close": dict(path="/small", keepalive=False, body=b""),
 }
@@ -61,6 +63,7 @@ def start_nginx(tmp: Path) -> tuple[subprocess.Popen, int]:
     root.mkdir()
     (root / "small").write_bytes(b"hello\n")
     (root / "16k").write_bytes(b"a" * 16384)
+    (root / "1m").write_bytes(b"m" * (1 << 20))
     conf = tmp / "nginx.conf"
     conf.write_text(f"""
 worker_processes 1;

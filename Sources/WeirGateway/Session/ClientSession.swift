@@ -307,7 +307,8 @@ final class ClientSession: ConnectionHandler {
                 if flush && machine.isTunnel == false { upstream.close() } else if flush { upstream.closeAfterFlush() } else { upstream.close() }
             }
             upstream = nil
-            if flush { client.closeAfterFlush() } else { client.close() }
+            // A clean end lingers only if the client sent more than its request (pipelined bytes).
+            if flush { client.closeAfterFlush(linger: !machine.closedCleanly) } else { client.close() }
             worker.sessionEnded(self)
         case .count(let counter):
             count(counter)

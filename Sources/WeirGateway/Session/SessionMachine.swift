@@ -123,16 +123,25 @@ struct SessionMachine {
         }
     }
 
-    /// How many bytes of client input the next `.clientBytes` window should cover.
+    /// How many bytes of client input the next `.clientBytes` window should cover: a head's worth
+    /// while a head is awaited, chunk framing's worth in a chunked body, none otherwise (a length
+    /// body or a tunnel is moved by count, and making bytes contiguous costs a copy).
     var clientWindow: Int {
-        if case .awaitingHead = phase { return limits.parser.maxHeaderBytes + 1 }
-        return clientWindowWanted
+        switch phase {
+        case .awaitingHead: return limits.parser.maxHeaderBytes + 1
+        case .forwarding(let e, _): return e.body.isChunked ? clientWindowWanted : 0
+        case .answered(let body, _, _): return body.isChunked ? clientWindowWanted : 0
+        default: return 0
+        }
     }
 
-    /// How many bytes of server input the next `.upstreamBytes` window should cover.
+    /// How many bytes of server input the next `.upstreamBytes` window should cover (as `clientWindow`).
     var upstreamWindow: Int {
-        if case .forwarding(_, let a) = phase, case .awaitingHead = a.response { return limits.parser.maxHeaderBytes + 1 }
-        return upstreamWindowWanted
+        guard case .forwarding(_, let a) = phase else { return 0 }
+        switch a.response {
+        case .awaitingHead: return limits.parser.maxHeaderBytes + 1
+        case .body(let reader, _): return reader.isChunked ? upstreamWindowWanted : 0
+        }
     }
 
     /// Whether the client may be read from now (false while queued, and once closed).
@@ -468,7 +477,7 @@ struct SessionMachine {
         actions.append(.endAttempt(server: a.server))
         actions.append(.endExchange(status: responseHead?.status ?? 0, server: a.server))
         if plan.closeAfter || !e.body.isComplete || draining {
-            close(flush: true, &actions)
+            close(flush: true, clean: e.body.isComplete, &actions)
         } else {
             awaitNextRequest(closeAfter: false, &actions)
         }
@@ -477,7 +486,7 @@ struct SessionMachine {
     /// Back to reading heads on a kept-alive connection.
     private mutating func awaitNextRequest(closeAfter: Bool, _ actions: inout SessionActions) {
         if closeAfter || draining {
-            close(flush: true, &actions)
+            close(flush: true, clean: true, &actions)
             return
         }
         phase = .awaitingHead(idle: true, partial: false)
@@ -817,8 +826,13 @@ struct SessionMachine {
         actions.append(.sendError(status: status, retryAfter: retryAfter, keepAlive: keepAlive))
     }
 
-    private mutating func close(flush: Bool, _ actions: inout SessionActions) {
+    /// Whether the session closed at the clean end of an exchange (the client asked for it, or the
+    /// response was close-delimited), so nothing more is expected from the client.
+    private(set) var closedCleanly = false
+
+    private mutating func close(flush: Bool, clean: Bool = false, _ actions: inout SessionActions) {
         guard !isClosed else { return }
+        closedCleanly = clean
         actions.append(.cancelTimer)
         actions.append(.closeClient(flush: flush))
         phase = .closed
