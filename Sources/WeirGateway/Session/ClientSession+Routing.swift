@@ -10,7 +10,8 @@ extension ClientSession {
     /// verdict's side: pins, queueing, the answers Weir writes itself. `retry`: the current server
     /// failed; another one is chosen (never a redirect), or `.noAlternative`.
     func route(retry: Bool) -> Routing {
-        if exchangeIsNew, let head = machine.request {
+        guard let head = machine.request else { return .reject(status: 500, reason: "no request", retryAfter: nil) }
+        if exchangeIsNew {
             // A new exchange (a queued one trying again keeps its data).
             exchangeIsNew = false
             snapshot = worker.snapshot
@@ -20,7 +21,7 @@ extension ClientSession {
             excluded.removeAll(keepingCapacity: true)
             setCookie.removeAll()
         }
-        guard let head = machine.request, let target else { return .reject(status: 500, reason: "no request", retryAfter: nil) }
+        guard let target else { return .reject(status: 500, reason: "no request", retryAfter: nil) }
         if retry {
             if let failed = routedServer { excluded.append(failed) }
             guard case .forward(let next, let pin) = decide(head, target, mode: .proxy) else { return .noAlternative }

@@ -209,6 +209,7 @@ final class ClientSession: ConnectionHandler {
         timerChange = .none
     }
 
+    @inline(__always)
     private func perform(_ action: SessionAction) {
         switch action {
         case .dropClient(let n):
@@ -244,8 +245,6 @@ final class ClientSession: ConnectionHandler {
         case .closeUpstream:
             upstream?.close()
             upstream = nil
-        case .serverSucceeded(let server):
-            snapshot.servers[server].recordPassiveSuccess()
         case .serverFailed(let server):
             serverFailed(server)
         case .sendInterimHead:
@@ -253,6 +252,7 @@ final class ClientSession: ConnectionHandler {
             writeResponseHead(head, framing: .asReceived, connection: nil, final: false)
         case .sendResponseHead(let plan):
             guard let head = machine.responseHead, let server = currentServer else { return }
+            snapshot.servers[server].recordPassiveSuccess()
             if worker.accessLog.isEnabled { responseHeadMs = worker.loop.monotonicMilliseconds - exchangeStartedMs }
             if plan.rewrite {
                 var replacement = Array(clientView.scheme.description.utf8) + Array("://".utf8)

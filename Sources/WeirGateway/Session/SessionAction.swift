@@ -30,14 +30,14 @@ enum SessionAction: Equatable {
     case parkUpstream
     /// Close the upstream connection now.
     case closeUpstream
-    /// Passive health: the server answered properly / failed this request.
-    case serverSucceeded(server: Int)
+    /// Passive health: the server failed this request. (Its success is the final head: see `.sendResponseHead`.)
     case serverFailed(server: Int)
 
     // Responses.
     /// Relay the interim (1xx) response head just parsed (`machine.responseHead`) as it is.
     case sendInterimHead
-    /// Send the final response head just parsed, rewritten as `plan` says.
+    /// Send the final response head just parsed, rewritten as `plan` says; a final head is the
+    /// attempt's server answering properly (passive health counts it as a success).
     case sendResponseHead(ResponsePlan)
     /// The rewritten response body ended: flush what the body rewriter holds (and its last chunk).
     case endResponseBody

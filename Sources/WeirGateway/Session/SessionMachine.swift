@@ -31,36 +31,59 @@ struct SessionMachine {
     /// One request and what has happened to it. (The head itself is `request`: the phases stay
     /// trivially copyable, so handling an event copies no reference.)
     struct Exchange {
+        // Largest fields first and small integers: the phases are copied on every event.
+        /// The request body still coming from the client.
+        var body: BodyReader
+        /// Body bytes moved to the server in the current attempt.
+        var bodySent = 0
+        private var attemptCount: Int16 = 0
         /// Facts of the request head.
         let isHEAD: Bool
         let isHTTP10: Bool
         let isUpgrade: Bool
         let isIdempotent: Bool
-        /// The request body still coming from the client.
-        var body: BodyReader
-        /// Body bytes moved to the server in the current attempt.
-        var bodySent = 0
         /// The client connection closes after this exchange.
         var closeAfter: Bool
-        /// Attempts made (servers tried), counting the current one.
-        var attempts = 0
         /// Whether one stale pooled connection was met already.
         var reconnected = false
+
+        init(isHEAD: Bool, isHTTP10: Bool, isUpgrade: Bool, isIdempotent: Bool, body: BodyReader, closeAfter: Bool) {
+            self.isHEAD = isHEAD
+            self.isHTTP10 = isHTTP10
+            self.isUpgrade = isUpgrade
+            self.isIdempotent = isIdempotent
+            self.body = body
+            self.closeAfter = closeAfter
+        }
+
+        /// Attempts made (servers tried), counting the current one.
+        var attempts: Int {
+            get { Int(attemptCount) }
+            set { attemptCount = Int16(clamping: newValue) }
+        }
     }
 
     /// The current server and where its response stands.
     struct Attempt {
-        let server: Int
-        /// The pool's retry budget.
-        let retries: Int
+        var response: ResponsePhase = .awaitingHead(interims: 0, interimBytes: 0)
+        private let serverIndex: Int32
+        private let retryBudget: Int16
         /// Whether an upstream connection is attached yet (the shell answered `.connect`).
         var attached = false
         var pooled = false
         /// Whether the TCP/TLS connect completed (always true for a pooled connection).
         var connected = false
-        var response: ResponsePhase = .awaitingHead(interims: 0, interimBytes: 0)
         /// Whether the response deadline (upstream_response, to the final head) is armed.
         var deadlineArmed = false
+
+        init(server: Int, retries: Int) {
+            serverIndex = Int32(server)
+            retryBudget = Int16(clamping: retries)
+        }
+
+        var server: Int { Int(serverIndex) }
+        /// The pool's retry budget.
+        var retries: Int { Int(retryBudget) }
     }
 
     enum ResponsePhase {
@@ -401,7 +424,6 @@ struct SessionMachine {
                         return
                     }
                     if a.deadlineArmed { actions.append(.cancelTimer); a.deadlineArmed = false }
-                    actions.append(.serverSucceeded(server: a.server))
                     let plan = ResponsePlan.make(.init(
                         status: head.status, framing: head.framing, serverKeepAlive: head.keepAlive,
                         isUpgrade: head.isUpgrade, clientIsHTTP10: e.isHTTP10,
