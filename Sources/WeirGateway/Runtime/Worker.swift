@@ -25,8 +25,6 @@ final class Worker {
     let tls: TLSSetup
     /// Per listener: the Strict-Transport-Security field (with CRLF) its responses carry, or empty.
     let hstsFields: [[UInt8]]
-    /// Per listener: the port plain requests are redirected to over HTTPS, if any.
-    let httpsRedirectPorts: [Int?]
     /// Per listener: its TLS handshake timeout in milliseconds (0 for plain listeners).
     let handshakeTimeoutsMs: [Int64]
     /// Requests waiting for a server below its max_conns, per pool, oldest first, with their deadlines.
@@ -49,7 +47,6 @@ final class Worker {
         self.modes = modes
         self.tls = tls
         hstsFields = configuration.listeners.map { l in l.tls?.hsts.map { Array("Strict-Transport-Security: \($0)\r\n".utf8) } ?? [] }
-        httpsRedirectPorts = configuration.listeners.map(\.httpsRedirectPort)
         handshakeTimeoutsMs = configuration.listeners.map { $0.tls?.handshakeTimeout.milliseconds ?? 0 }
         self.clock = clock
         self.log = log
