@@ -243,6 +243,19 @@ private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
         #expect(h.did(.count(.badRequest)))
     }
 
+    /// Found by fuzzing: a server that answers early, then a request body that turns out malformed
+    /// (or stalls), must not give the client a second answer after the first head.
+    @Test func bodyFailureAfterAnEarlyAnswerEndsTheConnectionWithoutASecondAnswer() {
+        for failure in ["zz\r\n", nil] {
+            var h = SessionHarness()
+            h.client("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n")
+            h.server("HTTP/1.1 413 Content Too Large\r\nContent-Length: 1\r\n\r\n")
+            if let failure { h.client(failure) } else { h.event(.clientReadTimeout) }
+            #expect(h.errorsSent.isEmpty && h.plans.count == 1 && h.closedWith == true && h.attemptsOpen == 0)
+            #expect(h.did(.count(.abortedResponse)))
+        }
+    }
+
     @Test func malformedChunkedRequestBodyIsA400() {
         var h = SessionHarness()
         h.client("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")

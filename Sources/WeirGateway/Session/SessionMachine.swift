@@ -235,8 +235,13 @@ struct SessionMachine {
             switch outcome {
             case .error(let error):
                 actions.append(.count(.badRequest))
-                abandonAttempt(&actions)
-                reject(status: 400, reason: error.reason, &actions)
+                if case .body = a.response {
+                    // The server already answered (its head is out): no second answer, the client sees the end.
+                    abortExchange(&actions)
+                } else {
+                    abandonAttempt(&actions)
+                    reject(status: 400, reason: error.reason, &actions)
+                }
             case .complete:
                 requestBodyComplete(&actions)
             case .more:
@@ -777,7 +782,8 @@ struct SessionMachine {
     /// The client stopped sending its request body for client_body: 408, without blaming the server.
     private mutating func clientBodyTimedOut(_ actions: inout SessionActions) {
         switch phase {
-        case .forwarding(let e, _) where !e.body.isComplete:
+        case .forwarding(let e, let a) where !e.body.isComplete:
+            if case .body = a.response { abortExchange(&actions); return }   // the answer is already under way
             abandonAttempt(&actions)
             reject(status: 408, reason: "request body not received within \(limits.clientBodyMs / 1000) s", &actions)
         case .tunnel:
