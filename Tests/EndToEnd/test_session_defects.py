@@ -461,3 +461,32 @@ def test_request_weir_cannot_frame_still_closes(gateway, origin):
         r = final_response(c, "malformed chunked body")
         assert r.status == 400, r.raw_head
         assert c.is_closed(timeout=3), "the connection stays open after a request Weir could not frame"
+
+
+# --------------------------------------------------------------------------------------------
+# A tunnel that ends still delivers what was relayed
+
+
+def test_tunnel_closed_by_the_client_delivers_its_last_bytes(gateway, origin):
+    """The client sends its last bytes and closes at once: the server still gets all of them
+    (the tunnel's end flushes what was relayed before it closes the server connection)."""
+    received = {}
+
+    def handler(conn):
+        conn.read_head()
+        conn.send(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        conn.wait_closed(10)
+        received[conn.index] = conn.buf
+
+    o = origin(handler)
+    gw = start_gateway(gateway, o, timeouts={"tunnel_idle": "30s"})
+    payload = b"x" * 4_000_000
+    c = RawConn("127.0.0.1", gw.port)
+    c.send(b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    head = c.read_until(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    c.send(payload)
+    c.close()
+    wait_until(lambda: 0 in received, 10, what="the server to see the tunnel end")
+    assert len(received[0]) == len(payload)
