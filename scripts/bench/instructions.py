@@ -6,7 +6,8 @@
 For each binary and scenario, Weir runs under `valgrind --tool=callgrind` (one worker) in front of an
 nginx origin (from apt, not under valgrind) and gets two bounded runs of requests: N/3 and N. The
 difference of the two totals divided by the difference of the request counts is the cost of one
-request, with start-up and shutdown cancelled out. Everything is on 127.0.0.1; every process started
+request, with start-up and shutdown cancelled out. The same difference of the calls to the C heap
+allocator (malloc, calloc, realloc, posix_memalign, ...) gives the allocations per request. Everything is on 127.0.0.1; every process started
 here is stopped by its PID.
 
 Scenarios:
@@ -176,7 +177,35 @@ def stripped_copy(weir: str, tmp: Path, index: int) -> str:
     return str(copy)
 
 
-def callgrind_total(weir: str, tmp: Path, tag: str, origin: int, s: dict, count: int) -> int:
+ALLOCATORS = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign"}
+NAME_DEF = re.compile(r"^c?fn=\((\d+)\)(?: (.*))?$")
+
+
+def allocator_calls(out: Path) -> int:
+    """Calls to the C heap allocator recorded in a callgrind file (every Swift allocation ends in malloc
+    or posix_memalign). Callgrind compresses names: `cfn=(7) malloc` defines id 7, a later `cfn=(7)`
+    reuses it; the `calls=N ...` line after a `cfn=` counts the calls to that function."""
+    names: dict[str, str] = {}
+    callee = ""
+    total = 0
+    for line in out.read_text(errors="replace").splitlines():
+        if line.startswith("cfn=") or line.startswith("fn="):
+            m = NAME_DEF.match(line)
+            if m:
+                if m.group(2):
+                    names[m.group(1)] = m.group(2)
+                name = names.get(m.group(1), "")
+            else:
+                name = line.split("=", 1)[1]
+            if line.startswith("cfn="):
+                callee = name
+        elif line.startswith("calls=") and callee in ALLOCATORS:
+            total += int(line[6:].split()[0])
+    return total
+
+
+def callgrind_total(weir: str, tmp: Path, tag: str, origin: int, s: dict, count: int) -> tuple[int, int]:
+    """(instructions, allocator calls) of one Weir process under callgrind that served `count` requests."""
     port = free_port()
     conf = weir_conf(tmp, tag, port, origin)
     out = tmp / f"callgrind.{tag}"
@@ -194,7 +223,7 @@ def callgrind_total(weir: str, tmp: Path, tag: str, origin: int, s: dict, count:
             p.wait()
     for line in out.read_text().splitlines():
         if line.startswith("summary:") or line.startswith("totals:"):
-            return int(line.split()[1])
+            return int(line.split()[1]), allocator_calls(out)
     raise RuntimeError(f"no totals in {out}")
 
 
@@ -214,15 +243,19 @@ def main() -> int:
         nginx, origin = start_nginx(tmp)
         try:
             results: dict[str, dict[str, float]] = {}
+            allocations: dict[str, dict[str, float]] = {}
             for w, weir in enumerate(args.weir):
                 binary = stripped_copy(weir, tmp, w)
                 for name in scenarios:
                     s = SCENARIOS[name]
                     short = callgrind_total(binary, tmp, f"{w}-{name}-short", origin, s, short_n)
                     long = callgrind_total(binary, tmp, f"{w}-{name}-long", origin, s, long_n)
-                    per = (long - short) / (long_n - short_n)
+                    per = (long[0] - short[0]) / (long_n - short_n)
+                    allocs = (long[1] - short[1]) / (long_n - short_n)
                     results.setdefault(name, {})[weir] = per
-                    print(f"{name:6s} {weir}: {per:,.0f} instructions/request", flush=True)
+                    allocations.setdefault(name, {})[weir] = allocs
+                    print(f"{name:6s} {weir}: {per:,.0f} instructions/request, {allocs:.2f} allocations/request",
+                          flush=True)
         finally:
             if args.keep:
                 Path(args.keep).mkdir(parents=True, exist_ok=True)
@@ -232,9 +265,12 @@ def main() -> int:
             nginx.wait(timeout=10)
     if len(args.weir) > 1:
         base = args.weir[0]
-        print(f"\nratio to {base}:")
+        print(f"\ninstructions per request, ratio to {base}:")
         for name, row in results.items():
             print(f"{name:6s} " + "  ".join(f"{row[w] / row[base]:.3f}" for w in args.weir))
+        print("\nallocations per request:")
+        for name, row in allocations.items():
+            print(f"{name:6s} " + "  ".join(f"{row[w]:.2f}" for w in args.weir))
     return 0
 
 
