@@ -23,6 +23,16 @@ public enum Verdict: Sendable, Equatable {
     case httpsRedirect(location: String)
 }
 
+/// Where a decision reads a request's header and cookie values. A class-bound protocol rather than
+/// closures, so that handing the lookups to a decision allocates nothing. The returned bytes must
+/// stay valid until the decision returns.
+public protocol RequestFieldSource: AnyObject {
+    /// Value of a request header by lowercased name, nil when absent.
+    func header(_ lowercasedName: String) -> UnsafeRawBufferPointer?
+    /// Value of a cookie by name, nil when absent.
+    func cookie(_ name: String) -> UnsafeRawBufferPointer?
+}
+
 /// The facts about a request that a decision may use.
 public struct RequestFacts {
     /// Host without port, as sent (any case); nil when the request has none (HTTP/1.0).
@@ -35,11 +45,9 @@ public struct RequestFacts {
     public var excluded: [Int] = []
     /// The client's IP address as text, for hash_key = source (and the fallback of header/cookie keys).
     public var clientAddress: UnsafeRawBufferPointer
-    /// Value of a request header by lowercased name, nil when absent (for hash_key = header:NAME).
-    /// Called only by policies that hash on a header.
-    public var header: (String) -> UnsafeRawBufferPointer?
-    /// Value of a cookie by name, nil when absent (for hash_key = cookie:NAME).
-    public var cookie: (String) -> UnsafeRawBufferPointer?
+    /// The request's header and cookie values (for hash_key = header:NAME or cookie:NAME and for
+    /// sticky cookies); nil: the request has none.
+    public var fields: (any RequestFieldSource)?
     /// A sticky pin: the request goes to this server while it is up or draining, whatever its load.
     /// `Decision.answer` ignores it (the pin comes from the route's sticky plan).
     public var pinnedServer: Int? = nil
@@ -50,9 +58,7 @@ public struct RequestFacts {
 
     public init(host: UnsafeRawBufferPointer?, path: UnsafeRawBufferPointer, listener: Int, excluded: [Int] = [],
                 clientAddress: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
-                header: @escaping (String) -> UnsafeRawBufferPointer? = { _ in nil },
-                cookie: @escaping (String) -> UnsafeRawBufferPointer? = { _ in nil },
-                pinnedServer: Int? = nil, listenerMode: Mode = .proxy, secure: Bool = false) {
+                fields: (any RequestFieldSource)? = nil, pinnedServer: Int? = nil, listenerMode: Mode = .proxy, secure: Bool = false) {
         self.listenerMode = listenerMode
         self.secure = secure
         self.host = host
@@ -60,10 +66,16 @@ public struct RequestFacts {
         self.listener = listener
         self.excluded = excluded
         self.clientAddress = clientAddress
-        self.header = header
-        self.cookie = cookie
+        self.fields = fields
         self.pinnedServer = pinnedServer
     }
+
+    /// Value of a request header by lowercased name, nil when absent. Called only by policies that
+    /// hash on a header.
+    public func header(_ lowercasedName: String) -> UnsafeRawBufferPointer? { fields?.header(lowercasedName) }
+
+    /// Value of a cookie by name, nil when absent.
+    public func cookie(_ name: String) -> UnsafeRawBufferPointer? { fields?.cookie(name) }
 }
 
 /// The pure request decision: route, then policy pick. No I/O; the only state it touches is the

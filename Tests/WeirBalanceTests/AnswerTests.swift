@@ -62,7 +62,7 @@ final class Asker {
         let cookieBytes = cookie.map { store.bytes($0) }
         let facts = RequestFacts(host: host.map { store.bytes($0) }, path: store.bytes(path), listener: listener,
                                  excluded: excluded, clientAddress: store.bytes(client),
-                                 cookie: { _ in cookieBytes }, listenerMode: mode, secure: secure)
+                                 fields: cookieBytes.map { AnyCookie($0) }, listenerMode: mode, secure: secure)
         let verdict = withExtendedLifetime(store) {
             Decision.answer(facts, snapshot: snapshot, state: &state, services: services,
                             now: clock.nowNanoseconds, wallMs: wallMs)
@@ -380,4 +380,12 @@ extension Asker {
         #expect(QueryString.value("path", in: "path=/%zz") == "/%zz")
         #expect(QueryString.value("path", in: "path=/%FF") == "/%FF")
     }
+}
+
+/// A test request whose every cookie name has the same value.
+private final class AnyCookie: RequestFieldSource {
+    let value: UnsafeRawBufferPointer
+    init(_ value: UnsafeRawBufferPointer) { self.value = value }
+    func header(_ lowercasedName: String) -> UnsafeRawBufferPointer? { nil }
+    func cookie(_ name: String) -> UnsafeRawBufferPointer? { value }
 }

@@ -39,6 +39,18 @@ final class ByteStore {
     deinit { for buffer in buffers { buffer.deallocate() } }
 }
 
+/// Header and cookie values of a test request.
+final class FieldTable: RequestFieldSource {
+    let headers: [String: UnsafeRawBufferPointer]
+    let cookies: [String: UnsafeRawBufferPointer]
+    init(headers: [String: UnsafeRawBufferPointer] = [:], cookies: [String: UnsafeRawBufferPointer] = [:]) {
+        self.headers = headers
+        self.cookies = cookies
+    }
+    func header(_ lowercasedName: String) -> UnsafeRawBufferPointer? { headers[lowercasedName] }
+    func cookie(_ name: String) -> UnsafeRawBufferPointer? { cookies[name] }
+}
+
 /// Runs `Decision.decide` for a request given as strings. `now` nil uses the old entry point
 /// (the snapshot's clock).
 func decide(_ snapshot: RoutingSnapshot, _ state: inout PolicyState, host: String? = nil, path: String = "/",
@@ -49,7 +61,7 @@ func decide(_ snapshot: RoutingSnapshot, _ state: inout PolicyState, host: Strin
     let cookieBytes = cookies.mapValues { store.bytes($0) }
     let facts = RequestFacts(host: host.map { store.bytes($0) }, path: store.bytes(path), listener: 0, excluded: excluded,
                              clientAddress: store.bytes(client),
-                             header: { headerBytes[$0] }, cookie: { cookieBytes[$0] }, pinnedServer: pinned)
+                             fields: FieldTable(headers: headerBytes, cookies: cookieBytes), pinnedServer: pinned)
     return withExtendedLifetime(store) {
         if let now { return Decision.decide(facts, snapshot: snapshot, state: &state, now: now) }
         return Decision.decide(facts, snapshot: snapshot, state: &state)

@@ -7,11 +7,14 @@ final class UpstreamPool {
     private var idle: [[Connection]]
     private let maxPerServer: Int
     private let idleTimeoutMs: Int64
+    /// One handler per server for its parked connections (made once: parking allocates nothing).
+    private var watchers: [IdleWatcher] = []
 
     init(servers: Int, maxPerServer: Int, idleTimeoutMs: Int64) {
         idle = Array(repeating: [], count: servers)
         self.maxPerServer = maxPerServer
         self.idleTimeoutMs = idleTimeoutMs
+        watchers = (0..<servers).map { IdleWatcher(pool: self, server: $0) }
     }
 
     /// Takes an idle connection to `server`, or nil when there is none. The caller becomes its handler.
@@ -28,7 +31,7 @@ final class UpstreamPool {
         if idle[server].count >= maxPerServer {
             idle[server].removeFirst().close()
         }
-        connection.handler = IdleWatcher(pool: self, server: server)
+        connection.handler = watchers[server]
         connection.setTimeouts(readMilliseconds: idleTimeoutMs, writeMilliseconds: nil)
         connection.setReading(true)
         idle[server].append(connection)
