@@ -102,11 +102,12 @@ enum FieldLine {
     }
 
     /// Parses every field line of a section already delimited by `scanSection`
-    /// (`from` = first field line, `end` = index after the final empty line).
+    /// (`from` = first field line, `end` = index after the final empty line) into `fields`
+    /// (emptied first, capacity kept).
     @usableFromInline
     static func parseSection(_ buf: UnsafeRawBufferPointer, from: Int, end: Int, lines: Int,
-                             status: Int, base: Int) throws(HTTPParseError) -> [HeaderField] {
-        var fields: [HeaderField] = []
+                             status: Int, base: Int, into fields: inout [HeaderField]) throws(HTTPParseError) {
+        fields.removeAll(keepingCapacity: true)
         fields.reserveCapacity(lines)
         var p = from
         let last = end &- 2  // start of the empty line
@@ -116,6 +117,5 @@ enum FieldLine {
             fields.append(field)
             p = cr &+ 2
         }
-        return fields
     }
 }

@@ -14,6 +14,13 @@ public enum RequestHeadParser {
     /// - Returns: `.complete(head, consumed:)` with the validated head occupying `buffer[0..<consumed]`;
     ///   `.needMore`; or `.error` with status 400, 414, 431 or 505 and the offset in `buffer`.
     public static func parse(_ buffer: UnsafeRawBufferPointer, limits: ParserLimits) -> ParseResult<RequestHead> {
+        var storage = HeadStorage()
+        return parse(buffer, limits: limits, storage: &storage)
+    }
+
+    /// `parse(_:limits:)` that builds the head in `storage` (see `HeadStorage`: reused buffers).
+    public static func parse(_ buffer: UnsafeRawBufferPointer, limits: ParserLimits,
+                             storage: inout HeadStorage) -> ParseResult<RequestHead> {
         let n = buffer.count
         var start = 0
         while start < n {
@@ -35,7 +42,8 @@ public enum RequestHeadParser {
         }
         if start == n { return .needMore }
         do throws(HTTPParseError) {
-            return try parseHead(UnsafeRawBufferPointer(rebasing: buffer[start...]), limits: limits, base: start)
+            return try parseHead(UnsafeRawBufferPointer(rebasing: buffer[start...]), limits: limits, base: start,
+                                 storage: &storage)
         } catch {
             return .error(error)
         }
@@ -49,7 +57,8 @@ public enum RequestHeadParser {
     }
 
     /// Parses a head starting at `buf[0]` (the request line); `base` is its offset in the caller's buffer.
-    static func parseHead(_ buf: UnsafeRawBufferPointer, limits: ParserLimits, base: Int) throws(HTTPParseError) -> ParseResult<RequestHead> {
+    static func parseHead(_ buf: UnsafeRawBufferPointer, limits: ParserLimits, base: Int,
+                          storage: inout HeadStorage) throws(HTTPParseError) -> ParseResult<RequestHead> {
         let n = buf.count
         // Request line: its LF must come at index < maxRequestLine + 2 (line + CR).
         let lineLimit = saturatingAdd(limits.maxRequestLine, 2)
@@ -78,8 +87,8 @@ public enum RequestHeadParser {
         case .complete(let e, let l): end = e; lines = l
         }
 
-        let fields = try FieldLine.parseSection(buf, from: lf &+ 1, end: end, lines: lines, status: 400, base: base)
-        let s = try FieldSummary.summarize(buf, fields, status: 400, base: base)
+        try FieldLine.parseSection(buf, from: lf &+ 1, end: end, lines: lines, status: 400, base: base, into: &storage.fields)
+        let s = try FieldSummary.summarize(buf, storage.fields, status: 400, base: base)
 
         // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, at most one in HTTP/1.0.
         if s.hostCount > 1 {
@@ -116,9 +125,10 @@ public enum RequestHeadParser {
         }
 
         let keepAlive = line.version == .http11 ? !s.connectionClose : (s.connectionKeepAlive && !s.connectionClose)
+        storage.setBytes(UnsafeRawBufferPointer(rebasing: buf[0..<end]))
         let head = RequestHead(
-            bytes: [UInt8](UnsafeRawBufferPointer(rebasing: buf[0..<end])),
-            method: line.method, target: line.target, version: line.version, fields: fields,
+            bytes: storage.bytes,
+            method: line.method, target: line.target, version: line.version, fields: storage.fields,
             framing: framing, host: s.host, keepAlive: keepAlive,
             isUpgrade: s.connectionUpgrade && s.upgradeOffersOtherThanH2C, absoluteFormAuthority: line.authority,
             expectsContinue: s.expectsContinue && line.version == .http11, knownMethod: line.knownMethod)

@@ -15,14 +15,22 @@ public enum ResponseHeadParser {
     /// - Returns: `.complete(head, consumed:)` with the head in `buffer[0..<consumed]` and `framing`
     ///   computed per RFC 9112 §6.3; `.needMore`; or `.error` (status 502).
     public static func parse(_ buffer: UnsafeRawBufferPointer, requestWasHEAD: Bool, limits: ParserLimits) -> ParseResult<ResponseHead> {
+        var storage = HeadStorage()
+        return parse(buffer, requestWasHEAD: requestWasHEAD, limits: limits, storage: &storage)
+    }
+
+    /// `parse(_:requestWasHEAD:limits:)` that builds the head in `storage` (see `HeadStorage`).
+    public static func parse(_ buffer: UnsafeRawBufferPointer, requestWasHEAD: Bool, limits: ParserLimits,
+                             storage: inout HeadStorage) -> ParseResult<ResponseHead> {
         do throws(HTTPParseError) {
-            return try parseHead(buffer, requestWasHEAD: requestWasHEAD, limits: limits)
+            return try parseHead(buffer, requestWasHEAD: requestWasHEAD, limits: limits, storage: &storage)
         } catch {
             return .error(error)
         }
     }
 
-    static func parseHead(_ buf: UnsafeRawBufferPointer, requestWasHEAD: Bool, limits: ParserLimits) throws(HTTPParseError) -> ParseResult<ResponseHead> {
+    static func parseHead(_ buf: UnsafeRawBufferPointer, requestWasHEAD: Bool, limits: ParserLimits,
+                          storage: inout HeadStorage) throws(HTTPParseError) -> ParseResult<ResponseHead> {
         let n = buf.count
         if n == 0 { return .needMore }
         let lineLimit = RequestHeadParser.saturatingAdd(limits.maxRequestLine, 2)
@@ -55,8 +63,8 @@ public enum ResponseHeadParser {
         case .complete(let e, let l): end = e; lines = l
         }
 
-        let fields = try FieldLine.parseSection(buf, from: lf &+ 1, end: end, lines: lines, status: 502, base: 0)
-        let s = try FieldSummary.summarize(buf, fields, status: 502, base: 0)
+        try FieldLine.parseSection(buf, from: lf &+ 1, end: end, lines: lines, status: 502, base: 0, into: &storage.fields)
+        let s = try FieldSummary.summarize(buf, storage.fields, status: 502, base: 0)
 
         if let teAt = s.transferEncodingAt {
             if s.contentLengthAt != nil {
@@ -80,9 +88,10 @@ public enum ResponseHeadParser {
         }
 
         let persistent = line.version == .http11 ? !s.connectionClose : (s.connectionKeepAlive && !s.connectionClose)
+        storage.setBytes(UnsafeRawBufferPointer(rebasing: buf[0..<end]))
         let head = ResponseHead(
-            bytes: [UInt8](UnsafeRawBufferPointer(rebasing: buf[0..<end])),
-            version: line.version, status: status, reason: line.reason, fields: fields, framing: framing,
+            bytes: storage.bytes,
+            version: line.version, status: status, reason: line.reason, fields: storage.fields, framing: framing,
             keepAlive: persistent && framing != .untilClose, isUpgrade: status == 101)
         return .complete(head, consumed: end)
     }

@@ -7,17 +7,24 @@ import WeirHTTP
 enum HeadRewriter {
     /// What the client-facing side of an exchange looks like.
     struct ClientView {
-        /// Client IP as text.
-        var clientAddress: String
+        /// Client IP as text (UTF-8 bytes, appended to X-Forwarded-For as they are).
+        var clientAddress: [UInt8]
         /// "http" or "https".
         var scheme: StaticString
         /// Host (with port if the client sent one) to put in X-Forwarded-Host and rewritten Locations.
         var host: ArraySlice<UInt8>
+
+        init(clientAddress: String, scheme: StaticString, host: ArraySlice<UInt8>) {
+            self.clientAddress = Array(clientAddress.utf8)
+            self.scheme = scheme
+            self.host = host
+        }
     }
 
     /// Appends the request head for the server: `method SP path SP HTTP/1.1`, the end-to-end fields,
     /// X-Forwarded-For/-Proto/-Host and Via. Preconditions: `head` was accepted by the strict parser;
-    /// `path` is the origin-form target. When the client sent no Host, `fallbackHost` is used.
+    /// `path` is the origin-form target. When the client sent no Host, `fallbackHost` is used
+    /// (evaluated only then: HTTP/1.1 requests always carry a Host).
     ///
     /// Framing and upgrade fields are rebuilt, never copied as received, so that the server cannot
     /// read them differently from Weir (issue 8):
@@ -31,17 +38,17 @@ enum HeadRewriter {
     ///   `Connection: upgrade`; an h2c-only upgrade is forwarded as a plain request, and
     ///   HTTP2-Settings is never forwarded.
     static func upstreamRequest(_ head: RequestHead, path: ArraySlice<UInt8>, client: ClientView,
-                                fallbackHost: String, into out: inout [UInt8]) {
+                                fallbackHost: @autoclosure () -> String, into out: inout [UInt8]) {
         let bytes = head.bytes
         out.append(contentsOf: bytes[head.method])
         out.append(UInt8(ascii: " "))
         out.append(contentsOf: path)
-        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        append(" HTTP/1.1\r\n", to: &out)
         var sawHost = false
         if let authority = head.absoluteFormAuthority {
-            out.append(contentsOf: "Host: ".utf8)
+            append("Host: ", to: &out)
             out.append(contentsOf: bytes[authority])
-            out.append(contentsOf: "\r\n".utf8)
+            append("\r\n", to: &out)
             sawHost = true
         }
         let named = connectionTokens(head)
@@ -67,7 +74,7 @@ enum HeadRewriter {
                 continue
             }
             if head.fieldName(i, is: "te") {
-                if head.listContains(field.value, token: "trailers") { out.append(contentsOf: "TE: trailers\r\n".utf8) }
+                if head.listContains(field.value, token: "trailers") { append("TE: trailers\r\n", to: &out) }
                 continue
             }
             if isHopByHop(bytes, field) || isNamed(bytes, field, by: named) { continue }
@@ -78,42 +85,42 @@ enum HeadRewriter {
             copy(bytes, field, into: &out)
         }
         if !sawHost {
-            out.append(contentsOf: "Host: ".utf8)
-            out.append(contentsOf: fallbackHost.utf8)
-            out.append(contentsOf: "\r\n".utf8)
+            append("Host: ", to: &out)
+            out.append(contentsOf: fallbackHost().utf8)
+            append("\r\n", to: &out)
         }
-        out.append(contentsOf: "X-Forwarded-For: ".utf8)
+        append("X-Forwarded-For: ", to: &out)
         if let prior = priorForwardedFor, !prior.isEmpty {
             out.append(contentsOf: bytes[prior])
-            out.append(contentsOf: ", ".utf8)
+            append(", ", to: &out)
         }
-        out.append(contentsOf: client.clientAddress.utf8)
-        out.append(contentsOf: "\r\nX-Forwarded-Proto: ".utf8)
+        out.append(contentsOf: client.clientAddress)
+        append("\r\nX-Forwarded-Proto: ", to: &out)
         append(client.scheme, to: &out)
         if !client.host.isEmpty {
-            out.append(contentsOf: "\r\nX-Forwarded-Host: ".utf8)
+            append("\r\nX-Forwarded-Host: ", to: &out)
             out.append(contentsOf: client.host)
         }
-        out.append(contentsOf: "\r\nVia: ".utf8)
+        append("\r\nVia: ", to: &out)
         if let prior = priorVia, !prior.isEmpty {
             out.append(contentsOf: bytes[prior])
-            out.append(contentsOf: ", ".utf8)
+            append(", ", to: &out)
         }
-        out.append(contentsOf: "1.1 weir\r\n".utf8)
+        append("1.1 weir\r\n", to: &out)
         if head.isUpgrade {
-            out.append(contentsOf: "Connection: upgrade\r\nUpgrade: ".utf8)
+            append("Connection: upgrade\r\nUpgrade: ", to: &out)
             var first = true
             for i in head.fields.indices where head.fieldName(i, is: "upgrade") {
                 head.forEachListElement(head.fields[i].value) { protocolName in
                     if isH2C(bytes, protocolName) { return }
-                    if !first { out.append(contentsOf: ", ".utf8) }
+                    if !first { append(", ", to: &out) }
                     first = false
                     out.append(contentsOf: bytes[protocolName])
                 }
             }
-            out.append(contentsOf: "\r\n".utf8)
+            append("\r\n", to: &out)
         }
-        out.append(contentsOf: "\r\n".utf8)
+        append("\r\n", to: &out)
     }
 
     /// How the response body is sent on to the client.
@@ -131,17 +138,18 @@ enum HeadRewriter {
     /// Appends the response head for the client. `connection` is the Connection field to send
     /// ("close", "keep-alive", "upgrade" or nil for none); `serverPrefixes` are the URL prefixes
     /// (scheme://address) under which the server knows itself, rewritten to the client's view in
-    /// Location and Content-Location.
+    /// Location and Content-Location. `extraFields` (the listener's HSTS field) and `setCookie` (a
+    /// pin's Set-Cookie field) are complete field lines with CRLF, appended as they are.
     static func clientResponse(_ head: ResponseHead, framing: ClientFraming, connection: StaticString?,
                                client: ClientView, serverPrefixes: [[UInt8]], extraFields: [UInt8] = [],
-                               into out: inout [UInt8]) {
+                               setCookie: [UInt8] = [], into out: inout [UInt8]) {
         let bytes = head.bytes
         // Status line: our version, the server's status code and reason phrase.
-        out.append(contentsOf: "HTTP/1.1".utf8)
+        append("HTTP/1.1", to: &out)
         var lineEnd = 0
         while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd += 1 }
         if lineEnd > 8 { out.append(contentsOf: bytes[8..<lineEnd]) }
-        out.append(contentsOf: "\r\n".utf8)
+        append("\r\n", to: &out)
         let named = connectionTokens(head)
         var priorVia: Range<Int>? = nil
         var wroteLength = false
@@ -165,27 +173,28 @@ enum HeadRewriter {
             if head.fieldName(i, is: "location") || head.fieldName(i, is: "content-location"),
                let rewritten = rewriteURL(bytes[field.value], prefixes: serverPrefixes, client: client) {
                 out.append(contentsOf: bytes[field.name])
-                out.append(contentsOf: ": ".utf8)
+                append(": ", to: &out)
                 out.append(contentsOf: rewritten)
-                out.append(contentsOf: "\r\n".utf8)
+                append("\r\n", to: &out)
                 continue
             }
             copy(bytes, field, into: &out)
         }
-        out.append(contentsOf: "Via: ".utf8)
+        append("Via: ", to: &out)
         if let prior = priorVia, !prior.isEmpty {
             out.append(contentsOf: bytes[prior])
-            out.append(contentsOf: ", ".utf8)
+            append(", ", to: &out)
         }
-        out.append(contentsOf: "1.1 weir\r\n".utf8)
-        if framing == .rechunked { out.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8) }
+        append("1.1 weir\r\n", to: &out)
+        if framing == .rechunked { append("Transfer-Encoding: chunked\r\n", to: &out) }
         out.append(contentsOf: extraFields)
+        out.append(contentsOf: setCookie)
         if let connection {
-            out.append(contentsOf: "Connection: ".utf8)
+            append("Connection: ", to: &out)
             append(connection, to: &out)
-            out.append(contentsOf: "\r\n".utf8)
+            append("\r\n", to: &out)
         }
-        out.append(contentsOf: "\r\n".utf8)
+        append("\r\n", to: &out)
     }
 
     /// Replaces a leading server prefix (e.g. "http://127.0.0.1:9001") of `url` with the client's
@@ -199,7 +208,7 @@ enum HeadRewriter {
             if let next = rest.first, next != UInt8(ascii: "/"), next != UInt8(ascii: "?"), next != UInt8(ascii: "#") { continue }
             var out: [UInt8] = []
             append(client.scheme, to: &out)
-            out.append(contentsOf: "://".utf8)
+            append("://", to: &out)
             out.append(contentsOf: client.host)
             out.append(contentsOf: rest)
             return out
@@ -214,7 +223,7 @@ enum HeadRewriter {
     /// Content-Length element of the head is the same number.
     private static func appendContentLength(_ head: some HTTPHead, framing: BodyFraming, field: HeaderField,
                                             into out: inout [UInt8]) {
-        out.append(contentsOf: "Content-Length: ".utf8)
+        append("Content-Length: ", to: &out)
         if case .contentLength(let n) = framing {
             appendDecimal(n, to: &out)
         } else {
@@ -222,7 +231,7 @@ enum HeadRewriter {
             head.forEachListElement(field.value) { if first == nil { first = $0 } }
             if let first { out.append(contentsOf: head.bytes[first]) }
         }
-        out.append(contentsOf: "\r\n".utf8)
+        append("\r\n", to: &out)
     }
 
     /// Appends one `Transfer-Encoding` line with the non-empty codings of every Transfer-Encoding
@@ -230,16 +239,16 @@ enum HeadRewriter {
     /// coding (the parsers reject a Transfer-Encoding made of empty elements).
     private static func appendTransferEncoding(_ head: some HTTPHead, into out: inout [UInt8]) {
         let bytes = head.bytes
-        out.append(contentsOf: "Transfer-Encoding: ".utf8)
+        append("Transfer-Encoding: ", to: &out)
         var first = true
         for i in head.fields.indices where head.fieldName(i, is: "transfer-encoding") {
             head.forEachListElement(head.fields[i].value) { coding in
-                if !first { out.append(contentsOf: ", ".utf8) }
+                if !first { append(", ", to: &out) }
                 first = false
                 out.append(contentsOf: bytes[coding])
             }
         }
-        out.append(contentsOf: "\r\n".utf8)
+        append("\r\n", to: &out)
     }
 
     /// Appends the decimal digits of `n` (n ≥ 0) without going through a String.
@@ -260,9 +269,9 @@ enum HeadRewriter {
 
     private static func copy(_ bytes: [UInt8], _ field: HeaderField, into out: inout [UInt8]) {
         out.append(contentsOf: bytes[field.name])
-        out.append(contentsOf: ": ".utf8)
+        append(": ", to: &out)
         out.append(contentsOf: bytes[field.value])
-        out.append(contentsOf: "\r\n".utf8)
+        append("\r\n", to: &out)
     }
 
     private static func append(_ text: StaticString, to out: inout [UInt8]) {

@@ -69,12 +69,12 @@ extension ClientSession {
         return head.bytes.withUnsafeBytes { raw in
             target.hostOnly.withUnsafeBytes { host in
                 target.routingPath.withUnsafeBytes { path in
-                    clientAddressBytes.withUnsafeBytes { address in
+                    clientView.clientAddress.withUnsafeBytes { address in
+                        headBytesDuringDecision = raw
+                        defer { headBytesDuringDecision = UnsafeRawBufferPointer(start: nil, count: 0) }
                         let facts = RequestFacts(
                             host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex,
-                            excluded: excluded, clientAddress: address,
-                            header: { name in head.value(of: name).map { UnsafeRawBufferPointer(rebasing: raw[$0]) } },
-                            cookie: { name in CookieLookup.value(named: name, in: head).map { UnsafeRawBufferPointer(rebasing: raw[$0]) } },
+                            excluded: excluded, clientAddress: address, fields: self,
                             listenerMode: listenerMode, secure: client.isTLS)
                         return Decision.answer(facts, snapshot: snapshot, state: &worker.policy, services: worker.sticky,
                                                now: worker.clock.nowNanoseconds, wallMs: worker.loop.wallClockMilliseconds)
@@ -125,5 +125,18 @@ extension ClientSession {
         let body = LocalEndpoints.document(local)
         let keepAlive = !machine.closeAfterResponse
         return answer(LocalEndpoints.response(body: body, isHEAD: head.isHEAD, keepAlive: keepAlive), status: 200, keepAlive: keepAlive)
+    }
+}
+
+/// The header and cookie lookups of the request being decided (valid only during `decide`).
+extension ClientSession: RequestFieldSource {
+    func header(_ lowercasedName: String) -> UnsafeRawBufferPointer? {
+        guard let head = machine.request, let range = head.value(of: lowercasedName) else { return nil }
+        return UnsafeRawBufferPointer(rebasing: headBytesDuringDecision[range])
+    }
+
+    func cookie(_ name: String) -> UnsafeRawBufferPointer? {
+        guard let head = machine.request, let range = CookieLookup.value(named: name, in: head) else { return nil }
+        return UnsafeRawBufferPointer(rebasing: headBytesDuringDecision[range])
     }
 }

@@ -25,7 +25,6 @@ final class ClientSession: ConnectionHandler {
     var snapshot: RoutingSnapshot
     var clientView = HeadRewriter.ClientView(clientAddress: "", scheme: "http", host: [])
     var target: TargetParts?
-    let clientAddressBytes: [UInt8]
     /// Servers that failed this request (not tried again for it).
     var excluded: [Int] = []
     /// A Set-Cookie field (with CRLF) the current response must carry, or empty.
@@ -34,6 +33,8 @@ final class ClientSession: ConnectionHandler {
     var redirectedTo: String?
     /// When a queued request gives up (set when it is first queued; kept while it waits again).
     var queueDeadline: UInt64?
+    /// The request head's bytes while `decide` runs (what the `RequestFieldSource` lookups point into).
+    var headBytesDuringDecision = UnsafeRawBufferPointer(start: nil, count: 0)
     /// The server the request was last sent to (excluded when it is retried elsewhere).
     var routedServer: Int?
 
@@ -43,6 +44,8 @@ final class ClientSession: ConnectionHandler {
     /// The server of the current attempt.
     private var currentServer: Int?
     private var upstreamHead: [UInt8] = []
+    /// The response head being written (kept for its capacity: no allocation per response).
+    private var responseHead: [UInt8] = []
     private var rewriter: BodyRewriter?
     private var bytesToClient = 0
 
@@ -60,9 +63,8 @@ final class ClientSession: ConnectionHandler {
             upstreamResponseMs: settings.upstreamResponseMs, tunnelIdleMs: settings.tunnelIdleMs,
             discardBodyBytes: settings.redirectBodyBytes))
         snapshot = worker.snapshot
-        clientView.clientAddress = client.peer.host
+        clientView.clientAddress = Array(client.peer.host.utf8)
         clientView.scheme = client.isTLS ? "https" : "http"
-        clientAddressBytes = Array(client.peer.host.utf8)
         timer = LoopTimer(loop: worker.loop) { [unowned self] in
             self.handle(.timerFired(clientHandshaking: self.client.isHandshaking))
         }
@@ -379,14 +381,14 @@ final class ClientSession: ConnectionHandler {
     private func writeResponseHead(_ head: ResponseHead, framing: HeadRewriter.ClientFraming, connection: StaticString?,
                                    final: Bool) {
         guard let server = currentServer else { return }
-        var out: [UInt8] = []
-        out.reserveCapacity(head.bytes.count + 64)
+        responseHead.removeAll(keepingCapacity: true)
+        responseHead.reserveCapacity(head.bytes.count + 64)
         HeadRewriter.clientResponse(head, framing: framing, connection: connection, client: clientView,
                                     serverPrefixes: worker.serverPrefixes[server],
-                                    extraFields: final ? worker.hstsFields[listenerIndex] + setCookie : [],
-                                    into: &out)
-        bytesToClient += out.count
-        out.withUnsafeBytes { client.output.append($0) }
+                                    extraFields: final ? worker.hstsFields[listenerIndex] : [],
+                                    setCookie: final ? setCookie : [], into: &responseHead)
+        bytesToClient += responseHead.count
+        responseHead.withUnsafeBytes { client.output.append($0) }
     }
 
     private func endExchange(status: Int, server: Int?) {
@@ -402,6 +404,9 @@ final class ClientSession: ConnectionHandler {
         bytesToClient = 0
         redirectedTo = nil
         currentServer = nil
+        // They slice the request's bytes: let go, so the next head reuses its buffer.
+        target = nil
+        clientView.host = []
         if worker.queuedCount > 0 { worker.serveQueues() }
     }
 

@@ -113,11 +113,15 @@ struct SessionMachine {
     private(set) var phase: Phase = .awaitingHead(idle: false, partial: false)
     /// The worker drains: no exchange after the current one.
     private(set) var draining = false
-    /// The head of the exchange in flight, or of the last one until the next head is parsed (so the
-    /// shell can still log it while it carries out the actions that end the exchange).
+    /// The head of the exchange in flight, or of the last one until the parse of the next head
+    /// starts (so the shell can still log it while it carries out the actions that end the
+    /// exchange: the next head is always parsed in a later round, on a new client-bytes event).
     private(set) var request: RequestHead?
     /// The final or interim response head parsed last (what `.sendResponseHead` / `.sendInterimHead` send).
     private(set) var responseHead: ResponseHead?
+    /// The buffers the heads above are parsed into, reused from one exchange to the next.
+    private var requestStorage = HeadStorage()
+    private var responseStorage = HeadStorage()
     /// The reason line of the last `.sendError`.
     private(set) var errorReason = ""
     /// The current server's id (for error texts) and the content types its pool rewrites.
@@ -268,7 +272,10 @@ struct SessionMachine {
     }
 
     private mutating func parseRequestHead(_ window: UnsafeRawBufferPointer, _ actions: inout SessionActions) {
-        switch RequestHeadParser.parse(window, limits: limits.parser) {
+        // The previous exchange is over and its actions were carried out: dropping its head lets
+        // the parser reuse the buffers (no allocation per request).
+        request = nil
+        switch RequestHeadParser.parse(window, limits: limits.parser, storage: &requestStorage) {
         case .needMore:
             return
         case .error(let error):
@@ -404,7 +411,10 @@ struct SessionMachine {
         case .forwarding(var e, var a):
             switch a.response {
             case .awaitingHead(let interims, let interimBytes):
-                switch ResponseHeadParser.parse(window, requestWasHEAD: e.isHEAD, limits: limits.parser) {
+                // An earlier head (interim, or the last exchange's) was sent in an earlier round.
+                responseHead = nil
+                switch ResponseHeadParser.parse(window, requestWasHEAD: e.isHEAD, limits: limits.parser,
+                                                storage: &responseStorage) {
                 case .needMore:
                     return
                 case .error(let error):
