@@ -42,9 +42,12 @@ public struct PolicyState {
 
     /// Picks a server of pool `pool` for `request` by the pool's policy.
     mutating func pick(pool: Int, request: RequestFacts, snapshot: RoutingSnapshot, now: UInt64) -> Pick {
-        let compiled = snapshot.pools[pool]
+        // Only the parts this reads: copying the whole CompiledPool (its config included) costs a
+        // dozen reference counts per request.
+        let compiledServers = snapshot.pools[pool].servers
+        let policy = snapshot.pools[pool].policy
         let servers = snapshot.servers
-        if pool >= rotation.count || currentWeights[pool].count != compiled.servers.count {
+        if pool >= rotation.count || currentWeights[pool].count != compiledServers.count {
             self = PolicyState(snapshot: snapshot, random: random)   // built for another snapshot: start over
         }
         let excluded = request.excluded
@@ -52,7 +55,7 @@ public struct PolicyState {
 
         // Drain keeps pinned work: a draining pinned server still takes its own requests.
         var pinnedPosition: Int? = nil
-        if let pin = request.pinnedServer, let position = compiled.servers.firstIndex(of: pin), !isExcluded(pin) {
+        if let pin = request.pinnedServer, let position = compiledServers.firstIndex(of: pin), !isExcluded(pin) {
             pinnedPosition = position
             let state = servers[pin]
             if state.condition == .drain, !state.isFull { return .server(pin) }
@@ -60,14 +63,14 @@ public struct PolicyState {
 
         // The active priority group: the lowest with an up, non-excluded server.
         var group = Int.max
-        for server in compiled.servers {
+        for server in compiledServers {
             let state = servers[server]
             if state.config.group < group, !isExcluded(server), state.condition == .up { group = state.config.group }
         }
         guard group != Int.max else { return .none }
 
         candidates.removeAll(keepingCapacity: true)
-        for (position, server) in compiled.servers.enumerated() {
+        for (position, server) in compiledServers.enumerated() {
             let state = servers[server]
             guard state.config.group == group, !isExcluded(server), state.condition == .up, !state.isFull else { continue }
             candidates.append(position)
@@ -75,36 +78,36 @@ public struct PolicyState {
         guard !candidates.isEmpty else { return .full }
         if candidates.count == 1 {
             // Keep round-robin positions moving as if the others were skipped; the rest need no state.
-            if compiled.policy == .roundRobin { return smoothWeightedRoundRobin(pool: pool, snapshot: snapshot, now: now) }
-            return .server(compiled.servers[candidates[0]])
+            if policy == .roundRobin { return smoothWeightedRoundRobin(pool: pool, snapshot: snapshot, now: now) }
+            return .server(compiledServers[candidates[0]])
         }
 
-        switch compiled.policy {
+        switch policy {
         case .roundRobin:
             return smoothWeightedRoundRobin(pool: pool, snapshot: snapshot, now: now)
         case .leastLoad:
-            fillLoads(compiled, snapshot, now)
-            return .server(compiled.servers[candidates[leastLoaded(pool: pool)]])
+            fillLoads(snapshot.pools[pool], snapshot, now)
+            return .server(compiledServers[candidates[leastLoaded(pool: pool)]])
         case .p2c:
-            fillLoads(compiled, snapshot, now)
+            fillLoads(snapshot.pools[pool], snapshot, now)
             let n = candidates.count
             let a = random.next(below: n)
             var b = random.next(below: n - 1)
             if b >= a { b += 1 }
-            return .server(compiled.servers[candidates[loads[b] < loads[a] ? b : a]])
+            return .server(compiledServers[candidates[loads[b] < loads[a] ? b : a]])
         case .hash:
-            let key = Self.keyHash(request, compiled.config.hashKey)
-            return .server(compiled.servers[candidates[rendezvous(key: key, compiled)]])
+            let key = Self.keyHash(request, snapshot.pools[pool].config.hashKey)
+            return .server(compiledServers[candidates[rendezvous(key: key, snapshot.pools[pool])]])
         case .threshold:
             var home = -1
             if let pinnedPosition { home = candidates.firstIndex(of: pinnedPosition) ?? -1 }
-            if home < 0 { home = rendezvous(key: Self.keyHash(request, compiled.config.hashKey), compiled) }
-            fillLoads(compiled, snapshot, now)
+            if home < 0 { home = rendezvous(key: Self.keyHash(request, snapshot.pools[pool].config.hashKey), snapshot.pools[pool]) }
+            fillLoads(snapshot.pools[pool], snapshot, now)
             let chosen = loads.withUnsafeBufferPointer { loads in
-                ThresholdRule.choose(home: home, count: loads.count, firstLevel: compiled.config.firstLevel,
-                                     secondLevel: compiled.config.secondLevel) { loads[$0] }
+                ThresholdRule.choose(home: home, count: loads.count, firstLevel: snapshot.pools[pool].config.firstLevel,
+                                     secondLevel: snapshot.pools[pool].config.secondLevel) { loads[$0] }
             }
-            return .server(compiled.servers[candidates[chosen]])
+            return .server(compiledServers[candidates[chosen]])
         }
     }
 

@@ -33,6 +33,13 @@ private func upstreamText(_ head: RequestHead) -> String {
                 + "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: gw.example:8080\r\nVia: 1.1 weir\r\n\r\n")
     }
 
+    @Test func fieldLinesAreSentAsNameColonSpaceValueWhateverTheirSpacing() {
+        // Lines already in that shape are copied whole; the others are rebuilt (OWS dropped).
+        let text = upstreamText(request(
+            "GET / HTTP/1.1\r\nHost: h\r\nA:1\r\nB:  2  \r\nC:\t3\r\nD: 4 \r\nE:\r\nF: six six\r\n\r\n"))
+        #expect(text.hasPrefix("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: \r\nF: six six\r\nX-Forwarded-For: "))
+    }
+
     @Test func appendsToExistingForwardedForAndViaAndReplacesProtoAndHost() {
         let text = upstreamText(request(
             "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 198.51.100.1\r\nVia: 1.0 edge\r\nX-Forwarded-Proto: https\r\n"

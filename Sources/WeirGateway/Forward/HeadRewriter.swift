@@ -40,14 +40,14 @@ enum HeadRewriter {
     static func upstreamRequest(_ head: RequestHead, path: ArraySlice<UInt8>, client: ClientView,
                                 fallbackHost: @autoclosure () -> String, into out: inout [UInt8]) {
         let bytes = head.bytes
-        out.append(contentsOf: bytes[head.method])
+        append(bytes, head.method, to: &out)
         out.append(UInt8(ascii: " "))
         out.append(contentsOf: path)
         append(" HTTP/1.1\r\n", to: &out)
         var sawHost = false
         if let authority = head.absoluteFormAuthority {
             append("Host: ", to: &out)
-            out.append(contentsOf: bytes[authority])
+            append(bytes, authority, to: &out)
             append("\r\n", to: &out)
             sawHost = true
         }
@@ -91,7 +91,7 @@ enum HeadRewriter {
         }
         append("X-Forwarded-For: ", to: &out)
         if let prior = priorForwardedFor, !prior.isEmpty {
-            out.append(contentsOf: bytes[prior])
+            append(bytes, prior, to: &out)
             append(", ", to: &out)
         }
         out.append(contentsOf: client.clientAddress)
@@ -103,7 +103,7 @@ enum HeadRewriter {
         }
         append("\r\nVia: ", to: &out)
         if let prior = priorVia, !prior.isEmpty {
-            out.append(contentsOf: bytes[prior])
+            append(bytes, prior, to: &out)
             append(", ", to: &out)
         }
         append("1.1 weir\r\n", to: &out)
@@ -115,7 +115,7 @@ enum HeadRewriter {
                     if isH2C(bytes, protocolName) { return }
                     if !first { append(", ", to: &out) }
                     first = false
-                    out.append(contentsOf: bytes[protocolName])
+                    append(bytes, protocolName, to: &out)
                 }
             }
             append("\r\n", to: &out)
@@ -148,7 +148,7 @@ enum HeadRewriter {
         append("HTTP/1.1", to: &out)
         var lineEnd = 0
         while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd += 1 }
-        if lineEnd > 8 { out.append(contentsOf: bytes[8..<lineEnd]) }
+        if lineEnd > 8 { append(bytes, 8..<lineEnd, to: &out) }
         append("\r\n", to: &out)
         let named = connectionTokens(head)
         var priorVia: Range<Int>? = nil
@@ -172,7 +172,7 @@ enum HeadRewriter {
             if isHopByHop(bytes, field) || isNamed(bytes, field, by: named) { continue }
             if head.fieldName(i, is: "location") || head.fieldName(i, is: "content-location"),
                let rewritten = rewriteURL(bytes[field.value], prefixes: serverPrefixes, client: client) {
-                out.append(contentsOf: bytes[field.name])
+                append(bytes, field.name, to: &out)
                 append(": ", to: &out)
                 out.append(contentsOf: rewritten)
                 append("\r\n", to: &out)
@@ -182,7 +182,7 @@ enum HeadRewriter {
         }
         append("Via: ", to: &out)
         if let prior = priorVia, !prior.isEmpty {
-            out.append(contentsOf: bytes[prior])
+            append(bytes, prior, to: &out)
             append(", ", to: &out)
         }
         append("1.1 weir\r\n", to: &out)
@@ -245,7 +245,7 @@ enum HeadRewriter {
             head.forEachListElement(head.fields[i].value) { coding in
                 if !first { append(", ", to: &out) }
                 first = false
-                out.append(contentsOf: bytes[coding])
+                append(bytes, coding, to: &out)
             }
         }
         append("\r\n", to: &out)
@@ -267,11 +267,26 @@ enum HeadRewriter {
         equalsIgnoringCase(bytes[range], "h2c".utf8)
     }
 
+    /// Appends `name: value` CRLF. A line received in exactly that shape (one space after the
+    /// colon, no trailing whitespace) is copied in one piece, CRLF included.
     private static func copy(_ bytes: [UInt8], _ field: HeaderField, into out: inout [UInt8]) {
-        out.append(contentsOf: bytes[field.name])
+        let name = field.name, value = field.value
+        if value.lowerBound == name.upperBound &+ 2, !value.isEmpty, bytes[name.upperBound &+ 1] == UInt8(ascii: " "),
+           value.upperBound &+ 1 < bytes.count, bytes[value.upperBound] == UInt8(ascii: "\r") {
+            append(bytes, name.lowerBound..<(value.upperBound &+ 2), to: &out)
+            return
+        }
+        append(bytes, name, to: &out)
         append(": ", to: &out)
-        out.append(contentsOf: bytes[field.value])
+        append(bytes, value, to: &out)
         append("\r\n", to: &out)
+    }
+
+    /// Appends `bytes[range]` (through a buffer pointer: an ArraySlice would retain and release
+    /// the head's storage for every field).
+    @inline(__always)
+    private static func append(_ bytes: [UInt8], _ range: Range<Int>, to out: inout [UInt8]) {
+        bytes.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[range])) }
     }
 
     private static func append(_ text: StaticString, to out: inout [UInt8]) {
