@@ -27,6 +27,9 @@ final class Worker {
     let hstsFields: [[UInt8]]
     /// Per listener: its TLS handshake timeout in milliseconds (0 for plain listeners).
     let handshakeTimeoutsMs: [Int64]
+    /// Where sessions build a response head before it is copied to the client's output (used and
+    /// emptied within one action, so one buffer serves every session of the loop).
+    var responseHeadScratch: [UInt8] = []
     /// Requests waiting for a server below its max_conns, per pool, oldest first, with their deadlines.
     private var queues: [[(session: ClientSession, deadline: UInt64)]]
     private(set) var queuedCount = 0

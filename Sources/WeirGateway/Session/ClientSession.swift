@@ -45,9 +45,8 @@ final class ClientSession: ConnectionHandler {
     var exchangeIsNew = false
     /// The server of the current attempt.
     private var currentServer: Int?
+    /// The request head for the server (kept for a retry; sized once for typical heads).
     private var upstreamHead: [UInt8] = []
-    /// The response head being written (kept for its capacity: no allocation per response).
-    private var responseHead: [UInt8] = []
     private var rewriter: BodyRewriter?
     private var bytesToClient = 0
 
@@ -338,6 +337,7 @@ final class ClientSession: ConnectionHandler {
         currentServer = server
         let state = snapshot.servers[server]
         upstreamHead.removeAll(keepingCapacity: true)
+        upstreamHead.reserveCapacity(head.bytes.count + 256)   // the forwarding fields it adds
         HeadRewriter.upstreamRequest(head, path: target.path, client: clientView,
                                      fallbackHost: state.config.address.description, into: &upstreamHead)
         state.inFlight.wrappingIncrement(ordering: .relaxed)
@@ -383,14 +383,14 @@ final class ClientSession: ConnectionHandler {
     private func writeResponseHead(_ head: ResponseHead, framing: HeadRewriter.ClientFraming, connection: StaticString?,
                                    final: Bool) {
         guard let server = currentServer else { return }
-        responseHead.removeAll(keepingCapacity: true)
-        responseHead.reserveCapacity(head.bytes.count + 64)
+        worker.responseHeadScratch.removeAll(keepingCapacity: true)
+        worker.responseHeadScratch.reserveCapacity(head.bytes.count + 256)
         HeadRewriter.clientResponse(head, framing: framing, connection: connection, client: clientView,
                                     serverPrefixes: worker.serverPrefixes[server],
                                     extraFields: final ? worker.hstsFields[listenerIndex] : [],
-                                    setCookie: final ? setCookie : [], into: &responseHead)
-        bytesToClient += responseHead.count
-        responseHead.withUnsafeBytes { client.output.append($0) }
+                                    setCookie: final ? setCookie : [], into: &worker.responseHeadScratch)
+        bytesToClient += worker.responseHeadScratch.count
+        worker.responseHeadScratch.withUnsafeBytes { client.output.append($0) }
     }
 
     private func endExchange(status: Int, server: Int?) {
