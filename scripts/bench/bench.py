@@ -1,20 +1,26 @@
 #!/usr/bin/env python3
-"""Weir benchmark harness: Weir vs haproxy vs nginx on the same backends, wrk as the client.
+"""Weir benchmark harness: Weir vs haproxy vs nginx in front of the same origins, wrk as the client.
 
-Run (normally via `make bench`):
+Run (normally via `make bench` / `make bench-all`):
 
-    python3 scripts/bench/bench.py --weir .build/release/weir [--quick] [--scenario NAME ...]
-                                   [--duration S] [--threads N] [--proxies weir,haproxy,nginx]
-                                   [--out results.json]
+    python3 scripts/bench/bench.py --weir .build/release/weir [--quick] [--scenario NAME ... | --all]
+                                   [--repeats N] [--duration S] [--warmup S] [--proxies weir,haproxy,nginx]
+                                   [--no-pin] [--out results.json]
+
+Method (issue 9): two nginx origins (one worker each, access log off); the proxy under test alone on
+one CPU, wrk, the origins and this script on another (`taskset`); one worker/thread per proxy; a fresh
+proxy per run, 2 s warm-up + 8 s measured; N interleaved rounds (weir, haproxy, nginx; weir, ...) and
+the median of each column. The main figure is the proxy's CPU time per request (utime+stime of all
+its processes); "CPU % of a core" shows whether the proxy was the saturated side.
 
 Everything listens on 127.0.0.1 only. Every process the harness starts is stopped by its PID in a
 `finally` block (plus a SIGTERM/SIGINT handler). No third-party Python dependencies.
 
 Extending:
-  * a scenario is one dict in SCENARIOS (path, connections, extra wrk headers, backends, policy);
+  * a scenario is one dict in SCENARIOS (path, connections, extra wrk headers, backends, policy...);
   * a proxy is a subclass of Proxy with `config(backends, policy)` (returns the config text) and
     `command(conf_path)`; register it in PROXIES;
-  * a backend kind is a subclass of Backend; `--backend` chooses the kind.
+  * an origin kind is a subclass of Backend; `--backend` chooses the kind.
 """
 
 from __future__ import annotations
@@ -802,6 +808,22 @@ class RssSampler(threading.Thread):
         self.join(2)
 
 
+def cpu_busy(cpu: int | None) -> tuple[int, int] | None:
+    """(busy, total) ticks of one CPU from /proc/stat (busy = all but idle and iowait), or None."""
+    if cpu is None:
+        return None
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                return sum(v) - v[3] - v[4], sum(v)
+    return None
+
+
+def busy_pct(a, b) -> float | None:
+    return 100.0 * (b[0] - a[0]) / (b[1] - a[1]) if a and b and b[1] > a[1] else None
+
+
 def cpu_ticks(pids: list[int]) -> int:
     total = 0
     for p in pids:
@@ -855,11 +877,11 @@ def measure(args, proxy: Proxy, sc: dict, backends, lua_path: str, pin: dict | N
     (CPU ticks of every proxy process before and after), stop."""
     load_cpu = pin["load"] if pin else None
     with pinned_to(load_cpu):
-        return _measure(args, proxy, sc, backends, lua_path, taskset(load_cpu), policy, label,
-                        expect_status)
+        return _measure(args, proxy, sc, backends, lua_path, pin, policy, label, expect_status)
 
 
-def _measure(args, proxy, sc, backends, lua_path, wrk_prefix, policy, label, expect_status) -> dict:
+def _measure(args, proxy, sc, backends, lua_path, pin, policy, label, expect_status) -> dict:
+    wrk_prefix = taskset(pin["load"] if pin else None)
     try:
         if sc.get("tls"):
             proxy.tls = TLS_CERTS[sc["tls"]]
@@ -874,10 +896,13 @@ def _measure(args, proxy, sc, backends, lua_path, wrk_prefix, policy, label, exp
                 run_wrk(args, proxy.port, sc, args.warmup, lua_path, wrk_prefix)
             pids = proxy.pids()
             served0 = backend_requests(backends)
+            # How busy both CPUs were: tells a starved proxy (others on its core) from an idle one.
+            c0 = {k: cpu_busy(pin[k] if pin else None) for k in ("proxy", "load")}
             t0, w0 = cpu_ticks(pids), time.monotonic()
             res = run_wrk(args, proxy.port, sc, args.duration, lua_path, wrk_prefix)
             pids_after = proxy.pids()
             t1, w1 = cpu_ticks(pids_after), time.monotonic()
+            c1 = {k: cpu_busy(pin[k] if pin else None) for k in ("proxy", "load")}
             served1 = backend_requests(backends)
             hwm_kib = sum(_status_kib(p, "VmHWM") for p in pids_after)
         finally:
@@ -912,6 +937,9 @@ def _measure(args, proxy, sc, backends, lua_path, wrk_prefix, policy, label, exp
         "cpu_us_per_req": cpu_s * 1e6 / nreq if nreq else None,
         # share of one core used during the measured run (wall time between the two CPU readings)
         "cpu_pct": 100.0 * cpu_s / (w1 - w0) if w1 > w0 else None,
+        # pinned runs: % busy of the proxy's CPU (proxy + anything else there) and of the load CPU
+        "proxy_cpu_busy_pct": busy_pct(c0["proxy"], c1["proxy"]),
+        "load_cpu_busy_pct": busy_pct(c0["load"], c1["load"]),
         "idle_rss_mib": idle_kib / 1024.0,
         "peak_rss_mib": sampler.peak_kib / 1024.0,
         "rss_samples": sampler.samples,
@@ -932,7 +960,7 @@ def median(xs: list):
 
 
 MEDIAN_KEYS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "cpu_pct", "idle_rss_mib", "peak_rss_mib",
-               "vmhwm_sum_mib")
+               "vmhwm_sum_mib", "proxy_cpu_busy_pct", "load_cpu_busy_pct")
 
 
 def summarize(label: str, runs: list[dict]) -> dict:
@@ -990,6 +1018,20 @@ def unsaturated(sc: dict, r: dict, pin: dict | None) -> bool:
             and r["cpu_pct"] < SATURATED_PCT)
 
 
+def saturation_note(sc: dict, r: dict, pin: dict | None) -> str:
+    """The note of a row: the not-saturated flag, and why when /proc/stat tells (another process on
+    the proxy's CPU, or the load CPU full)."""
+    notes = []
+    if unsaturated(sc, r, pin):
+        notes.append("⚠ not saturated: the ratio is not a CPU comparison")
+        if (r.get("load_cpu_busy_pct") or 0) >= SATURATED_PCT:
+            notes.append(f"load CPU {r['load_cpu_busy_pct']:.0f} % busy")
+    other = ((r.get("proxy_cpu_busy_pct") or 0) - (r.get("cpu_pct") or 0)) if is_pinned(sc, pin) else 0
+    if other >= 10:
+        notes.append(f"⚠ other processes used {other:.0f} % of the proxy's CPU")
+    return "; ".join(notes)
+
+
 def _heading(sc: dict, args, pin: dict | None) -> str:
     where = (f"pinned: proxy on CPU {pin['proxy']}, wrk + origins on CPU {pin['load']}"
              if is_pinned(sc, pin) else "UNPINNED: proxy, wrk and origins share every CPU")
@@ -1029,7 +1071,7 @@ def table(sc: dict, rows: list[dict], args, pin: dict | None) -> str:
         if "error" in r:
             out.append(f"| {r['proxy']} | FAILED |" + " |" * ncols + f" {r['error'].splitlines()[0]} |")
             continue
-        note = "⚠ not saturated: the ratio is not a CPU comparison" if unsaturated(sc, r, pin) else ""
+        note = saturation_note(sc, r, pin)
         out.append(f"| {r['proxy']} | " + " | ".join(cols[k][1](r) for k in order)
                    + f" | {_errors_cell(r)} | {note} |")
     if not base:
