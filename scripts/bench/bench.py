@@ -854,7 +854,7 @@ def preflight(proxy: Proxy, sc: dict, backends: list[Backend], expect_status: in
         head = body[:4096]
         seen |= {b.name for b in backends if b.name.encode() in head}
     if expect_status == 200 and len(backends) > 1 and len(seen) < 2:
-        print(f"    note: pre-flight responses named backends {sorted(seen)} only", flush=True)
+        print(f"\n    note: pre-flight responses named backends {sorted(seen)} only;", end="", flush=True)
 
 
 def backend_requests(backends) -> dict | None:
@@ -913,7 +913,7 @@ def _measure(args, proxy, sc, backends, lua_path, pin, policy, label, expect_sta
     finally:
         proxy.stop()
     if set(pids) != set(pids_after):
-        print(f"    note: {proxy.name} process set changed during the run", flush=True)
+        print(f"\n    note: {proxy.name} process set changed during the run;", end="", flush=True)
     e = res["errors"]
     nreq = res["requests"]
     share = None
@@ -1239,7 +1239,7 @@ def run_plan(args, sc: dict) -> list[tuple[str, dict]]:
 
 
 def estimate_s(args) -> float:
-    per_run = args.warmup + args.duration + 1.5   # start, pre-flight, stop
+    per_run = args.warmup + args.duration + 0.7   # start, pre-flight, stop (measured)
     return sum(len(run_plan(args, sc)) for sc in args.scenarios) * args.repeats * per_run
 
 
@@ -1328,7 +1328,8 @@ def main(argv=None) -> int:
     results: dict[str, dict] = {}
     failures: list[str] = []
     meta = {"threads": args.threads, "wrk_threads": args.wrk_threads, "duration_s": args.duration,
-            "warmup_s": args.warmup, "repeats": args.repeats, "backend": args.backend, "weir": args.weir,
+            "warmup_s": args.warmup, "repeats": args.repeats, "weir": args.weir,
+            "origins": {sc["name"]: origin_kind(args, sc) for sc in args.scenarios},
             "pin": pin, "cpus": os.cpu_count(), "clk_tck": CLK_TCK, "nofile": NOFILE,
             "proxies": args.proxy_list, "scenarios": [sc["name"] for sc in args.scenarios],
             "memory": "peak of summed VmRSS over all proxy processes, sampled at 10 Hz during warm-up + "
