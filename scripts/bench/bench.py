@@ -1028,7 +1028,7 @@ def saturation_note(sc: dict, r: dict, pin: dict | None) -> str:
             notes.append(f"load CPU {r['load_cpu_busy_pct']:.0f} % busy")
     other = ((r.get("proxy_cpu_busy_pct") or 0) - (r.get("cpu_pct") or 0)) if is_pinned(sc, pin) else 0
     if other >= 10:
-        notes.append(f"⚠ other processes used {other:.0f} % of the proxy's CPU")
+        notes.append(f"⚠ other work (processes, interrupts) used {other:.0f} % of the proxy's CPU")
     return "; ".join(notes)
 
 
