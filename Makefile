@@ -17,7 +17,7 @@ FUZZ_SMOKE_SECONDS ?= 8
 FUZZ_JOBS          ?= 1
 FUZZ_TARGETS       ?=
 
-.PHONY: run test build deps test-deps bench-deps unit e2e bench bench-instructions check clean tls-audit tls-deps fuzz
+.PHONY: run test build deps test-deps bench-deps unit e2e bench bench-all bench-instructions check clean tls-audit tls-deps fuzz
 
 run: deps build
 	@scripts/run-demo.sh $(RELEASE_BIN) $(CONF)
@@ -37,8 +37,12 @@ unit: deps
 e2e: deps test-deps build
 	WEIR_BIN=$(RELEASE_BIN) python3 -m pytest Tests/EndToEnd -q
 
+# `make bench`: the issue-9 table + workers2 + redirect (~12 min); `make bench-all` adds TLS and policies.
 bench: deps bench-deps build
 	python3 scripts/bench/bench.py --weir $(RELEASE_BIN) $(BENCH_ARGS)
+
+bench-all: deps bench-deps build
+	python3 scripts/bench/bench.py --weir $(RELEASE_BIN) --all $(BENCH_ARGS)
 
 # Instructions per request under callgrind (valgrind), the steady figure on a noisy machine.
 bench-instructions: deps bench-deps build

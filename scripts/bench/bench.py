@@ -1,20 +1,26 @@
 #!/usr/bin/env python3
-"""Weir benchmark harness: Weir vs haproxy vs nginx on the same backends, wrk as the client.
+"""Weir benchmark harness: Weir vs haproxy vs nginx in front of the same origins, wrk as the client.
 
-Run (normally via `make bench`):
+Run (normally via `make bench` / `make bench-all`):
 
-    python3 scripts/bench/bench.py --weir .build/release/weir [--quick] [--scenario NAME ...]
-                                   [--duration S] [--threads N] [--proxies weir,haproxy,nginx]
-                                   [--out results.json]
+    python3 scripts/bench/bench.py --weir .build/release/weir [--quick] [--scenario NAME ... | --all]
+                                   [--repeats N] [--duration S] [--warmup S] [--proxies weir,haproxy,nginx]
+                                   [--no-pin] [--out results.json]
+
+Method (issue 9): two nginx origins (one worker each, access log off); the proxy under test alone on
+one CPU, wrk, the origins and this script on another (`taskset`); one worker/thread per proxy; a fresh
+proxy per run, 2 s warm-up + 8 s measured; N interleaved rounds (weir, haproxy, nginx; weir, ...) and
+the median of each column. The main figure is the proxy's CPU time per request (utime+stime of all
+its processes); "CPU % of a core" shows whether the proxy was the saturated side.
 
 Everything listens on 127.0.0.1 only. Every process the harness starts is stopped by its PID in a
 `finally` block (plus a SIGTERM/SIGINT handler). No third-party Python dependencies.
 
 Extending:
-  * a scenario is one dict in SCENARIOS (path, connections, extra wrk headers, backends, policy);
+  * a scenario is one dict in SCENARIOS (path, connections, extra wrk headers, backends, policy...);
   * a proxy is a subclass of Proxy with `config(backends, policy)` (returns the config text) and
     `command(conf_path)`; register it in PROXIES;
-  * a backend kind is a subclass of Backend; `--backend` chooses the kind.
+  * an origin kind is a subclass of Backend; `--backend` chooses the kind.
 """
 
 from __future__ import annotations
@@ -47,21 +53,33 @@ PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 #   path            : request path for wrk (and the pre-flight check)
 #   connections     : wrk -c
 #   headers         : extra wrk -H headers
-#   backends        : list of backend specs {"name": ..., "args": [extra demo-backend args]}
+#   backends        : list of origin specs {"name": ..., "args": [extra demo-backend args]}
+#   origins         : origin kind (a BACKENDS key), default "nginx"; --backend overrides it unless
+#                     `fixed_origins` (the policies scenario needs the demo backend's --delay)
 #   policy          : canonical (Weir) balancing policy name; translated per proxy by POLICIES
-#   policies        : optional {proxy: [run, ...]}: one measured run (one table row) per entry, where a
-#                     run is a canonical policy name or {"policy", "label", "server": {extra server keys}}
-#                     (server keys are Weir-only); proxies not listed run once with `policy`
+#   policies        : optional {proxy: [run, ...]}: one measured row per entry, where a run is a canonical
+#                     policy name or {"policy", "label", "server": {extra Weir server keys},
+#                     "listener": {extra Weir listener keys}, "expect_status": N}; proxies not listed run
+#                     once with `policy`
+#   only            : optional list of the proxies this scenario runs (default: all of --proxies)
 #   baseline        : row label the ratio columns divide by (default "haproxy")
+#   table           : "policies" for the per-policy table (backend shares), else the standard table
+#   main            : the main figure, first in the table: "cpu" (CPU µs/req, default) or "p99"
+#   pin             : default True: the proxy alone on one CPU, wrk and the origins on another
+#   saturation      : default True: flag pinned rows where the proxy used < SATURATED_PCT of its core
+#                     (off for paced / latency scenarios)
+#   threads         : proxy threads for this scenario (default --threads)
+#   pace_ms         : optional: each wrk connection waits this long between its requests (wrk's Lua delay())
 #   expect_bytes    : expected body size in the pre-flight check (None = don't check)
 #   tls             : optional "ecdsa" or "rsa": the proxy terminates TLS (https on the client side) with a
 #                     P-256 ECDSA or an RSA 2048 certificate made by a throw-away CA at start (openssl CLI);
 #                     every proxy serves the same certificate and key
 # --------------------------------------------------------------------------------------------
 TWO_BACKENDS = [{"name": "b1"}, {"name": "b2"}]
+SATURATED_PCT = 90.0
 
 SCENARIOS = [
-    {"name": "small", "desc": "keep-alive, 64 conns, GET / (small body)",
+    {"name": "small", "desc": "keep-alive, 64 conns, GET / (6 B body)",
      "path": "/", "connections": 64, "headers": [], "backends": TWO_BACKENDS,
      "policy": "round-robin", "expect_bytes": None},
     {"name": "16k", "desc": "keep-alive, 64 conns, GET /?size=16384",
@@ -73,15 +91,32 @@ SCENARIOS = [
     {"name": "newconn", "desc": "new connection per request (Connection: close), 16 conns",
      "path": "/", "connections": 16, "headers": ["Connection: close"], "backends": TWO_BACKENDS,
      "policy": "round-robin", "expect_bytes": None},
-    {"name": "c1000", "desc": "keep-alive, 1000 conns, GET /",
+    {"name": "c1000", "desc": "keep-alive, 1000 conns at full speed, GET /",
      "path": "/", "connections": 1000, "headers": [], "backends": TWO_BACKENDS,
      "policy": "round-robin", "expect_bytes": None},
+    {"name": "c1000-paced", "desc": "keep-alive, 1000 conns, each sending one request every 100 ms, GET /",
+     "path": "/", "connections": 1000, "headers": [], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": None, "pace_ms": 100, "main": "p99", "saturation": False},
+    {"name": "workers2",
+     "desc": "as small, 2 proxy threads (weir workers = 2, haproxy nbthread 2, nginx worker_processes 2), "
+             "UNPINNED",
+     "path": "/", "connections": 64, "headers": [], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": None, "threads": 2, "pin": False},
+    {"name": "redirect",
+     "desc": "weir only: the listener in redirect mode (307, no server hop) vs the same weir in proxy mode, "
+             "keep-alive, 64 conns, GET /",
+     "path": "/", "connections": 64, "headers": [], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": None, "only": ["weir"],
+     "policies": {"weir": [{"policy": "round-robin", "label": "proxy mode"},
+                           {"policy": "round-robin", "label": "redirect mode",
+                            "listener": {"mode": "redirect"}, "expect_status": 307}]},
+     "baseline": "weir proxy mode"},
     {"name": "policies",
-     "desc": "balancing policies: 3 backends of different speed (delay 1/5/20 ms), 32 conns, GET /",
-     "path": "/", "connections": 32, "headers": [],
+     "desc": "balancing policies: 3 demo backends of different speed (delay 1/5/20 ms), 32 conns, GET /",
+     "path": "/", "connections": 32, "headers": [], "origins": "demo", "fixed_origins": True,
      "backends": [{"name": "fast", "args": ["--delay", "1"]}, {"name": "mid", "args": ["--delay", "5"]},
                   {"name": "slow", "args": ["--delay", "20"]}],
-     "policy": "least-load",
+     "policy": "least-load", "table": "policies", "saturation": False,
      "policies": {
          # threshold with the default capacity (100) keeps everything at the home server (every wrk
          # connection comes from 127.0.0.1, so one home) while in-flight/100 < first_level 0.5;
@@ -100,10 +135,13 @@ SCENARIOS = [
      "desc": "TLS, new connection + full handshake per request (Connection: close), RSA 2048 cert, 16 conns",
      "path": "/", "connections": 16, "headers": ["Connection: close"], "backends": TWO_BACKENDS,
      "policy": "round-robin", "expect_bytes": None, "tls": "rsa"},
-    {"name": "tls-keepalive", "desc": "TLS keep-alive, 64 conns, GET / (small body), P-256 ECDSA cert",
+    {"name": "tls-keepalive", "desc": "TLS keep-alive, 64 conns, GET / (6 B body), P-256 ECDSA cert",
      "path": "/", "connections": 64, "headers": [], "backends": TWO_BACKENDS,
      "policy": "round-robin", "expect_bytes": None, "tls": "ecdsa"},
 ]
+# `make bench`: the issue's table plus workers2 and redirect (about 12 min with 3 repeats);
+# `make bench-all` (--all) adds policies and the TLS scenarios.
+DEFAULT_SCENARIOS = ["small", "16k", "1m", "newconn", "c1000", "c1000-paced", "workers2", "redirect"]
 SCENARIO_BY_NAME = {s["name"]: s for s in SCENARIOS}
 
 # Canonical policy name -> per-proxy spelling (None = unsupported by that proxy).
@@ -122,18 +160,25 @@ POLICY_LABELS = {"least-load": {"haproxy": "leastconn", "nginx": "least_conn"},
 
 
 def scenario_runs(sc: dict, proxy: str) -> list[dict]:
-    """The measured runs of `proxy` in scenario `sc`: [{"policy", "label", "server"}]. Without a
+    """The measured runs of `proxy` in scenario `sc`: [{"policy", "label", "server", "listener",
+    "expect_status"}]. Without a
     `policies` entry for the proxy: one run with the scenario's policy, labelled with the proxy name."""
     runs = sc.get("policies", {}).get(proxy)
     if not runs:
-        return [{"policy": sc["policy"], "label": proxy, "server": {}}]
+        return [{"policy": sc["policy"], "label": proxy, "server": {}, "listener": {}, "expect_status": 200}]
     out = []
     for r in runs:
         if isinstance(r, str):
             r = {"policy": r}
         shown = r.get("label") or POLICY_LABELS.get(r["policy"], {}).get(proxy, r["policy"])
-        out.append({"policy": r["policy"], "label": f"{proxy} {shown}", "server": r.get("server", {})})
+        out.append({"policy": r["policy"], "label": f"{proxy} {shown}", "server": r.get("server", {}),
+                    "listener": r.get("listener", {}), "expect_status": r.get("expect_status", 200)})
     return out
+
+
+def scenario_proxies(sc: dict, proxies: list[str]) -> list[str]:
+    only = sc.get("only")
+    return [p for p in proxies if not only or p in only]
 
 
 class BenchError(Exception):
@@ -337,11 +382,12 @@ def http_get(port: int, path: str, timeout: float = 5.0, tls: dict | None = None
 class Backend:
     """One origin server on 127.0.0.1:port."""
 
-    def __init__(self, spec: dict, port: int, workdir: str):
+    def __init__(self, spec: dict, port: int, workdir: str, prefix: list[str] | None = None):
         self.name = spec["name"]
         self.spec = spec
         self.port = port
         self.workdir = workdir
+        self.prefix = prefix or []   # e.g. ["taskset", "-c", "0"]: the origins share wrk's CPU
         self.proc: Proc | None = None
 
     @property
@@ -352,7 +398,7 @@ class Backend:
         raise NotImplementedError
 
     def start(self):
-        self.proc = Proc(f"backend-{self.name}", self.argv(), self.workdir, cwd=self.workdir)
+        self.proc = Proc(f"backend-{self.name}", self.prefix + self.argv(), self.workdir, cwd=self.workdir)
         wait_listening(self.proc, self.port)
 
     def stop(self):
@@ -361,7 +407,7 @@ class Backend:
 
 
 class DemoBackend(Backend):
-    """`weir demo-backend --port P --name NAME` (the default)."""
+    """`weir demo-backend --port P --name NAME` (the policies scenario: it supports --delay)."""
     weir = ""
 
     def argv(self):
@@ -377,9 +423,11 @@ class CmdBackend(Backend):
         return shlex.split(self.template.format(port=self.port, name=self.name))
 
 
-class NginxStandinBackend(Backend):
-    """Development stand-in: nginx serving fixed bodies. Supports ?size=N for the sizes the
-    scenarios use (files are pre-generated); ?delay is NOT supported."""
+class NginxOriginBackend(Backend):
+    """The default origin: nginx from apt, one worker, access log off, serving fixed files: "NAME ok\n"
+    (6 bytes for b1/b2) and ?size=N for the sizes the scenarios use (pre-generated, sendfile). It
+    is faster than the demo backend, so the proxy, not the origin, is the saturated side.
+    ?delay is NOT supported."""
     SIZES = (16384, 1048576)
 
     def argv(self):
@@ -388,7 +436,7 @@ class NginxStandinBackend(Backend):
         os.makedirs(os.path.join(d, "logs"), exist_ok=True)
         os.makedirs(www, exist_ok=True)
         with open(os.path.join(www, "small"), "w") as f:
-            f.write(f"hello from {self.name}\n")
+            f.write(f"{self.name} ok\n")
         for n in self.SIZES:
             with open(os.path.join(www, f"size{n}"), "wb") as f:
                 f.write((self.name.encode() + b" ") * (n // (len(self.name) + 1))
@@ -442,12 +490,15 @@ class Proxy:
     name = ""
     conf_name = "proxy.conf"
 
-    def __init__(self, threads: int, workdir: str, server_extra: dict | None = None):
+    def __init__(self, threads: int, workdir: str, server_extra: dict | None = None,
+                 listener_extra: dict | None = None, prefix: list[str] | None = None):
         self.threads = threads
         self.workdir = workdir
         self.port = 0
         self.proc: Proc | None = None
-        self.server_extra = server_extra or {}
+        self.server_extra = server_extra or {}      # Weir only: extra [[pool.server]] keys
+        self.listener_extra = listener_extra or {}  # Weir only: extra [[listener]] keys (mode)
+        self.prefix = prefix or []                  # e.g. ["taskset", "-c", "1"]: the proxy's own CPU
         self.tls: dict | None = None   # an entry of TLS_CERTS when the scenario is over TLS
 
     def policy(self, canonical: str) -> str:
@@ -474,7 +525,7 @@ class Proxy:
     def start(self, backends, policy):
         self.port = free_port()
         conf = self.write_config(backends, policy)
-        self.proc = Proc(self.name, self.command(conf), self.dir, cwd=self.dir)
+        self.proc = Proc(self.name, self.prefix + self.command(conf), self.dir, cwd=self.dir)
         self.conf_path = conf
         wait_listening(self.proc, self.port)
 
@@ -494,6 +545,7 @@ class WeirProxy(Proxy):
 
     def config(self, backends, policy):
         extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in self.server_extra.items())
+        lextra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in self.listener_extra.items())
         servers = "".join(f'[[pool.server]]\nid = "{b.name}"\naddress = "{b.address}"\n{extra}'
                           for b in backends)
         # No admin listener (several weirs may run; nothing should listen on 9090) and no health
@@ -502,7 +554,7 @@ class WeirProxy(Proxy):
                f'profile = "intermediate"\n') if self.tls else ""
         return (f'[global]\nworkers = {self.threads}\naccess_log = "off"\n'
                 f'[admin]\naddress = "off"\n'
-                f'[[listener]]\nname = "bench"\naddress = "{HOST}:{self.port}"\n{tls}'
+                f'[[listener]]\nname = "bench"\naddress = "{HOST}:{self.port}"\n{lextra}{tls}'
                 f'[[pool]]\nname = "bench"\npolicy = "{self.policy(policy)}"\n'
                 f'[pool.health]\ntype = "none"\n'
                 f'{servers}'
@@ -531,7 +583,7 @@ defaults
     mode http
     maxconn {maxconn}
     option http-keep-alive
-    http-reuse safe
+    http-reuse always
     timeout connect 5s
     timeout client 30s
     timeout server 30s
@@ -573,7 +625,7 @@ http {{
     {_nginx_temp_paths(d)}
     upstream bench {{
         {self.policy(policy)}
-{servers}        keepalive 64;
+{servers}        keepalive 1024;
         keepalive_requests 1000000;
     }}
     server {{
@@ -636,7 +688,47 @@ def make_tls_certs(tmp: str) -> dict[str, dict]:
             f.write(c.read() + k.read())
         out[kind] = {"ca": ca, "cert": cert, "key": key, "combined": combined}
     return out
-BACKENDS = {"demo": DemoBackend, "nginx-standin": NginxStandinBackend, "cmd": CmdBackend}
+BACKENDS = {"nginx": NginxOriginBackend, "demo": DemoBackend, "cmd": CmdBackend}
+
+# --------------------------------------------------------------------------------------------
+# Pinning
+# --------------------------------------------------------------------------------------------
+def pin_plan(no_pin: bool) -> dict | None:
+    """{"load": cpu, "proxy": cpu}: the proxy alone on the second CPU we may use, wrk, the origins
+    and this script on the first; None (with a warning) when pinning is off or impossible."""
+    if no_pin:
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        print(f"WARNING: only {len(cpus)} CPU available: running UNPINNED; the proxy shares its core "
+              "with wrk and the origins, so CPU ratios are less meaningful", flush=True)
+        return None
+    if not shutil.which("taskset"):
+        print("WARNING: taskset (util-linux) not found: running UNPINNED", flush=True)
+        return None
+    return {"load": cpus[0], "proxy": cpus[1], "all": cpus}
+
+
+def taskset(cpu: int | None) -> list[str]:
+    return [] if cpu is None else ["taskset", "-c", str(cpu)]
+
+
+class pinned_to:
+    """Context manager: this thread (and the threads it starts, e.g. the RSS sampler) on `cpu`, so
+    the harness never runs on the proxy's core. No-op for None."""
+
+    def __init__(self, cpu: int | None):
+        self.cpu = cpu
+
+    def __enter__(self):
+        if self.cpu is not None:
+            self.saved = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {self.cpu})
+
+    def __exit__(self, *exc):
+        if self.cpu is not None:
+            os.sched_setaffinity(0, self.saved)
+
 
 # --------------------------------------------------------------------------------------------
 # Measurement
@@ -655,12 +747,24 @@ done = function(summary, latency, requests)
     latency:percentile(99.9)))
 end
 """
+# wrk calls delay() before each request of a connection and waits that many ms; its latency clock
+# starts when the request is written, so the pause is not counted.
+WRK_DELAY_LUA = "delay = function() return {ms} end\n"
 
 
-def run_wrk(args, port: int, sc: dict, duration: int, lua_path: str) -> dict:
-    argv = ["/usr/bin/wrk", "-t", str(min(args.wrk_threads, sc["connections"])),
-            "-c", str(sc["connections"]), "-d", f"{duration}s", "--timeout", "5s", "--latency",
-            "-s", lua_path]
+def wrk_script(tmp: str, pace_ms: int | None) -> str:
+    """The wrk Lua script (the JSON `done` report, plus a delay() when paced), written once per pace."""
+    path = os.path.join(tmp, f"wrk-{pace_ms or 0}.lua")
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write(WRK_DONE_LUA + (WRK_DELAY_LUA.format(ms=int(pace_ms)) if pace_ms else ""))
+    return path
+
+
+def run_wrk(args, port: int, sc: dict, duration: int, lua_path: str, prefix: list[str]) -> dict:
+    argv = prefix + ["/usr/bin/wrk", "-t", str(min(args.wrk_threads, sc["connections"])),
+                     "-c", str(sc["connections"]), "-d", f"{duration}s", "--timeout", "5s", "--latency",
+                     "-s", lua_path]
     for h in sc["headers"]:
         argv += ["-H", h]
     argv.append(f"{'https' if sc.get('tls') else 'http'}://{HOST}:{port}{sc['path']}")
@@ -679,7 +783,8 @@ def run_wrk(args, port: int, sc: dict, duration: int, lua_path: str) -> dict:
 
 
 class RssSampler(threading.Thread):
-    """Samples the summed RSS of all the proxy's processes at ~10 Hz."""
+    """Samples the summed RSS of all the proxy's processes at ~10 Hz. The process list (a scan of
+    /proc) is refreshed once a second only, to keep the sampler cheap."""
 
     def __init__(self, proxy: Proxy, period: float = 0.1):
         super().__init__(daemon=True)
@@ -689,8 +794,11 @@ class RssSampler(threading.Thread):
         self._stop_evt = threading.Event()
 
     def run(self):
+        pids: list[int] = []
         while not self._stop_evt.is_set():
-            total = sum(_rss_kib(p) for p in self.proxy.pids())
+            if self.samples % 10 == 0:
+                pids = self.proxy.pids()
+            total = sum(_rss_kib(p) for p in pids)
             self.peak_kib = max(self.peak_kib, total)
             self.samples += 1
             self._stop_evt.wait(self.period)
@@ -698,6 +806,22 @@ class RssSampler(threading.Thread):
     def stop(self):
         self._stop_evt.set()
         self.join(2)
+
+
+def cpu_busy(cpu: int | None) -> tuple[int, int] | None:
+    """(busy, total) ticks of one CPU from /proc/stat (busy = all but idle and iowait), or None."""
+    if cpu is None:
+        return None
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                return sum(v) - v[3] - v[4], sum(v)
+    return None
+
+
+def busy_pct(a, b) -> float | None:
+    return 100.0 * (b[0] - a[0]) / (b[1] - a[1]) if a and b and b[1] > a[1] else None
 
 
 def cpu_ticks(pids: list[int]) -> int:
@@ -709,9 +833,9 @@ def cpu_ticks(pids: list[int]) -> int:
     return total
 
 
-def preflight(proxy: Proxy, sc: dict, backends: list[Backend]):
-    """A few plain GETs through the proxy: must be 200 (and the right size); warns if the
-    responses never name a second backend (round-robin not happening)."""
+def preflight(proxy: Proxy, sc: dict, backends: list[Backend], expect_status: int = 200):
+    """A few plain GETs through the proxy: must answer `expect_status` (and, for 200, the right
+    size); warns if 200 responses never name a second backend (round-robin not happening)."""
     seen = set()
     for _ in range(2 * len(backends)):
         try:
@@ -719,16 +843,18 @@ def preflight(proxy: Proxy, sc: dict, backends: list[Backend]):
         except OSError as e:
             raise StartError(f"{proxy.name}: pre-flight GET {sc['path']} failed: {e}\n"
                              f"{proxy.proc.log_tail()}")
+        if status != expect_status:
+            raise StartError(f"{proxy.name}: pre-flight GET {sc['path']} returned {status}, expected "
+                             f"{expect_status}: {body[:200]!r}\n{proxy.proc.log_tail()}")
         if status != 200:
-            raise StartError(f"{proxy.name}: pre-flight GET {sc['path']} returned {status}: "
-                             f"{body[:200]!r}\n{proxy.proc.log_tail()}")
+            continue
         if sc.get("expect_bytes") is not None and len(body) != sc["expect_bytes"]:
             raise StartError(f"{proxy.name}: pre-flight GET {sc['path']} returned "
                              f"{len(body)} bytes, expected {sc['expect_bytes']}")
         head = body[:4096]
         seen |= {b.name for b in backends if b.name.encode() in head}
-    if len(backends) > 1 and len(seen) < 2:
-        print(f"    note: pre-flight responses named backends {sorted(seen)} only", flush=True)
+    if expect_status == 200 and len(backends) > 1 and len(seen) < 2:
+        print(f"\n    note: pre-flight responses named backends {sorted(seen)} only;", end="", flush=True)
 
 
 def backend_requests(backends) -> dict | None:
@@ -745,34 +871,49 @@ def backend_requests(backends) -> dict | None:
     return out
 
 
-def measure(args, proxy: Proxy, sc: dict, backends, lua_path: str, policy: str | None = None,
-            label: str | None = None) -> dict:
+def measure(args, proxy: Proxy, sc: dict, backends, lua_path: str, pin: dict | None,
+            policy: str | None = None, label: str | None = None, expect_status: int = 200) -> dict:
+    """One measured run with a fresh proxy: start, pre-flight, idle RSS, warm-up, measured run
+    (CPU ticks of every proxy process before and after), stop."""
+    load_cpu = pin["load"] if pin else None
+    with pinned_to(load_cpu):
+        return _measure(args, proxy, sc, backends, lua_path, pin, policy, label, expect_status)
+
+
+def _measure(args, proxy, sc, backends, lua_path, pin, policy, label, expect_status) -> dict:
+    wrk_prefix = taskset(pin["load"] if pin else None)
     try:
         if sc.get("tls"):
             proxy.tls = TLS_CERTS[sc["tls"]]
         proxy.start(backends, policy or sc["policy"])
-        preflight(proxy, sc, backends)
+        preflight(proxy, sc, backends, expect_status)
+        time.sleep(0.2)  # let the pre-flight's connections close before the idle figure
+        idle_kib = sum(_rss_kib(p) for p in proxy.pids())
         sampler = RssSampler(proxy)
         sampler.start()
         try:
             if args.warmup > 0:
-                run_wrk(args, proxy.port, sc, args.warmup, lua_path)
+                run_wrk(args, proxy.port, sc, args.warmup, lua_path, wrk_prefix)
             pids = proxy.pids()
             served0 = backend_requests(backends)
-            t0 = cpu_ticks(pids)
-            res = run_wrk(args, proxy.port, sc, args.duration, lua_path)
+            # How busy both CPUs were: tells a starved proxy (others on its core) from an idle one.
+            c0 = {k: cpu_busy(pin[k] if pin else None) for k in ("proxy", "load")}
+            t0, w0 = cpu_ticks(pids), time.monotonic()
+            res = run_wrk(args, proxy.port, sc, args.duration, lua_path, wrk_prefix)
             pids_after = proxy.pids()
-            t1 = cpu_ticks(pids_after)
+            t1, w1 = cpu_ticks(pids_after), time.monotonic()
+            c1 = {k: cpu_busy(pin[k] if pin else None) for k in ("proxy", "load")}
             served1 = backend_requests(backends)
             hwm_kib = sum(_status_kib(p, "VmHWM") for p in pids_after)
         finally:
             sampler.stop()
         if not proxy.proc.alive():
             raise BenchError(f"{proxy.name} died during the run\n{proxy.proc.log_tail()}")
+        argv = proxy.proc.argv
     finally:
         proxy.stop()
     if set(pids) != set(pids_after):
-        print(f"    note: {proxy.name} process set changed during the run", flush=True)
+        print(f"\n    note: {proxy.name} process set changed during the run;", end="", flush=True)
     e = res["errors"]
     nreq = res["requests"]
     share = None
@@ -780,9 +921,12 @@ def measure(args, proxy: Proxy, sc: dict, backends, lua_path: str, policy: str |
         diff = {k: served1[k] - served0[k] for k in served1}
         total = sum(diff.values())
         share = {k: v / total for k, v in diff.items()} if total > 0 else None
+    cpu_s = (t1 - t0) / CLK_TCK
     res.update({
         "proxy": label or proxy.name,
         "proxy_kind": proxy.name,
+        "proxy_argv": argv,
+        "threads": proxy.threads,
         "policy": policy or sc["policy"],
         "scenario": sc["name"],
         "backend_share": share,
@@ -790,15 +934,52 @@ def measure(args, proxy: Proxy, sc: dict, backends, lua_path: str, policy: str |
         "p50_ms": res["latency_us"]["p50"] / 1000.0,
         "p99_ms": res["latency_us"]["p99"] / 1000.0,
         "cpu_ticks": t1 - t0,
-        "cpu_us_per_req": (t1 - t0) * 1e6 / CLK_TCK / nreq if nreq else None,
+        "cpu_us_per_req": cpu_s * 1e6 / nreq if nreq else None,
+        # share of one core used during the measured run (wall time between the two CPU readings)
+        "cpu_pct": 100.0 * cpu_s / (w1 - w0) if w1 > w0 else None,
+        # pinned runs: % busy of the proxy's CPU (proxy + anything else there) and of the load CPU
+        "proxy_cpu_busy_pct": busy_pct(c0["proxy"], c1["proxy"]),
+        "load_cpu_busy_pct": busy_pct(c0["load"], c1["load"]),
+        "idle_rss_mib": idle_kib / 1024.0,
         "peak_rss_mib": sampler.peak_kib / 1024.0,
         "rss_samples": sampler.samples,
         "vmhwm_sum_mib": hwm_kib / 1024.0,
         "processes": len(pids_after),
-        "non2xx": e["status"],
+        "non2xx": e["status"],   # wrk counts answers with status > 399 only: 3xx are successes
         "socket_errors": e["connect"] + e["read"] + e["write"] + e["timeout"],
     })
     return res
+
+
+def median(xs: list):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+MEDIAN_KEYS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "cpu_pct", "idle_rss_mib", "peak_rss_mib",
+               "vmhwm_sum_mib", "proxy_cpu_busy_pct", "load_cpu_busy_pct")
+
+
+def summarize(label: str, runs: list[dict]) -> dict:
+    """The row shown for `label`: the median of each column over its successful runs, errors summed."""
+    ok = [r for r in runs if r["proxy"] == label and "error" not in r]
+    failed = [r for r in runs if r["proxy"] == label and "error" in r]
+    if not ok:
+        return {"proxy": label, "error": failed[0]["error"] if failed else "no run", "runs": 0,
+                "failed_runs": len(failed)}
+    row = {k: median([r[k] for r in ok]) for k in MEDIAN_KEYS}
+    row.update({"proxy": label, "proxy_kind": ok[0]["proxy_kind"], "threads": ok[0]["threads"],
+                "runs": len(ok), "failed_runs": len(failed),
+                "non2xx": sum(r["non2xx"] for r in ok),
+                "socket_errors": sum(r["socket_errors"] for r in ok),
+                "errors": {k: sum(r["errors"][k] for r in ok) for k in ok[0]["errors"]}})
+    shares = [r["backend_share"] for r in ok if r.get("backend_share")]
+    row["backend_share"] = ({k: sum(s.get(k, 0) for s in shares) / len(shares) for k in shares[0]}
+                            if shares else None)
+    return row
 
 
 # --------------------------------------------------------------------------------------------
@@ -814,55 +995,98 @@ def _fmt(v, spec):
     return "–" if v is None else format(v, spec)
 
 
-def table(sc: dict, rows: list[dict], duration: int) -> str:
-    if sc.get("policies"):
-        return policy_table(sc, rows, duration)
-    base = next((r for r in rows if r["proxy"] == "haproxy" and "error" not in r), None)
-    b = (lambda k: base[k] if base else None)
-    out = [f"### {sc['name']} — {sc['desc']} ({duration}s, wrk -c{sc['connections']})", "",
-           "| proxy | req/s | ×haproxy | p99 ms | ×haproxy | CPU µs/req | ×haproxy "
-           "| peak RSS MiB (sampled 10 Hz) | ×haproxy | errors |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r in rows:
-        if "error" in r:
-            out.append(f"| {r['proxy']} | FAILED | | | | | | | | {r['error'].splitlines()[0]} |")
-            continue
-        errs = []
-        if r["non2xx"]:
-            errs.append(f"non-2xx {r['non2xx']}")
-        e = r["errors"]
-        for k in ("connect", "read", "write", "timeout"):
-            if e[k]:
-                errs.append(f"{k} {e[k]}")
-        flag = ("⚠ " + ", ".join(errs)) if errs else "0"
-        cpu = r["cpu_us_per_req"]
-        out.append(
-            f"| {r['proxy']} | {r['rps']:,.0f} | {_ratio(r['rps'], b('rps'))} "
-            f"| {r['p99_ms']:.2f} | {_ratio(r['p99_ms'], b('p99_ms'))} "
-            f"| {_fmt(cpu, '.1f')} | {_ratio(cpu, b('cpu_us_per_req'))} "
-            f"| {r['peak_rss_mib']:.1f} | {_ratio(r['peak_rss_mib'], b('peak_rss_mib'))} "
-            f"| {flag} |")
-    return "\n".join(out)
-
-
 def _errors_cell(r: dict) -> str:
     errs = []
     if r["non2xx"]:
-        errs.append(f"non-2xx {r['non2xx']}")
+        errs.append(f"HTTP ≥ 400: {r['non2xx']}")
     for k in ("connect", "read", "write", "timeout"):
         if r["errors"][k]:
             errs.append(f"{k} {r['errors'][k]}")
+    if r.get("failed_runs"):
+        errs.append(f"{r['failed_runs']} run(s) failed")
     return ("⚠ " + ", ".join(errs)) if errs else "0"
 
 
-def policy_table(sc: dict, rows: list[dict], duration: int) -> str:
+def is_pinned(sc: dict, pin: dict | None) -> bool:
+    return pin is not None and sc.get("pin", True)
+
+
+def unsaturated(sc: dict, r: dict, pin: dict | None) -> bool:
+    """A pinned throughput row whose proxy used < SATURATED_PCT of its core: something else (wrk,
+    the origins) was the bottleneck, so its CPU/req is not a comparison of proxies at full load."""
+    return (is_pinned(sc, pin) and sc.get("saturation", True) and r.get("cpu_pct") is not None
+            and r["cpu_pct"] < SATURATED_PCT)
+
+
+def saturation_note(sc: dict, r: dict, pin: dict | None) -> str:
+    """The note of a row: the not-saturated flag, and why when /proc/stat tells (another process on
+    the proxy's CPU, or the load CPU full)."""
+    notes = []
+    if unsaturated(sc, r, pin):
+        notes.append("⚠ not saturated: the ratio is not a CPU comparison")
+        if (r.get("load_cpu_busy_pct") or 0) >= SATURATED_PCT:
+            notes.append(f"load CPU {r['load_cpu_busy_pct']:.0f} % busy")
+    other = ((r.get("proxy_cpu_busy_pct") or 0) - (r.get("cpu_pct") or 0)) if is_pinned(sc, pin) else 0
+    if other >= 10:
+        notes.append(f"⚠ other work (processes, interrupts) used {other:.0f} % of the proxy's CPU")
+    return "; ".join(notes)
+
+
+def _heading(sc: dict, args, pin: dict | None) -> str:
+    where = (f"pinned: proxy on CPU {pin['proxy']}, wrk + origins on CPU {pin['load']}"
+             if is_pinned(sc, pin) else "UNPINNED: proxy, wrk and origins share every CPU")
+    threads = sc.get("threads", args.threads)
+    return (f"### {sc['name']} — {sc['desc']}\n\n{where}; {threads} proxy thread(s); "
+            f"median of {args.repeats} interleaved run(s) of {args.warmup}+{args.duration} s "
+            f"(warm-up + measured), wrk -t{args.wrk_threads} -c{sc['connections']}"
+            + (f", {sc['pace_ms']} ms between a connection's requests" if sc.get("pace_ms") else ""))
+
+
+def table(sc: dict, rows: list[dict], args, pin: dict | None) -> str:
+    if sc.get("table") == "policies":
+        return policy_table(sc, rows, args, pin)
+    label = sc.get("baseline", "haproxy")
+    base = next((r for r in rows if r["proxy"] == label and "error" not in r), None)
+    b = (lambda k: base[k] if base else None)
+    x = f"×{label}"
+    cols = {  # key -> (header, cell)
+        "cpu": (f"CPU µs/req | {x}", lambda r: f"{_fmt(r['cpu_us_per_req'], '.2f')} | "
+                f"{_ratio(r['cpu_us_per_req'], b('cpu_us_per_req'))}"),
+        "pct": ("CPU % of a core", lambda r: _fmt(r["cpu_pct"], ".0f")),
+        "rps": (f"req/s | {x}", lambda r: f"{r['rps']:,.0f} | {_ratio(r['rps'], b('rps'))}"),
+        "p99": (f"p99 ms | {x}", lambda r: f"{r['p99_ms']:.2f} | {_ratio(r['p99_ms'], b('p99_ms'))}"),
+        "peak": (f"peak RSS MiB | {x}", lambda r: f"{r['peak_rss_mib']:.1f} | "
+                 f"{_ratio(r['peak_rss_mib'], b('peak_rss_mib'))}"),
+        "idle": (f"idle RSS MiB | {x}", lambda r: f"{r['idle_rss_mib']:.1f} | "
+                 f"{_ratio(r['idle_rss_mib'], b('idle_rss_mib'))}"),
+    }
+    order = (["p99", "cpu", "pct", "rps"] if sc.get("main") == "p99" else ["cpu", "pct", "rps", "p99"]) \
+        + ["peak", "idle"]
+    header = " | ".join(cols[k][0] for k in order)
+    ncols = header.count("|") + 1
+    out = [_heading(sc, args, pin), "",
+           f"| proxy | {header} | errors | note |",
+           "|---|" + "---:|" * ncols + "---|---|"]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['proxy']} | FAILED |" + " |" * ncols + f" {r['error'].splitlines()[0]} |")
+            continue
+        note = saturation_note(sc, r, pin)
+        out.append(f"| {r['proxy']} | " + " | ".join(cols[k][1](r) for k in order)
+                   + f" | {_errors_cell(r)} | {note} |")
+    if not base:
+        out.append(f"\n(no successful `{label}` row: ratios are –)")
+    return "\n".join(out)
+
+
+def policy_table(sc: dict, rows: list[dict], args, pin: dict | None) -> str:
     """One row per proxy × policy: req/s, p50, p99 (and ratios to the scenario's baseline row), the
     share of the measured requests each backend served, CPU per request and errors."""
     label = sc.get("baseline", "haproxy")
     base = next((r for r in rows if r["proxy"] == label and "error" not in r), None)
     b = (lambda k: base[k] if base else None)
     names = [spec["name"] for spec in sc["backends"]]
-    out = [f"### {sc['name']} — {sc['desc']} ({duration}s, wrk -c{sc['connections']})", "",
+    out = [_heading(sc, args, pin), "",
            f"| proxy / policy | req/s | ×{label} | p50 ms | ×{label} | p99 ms | ×{label} "
            f"| share {'/'.join(names)} % | CPU µs/req | errors |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -882,17 +1106,53 @@ def policy_table(sc: dict, rows: list[dict], duration: int) -> str:
     return "\n".join(out)
 
 
-def target_check(results: dict) -> str:
-    rows = {r["proxy"]: r for r in results.get("small", []) if "error" not in r}
-    w, h = rows.get("weir"), rows.get("haproxy")
-    label = "target small: weir CPU/req ≤ 1.5× haproxy and req/s ≥ 0.7× haproxy"
-    if not w or not h or not h["cpu_us_per_req"] or not h["rps"] or w["cpu_us_per_req"] is None:
-        return f"{label}: N/A (needs successful weir and haproxy runs of 'small')"
-    cpu, rps = w["cpu_us_per_req"] / h["cpu_us_per_req"], w["rps"] / h["rps"]
-    errs = w["non2xx"] + w["socket_errors"]
-    ok = cpu <= 1.5 and rps >= 0.7 and errs == 0
-    extra = f", weir errors {errs}" if errs else ""
-    return f"{label}: {'PASS' if ok else 'FAIL'} (CPU/req {cpu:.2f}×, req/s {rps:.2f}×{extra})"
+# Issue 9's targets, as ratios of medians in the same run:
+# (scenario, column, "<=" or ">=", limit, row, baseline row).
+TARGETS = [
+    ("small", "cpu_us_per_req", "<=", 0.8, "weir", "haproxy"),
+    ("small", "rps", ">=", 1.1, "weir", "haproxy"),
+    ("16k", "cpu_us_per_req", "<=", 0.8, "weir", "haproxy"),
+    ("16k", "rps", ">=", 1.1, "weir", "haproxy"),
+    ("1m", "cpu_us_per_req", "<=", 0.5, "weir", "haproxy"),
+    ("newconn", "cpu_us_per_req", "<=", 0.9, "weir", "haproxy"),
+    ("c1000", "cpu_us_per_req", "<=", 0.9, "weir", "haproxy"),
+    ("c1000", "peak_rss_mib", "<=", 0.8, "weir", "haproxy"),
+    ("small", "idle_rss_mib", "<=", 1.2, "weir", "haproxy"),
+    ("c1000-paced", "p99_ms", "<=", 1.0, "weir", "haproxy"),
+    ("tls-handshake-ecdsa", "cpu_us_per_req", "<=", 1.0, "weir", "haproxy"),
+    ("tls-handshake-rsa", "cpu_us_per_req", "<=", 1.0, "weir", "haproxy"),
+    ("tls-keepalive", "cpu_us_per_req", "<=", 1.0, "weir", "haproxy"),
+    ("redirect", "rps", ">=", 1.5, "weir redirect mode", "weir proxy mode"),
+]
+COLUMN_NAMES = {"cpu_us_per_req": "CPU µs/req", "rps": "req/s", "peak_rss_mib": "peak RSS",
+                "idle_rss_mib": "idle RSS", "p99_ms": "p99"}
+
+
+def target_check(results: dict, pin: dict | None) -> list[str]:
+    """One PASS / MISS / N/A line per target (informational: never changes the exit code)."""
+    lines, tally = [], {"PASS": 0, "MISS": 0, "N/A": 0}
+    for scn, key, op, limit, row, base in TARGETS:
+        label = f"target {scn}: {row} {COLUMN_NAMES[key]} {'≤' if op == '<=' else '≥'} {limit}× {base}"
+        sc = SCENARIO_BY_NAME[scn]
+        rows = {r["proxy"]: r for r in results.get(scn, {}).get("median", []) if "error" not in r}
+        w, h = rows.get(row), rows.get(base)
+        if not w or not h or not h.get(key) or w.get(key) is None:
+            verdict, detail = "N/A", (f"needs successful {row} and {base} runs of '{scn}'"
+                                      if scn in results else "scenario not run")
+        else:
+            ratio = w[key] / h[key]
+            ok = ratio <= limit if op == "<=" else ratio >= limit
+            notes = [f"{r['proxy']} not saturated ({r['cpu_pct']:.0f} %)" for r in (w, h)
+                     if key in ("cpu_us_per_req", "rps") and unsaturated(sc, r, pin)]
+            if w["non2xx"] + w["socket_errors"]:
+                notes.append(f"{row} errors {w['non2xx'] + w['socket_errors']}")
+            verdict = "PASS" if ok and not (w["non2xx"] + w["socket_errors"]) else "MISS"
+            detail = f"{ratio:.2f}×" + (f"; {', '.join(notes)}" if notes else "")
+        tally[verdict] += 1
+        lines.append(f"{label}: {verdict} ({detail})")
+    lines.append(f"targets: {tally['PASS']} PASS, {tally['MISS']} MISS, {tally['N/A']} N/A "
+                 "(informational: misses do not change the exit code)")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -901,45 +1161,58 @@ def target_check(results: dict) -> str:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weir", help="path to the weir binary (gateway and, by default, backends)")
-    p.add_argument("--quick", action="store_true", help="3 s per measured run instead of 8 s")
+    p.add_argument("--weir", help="path to the weir binary (gateway and, for policies, demo backends)")
+    p.add_argument("--quick", action="store_true", help="1 s warm-up + 3 s measured instead of 2 s + 8 s")
     p.add_argument("--scenario", action="append", metavar="NAME",
-                   help=f"run only this scenario (repeatable): {', '.join(SCENARIO_BY_NAME)}")
+                   help=f"run only this scenario (repeatable): {', '.join(SCENARIO_BY_NAME)}; "
+                        f"default: {', '.join(DEFAULT_SCENARIOS)}")
+    p.add_argument("--all", action="store_true", help="every scenario (adds policies and TLS)")
     p.add_argument("--duration", type=float, help="seconds per measured run (overrides --quick)")
-    p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds before each run")
+    p.add_argument("--warmup", type=float, help="warm-up seconds before each run (overrides --quick)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="interleaved rounds (each proxy once per round, a fresh process each run); "
+                        "the tables show medians (default 3)")
     p.add_argument("--threads", type=int, default=1,
-                   help="proxy threads: weir workers / haproxy nbthread / nginx worker_processes")
+                   help="proxy threads: weir workers / haproxy nbthread / nginx worker_processes "
+                        "(default 1; workers2 always uses 2)")
     p.add_argument("--wrk-threads", type=int, default=1, help="wrk -t (default 1)")
     p.add_argument("--proxies", default="weir,haproxy,nginx",
                    help="comma-separated subset of: " + ",".join(PROXIES))
-    p.add_argument("--backend", choices=sorted(BACKENDS), default="demo",
-                   help="backend kind: demo = `WEIR demo-backend` (default); nginx-standin = "
-                        "nginx serving fixed bodies (development only; no ?delay)")
+    p.add_argument("--backend", choices=sorted(BACKENDS) + ["nginx-standin"],
+                   help="origin kind for every scenario but policies (which needs the demo backend): "
+                        "nginx = nginx serving fixed files (the default); demo = `WEIR demo-backend`")
     p.add_argument("--backend-cmd", metavar="TEMPLATE",
                    help="custom backend command with {port} and {name} placeholders "
                         "(implies --backend cmd)")
-    p.add_argument("--out", metavar="FILE", help="write all results as JSON")
+    p.add_argument("--no-pin", action="store_true", help="no taskset pinning in any scenario")
+    p.add_argument("--out", metavar="FILE", help="write every run and the medians as JSON")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, logs)")
     p.add_argument("--list", action="store_true", help="list scenarios and exit")
     a = p.parse_args(argv)
+    if a.backend == "nginx-standin":  # the old name of the nginx origin
+        a.backend = "nginx"
     if a.backend_cmd:
         a.backend = "cmd"
     elif a.backend == "cmd":
         p.error("--backend cmd needs --backend-cmd TEMPLATE")
     a.duration = max(1, math.ceil(a.duration if a.duration else (3 if a.quick else 8)))
-    a.warmup = 0 if a.warmup <= 0 else max(1, math.ceil(a.warmup))
+    warm = a.warmup if a.warmup is not None else (1 if a.quick else 2)
+    a.warmup = 0 if warm <= 0 else max(1, math.ceil(warm))
+    if a.repeats < 1:
+        p.error("--repeats must be ≥ 1")
     a.proxy_list = [x.strip() for x in a.proxies.split(",") if x.strip()]
     bad = [x for x in a.proxy_list if x not in PROXIES]
     if bad or not a.proxy_list:
         p.error(f"unknown proxies {bad}; choose from {','.join(PROXIES)}")
-    names = a.scenario or [s["name"] for s in SCENARIOS]
+    names = a.scenario or ([s["name"] for s in SCENARIOS] if a.all else DEFAULT_SCENARIOS)
     bad = [n for n in names if n not in SCENARIO_BY_NAME]
     if bad:
         p.error(f"unknown scenarios {bad}; choose from {', '.join(SCENARIO_BY_NAME)}")
     a.scenarios = [SCENARIO_BY_NAME[n] for n in dict.fromkeys(names)]
     if a.threads < 1 or a.wrk_threads < 1:
         p.error("--threads and --wrk-threads must be ≥ 1")
-    needs_weir = "weir" in a.proxy_list or a.backend == "demo"
+    kinds = {origin_kind(a, sc) for sc in a.scenarios}
+    needs_weir = "weir" in a.proxy_list or "demo" in kinds
     if not a.list and needs_weir:
         if not a.weir:
             p.error("--weir PATH is required (for the weir proxy and/or the demo backends)")
@@ -948,17 +1221,97 @@ def parse_args(argv=None):
         a.weir = os.path.abspath(a.weir)
     for tool in ["/usr/bin/wrk"] + [{"haproxy": "/usr/sbin/haproxy", "nginx": "/usr/sbin/nginx"}
                                     .get(x, "") for x in a.proxy_list] + \
-            (["/usr/sbin/nginx"] if a.backend == "nginx-standin" else []):
-        if tool and not os.access(tool, os.X_OK):
-            p.error(f"required tool not found: {tool}")
+            (["/usr/sbin/nginx"] if "nginx" in kinds else []):
+        if tool and not a.list and not os.access(tool, os.X_OK):
+            p.error(f"required tool not found: {tool} (`make bench-deps` installs it)")
     return a
+
+
+def origin_kind(args, sc: dict) -> str:
+    if sc.get("fixed_origins"):
+        return sc["origins"]
+    return args.backend or sc.get("origins", "nginx")
+
+
+def run_plan(args, sc: dict) -> list[tuple[str, dict]]:
+    """(proxy name, run) in the order of one round: weir, haproxy, nginx (each with its runs)."""
+    return [(name, run) for name in scenario_proxies(sc, args.proxy_list) for run in scenario_runs(sc, name)]
+
+
+def estimate_s(args) -> float:
+    per_run = args.warmup + args.duration + 0.7   # start, pre-flight, stop (measured)
+    return sum(len(run_plan(args, sc)) for sc in args.scenarios) * args.repeats * per_run
+
+
+class Origins:
+    """Origin sets shared by the scenarios with the same specs, kind and pinning; started on demand."""
+
+    def __init__(self, args, tmp: str):
+        self.args, self.tmp = args, tmp
+        self.sets: dict[str, list[Backend]] = {}
+        self.started: list[Backend] = []
+
+    def get(self, sc: dict, cpu: int | None) -> list[Backend]:
+        kind = origin_kind(self.args, sc)
+        key = json.dumps([sc["backends"], kind, cpu], sort_keys=True)
+        if key not in self.sets:
+            bs = [BACKENDS[kind](spec, free_port(), self.tmp, taskset(cpu)) for spec in sc["backends"]]
+            for b in bs:
+                self.started.append(b)
+                b.start()
+            self.sets[key] = bs
+        return self.sets[key]
+
+    def stop(self):
+        for b in self.started:
+            b.stop()
+
+
+def run_scenario(args, sc: dict, origins: Origins, pin: dict | None, tmp: str,
+                 broken: dict[str, str], failures: list[str]) -> dict:
+    """Every round of `sc`: {"runs": [every run], "median": [one row per label]}."""
+    pinned = is_pinned(sc, pin)
+    backends = origins.get(sc, pin["load"] if pinned else None)
+    lua_path = wrk_script(tmp, sc.get("pace_ms"))
+    plan = run_plan(args, sc)
+    runs: list[dict] = []
+    for rnd in range(1, args.repeats + 1):
+        for name, run in plan:
+            label = run["label"]
+            if name in broken:
+                runs.append({"proxy": label, "scenario": sc["name"], "round": rnd, "error": broken[name]})
+                continue
+            print(f"  {sc['name']:11} round {rnd}/{args.repeats} {label:18} ...", end="", flush=True)
+            proxy = PROXIES[name](sc.get("threads", args.threads), tmp, run["server"], run["listener"],
+                                  taskset(pin["proxy"] if pinned else None))
+            try:
+                r = measure(args, proxy, sc, backends, lua_path, pin if pinned else None,
+                            policy=run["policy"], label=label, expect_status=run["expect_status"])
+                print(f" {r['rps']:,.0f} req/s, p99 {r['p99_ms']:.2f} ms, "
+                      f"{_fmt(r['cpu_us_per_req'], '.2f')} µs CPU/req, CPU {_fmt(r['cpu_pct'], '.0f')} %, "
+                      f"idle {r['idle_rss_mib']:.1f} MiB", flush=True)
+            except BenchError as e:
+                print(" FAILED", flush=True)
+                what = "failed to start" if isinstance(e, StartError) else "run failed"
+                msg = f"{label} {what} in scenario {sc['name']} (round {rnd}): {e}"
+                print("ERROR: " + msg, file=sys.stderr, flush=True)
+                failures.append(msg)
+                if isinstance(e, StartError):
+                    broken[name] = f"failed to start (see scenario {sc['name']})"
+                r = {"proxy": label, "scenario": sc["name"], "error": str(e)}
+            r["round"] = rnd
+            runs.append(r)
+    labels = list(dict.fromkeys(run["label"] for _, run in plan))
+    return {"runs": runs, "median": [summarize(l, runs) for l in labels]}
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.list:
         for s in SCENARIOS:
-            print(f"{s['name']:10} {s['desc']}")
+            mark = "*" if s["name"] in DEFAULT_SCENARIOS else " "
+            print(f"{mark} {s['name']:20} {s['desc']}")
+        print("(* = run by default; --all or `make bench-all` for every scenario)")
         return 0
 
     DemoBackend.weir = args.weir or ""
@@ -969,78 +1322,40 @@ def main(argv=None) -> int:
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, on_signal)
 
+    pin = pin_plan(args.no_pin)
     tmp = tempfile.mkdtemp(prefix="weir-bench-")
-    backends: list[Backend] = []
-    started: list[Backend] = []
-    results: dict[str, list[dict]] = {}
+    origins = Origins(args, tmp)
+    results: dict[str, dict] = {}
     failures: list[str] = []
-    lua_path = os.path.join(tmp, "done.lua")
-    with open(lua_path, "w") as f:
-        f.write(WRK_DONE_LUA)
     meta = {"threads": args.threads, "wrk_threads": args.wrk_threads, "duration_s": args.duration,
-            "warmup_s": args.warmup, "backend": args.backend, "weir": args.weir,
-            "cpus": os.cpu_count(), "clk_tck": CLK_TCK, "nofile": NOFILE,
-            "proxies": args.proxy_list,
-            "memory": "peak of summed VmRSS over all proxy processes, sampled at 10 Hz "
-                      "during warm-up + run (vmhwm_sum_mib: sum of per-process VmHWM)",
+            "warmup_s": args.warmup, "repeats": args.repeats, "weir": args.weir,
+            "origins": {sc["name"]: origin_kind(args, sc) for sc in args.scenarios},
+            "pin": pin, "cpus": os.cpu_count(), "clk_tck": CLK_TCK, "nofile": NOFILE,
+            "proxies": args.proxy_list, "scenarios": [sc["name"] for sc in args.scenarios],
+            "memory": "peak of summed VmRSS over all proxy processes, sampled at 10 Hz during warm-up + "
+                      "run; idle: summed VmRSS after start and pre-flight (vmhwm_sum_mib: sum of VmHWM)",
+            "median": "each row of `median` is the median of each column over the runs of that label",
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    print(f"# Weir benchmark — proxies {','.join(args.proxy_list)}, {args.threads} proxy "
-          f"thread(s), wrk -t{args.wrk_threads}, {args.duration}s runs (+{args.warmup}s warm-up), "
-          f"backend: {args.backend}, {os.cpu_count()} CPUs\n", flush=True)
+    where = (f"proxy pinned to CPU {pin['proxy']}, wrk + origins + harness on CPU {pin['load']}"
+             if pin else "unpinned")
+    print(f"# Weir benchmark — proxies {','.join(args.proxy_list)}, {args.threads} proxy thread(s), "
+          f"wrk -t{args.wrk_threads}, {args.warmup}+{args.duration} s runs, {args.repeats} interleaved "
+          f"round(s), {where}, {os.cpu_count()} CPUs; estimated {estimate_s(args) / 60:.0f} min\n",
+          flush=True)
     rc = 0
     try:
         if any(sc.get("tls") for sc in args.scenarios):
             TLS_CERTS.update(make_tls_certs(tmp))
-        # Backends are shared by all scenarios with the same backend specs; start on demand.
-        backend_sets: dict[str, list[Backend]] = {}
         broken: dict[str, str] = {}
         for sc in args.scenarios:
-            key = json.dumps(sc["backends"], sort_keys=True)
-            if key not in backend_sets:
-                bs = [BACKENDS[args.backend](spec, free_port(), tmp) for spec in sc["backends"]]
-                for b in bs:
-                    started.append(b)
-                    b.start()
-                backend_sets[key] = bs
-            backends = backend_sets[key]
-            rows = []
-            for name in args.proxy_list:
-                for run in scenario_runs(sc, name):
-                    label = run["label"]
-                    if name in broken:
-                        rows.append({"proxy": label, "scenario": sc["name"], "error": broken[name]})
-                        continue
-                    print(f"  {sc['name']:8} {label:8} ...", end="", flush=True)
-                    try:
-                        r = measure(args, PROXIES[name](args.threads, tmp, run["server"]), sc, backends,
-                                    lua_path, policy=run["policy"], label=label)
-                        print(f" {r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
-                              f"{_fmt(r['cpu_us_per_req'], '.1f')} µs CPU/req", flush=True)
-                    except StartError as e:
-                        print(" FAILED", flush=True)
-                        msg = f"{label} failed to start in scenario {sc['name']}: {e}"
-                        print("ERROR: " + msg, file=sys.stderr, flush=True)
-                        failures.append(msg)
-                        broken[name] = f"failed to start (see scenario {sc['name']})"
-                        r = {"proxy": label, "scenario": sc["name"], "error": str(e)}
-                    except BenchError as e:
-                        print(" FAILED", flush=True)
-                        msg = f"{label} run failed in scenario {sc['name']}: {e}"
-                        print("ERROR: " + msg, file=sys.stderr, flush=True)
-                        failures.append(msg)
-                        r = {"proxy": label, "scenario": sc["name"], "error": str(e)}
-                    rows.append(r)
-            results[sc["name"]] = rows
-            print("\n" + table(sc, rows, args.duration) + "\n", flush=True)
-        print(target_check(results))
+            results[sc["name"]] = run_scenario(args, sc, origins, pin, tmp, broken, failures)
+            print("\n" + table(sc, results[sc["name"]]["median"], args, pin) + "\n", flush=True)
+        print("\n".join(target_check(results, pin)))
         if failures:
             print(f"\nERROR: {len(failures)} run(s) failed:", file=sys.stderr)
             for f in failures:
                 print("  - " + f.splitlines()[0], file=sys.stderr)
             rc = 1
-    except StartError as e:
-        print(f"\nERROR: {e}", file=sys.stderr)
-        rc = 2
     except BenchError as e:
         print(f"\nERROR: {e}", file=sys.stderr)
         rc = 2
@@ -1049,8 +1364,7 @@ def main(argv=None) -> int:
         rc = 130
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for b in started:
-            b.stop()
+        origins.stop()
         if args.out:
             with open(args.out, "w") as f:
                 json.dump({"meta": meta, "results": results, "failures": failures}, f, indent=2)
