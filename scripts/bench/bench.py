@@ -424,8 +424,8 @@ class CmdBackend(Backend):
 
 
 class NginxOriginBackend(Backend):
-    """The default origin: nginx from apt, one worker, access log off, serving fixed files: "NAME ok\n"
-    (6 bytes for b1/b2) and ?size=N for the sizes the scenarios use (pre-generated, sendfile). It
+    """The default origin: nginx from apt, one worker, access log off, answering "NAME ok\n" from
+    memory (6 bytes for b1/b2) and ?size=N from pre-generated files kept open (sendfile). It
     is faster than the demo backend, so the proxy, not the origin, is the saturated side.
     ?delay is NOT supported."""
     SIZES = (16384, 1048576)
@@ -455,14 +455,19 @@ http {{
     keepalive_requests 1000000;
     keepalive_timeout 75s;
     default_type text/plain;
+    # As cheap as nginx gets, so that the proxy is the saturated side: the small answer comes from
+    # memory, the large files stay open (no open/fstat/close per request).
+    open_file_cache max=16 inactive=3600s;
+    open_file_cache_valid 3600s;
     {_nginx_temp_paths(d)}
     server {{
         listen {self.address} backlog=4096;
         root {www};
         location / {{
-            if ($arg_size) {{ rewrite ^ /size$arg_size break; }}
-            rewrite ^ /small break;
+            if ($arg_size) {{ rewrite ^ /size$arg_size last; }}
+            return 200 "{self.name} ok\n";
         }}
+        location /size {{ }}
     }}
 }}
 """
