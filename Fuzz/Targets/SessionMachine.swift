@@ -33,7 +33,15 @@ public func sessionMachineFuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> In
         case 0, 1, 2: h.client(bytes())
         case 3, 4, 5: h.server(bytes())
         case 6: h.event(.clientEndOfStream)
-        case 7: h.event(.upstreamEndOfStream)
+        case 7:
+            // Splicing, as the shell does it: only with nothing buffered from the server, at most
+            // what the machine says is left of the body.
+            let spliceable = h.machine.spliceableResponseBytes
+            if op & 0x10 != 0, spliceable > 0, h.serverInput.isEmpty {
+                h.event(.upstreamBodySpliced(min(spliceable, 1 + Int(next() ?? 0) * 257)))
+            } else {
+                h.event(.upstreamEndOfStream)
+            }
         case 8: h.event(.upstreamFailed("reset"))
         case 9: h.event(.upstreamConnected)
         case 10: h.event(.timerFired(clientHandshaking: op & 0x10 != 0))

@@ -66,6 +66,12 @@ public struct BodyReader: Sendable {
         return false
     }
 
+    /// The bytes still to come of a Content-Length body; nil for other framings and once complete.
+    @inlinable public var remainingLength: Int? {
+        if case .length(let remaining) = kind { return remaining }
+        return nil
+    }
+
     /// Whether the body is chunked (the framing steps exist).
     @inlinable public var isChunked: Bool {
         if case .chunked = kind { return true }

@@ -80,6 +80,10 @@ public final class Connection {
     /// Whether `closeAfterFlush` asked for the lingering read (see there).
     private var lingerWanted = true
     private var lingerDeadlineMs: Int64 = 0
+    /// `notifyWhenWritable` asked for a `connectionWritable` once the output is empty.
+    private var writableWanted = false
+    /// Readiness to read is reported without reading (see `readsDirectly`).
+    private var readsDirectlyFlag = false
 
     /// The most bytes read per readiness notification.
     static let maxRead = 256 * 1024
@@ -196,6 +200,87 @@ public final class Connection {
     /// `connectionWritable` fires when the output drains from above `bytes` to `bytes` or less.
     public func setWriteLowWatermark(_ bytes: Int) { lowWatermark = bytes }
 
+    // MARK: - Splicing
+
+    /// Whether this is a plain TCP connection (splice works on it; TLS bytes must go through OpenSSL).
+    public var canSplice: Bool { ssl == nil && fd >= 0 }
+
+    /// When true, readiness to read is reported by `connectionReadable` without reading anything
+    /// into `input`: the handler takes the bytes itself with `splice(into:max:)`. Timeouts work as
+    /// usual. Precondition for setting it: `canSplice`.
+    public var readsDirectly: Bool {
+        get { readsDirectlyFlag }
+        set { readsDirectlyFlag = newValue && ssl == nil }
+    }
+
+    /// The outcome of moving bytes from this socket into a pipe.
+    public enum SpliceRead {
+        /// This many bytes went into the pipe.
+        case moved(Int)
+        /// Nothing to read now (or the pipe is full).
+        case wouldBlock
+        /// The peer closed its side: reading stops (as after `.endOfStream`).
+        case ended
+        /// A socket error: reading stops.
+        case failed(IOError)
+    }
+
+    /// Moves up to `max` bytes (and at most what the pipe has room for) from the socket into `pipe`.
+    /// Precondition: `canSplice`, `input` is empty (bytes already read must go first).
+    public func splice(into pipe: SplicePipe, max: Int) -> SpliceRead {
+        let room = Swift.min(max, pipe.capacity - pipe.count)
+        guard fd >= 0, room > 0 else { return .wouldBlock }
+        switch SystemCall.run({ weir_splice(fd, pipe.writeEnd, room) }) {
+        case .done(let n) where n > 0:
+            pipe.count += n
+            return .moved(n)
+        case .done:
+            peerEnded = true
+            setReading(false)
+            return .ended
+        case .wouldBlock:
+            return .wouldBlock
+        case .failed(let code):
+            peerEnded = true
+            setReading(false)
+            return .failed(IOError("splice from socket", code: code))
+        }
+    }
+
+    /// The outcome of moving bytes from a pipe to this socket.
+    public enum SpliceWrite {
+        /// This many bytes left the pipe (0 when the socket is full: `notifyWhenWritable`).
+        case moved(Int)
+        /// The peer is gone (EPIPE, ECONNRESET...).
+        case failed(IOError)
+    }
+
+    /// Moves what `pipe` holds into the socket, as far as the socket takes it. Precondition:
+    /// `canSplice`, `output` is empty (bytes queued before must go first).
+    public func splice(from pipe: SplicePipe) -> SpliceWrite {
+        var total = 0
+        while pipe.count > 0 && fd >= 0 {
+            switch SystemCall.run({ weir_splice(pipe.readEnd, fd, pipe.count) }) {
+            case .done(let n) where n > 0:
+                pipe.count -= n
+                total += n
+            case .done, .wouldBlock:
+                return .moved(total)
+            case .failed(let code):
+                return .failed(IOError("splice to socket", code: code))
+            }
+        }
+        return .moved(total)
+    }
+
+    /// `connectionWritable` fires once the output is empty and the socket takes bytes again (for a
+    /// writer that bypasses `output`, e.g. `splice(from:)`); the write timeout runs meanwhile.
+    public func notifyWhenWritable() {
+        guard fd >= 0, !closeWhenFlushed else { return }
+        writableWanted = true
+        if output.isEmpty && !connecting && !handshaking { watchWrite(true) }
+    }
+
     /// Closes now, discarding unsent output. Idempotent.
     public func close() {
         closeSocket()
@@ -242,6 +327,7 @@ public final class Connection {
         }
         if lingering { discardWhileLingering(); return }
         if ssl != nil { tlsReadReady(); return }
+        if readsDirectlyFlag { handler?.connectionReadable(self); return }
         var total = 0
         // Start small (a 32 KiB chain comes from the allocator's free lists) and grow only while
         // reads fill what was offered: large fresh allocations per read cost page faults.
@@ -352,7 +438,10 @@ public final class Connection {
         } else {
             watchWrite(true)
         }
-        if before > lowWatermark && after <= lowWatermark { handler?.connectionWritable(self) }
+        if (before > lowWatermark && after <= lowWatermark) || (writableWanted && after == 0) {
+            writableWanted = false
+            handler?.connectionWritable(self)
+        }
     }
 
     /// Everything is sent after `closeAfterFlush`: sends the TLS close_notify and a FIN, then

@@ -25,6 +25,22 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 
+/// splice(2) without blocking: moves up to `len` bytes from `in` to `out`, one of which is a pipe.
+/// Declared here because Swift's Glibc module does not export the GNU-only splice().
+ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len, unsigned int flags);
+static inline ssize_t weir_splice(int in, int out, size_t len) {
+    return splice(in, NULL, out, NULL, len, 1 /* SPLICE_F_MOVE */ | 2 /* SPLICE_F_NONBLOCK */);
+}
+
+/// A non-blocking, close-on-exec pipe (fds[0] reads, fds[1] writes), grown to `size` bytes when
+/// the system allows (F_SETPIPE_SZ); returns the pipe's capacity, or -1 (errno set).
+static inline int weir_pipe_open(int fds[2], int size) {
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
+    (void)fcntl(fds[1], 1031 /* F_SETPIPE_SZ */, size);
+    int capacity = fcntl(fds[1], 1032 /* F_GETPIPE_SZ */);
+    return capacity > 0 ? capacity : 65536;
+}
+
 /// errno of the calling thread (Swift cannot read the thread-local macro directly). Read only by
 /// WeirIO's `SystemCall` and `IOError.errno`, right after the failing call.
 static inline int weir_errno(void) { return errno; }

@@ -522,3 +522,65 @@ private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
         #expect(RetryPolicy.decide(.invalidResponse("x"), attempt()) == .answer(status: 502))
     }
 }
+
+/// The splice contract: which response bodies may go socket to socket, and that bytes reported as
+/// spliced count like relayed ones (framing, keep-alive, the next request).
+@Suite struct SessionSpliceTests {
+    @Test func aContentLengthBodyPassedOnAsReceivedIsSpliceableForWhatIsLeft() {
+        var h = SessionHarness()
+        h.client(get)
+        h.server("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + String(repeating: "a", count: 1000))
+        #expect(h.machine.spliceableResponseBytes == 99_000)
+        h.event(.upstreamBodySpliced(50_000))
+        #expect(h.machine.spliceableResponseBytes == 49_000 && h.exchangesEnded.isEmpty)
+        h.event(.upstreamBodySpliced(49_000))
+        #expect(h.machine.spliceableResponseBytes == 0)
+        #expect(h.exchangesEnded == [200] && h.did(.parkUpstream) && h.awaitingNextRequest)
+        // The next request on the connection is handled as usual.
+        h.client(get)
+        h.server(ok)
+        #expect(h.exchangesEnded == [200, 200])
+    }
+
+    @Test func moreThanTheBodyHoldsIsNotAccepted() {
+        var h = SessionHarness()
+        h.client(get)
+        h.server("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+        h.event(.upstreamBodySpliced(11))
+        #expect(h.machine.spliceableResponseBytes == 10 && h.exchangesEnded.isEmpty)
+    }
+
+    @Test func chunkedCloseDelimitedAndRewrittenBodiesAreNotSpliceable() {
+        var chunked = SessionHarness()
+        chunked.client(get)
+        chunked.server("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        #expect(chunked.machine.spliceableResponseBytes == 0)
+
+        var untilClose = SessionHarness()
+        untilClose.client(get)
+        untilClose.server("HTTP/1.1 200 OK\r\n\r\nsome")
+        #expect(untilClose.machine.spliceableResponseBytes == 0)
+
+        var rewritten = SessionHarness()
+        rewritten.routings = [.forward(SessionHarness.server(0, rewrite: ["text/html"]))]
+        rewritten.client(get)
+        rewritten.server("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n")
+        #expect(rewritten.machine.spliceableResponseBytes == 0)
+
+        var head = SessionHarness()
+        head.client("HEAD / HTTP/1.1\r\nHost: h\r\n\r\n")
+        head.server("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        #expect(head.machine.spliceableResponseBytes == 0)
+    }
+
+    @Test func aServerThatEndsMidBodyAbortsTheSplicedResponse() {
+        var h = SessionHarness()
+        h.client(get)
+        h.server("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        h.event(.upstreamBodySpliced(70_000))
+        h.event(.upstreamEndOfStream)
+        // The client has the head and part of the body: the connection is closed, not answered again.
+        #expect(h.isClosed && h.did(.count(.abortedResponse)) && h.errorsSent.isEmpty)
+        #expect(h.machine.spliceableResponseBytes == 0)
+    }
+}

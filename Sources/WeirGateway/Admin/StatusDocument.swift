@@ -55,6 +55,8 @@ public struct StatusDocument: Codable, Sendable {
         public var status_504: Int
         public var retries: Int
         public var aborted: Int
+        /// Response body bytes moved socket to socket (splice) instead of through the buffers.
+        public var spliced_bytes: Int
     }
     public var pools: [PoolEntry]
     public var totals: Totals
@@ -90,6 +92,7 @@ extension StatusDocument {
                         status_503: stats.unavailable.load(ordering: .relaxed),
                         status_504: stats.gatewayTimeout.load(ordering: .relaxed),
                         retries: stats.retries.load(ordering: .relaxed),
-                        aborted: stats.abortedResponses.load(ordering: .relaxed))
+                        aborted: stats.abortedResponses.load(ordering: .relaxed),
+                        spliced_bytes: stats.splicedBytes.load(ordering: .relaxed))
     }
 }

@@ -11,6 +11,8 @@ final class GatewayStats: Sendable {
     /// Requests sent to another server after a failure before any response byte.
     let retries = ManagedAtomic<Int>(0)
     let abortedResponses = ManagedAtomic<Int>(0)
+    /// Response body bytes moved socket to socket with splice(2) (not through Weir's buffers).
+    let splicedBytes = ManagedAtomic<Int>(0)
     /// TLS handshakes that failed (garbage, plain HTTP on a TLS port, refused versions) or timed out.
     let tlsHandshakeFailures = ManagedAtomic<Int>(0)
     let tlsHandshakeTimeouts = ManagedAtomic<Int>(0)
@@ -33,6 +35,7 @@ final class GatewayStats: Sendable {
             + "504=\(gatewayTimeout.load(ordering: .relaxed)) retried-stale=\(retriedOnStaleConnection.load(ordering: .relaxed)) "
             + "retried-elsewhere=\(retries.load(ordering: .relaxed)) "
             + "tls-handshake-failures=\(tlsHandshakeFailures.load(ordering: .relaxed)) tls-handshake-timeouts=\(tlsHandshakeTimeouts.load(ordering: .relaxed)) "
-            + "aborted=\(abortedResponses.load(ordering: .relaxed)) refused-at-limit=\(connectionsRefusedAtLimit.load(ordering: .relaxed))"
+            + "aborted=\(abortedResponses.load(ordering: .relaxed)) refused-at-limit=\(connectionsRefusedAtLimit.load(ordering: .relaxed)) "
+            + "spliced-bytes=\(splicedBytes.load(ordering: .relaxed))"
     }
 }

@@ -30,6 +30,8 @@ final class Worker {
     /// Where sessions build a response head before it is copied to the client's output (used and
     /// emptied within one action, so one buffer serves every session of the loop).
     var responseHeadScratch: [UInt8] = []
+    /// Empty pipes for splicing response bodies (see BodySplicer.swift).
+    let splicePipes = SplicePipePool()
     /// Requests waiting for a server below its max_conns, per pool, oldest first, with their deadlines.
     private var queues: [[(session: ClientSession, deadline: UInt64)]]
     private(set) var queuedCount = 0

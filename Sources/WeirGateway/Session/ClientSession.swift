@@ -48,6 +48,8 @@ final class ClientSession: ConnectionHandler {
     /// The request head for the server (kept for a retry; sized once for typical heads).
     private var upstreamHead: [UInt8] = []
     private var rewriter: BodyRewriter?
+    /// The pipe of a response body being spliced socket to socket (see BodySplicer.swift).
+    var splicePipe: SplicePipe?
     private var bytesToClient = 0
 
     /// Follow-up events raised while actions run, handled right after.
@@ -81,12 +83,18 @@ final class ClientSession: ConnectionHandler {
     // MARK: - Connection callbacks → events
 
     func connectionReadable(_ connection: Connection) {
-        if connection === client { feedClient() } else if connection === upstream { feedUpstream() }
+        if connection === client {
+            feedClient()
+        } else if connection === upstream {
+            if splicePipe != nil { spliceStep() } else { feedUpstream() }
+        }
     }
 
     func connectionWritable(_ connection: Connection) {
         // The side we write to drained: resume reading the other side, and feed what it buffered.
-        if connection === client, let upstream {
+        if connection === client, splicePipe != nil {
+            spliceStep()
+        } else if connection === client, let upstream {
             upstream.setReading(true)
             feedUpstream()
         } else if connection === upstream {
@@ -148,6 +156,9 @@ final class ClientSession: ConnectionHandler {
         run()
     }
 
+    /// Hands an event from outside a run (the splicer's) to the machine.
+    func deliverEvent(_ event: SessionEvent) { handle(event) }
+
     private func handle(_ event: SessionEvent) {
         guard !machine.isClosed else { return }
         if running { followUp = .event(event); return }
@@ -173,6 +184,7 @@ final class ClientSession: ConnectionHandler {
             case .none:
                 running = false
                 applyTimerChange()
+                if splicePipe == nil { considerSplice() }
                 updateReading()
                 return
             case .event(let event):
@@ -243,9 +255,11 @@ final class ClientSession: ConnectionHandler {
         case .connect(let server, let allowPooled):
             connect(server, allowPooled: allowPooled)
         case .parkUpstream:
+            stopSplicing()
             if let upstream, let server = currentServer { worker.upstreamPool.park(upstream, server: server) }
             upstream = nil
         case .closeUpstream:
+            stopSplicing()
             upstream?.close()
             upstream = nil
         case .serverFailed(let server):
@@ -305,6 +319,7 @@ final class ClientSession: ConnectionHandler {
                 client.input.moveAll(to: upstream.output)
             }
         case .closeClient(let flush):
+            stopSplicing()
             timer.cancel()
             if let upstream {
                 if flush && machine.isTunnel == false { upstream.close() } else if flush { upstream.closeAfterFlush() } else { upstream.close() }
@@ -323,7 +338,11 @@ final class ClientSession: ConnectionHandler {
         guard !machine.isClosed else { return }
         let limit = worker.settings.bufferBytes
         if let upstream {
-            upstream.setReading(client.output.count < limit)
+            if let pipe = splicePipe {
+                upstream.setReading(pipe.isEmpty && client.output.isEmpty)
+            } else {
+                upstream.setReading(client.output.count < limit)
+            }
             client.setReading(machine.readsClient && upstream.output.count < limit && client.input.count < limit)
         } else {
             client.setReading(machine.readsClient && client.input.count < limit)

@@ -7,6 +7,10 @@ enum SessionEvent {
     case clientBytes(UnsafeRawBufferPointer, available: Int)
     /// Bytes are buffered from the server.
     case upstreamBytes(UnsafeRawBufferPointer, available: Int)
+    /// This many bytes of the response body went from the server's socket to the client's without
+    /// passing through the buffers (splice); only while `SessionMachine.spliceableResponseBytes` > 0,
+    /// and at most that many.
+    case upstreamBodySpliced(Int)
     /// The client closed its side (FIN). Whatever it sent before was delivered first.
     case clientEndOfStream
     /// The client connection failed; `handshake` when it was the TLS handshake.

@@ -189,6 +189,15 @@ struct SessionMachine {
         }
     }
 
+    /// How many bytes of the response body may still go from the server's socket straight to the
+    /// client's (`.upstreamBodySpliced`): the rest of a Content-Length body passed on as received
+    /// (not rewritten, not de-chunked); 0 otherwise.
+    var spliceableResponseBytes: Int {
+        guard case .forwarding(_, let a) = phase, case .body(let reader, let plan) = a.response,
+              plan.framing == .asReceived, !plan.rewrite, !plan.dataOnly else { return 0 }
+        return reader.remainingLength ?? 0
+    }
+
     /// Whether the session is in a tunnel.
     var isTunnel: Bool { if case .tunnel = phase { return true } else { return false } }
 
@@ -203,6 +212,7 @@ struct SessionMachine {
         switch event {
         case .clientBytes(let window, let available): clientBytes(window, available, &actions)
         case .upstreamBytes(let window, let available): upstreamBytes(window, available, &actions)
+        case .upstreamBodySpliced(let n): responseBodySpliced(n, &actions)
         case .clientEndOfStream: clientEnded(failed: false, &actions)
         case .clientFailed(let handshake):
             if handshake, case .awaitingHead = phase { actions.append(.count(.tlsHandshakeFailure)) }
@@ -494,6 +504,18 @@ struct SessionMachine {
             }
         case .more:
             break
+        }
+    }
+
+    /// `n` body bytes went from socket to socket: the reader steps over them as if relayed.
+    private mutating func responseBodySpliced(_ n: Int, _ actions: inout SessionActions) {
+        guard n > 0, n <= spliceableResponseBytes,
+              case .forwarding(let e, var a) = phase, case .body(var reader, let plan) = a.response else { return }
+        guard case .data(n) = reader.next(UnsafeRawBufferPointer(start: nil, count: 0), available: n) else { return }
+        a.response = .body(reader, plan)
+        phase = .forwarding(e, a)
+        if reader.isComplete && (e.body.isComplete || plan.closeAfter) {
+            finishExchange(upstreamLeftover: false, &actions)
         }
     }
 
