@@ -106,7 +106,7 @@ static inline void weir_ssl_errors(char *out, size_t outlen) {
 
 // Session tickets with rotating keys: a ring of two keys (current, previous) shared by every
 // worker thread; the control thread rotates it. Tickets sealed with the previous key are still
-// accepted (and renewed).
+// accepted (and renewed), and so is every TLS 1.3 ticket.
 typedef struct weir_ticket_ring {
     pthread_mutex_t lock;
     unsigned char name[2][16];
@@ -147,7 +147,9 @@ static inline int weir_ticket_cb(SSL *s, unsigned char key_name[16], unsigned ch
         if (RAND_bytes(iv, 16) <= 0) { pthread_mutex_unlock(&r->lock); return -1; }
         result = 1;
     } else {
-        if (memcmp(key_name, r->name[k], 16) == 0) result = 1;
+        /* TLS 1.3 clients use a ticket once (RFC 8446 §C.4): a resumption must hand out a new one,
+           or the client's next connection is a full handshake (OpenSSL sends none for result 1). */
+        if (memcmp(key_name, r->name[k], 16) == 0) result = SSL_version(s) >= TLS1_3_VERSION ? 2 : 1;
         else if (memcmp(key_name, r->name[1 - k], 16) == 0) { k = 1 - k; result = 2; }   /* valid, renew */
         else { pthread_mutex_unlock(&r->lock); return 0; }
     }

@@ -215,6 +215,26 @@ def test_session_resumption(demo_backend, gateway, pki, tmp_path, version):
     assert second.handshake_ok and second.reused, second.out
 
 
+def test_tls13_resumption_hands_out_a_new_ticket_every_time(demo_backend, gateway, pki, tmp_path):
+    """A TLS 1.3 client uses a ticket once (RFC 8446 §C.4), so each resumption must bring a new one:
+    full, resumed, resumed again with the ticket the resumed connection got (wrk reconnects this
+    way; without a new ticket every other connection was a full handshake)."""
+    gw = gateway({"p": [demo_backend("b1")]}, tls=tls_table(pki), admin="auto")
+    sessions = [tmp_path / f"s{i}.pem" for i in range(3)]
+    first = s_client(gw.port, "-tls1_3", "-sess_out", sessions[0], cafile=pki.ca.cert, stdin_seconds=1.0)
+    assert first.handshake_ok and not first.reused, first.out
+    for i in (1, 2):
+        r = s_client(gw.port, "-tls1_3", "-sess_in", sessions[i - 1], "-sess_out", sessions[i],
+                     cafile=pki.ca.cert, stdin_seconds=1.0)
+        assert r.handshake_ok and r.reused, (i, r.out)
+    # The gateway counts them too (at a connection's first request: here, none was sent).
+    with TLSConn(gw.port, pki.ca.cert) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: weir.test\r\n\r\n")
+        assert c.read_response().status == 200
+    totals = gw.status()["totals"]
+    assert totals["tls_handshakes"] == 1 and totals["tls_resumed"] == 0, totals
+
+
 def test_alpn_http11(demo_backend, gateway, pki):
     gw = gateway({"p": [demo_backend("b1")]}, tls=tls_table(pki))
     r = s_client(gw.port, "-alpn", "http/1.1", cafile=pki.ca.cert)

@@ -57,6 +57,9 @@ public struct StatusDocument: Codable, Sendable {
         public var aborted: Int
         /// Response body bytes moved socket to socket (splice) instead of through the buffers.
         public var spliced_bytes: Int
+        /// Client TLS handshakes completed, and how many of them resumed a session.
+        public var tls_handshakes: Int
+        public var tls_resumed: Int
     }
     public var pools: [PoolEntry]
     public var totals: Totals
@@ -93,6 +96,8 @@ extension StatusDocument {
                         status_504: stats.gatewayTimeout.load(ordering: .relaxed),
                         retries: stats.retries.load(ordering: .relaxed),
                         aborted: stats.abortedResponses.load(ordering: .relaxed),
-                        spliced_bytes: stats.splicedBytes.load(ordering: .relaxed))
+                        spliced_bytes: stats.splicedBytes.load(ordering: .relaxed),
+                        tls_handshakes: stats.tlsHandshakes.load(ordering: .relaxed),
+                        tls_resumed: stats.tlsResumedHandshakes.load(ordering: .relaxed))
     }
 }

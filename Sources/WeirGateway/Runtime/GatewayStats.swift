@@ -16,6 +16,10 @@ final class GatewayStats: Sendable {
     /// TLS handshakes that failed (garbage, plain HTTP on a TLS port, refused versions) or timed out.
     let tlsHandshakeFailures = ManagedAtomic<Int>(0)
     let tlsHandshakeTimeouts = ManagedAtomic<Int>(0)
+    /// Completed client TLS handshakes (counted at the connection's first request), and how many of
+    /// them resumed a session (ticket or cache) instead of a full handshake.
+    let tlsHandshakes = ManagedAtomic<Int>(0)
+    let tlsResumedHandshakes = ManagedAtomic<Int>(0)
     /// Redirect-mode answers.
     let redirects = ManagedAtomic<Int>(0)
     let connectionsRefusedAtLimit = ManagedAtomic<Int>(0)
@@ -36,6 +40,7 @@ final class GatewayStats: Sendable {
             + "retried-elsewhere=\(retries.load(ordering: .relaxed)) "
             + "tls-handshake-failures=\(tlsHandshakeFailures.load(ordering: .relaxed)) tls-handshake-timeouts=\(tlsHandshakeTimeouts.load(ordering: .relaxed)) "
             + "aborted=\(abortedResponses.load(ordering: .relaxed)) refused-at-limit=\(connectionsRefusedAtLimit.load(ordering: .relaxed)) "
+            + "tls-handshakes=\(tlsHandshakes.load(ordering: .relaxed)) tls-resumed=\(tlsResumedHandshakes.load(ordering: .relaxed)) "
             + "spliced-bytes=\(splicedBytes.load(ordering: .relaxed))"
     }
 }

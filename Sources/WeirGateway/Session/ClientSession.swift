@@ -439,6 +439,12 @@ final class ClientSession: ConnectionHandler {
         switch counter {
         case .request:
             stats.requests.wrappingIncrement(ordering: .relaxed)
+            if client.isTLS && !countedHandshake {
+                // The handshake is complete by the first request: count it, and whether it resumed a session.
+                countedHandshake = true
+                stats.tlsHandshakes.wrappingIncrement(ordering: .relaxed)
+                if client.tlsSessionReused { stats.tlsResumedHandshakes.wrappingIncrement(ordering: .relaxed) }
+            }
             if worker.accessLog.isEnabled { exchangeStartedMs = worker.loop.monotonicMilliseconds }
             exchangeIsNew = true
             responseHeadMs = nil
@@ -458,6 +464,7 @@ final class ClientSession: ConnectionHandler {
     func countBytesToClient(_ n: Int) { bytesToClient += n }
 
     private var exchangeStartedMs: Int64 = 0
+    private var countedHandshake = false
     private var responseHeadMs: Int64?
 }
 
