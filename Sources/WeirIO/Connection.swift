@@ -429,7 +429,7 @@ public final class Connection {
         let before = output.count
         writes: while !output.isEmpty {
             let error: Int32
-            switch SystemCall.run({ evbuffer_write_atmost(output.raw, fd, -1) }) {
+            switch SystemCall.run({ weir_write_from(output.raw, fd) }) {
             case .done(let n) where n > 0: continue writes
             case .done: error = EPIPE   // nothing taken from a non-empty buffer
             case .wouldBlock: break writes
