@@ -65,7 +65,19 @@ static inline int weir_format_address(const struct sockaddr *sa, char *out, size
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
         *port = ntohs(in->sin_port);
-        return inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)outlen) ? 0 : -1;
+        // Dotted quad by hand: glibc's inet_ntop formats IPv4 through sprintf (a cost per connection).
+        if (outlen < 16) return -1;
+        const unsigned char *b = (const unsigned char *)&in->sin_addr;
+        char *p = out;
+        for (int i = 0; i < 4; i++) {
+            unsigned v = b[i];
+            if (v >= 100) { *p++ = (char)('0' + v / 100); v %= 100; *p++ = (char)('0' + v / 10); v %= 10; }
+            else if (v >= 10) { *p++ = (char)('0' + v / 10); v %= 10; }
+            *p++ = (char)('0' + v);
+            if (i < 3) *p++ = '.';
+        }
+        *p = 0;
+        return 0;
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         *port = ntohs(in6->sin6_port);

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import Foundation
 import Synchronization
@@ -73,6 +74,38 @@ private final class Client: ConnectionHandler {
         thread.start()
         loop.run()
         #expect(ran.withLock { $0 } == 100)
+    }
+
+    /// The peer's address text, for sources across the whole loopback range 127/8 (one-, two- and
+    /// three-digit parts): what X-Forwarded-For and the access log carry.
+    @Test(arguments: ["127.0.0.1", "127.100.20.3", "127.255.9.99", "127.10.0.200"])
+    func acceptedPeersAreNamedByTheirDottedQuad(source: String) throws {
+        let loop = try EventLoop()
+        var seen: String? = nil
+        let listener = try ListeningSocket(loop: loop, host: "127.0.0.1", port: 0) { fd, peer in
+            seen = peer.host
+            Glibc.close(fd)
+            loop.stop()
+        }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(fd) }
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, source, &local.sin_addr)
+        var remote = sockaddr_in()
+        remote.sin_family = sa_family_t(AF_INET)
+        remote.sin_port = in_port_t(UInt16(listener.port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr)
+        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(bound == 0)
+        let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(connected == 0)
+        let guardTimer = LoopTimer(loop: loop) { loop.stop() }
+        guardTimer.schedule(milliseconds: 10_000)
+        loop.run()
+        #expect(seen == source)
     }
 
     @Test func nonNumericAddressesAreRefusedWithTheirName() throws {
