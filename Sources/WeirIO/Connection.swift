@@ -84,7 +84,7 @@ public final class Connection {
     private var writableWanted = false
     /// Readiness to read is reported without reading (see `readsDirectly`).
     private var readsDirectlyFlag = false
-    /// `outputGrew` activated the write event and it has not run yet (see `flushNow`).
+    /// `outputGrew` activated the write event and it has not run yet.
     private var writeActivated = false
 
     /// The most bytes read per readiness notification.
@@ -197,20 +197,6 @@ public final class Connection {
         guard fd >= 0 else { return }
         if reading { if hasReadTimeout { event_add(readEvent, &readTimeout) } else { event_add(readEvent, nil) } }
         if watchingWrite { if hasWriteTimeout { event_add(writeEvent, &writeTimeout) } else { event_add(writeEvent, nil) } }
-    }
-
-    /// Writes what the output holds now instead of later in this loop pass (a handler that has
-    /// finished reacting to an event: one write per event, and the buffer's segments are freed at
-    /// once instead of piling up across every connection served in the pass). Does nothing while
-    /// connecting, during a TLS handshake, when the socket is already watched for writability, or
-    /// once `closeAfterFlush` took over.
-    public func flushNow() {
-        guard fd >= 0, !connecting, !handshaking, !watchingWrite, !closeWhenFlushed, !output.isEmpty else { return }
-        if writeActivated {
-            writeActivated = false
-            event_del(writeEvent)   // drops the pending activation: this is that write
-        }
-        flush()
     }
 
     /// `connectionWritable` fires when the output drains from above `bytes` to `bytes` or less.

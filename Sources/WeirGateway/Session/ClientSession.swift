@@ -186,9 +186,6 @@ final class ClientSession: ConnectionHandler {
                 applyTimerChange()
                 if splicePipe == nil { considerSplice() }
                 updateReading()
-                // Everything this event produced is queued: write it now, one write per side.
-                upstream?.flushNow()
-                client.flushNow()
                 return
             case .event(let event):
                 machine.handle(event, into: &actions)
