@@ -35,7 +35,7 @@ extension ClientSession {
                     continue   // the machine may have ended the exchange (and the splice)
                 case .moved:
                     client.notifyWhenWritable()   // the client's socket is full: wait for it
-                    updateReadingWhileSplicing()
+                    updateReading()
                     return
                 case .failed:
                     handleSpliceFailure(.clientFailed(handshake: false))
@@ -46,12 +46,12 @@ extension ClientSession {
             guard wanted > 0 else { stopSplicing(); break }   // the body is in; anything more is read as usual
             switch upstream.splice(into: pipe, max: wanted) {
             case .moved: continue
-            case .wouldBlock: updateReadingWhileSplicing(); return
+            case .wouldBlock: updateReading(); return
             case .ended: handleSpliceFailure(.upstreamEndOfStream); return
             case .failed(let error): handleSpliceFailure(.upstreamFailed("\(error)")); return
             }
         }
-        updateReadingWhileSplicing()
+        updateReading()
     }
 
     /// Ends splicing (the body is complete, or the connections go): normal reads resume, the pipe
@@ -72,11 +72,5 @@ extension ClientSession {
     private func handleSpliceFailure(_ event: SessionEvent) {
         stopSplicing()
         deliverEvent(event)
-    }
-
-    /// While splicing, the server is read only when the pipe and the client's output are empty.
-    private func updateReadingWhileSplicing() {
-        guard let pipe = splicePipe, let upstream else { return }
-        upstream.setReading(pipe.isEmpty && client.output.isEmpty)
     }
 }

@@ -333,8 +333,9 @@ final class ClientSession: ConnectionHandler {
         }
     }
 
-    /// Reading on both sides follows the phase and the other side's backlog (the watermarks).
-    private func updateReading() {
+    /// Reading on both sides follows the phase and the other side's backlog (the watermarks);
+    /// while splicing, the server is read only when the pipe and the client's output are empty.
+    func updateReading() {
         guard !machine.isClosed else { return }
         let limit = worker.settings.bufferBytes
         if let upstream {
