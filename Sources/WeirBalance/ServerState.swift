@@ -58,6 +58,8 @@ public final class ServerState: Sendable {
     public let inFlight = ManagedAtomic<Int>(0)
     /// Requests sent to this server since the snapshot was made.
     public let totalRequests = ManagedAtomic<Int>(0)
+    /// Redirect-mode answers that sent a client to this server since the snapshot was made.
+    public let redirected = ManagedAtomic<Int>(0)
     /// Failed attempts (connect refused, reset, timeout) since the snapshot was made.
     public let failures = ManagedAtomic<Int>(0)
 

@@ -96,6 +96,7 @@ extension ClientSession {
         var out: [UInt8] = []
         let keepAlive = !machine.closeAfterResponse && head.version == .http11
         snapshot.servers[server].requestRouted()
+        snapshot.servers[server].redirected.wrappingIncrement(ordering: .relaxed)
         var path = target.path
         if let peer = worker.peer, peer.isMemberServer[server], path.first != UInt8(ascii: "*") {
             // Another peer: the token tells it that a peer routed the request (it will not route it again).
