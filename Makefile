@@ -50,7 +50,8 @@ bench-instructions: deps bench-deps build
 
 # The peer rule simulated (8 peers, stale reports, herding); deterministic, a few seconds. SIM_ARGS="--seed 7 --seconds 300".
 bench-peers:
-	$(SWIFT) run -c release $(RELEASE_FLAGS) weir-peer-sim $(SIM_ARGS)
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --product weir-peer-sim
+	.build/release/weir-peer-sim $(SIM_ARGS)
 
 tls-audit: deps tls-deps build
 	WEIR_BIN=$(RELEASE_BIN) scripts/tls-audit.sh
