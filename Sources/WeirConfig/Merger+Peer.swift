@@ -43,6 +43,9 @@ extension Merger {
                 fail(file, key, "pool name \"\(PeerSettings.poolName)\" is reserved in peer mode: the loader builds "
                      + "that pool from [peer] and [group]; rename this pool ([[route]]s may name pool \"group\" to "
                      + "reach the peers)")
+            } else {
+                // So that a route's misspelt pool name is matched against "group" too.
+                _ = reader.declare(PeerSettings.poolName, kind: "pool name", at: peerSite)
             }
             if let peer { checkPeerIds(peer, at: peerSite) }
         }

@@ -92,6 +92,12 @@ import Testing
         ])
     }
 
+    @Test func aRouteToAMisspeltPoolGroup() {
+        #expect(errors("[[route]]\nname = \"r\"\npool = \"grop\"\n") == [
+            #"a.toml: route[0].pool: no pool named "grop" (did you mean "group"?)"#,
+        ])
+    }
+
     @Test func peerAndMemberIdsAreNotOtherServerIds() {
         #expect(errors("""
             [[pool]]

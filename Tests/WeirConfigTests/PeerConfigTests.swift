@@ -274,6 +274,19 @@ func addr(_ text: String) -> SocketAddress {
         }
     }
 
+    /// The commented-out `load_source = "beacons"` example at the end of conf.d/20-pools.toml is valid.
+    @Test func theShippedBeaconPoolExampleIsValid() throws {
+        let pools = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("conf.d/20-pools.toml").path
+        let text = try String(contentsOfFile: pools, encoding: .utf8)
+        let example = try #require(text.range(of: "Uncommented, this example")).upperBound
+        let lines = text[example...].split(separator: "\n").filter { $0.hasPrefix("#   ") }
+        let config = try parse([("a.toml", baseTOML + lines.map { $0.dropFirst(4) }.joined(separator: "\n"))])
+        #expect(config.pools.map(\.name) == ["demo", "peers"])
+        #expect(config.pools[1].loadSource == .beacons)
+        #expect(config.group?.members.map(\.id) == ["peer-a", "peer-b"])
+    }
+
     @Test func theCommentedFixtureLoads() throws {
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fixtures/peer-a").path
