@@ -25,9 +25,12 @@ enum PeerSynthesis {
             return Server(id: member.id, address: address, capacity: member.capacity,
                           publicURL: member.publicURL ?? "http://\(address)", probed: false)
         }
+        // No slow start: it would make a peer coming back look busier than its beacons say, which
+        // the figure 2 rule would read as load. One retry: a request whose peer failed before any
+        // response byte goes to the local application or another peer.
         return Pool(name: PeerSettings.poolName, policy: .threshold, servers: [local] + others,
-                    firstLevel: peer.firstLevel, secondLevel: peer.secondLevel, health: peer.health,
-                    loadSource: .beacons)
+                    firstLevel: peer.firstLevel, secondLevel: peer.secondLevel, retries: 1, slowStart: .zero,
+                    health: peer.health, loadSource: .beacons)
     }
 
     /// `http://<address>`, or `https://` for a TLS listener.

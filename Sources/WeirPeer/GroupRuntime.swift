@@ -104,7 +104,18 @@ public final class GroupRuntime: ControlService {
             })
     }
 
+    /// Why this peer's beacon could not carry its configuration (too many or too long paths,
+    /// addresses or members for one datagram), or nil when it can. `weir check` reports it too.
+    public static func beaconProblem(_ configuration: WeirConfiguration) -> String? {
+        guard let peer = configuration.peer, let group = configuration.group else { return nil }
+        let beacon = Beacon(sender: peer.id, incarnation: 0, sequence: 0, sentAtMs: 0, load: 0, capacity: peer.capacity,
+                            state: .up, serves: peer.serves, addresses: peer.addresses.map(\.cidr), holding: [],
+                            standsInFor: group.members.filter { !$0.takeover.isEmpty }.map(\.id).sorted())
+        return BeaconCodec.problem(with: beacon).map { "[peer] \(peer.id): its beacon cannot carry this configuration: \($0)" }
+    }
+
     public func start(loop: EventLoop, snapshot: RoutingSnapshot, clock: any BalanceClock) throws {
+        if let problem = Self.beaconProblem(configuration) { throw IOError(problem) }
         self.loop = loop
         self.snapshot = snapshot
         self.clock = clock

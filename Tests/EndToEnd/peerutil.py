@@ -90,7 +90,7 @@ class PeerGroup:
     """Writes each host's conf.d and starts, kills and restarts its `weir peer`."""
 
     def __init__(self, weir_bin, procs, tmp_path: Path, demo_backend, ids=("a", "b", "c"), *,
-                 route_by: str = "proxy", capacity: int = 10, interval: str = "500ms", health_interval: str = "100ms",
+                 route_by: str = "proxy", capacity: int = 100, interval: str = "500ms", health_interval: str = "100ms",
                  listeners: list | None = None, per_host: dict | None = None, secret: str = SECRET):
         self.weir_bin, self.procs, self.tmp = weir_bin, procs, tmp_path
         self.route_by, self.capacity, self.interval, self.health_interval = route_by, capacity, interval, health_interval
@@ -117,7 +117,7 @@ class PeerGroup:
         for key in ("first_level", "second_level", "serves", "redirect_status"):
             if key in o:
                 lines.append(f"{key} = {toml_value(o[key])}")
-        lines += ["", "[peer.health]", 'kind = "http"', f'interval = "{self.health_interval}"', 'timeout = "80ms"',
+        lines += ["", "[peer.health]", 'type = "http"', f'interval = "{self.health_interval}"', 'timeout = "80ms"',
                   "rise = 1", "fall = 1", 'path = "/health"',
                   "", "[group]", f'beacon = "127.0.0.1:{host.beacon_port}"', f'interval = "{self.interval}"',
                   f"secret = {toml_value(o.get('secret', self.secret))}"]
