@@ -133,10 +133,10 @@ public struct PolicyState {
         guard !candidates.isEmpty else { return anyUp ? .full : .none }
         fillLoads(snapshot.pools[pool], snapshot, now)
         if let home = candidates.firstIndex(where: { compiledServers[$0] == local }) {
-            let config = snapshot.pools[pool].config
+            let levels = snapshot.peerLevels
+            let first = levels.first, second = levels.second
             let chosen = loads.withUnsafeBufferPointer { loads in
-                ThresholdRule.choose(home: home, count: loads.count, firstLevel: config.firstLevel,
-                                     secondLevel: config.secondLevel) { loads[$0] }
+                ThresholdRule.choose(home: home, count: loads.count, firstLevel: first, secondLevel: second) { loads[$0] }
             }
             return .server(compiledServers[candidates[chosen]])
         }

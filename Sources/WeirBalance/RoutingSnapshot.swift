@@ -1,3 +1,4 @@
+import Atomics
 import WeirConfig
 
 /// A pool compiled for picking: its servers as indices into `RoutingSnapshot.servers`, and its settings.
@@ -34,6 +35,8 @@ public final class RoutingSnapshot: Sendable {
     /// Peer mode with `route_by = "redirect"`: a request for another peer is answered with a redirect
     /// (with `peerRedirectStatus`) instead of being forwarded there.
     public let peerRoutesByRedirect: Bool
+    /// Peer mode: the figure 2 levels in force (from [peer], changeable at run time).
+    public let peerLevels: PeerLevels
     public let peerRedirectStatus: Int
 
     /// Compiles `configuration`. Precondition: it was validated by `ConfigLoader` (every route names
@@ -52,8 +55,13 @@ public final class RoutingSnapshot: Sendable {
             var indices: [Int] = []
             for server in pool.servers {
                 indices.append(servers.count)
-                let state = ServerState(config: server, index: servers.count, settings: settings)
-                if let peer = configuration.peer, server.id == peer.id { state.setServedPaths(peer.serves) }
+                var own = settings
+                let isLocal = configuration.peer.map { server.id == $0.id && pool.name == RoutingSnapshot.peerPoolName } ?? false
+                // The local application's load is known without delay (in flight, or its own
+                // report): no herding correction for it, only for the others' beacons.
+                if isLocal { own.herding = false }
+                let state = ServerState(config: server, index: servers.count, settings: own)
+                if isLocal, let peer = configuration.peer { state.setServedPaths(peer.serves) }
                 servers.append(state)
             }
             pools.append(CompiledPool(name: pool.name, policy: pool.policy, servers: indices, config: pool,
@@ -73,11 +81,13 @@ public final class RoutingSnapshot: Sendable {
             localServer = pools[pool].servers.first { servers[$0].config.id == peer.id }
             peerRoutesByRedirect = peer.routeBy == .redirect
             peerRedirectStatus = peer.redirectStatus
+            peerLevels = PeerLevels(first: peer.firstLevel, second: peer.secondLevel)
         } else {
             peerPool = nil
             localServer = nil
             peerRoutesByRedirect = false
             peerRedirectStatus = 307
+            peerLevels = PeerLevels(first: 0.5, second: 0.2)
         }
     }
 
@@ -120,6 +130,29 @@ public final class RoutingSnapshot: Sendable {
                                     slowStartFactor: s.slowStartFactor(now: now))
             })
         }
+    }
+}
+
+/// The two levels of the figure 2 rule at a peer, changeable at run time (admin `POST /peer`):
+/// workers read them for every decision, the control thread writes them. Each level is one
+/// atomic; a decision racing a change may see the new first level with the old second one, once.
+public final class PeerLevels: Sendable {
+    private let firstBits: ManagedAtomic<UInt64>
+    private let secondBits: ManagedAtomic<UInt64>
+
+    public init(first: Double, second: Double) {
+        firstBits = ManagedAtomic(first.bitPattern)
+        secondBits = ManagedAtomic(second.bitPattern)
+    }
+
+    public var first: Double { Double(bitPattern: firstBits.load(ordering: .relaxed)) }
+    public var second: Double { Double(bitPattern: secondBits.load(ordering: .relaxed)) }
+
+    /// Sets both levels. Precondition: each in 0...1 (the caller validates what an operator sent).
+    public func set(first: Double, second: Double) {
+        precondition((0...1).contains(first) && (0...1).contains(second), "levels are fractions 0...1")
+        firstBits.store(first.bitPattern, ordering: .relaxed)
+        secondBits.store(second.bitPattern, ordering: .relaxed)
     }
 }
 

@@ -161,6 +161,20 @@ public final class GroupRuntime: ControlService {
         }
     }
 
+    public var beaconIntervalMilliseconds: Int64? {
+        peer == nil ? nil : Int64(intake.detector.intervalNanoseconds / 1_000_000)
+    }
+
+    public func setBeaconInterval(milliseconds: Int64) {
+        precondition((50...60_000).contains(milliseconds), "interval out of range")
+        guard peer != nil else { return }
+        intake.detector.setInterval(UInt64(milliseconds) * 1_000_000)
+        beaconTimer?.schedule(milliseconds: milliseconds)
+        log("weir: group: beacon interval is now \(milliseconds) ms (off-line after \(group.deadAfter) silent intervals); "
+            + "set the same on every member, whose deadlines for this peer follow their own setting")
+        if let clock { armDeadline(now: clock.nowNanoseconds) }
+    }
+
     /// After the gateway stopped: removes this peer's own service addresses, which it added at start.
     public func releaseOwnAddresses() {
         guard let keeper else { return }

@@ -10,7 +10,7 @@ struct Weir: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "Weir: an HTTP reverse-proxy gateway and IP redirector.",
-        subcommands: [Run.self, PeerCommand.self, Check.self, StatusCommand.self, ModeCommand.self, DemoBackendCommand.self],
+        subcommands: [Run.self, PeerCommand.self, LevelsCommand.self, Check.self, StatusCommand.self, ModeCommand.self, DemoBackendCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -178,7 +178,33 @@ enum StatusTable {
         out.append("")
         out.append("requests \(t.requests), open connections \(t.open_connections), 400: \(t.status_400), 502: \(t.status_502), "
                    + "503: \(t.status_503), 504: \(t.status_504), retried elsewhere: \(t.retries), aborted: \(t.aborted)")
+        if let group = document.group { out += [""] + renderGroup(group) }
         return out.joined(separator: "\n")
+    }
+
+    /// The peer group as this process sees it: one row per member, then this process's own line.
+    static func renderGroup(_ g: GroupStatus) -> [String] {
+        var rows: [[String]] = [["MEMBER", "ROLE", "ONLINE", "STATE", "LOAD", "EFFECTIVE", "LAST BEACON", "ROUTED", "SERVES", "HOLDS"]]
+        for m in g.members {
+            rows.append([m.id, m.role, m.online ? "yes" : "no", m.state ?? "-", m.load.map(percent) ?? "-",
+                         m.effective_load.map(percent) ?? "-", m.last_beacon_age_ms.map { "\($0)ms ago" } ?? "never",
+                         "\(m.routed)", m.serves.isEmpty ? "*" : m.serves.joined(separator: ","),
+                         m.holding.isEmpty ? "-" : m.holding.joined(separator: ",")])
+        }
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        var out = rows.map { row in
+            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }
+        let me = g.role == "peer"
+            ? "peer \(g.id): load \(g.load.map(percent) ?? "-"), state \(g.state ?? "-"), processed here \(g.routed_local ?? 0)"
+            : "listening to the group's beacons (for the pools with load_source = \"beacons\")"
+        out.append("")
+        out.append(me + (g.isolated ? ", ISOLATED (hears no member: takes over nothing)" : "")
+                   + (g.holding.isEmpty ? "" : ", holds for others: \(g.holding.joined(separator: ", "))"))
+        let refused = g.beacons_refused.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        out.append("beacons sent \(g.beacons_sent), accepted \(g.beacons_accepted), refused \(refused.isEmpty ? "0" : refused); "
+                   + "hops received \(g.hops_received), hop markers refused \(g.hops_refused); takeovers \(g.takeovers), releases \(g.releases)")
+        return out
     }
 
     private static func percent(_ v: Double) -> String { String(format: "%.0f%%", v * 100) }
@@ -229,6 +255,33 @@ struct ModeCommand: ParsableCommand {
             print(String(decoding: body, as: UTF8.self), terminator: "")
         } catch {
             logLine("weir mode: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct LevelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "levels",
+        abstract: "Show or change a running peer's figure 2 levels and beacon interval (weir peer; effective at once, until restart).")
+    @Option(help: "First level: below it a request stays at the local application (0...1 or 60%).") var firstLevel: String?
+    @Option(help: "Second level: how much lighter another peer must be to take a request (0...1 or 20%).") var secondLevel: String?
+    @Option(help: "Beacon interval in milliseconds, 50...60000 (set the same on every member).") var intervalMs: Int?
+    @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
+    @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
+    var directory: String?
+
+    func run() throws {
+        let address = try adminAddress(admin: admin, directory: directory, command: "levels")
+        var parameters: [String] = []
+        if let firstLevel { parameters.append("first_level=\(firstLevel.replacingOccurrences(of: "%", with: "%25"))") }
+        if let secondLevel { parameters.append("second_level=\(secondLevel.replacingOccurrences(of: "%", with: "%25"))") }
+        if let intervalMs { parameters.append("interval_ms=\(intervalMs)") }
+        let path = parameters.isEmpty ? "/peer" : "/peer?" + parameters.joined(separator: "&")
+        do {
+            let body = try StatusClient.send(method: parameters.isEmpty ? "GET" : "POST", path: path, host: address.host, port: Int(address.port))
+            print(String(decoding: body, as: UTF8.self), terminator: "")
+        } catch {
+            logLine("weir levels: \(error)")
             throw ExitCode(1)
         }
     }

@@ -210,3 +210,36 @@ def test_a_gateway_with_beacon_load_source_follows_a_peers_load_within_an_interv
     wait_until(lambda: gw.server_status("c")["state"] == "down", 2.5, interval=0.02, what="c down at the gateway")
     answers = Counter(served_by(get(gw.url("/"))) for _ in range(10))
     assert "app-c" not in answers and sum(answers.values()) == 10, answers
+
+
+def test_levels_and_interval_change_at_run_time(weir_bin, procs, tmp_path, demo_backend):
+    import subprocess
+    group = PeerGroup(weir_bin, procs, tmp_path, demo_backend)
+    group.start_all()
+    group.set_app_load("a", "0.6")
+    group.wait_load("a", lambda load: load >= 0.6)
+    assert "app-a" not in Counter(served_by(get(group["a"].url("/"))) for _ in range(6))   # 0.6 ≥ 0.5: routed
+
+    def levels(host, *args):
+        p = subprocess.run([weir_bin, "levels", "--admin", f"127.0.0.1:{host.admin_port}", *args],
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    assert levels(group["a"]) == {"first_level": 0.5, "second_level": 0.2, "interval_ms": 500}
+    assert levels(group["a"], "--first-level", "70%")["first_level"] == 0.7
+    assert Counter(served_by(get(group["a"].url("/"))) for _ in range(6)) == Counter({"app-a": 6})  # 0.6 < 0.7: local
+    levels(group["a"], "--first-level", "0.5", "--second-level", "0.7")
+    assert Counter(served_by(get(group["a"].url("/"))) for _ in range(6)) == Counter({"app-a": 6})  # nobody 0.7 lighter
+    bad = subprocess.run([weir_bin, "levels", "--admin", f"127.0.0.1:{group['a'].admin_port}", "--second-level", "1.5"],
+                         capture_output=True, text=True, timeout=10)
+    assert bad.returncode == 1 and "second_level must be a fraction 0...1" in bad.stderr
+    assert levels(group["a"])["second_level"] == 0.7                                             # unchanged
+    # A shorter interval on every peer: a killed peer is off-line after 3 × 200 ms.
+    for host in group.hosts.values():
+        assert levels(host, "--interval-ms", "200")["interval_ms"] == 200
+    time.sleep(0.5)
+    killed = time.monotonic()
+    group["c"].kill()
+    wait_until(lambda: not group["a"].member("c")["online"], 2, interval=0.01, what="c off-line for a")
+    assert time.monotonic() - killed <= 0.65

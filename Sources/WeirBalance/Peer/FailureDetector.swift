@@ -25,11 +25,11 @@ public struct FailureDetector: Sendable {
         var lastHeard: UInt64?
     }
 
-    public let intervalNanoseconds: UInt64
+    public private(set) var intervalNanoseconds: UInt64
     public let deadAfter: Int
     public let rise: Int
     /// `deadAfter × interval`: the silence that takes a member off-line.
-    public let deadlineNanoseconds: UInt64
+    public private(set) var deadlineNanoseconds: UInt64
     public let startedNanoseconds: UInt64
     private var members: [String: Member]
     private var lastHeardAny: UInt64?
@@ -43,6 +43,14 @@ public struct FailureDetector: Sendable {
         deadlineNanoseconds = overflow ? .max : deadline
         startedNanoseconds = start
         self.members = Dictionary(members.map { ($0, Member()) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// A new beacon interval (an operator's change at run time): the deadline becomes
+    /// `deadAfter × interval` from now on, for silences already running too.
+    public mutating func setInterval(_ nanoseconds: UInt64) {
+        intervalNanoseconds = max(1, nanoseconds)
+        let (deadline, overflow) = intervalNanoseconds.multipliedReportingOverflow(by: UInt64(deadAfter))
+        deadlineNanoseconds = overflow ? .max : deadline
     }
 
     /// The member ids, sorted.

@@ -21,6 +21,8 @@ struct AdminAPI {
     let log: (String) -> Void
     /// The `group` section of /status (peer group services), or nil.
     var groupStatus: () -> GroupStatus? = { nil }
+    /// The peer group service whose beacon interval `POST /peer` may change (peer mode), or nil.
+    var groupService: ControlService? = nil
 
     struct Answer {
         var status: Int
@@ -48,14 +50,18 @@ struct AdminAPI {
             return Answer(status: 200, body: register(detail: LocalEndpoints.queryValue("detail", in: query) == "1"))
         case ("POST", let s) where s.count == 3 && s[0] == "servers":
             return setCondition(id: s[1], action: s[2])
+        case ("GET", ["peer"]), ("HEAD", ["peer"]):
+            return peerSettings()
+        case ("POST", ["peer"]):
+            return tunePeer(query: query)
         case ("GET", ["mode"]), ("HEAD", ["mode"]):
             return Answer(status: 200, body: modeDocument())
         case ("POST", ["mode"]):
             return switchMode(query: query)
-        case (_, ["status"]), (_, ["servers"]), (_, ["mode"]):
+        case (_, ["status"]), (_, ["servers"]), (_, ["mode"]), (_, ["peer"]):
             return text(405, "method \(method) is not allowed on \(path)")
         default:
-            return text(404, "unknown admin path \(path); try GET /status, GET /servers, POST /servers/ID/drain|enable|maint, GET or POST /mode")
+            return text(404, "unknown admin path \(path); try GET /status, GET /servers, POST /servers/ID/drain|enable|maint, GET or POST /mode, GET or POST /peer")
         }
     }
 
@@ -96,6 +102,53 @@ struct AdminAPI {
         }
         log("weir: server \(id): \(action) (admin API); now \(server.condition.description)")
         return Answer(status: 200, body: Array("{\"id\":\"\(id)\",\"state\":\"\(server.condition.description)\"}\n".utf8))
+    }
+
+    // MARK: - Peer levels and interval (weir peer)
+
+    /// `GET /peer`: the figure 2 levels and the beacon interval in force.
+    private func peerSettings() -> Answer {
+        guard snapshot.peerPool != nil else { return text(404, "not a peer: /peer is only served by weir peer") }
+        let levels = snapshot.peerLevels
+        var text = "{\"first_level\":\(levels.first),\"second_level\":\(levels.second)"
+        if let interval = groupService?.beaconIntervalMilliseconds { text += ",\"interval_ms\":\(interval)" }
+        return Answer(status: 200, body: Array((text + "}\n").utf8))
+    }
+
+    /// `POST /peer?first_level=0.6&second_level=0.3&interval_ms=250`: any of the three; each
+    /// level a fraction 0...1 (or a percentage "60%"), the interval 50...60000 ms. Nothing changes
+    /// unless every value given is valid. Effective for the next request / the next beacon.
+    private func tunePeer(query: String) -> Answer {
+        guard snapshot.peerPool != nil else { return text(404, "not a peer: /peer is only served by weir peer") }
+        /// The level `name` when given: nil when absent; the error message when invalid.
+        func level(_ name: String) -> (value: Double?, error: String?) {
+            guard let raw = LocalEndpoints.queryValue(name, in: query) else { return (nil, nil) }
+            let number = raw.hasSuffix("%") ? Double(raw.dropLast()).map { $0 / 100 } : Double(raw)
+            guard let number, (0...1).contains(number) else {
+                return (nil, "\(name) must be a fraction 0...1 or a percentage such as 60%, not \"\(raw)\"")
+            }
+            return (number, nil)
+        }
+        let (first, firstError) = level("first_level")
+        let (second, secondError) = level("second_level")
+        if let message = firstError ?? secondError { return text(400, message) }
+        var interval: Int64? = nil
+        if let raw = LocalEndpoints.queryValue("interval_ms", in: query) {
+            guard let ms = Int64(raw), (50...60_000).contains(ms) else {
+                return text(400, "interval_ms must be a whole number of milliseconds 50...60000, not \"\(raw)\"")
+            }
+            interval = ms
+        }
+        guard first != nil || second != nil || interval != nil else {
+            return text(400, "give first_level, second_level and/or interval_ms, e.g. POST /peer?first_level=0.6&second_level=0.3")
+        }
+        let levels = snapshot.peerLevels
+        if first != nil || second != nil {
+            levels.set(first: first ?? levels.first, second: second ?? levels.second)
+            log("weir: peer levels now first \(levels.first), second \(levels.second) (admin API)")
+        }
+        if let interval { groupService?.setBeaconInterval(milliseconds: interval) }
+        return peerSettings()
     }
 
     private func modeDocument() -> [UInt8] {

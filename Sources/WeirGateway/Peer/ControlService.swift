@@ -15,6 +15,11 @@ public protocol ControlService: AnyObject {
     func groupStatus() -> GroupStatus?
     /// Draining begins: say goodbye (e.g. a last beacon saying "drain") and stop the timers.
     func stop()
+    /// The beacon interval in force, in milliseconds (nil: the service sends none).
+    var beaconIntervalMilliseconds: Int64? { get }
+    /// Changes the beacon interval at run time (and the off-line deadline with it).
+    /// Precondition: 50...60 000 ms (the admin API checks what an operator sent).
+    func setBeaconInterval(milliseconds: Int64)
 }
 
 /// The `group` section of `GET /status`: the peer group as this process sees it.

@@ -75,6 +75,7 @@ public final class Gateway {
                                clock: { clock.nowNanoseconds }, wallMs: { control.wallClockMilliseconds }, log: log)
             let services = self.services
             api.groupStatus = { services.lazy.compactMap { $0.groupStatus() }.first }
+            api.groupService = services.first { $0.beaconIntervalMilliseconds != nil }
             admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
         }
         let remaining = ManagedCounter(workers.count)
