@@ -25,6 +25,17 @@ private func upstreamText(_ head: RequestHead) -> String {
 }
 
 @Suite struct UpstreamRequestTests {
+    @Test func aReceivedHopMarkerIsNeverPassedOnAndAPeerAddsItsOwn() {
+        let head = request("GET / HTTP/1.1\r\nHost: h\r\nWeir-Hop: c.1.forged\r\nweir-hop: again\r\nAccept: */*\r\n\r\n")
+        #expect(!upstreamText(head).lowercased().contains("weir-hop"))
+        var out: [UInt8] = []
+        HeadRewriter.upstreamRequest(head, path: TargetParts(head).path, client: client, fallbackHost: "x",
+                                     extraFields: Array("Weir-Hop: a.2.MAC\r\n".utf8), into: &out)
+        let text = String(decoding: out, as: UTF8.self)
+        #expect(text.hasSuffix("Via: 1.1 weir\r\nWeir-Hop: a.2.MAC\r\n\r\n"))
+        #expect(text.components(separatedBy: "eir-Hop").count == 2)
+    }
+
     @Test func removesHopByHopAndConnectionNamedFieldsAndAddsForwardingFields() {
         let text = upstreamText(request(
             "GET /a?b=1 HTTP/1.1\r\nHost: gw.example:8080\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n"
