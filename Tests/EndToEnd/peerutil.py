@@ -91,11 +91,12 @@ class PeerGroup:
 
     def __init__(self, weir_bin, procs, tmp_path: Path, demo_backend, ids=("a", "b", "c"), *,
                  route_by: str = "proxy", capacity: int = 100, interval: str = "500ms", health_interval: str = "100ms",
-                 listeners: list | None = None, per_host: dict | None = None, secret: str = SECRET):
+                 listeners: list | None = None, per_host: dict | None = None, secret: str = SECRET, extra: str = ""):
         self.weir_bin, self.procs, self.tmp = weir_bin, procs, tmp_path
         self.route_by, self.capacity, self.interval, self.health_interval = route_by, capacity, interval, health_interval
         self.listeners = listeners or []      # extra [[group.member]] role = "listener": (id, beacon_port)
         self.secret = secret
+        self.extra = extra                    # TOML appended to every host's conf.d (routes, [sticky], ...)
         self.hosts = {}
         for i in ids:
             host = PeerHost(i, free_port(), free_port(), free_udp_port(), options=(per_host or {}).get(i, {}))
@@ -128,7 +129,7 @@ class PeerGroup:
                       f'address = "{other.address}"', f'public_url = "http://{other.address}"']
         for lid, lport in self.listeners:
             lines += ["", "[[group.member]]", f'id = "{lid}"', f'beacon = "127.0.0.1:{lport}"', 'role = "listener"']
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n\n" + self.extra + "\n"
 
     def start(self, host_id: str) -> PeerHost:
         host = self.hosts[host_id]

@@ -243,3 +243,45 @@ def test_levels_and_interval_change_at_run_time(weir_bin, procs, tmp_path, demo_
     group["c"].kill()
     wait_until(lambda: not group["a"].member("c")["online"], 2, interval=0.01, what="c off-line for a")
     assert time.monotonic() - killed <= 0.65
+
+
+def test_a_banking_transaction_stays_on_its_peer_whatever_the_load(weir_bin, procs, tmp_path, demo_backend):
+    from stickyutil import BANKING, PIN, sticky_extra
+    sticky = sticky_extra([{"name": "site", "pool": "group", "path": "/", "sticky": [BANKING]}],
+                          sticky={"secret": "peer-sticky-secret-0123456789abcdefghij"})
+    group = PeerGroup(weir_bin, procs, tmp_path, demo_backend, extra=sticky)
+    group.start_all()
+    # a is loaded: the entry point is balanced to a lighter peer, which pins the transaction.
+    group.set_app_load("a", "0.9")
+    group.wait_load("a", lambda load: load >= 0.9)
+    status, headers, _ = get(group["a"].url("/banking/"))
+    home = headers["x-served-by"]
+    assert status == 200 and home in ("app-b", "app-c")
+    cookie = headers["set-cookie"].split(";")[0]
+    assert cookie.startswith(PIN + "=")
+    # The pinned peer becomes the busiest; a becomes light: the transaction still goes there,
+    # from whichever peer the client reaches.
+    pinned = home[-1]
+    group.set_app_load("a", "")
+    group.set_app_load(pinned, "0.95")
+    group.wait_load(pinned, lambda load: load >= 0.95)
+    group.wait_load("a", lambda load: load < 0.1)
+    for entry in ("a", "b", "c"):
+        assert served_by(get(group[entry].url("/banking/transfer"), headers={"Cookie": cookie})) == home, entry
+    # After the completing request the client is free again: balanced by load (away from the pinned peer).
+    status, headers, _ = get(group[pinned].url("/banking/logout"), headers={"Cookie": cookie})
+    assert status == 200 and headers["x-served-by"] == home
+    assert "Max-Age=0" in headers["set-cookie"], headers     # the client drops its pin
+    assert served_by(get(group[pinned].url("/banking/transfer"))) != home
+
+
+def test_the_commands_tell_a_peer_directory_from_a_gateway_directory(weir_bin, procs, tmp_path, demo_backend):
+    import subprocess
+    from conftest import REPO
+    fixture = REPO / "Tests" / "Fixtures" / "peer-a"
+    check = subprocess.run([weir_bin, "check", "-c", fixture], capture_output=True, text=True, timeout=20)
+    assert check.returncode == 0 and "valid for peer" in check.stdout, check
+    run = subprocess.run([weir_bin, "run", "-c", fixture], capture_output=True, text=True, timeout=20)
+    assert run.returncode == 1 and "configures a peer ([peer]): run it with `weir peer" in run.stderr, run
+    peer = subprocess.run([weir_bin, "peer", "-c", REPO / "conf.d"], capture_output=True, text=True, timeout=20)
+    assert peer.returncode == 1 and "has no [peer] table" in peer.stderr, peer
