@@ -37,6 +37,8 @@ let package = Package(
                 swiftSettings: dataPath),
         // The demo origin server used by `make run`, tests and benchmarks.
         .target(name: "WeirDemoBackend", dependencies: ["WeirHTTP", "WeirIO"]),
+        // The peer shell (`weir peer`): beacons, failure detection, and taking over a failed peer's address.
+        .target(name: "WeirPeer", dependencies: ["WeirGateway", "WeirBalance", "WeirConfig", "WeirIO"]),
         // The command line: run, check, demo-backend.
         .executableTarget(name: "weir", dependencies: [
             "WeirGateway", "WeirConfig", "WeirDemoBackend",
@@ -47,6 +49,7 @@ let package = Package(
         .testTarget(name: "WeirBalanceTests", dependencies: ["WeirBalance", "WeirConfig"]),
         .testTarget(name: "WeirIOTests", dependencies: ["WeirIO"]),
         .testTarget(name: "WeirGatewayTests", dependencies: ["WeirGateway", "WeirHTTP"]),
+        .testTarget(name: "WeirPeerTests", dependencies: ["WeirPeer"]),
     ],
     swiftLanguageModes: [.v6]
 )
