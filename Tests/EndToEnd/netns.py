@@ -5,8 +5,8 @@
         proc = net.popen("a", [WEIR, "demo-backend", ...])  # stopped by PID at the end
 
 Layout: a namespace `weir-<pid>-br` holding bridge `br0`, and one namespace `weir-<pid>-<host>` per
-host whose `eth0` is a veth into that bridge, with 198.51.100.<n>/24 (n = 1, 2, ... in the order
-given) and loopback up. Nothing is created in the root namespace: the veth pairs are made inside
+host whose `eth0` is a veth into that bridge, with 198.51.100.<n>/24 (n = first, first + 1, ... in
+the order given; first = 1 unless told) and loopback up. Nothing is created in the root namespace: the veth pairs are made inside
 the bridge namespace with their host end placed straight into the host's namespace.
 
 Cleanup (the context manager's exit, and atexit for a hard failure in between) stops the processes
@@ -29,7 +29,7 @@ SUBNET = "198.51.100"
 PREFIX = 24
 
 # A client that asks `URL` every INTERVAL seconds for at most DURATION seconds (or until stdin closes
-# or it is killed) and prints one line per attempt: "<monotonic seconds> <body or ERR>". CLOCK_MONOTONIC
+# or it is killed) and prints one line per attempt: "<monotonic seconds> <body or ERR:reason>". CLOCK_MONOTONIC
 # is the same in every process, so the test can line the answers up with its own clock.
 POLLER = r"""
 import sys, time, urllib.request
@@ -40,8 +40,8 @@ while time.monotonic() < end:
     try:
         with urllib.request.urlopen(url, timeout=0.3) as r:
             answer = r.read(200).decode("ascii", "replace").strip() or "EMPTY"
-    except Exception:
-        answer = "ERR"
+    except Exception as error:
+        answer = "ERR:" + str(getattr(error, "reason", error) or type(error).__name__).replace(" ", "_")[:60]
     print(f"{start:.3f} {answer}", flush=True)
     time.sleep(max(0.0, interval - (time.monotonic() - start)))
 """
@@ -70,11 +70,11 @@ class TestNet:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, hosts: list[str]):
+    def __init__(self, hosts: list[str], first: int = 1):
         tag = f"weir-{os.getpid()}"
         self.bridge_ns = f"{tag}-br"
         self.namespaces = {host: f"{tag}-{host}" for host in hosts}
-        self.addresses = {host: f"{SUBNET}.{n}" for n, host in enumerate(hosts, start=1)}
+        self.addresses = {host: f"{SUBNET}.{n}" for n, host in enumerate(hosts, start=first)}
         self._created: list[str] = []
         self._procs: list[subprocess.Popen] = []
         self._closed = False
