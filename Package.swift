@@ -35,13 +35,13 @@ let package = Package(
         .target(name: "WeirGateway", dependencies: ["WeirHTTP", "WeirConfig", "WeirBalance", "WeirIO",
                                                     .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: dataPath),
+        // The peer module (`weir peer`): the group's beacons on the control thread, address takeover (ip, arping).
+        .target(name: "WeirPeer", dependencies: ["WeirGateway", "WeirBalance", "WeirConfig", "WeirIO"]),
         // The demo origin server used by `make run`, tests and benchmarks.
         .target(name: "WeirDemoBackend", dependencies: ["WeirHTTP", "WeirIO"]),
-        // The peer shell (`weir peer`): beacons, failure detection, and taking over a failed peer's address.
-        .target(name: "WeirPeer", dependencies: ["WeirGateway", "WeirBalance", "WeirConfig", "WeirIO"]),
-        // The command line: run, check, demo-backend.
+        // The command line: run, peer, check, status, mode, demo-backend.
         .executableTarget(name: "weir", dependencies: [
-            "WeirGateway", "WeirConfig", "WeirDemoBackend",
+            "WeirGateway", "WeirConfig", "WeirDemoBackend", "WeirPeer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "WeirHTTPTests", dependencies: ["WeirHTTP"]),

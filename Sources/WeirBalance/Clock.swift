@@ -29,7 +29,7 @@ public final class ManualClock: BalanceClock, @unchecked Sendable {
 
 extension Duration {
     /// Whole nanoseconds, clamped to 0 for negative durations and to `UInt64.max` on overflow.
-    var weirNanoseconds: UInt64 {
+    public var weirNanoseconds: UInt64 {
         let (seconds, attoseconds) = components
         guard seconds >= 0, attoseconds >= 0 else { return 0 }
         let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)

@@ -55,6 +55,9 @@ public struct RequestFacts {
     public var listenerMode: Mode = .proxy
     /// The client came over TLS (pin cookies get the Secure attribute).
     public var secure: Bool = false
+    /// Peer mode: the request carries a valid hop token, i.e. another peer of the group routed it
+    /// here. It is processed by the local application whatever the load (at most one hop).
+    public var hopped: Bool = false
 
     public init(host: UnsafeRawBufferPointer?, path: UnsafeRawBufferPointer, listener: Int, excluded: [Int] = [],
                 clientAddress: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
@@ -105,6 +108,13 @@ public enum Decision {
     public static func decide(_ request: RequestFacts, route: CompiledRoute, snapshot: RoutingSnapshot,
                               state: inout PolicyState, now: UInt64) -> Verdict {
         let verdict = pick(request, route: route, snapshot: snapshot, state: &state, now: now)
+        if route.pool == snapshot.peerPool, snapshot.peerPool != nil {
+            // A peer forwards to its own application, and to another peer by its route_by.
+            if case .forward(let server, _) = verdict, server != snapshot.localServer, snapshot.peerRoutesByRedirect {
+                return .redirect(server: server, status: snapshot.peerRedirectStatus)
+            }
+            return verdict
+        }
         if case .forward(let server, _) = verdict, (route.mode ?? request.listenerMode) == .redirect {
             return .redirect(server: server, status: route.redirectStatus)
         }
@@ -114,6 +124,11 @@ public enum Decision {
     /// The server for a request on `route`, before the mode is applied.
     static func pick(_ request: RequestFacts, route: CompiledRoute, snapshot: RoutingSnapshot,
                              state: inout PolicyState, now: UInt64) -> Verdict {
+        if request.hopped, route.pool == snapshot.peerPool, let local = snapshot.localServer {
+            // Routed here by another peer: processed here or nowhere (never a second hop).
+            if request.excluded.contains(local) { return .reject(status: 503, reason: "the local application failed a request another peer routed here") }
+            return .forward(server: local)
+        }
         if let pin = request.pinnedServer, pin >= 0, pin < snapshot.servers.count, !request.excluded.contains(pin) {
             let server = snapshot.servers[pin]
             if server.condition == .up || server.condition == .drain {

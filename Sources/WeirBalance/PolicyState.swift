@@ -52,6 +52,9 @@ public struct PolicyState {
         }
         let excluded = request.excluded
         @inline(__always) func isExcluded(_ server: Int) -> Bool { !excluded.isEmpty && excluded.contains(server) }
+        if pool == snapshot.peerPool, let local = snapshot.localServer {
+            return peerPick(pool: pool, local: local, request: request, snapshot: snapshot, now: now)
+        }
 
         // Drain keeps pinned work: a draining pinned server still takes its own requests.
         var pinnedPosition: Int? = nil
@@ -109,6 +112,35 @@ public struct PolicyState {
             }
             return .server(compiledServers[candidates[chosen]])
         }
+    }
+
+    /// Figure 2 at a peer (source patent, first embodiment): home is the local application. Only
+    /// servers that serve the request's path are candidates (URI dedication, 2nd and 3rd
+    /// embodiments). Home below the first level keeps the request; otherwise the least-loaded
+    /// on-line peer takes it when lighter by the second level. When the local application is not a
+    /// candidate (down, excluded, or not serving the path) the least-loaded candidate takes it.
+    private mutating func peerPick(pool: Int, local: Int, request: RequestFacts, snapshot: RoutingSnapshot, now: UInt64) -> Pick {
+        let compiledServers = snapshot.pools[pool].servers
+        let servers = snapshot.servers
+        candidates.removeAll(keepingCapacity: true)
+        var anyUp = false
+        for (position, server) in compiledServers.enumerated() {
+            let state = servers[server]
+            guard state.condition == .up, !request.excluded.contains(server), state.serves(path: request.path) else { continue }
+            anyUp = true
+            if !state.isFull { candidates.append(position) }
+        }
+        guard !candidates.isEmpty else { return anyUp ? .full : .none }
+        fillLoads(snapshot.pools[pool], snapshot, now)
+        if let home = candidates.firstIndex(where: { compiledServers[$0] == local }) {
+            let config = snapshot.pools[pool].config
+            let chosen = loads.withUnsafeBufferPointer { loads in
+                ThresholdRule.choose(home: home, count: loads.count, firstLevel: config.firstLevel,
+                                     secondLevel: config.secondLevel) { loads[$0] }
+            }
+            return .server(compiledServers[candidates[chosen]])
+        }
+        return .server(compiledServers[candidates[leastLoaded(pool: pool)]])
     }
 
     /// Loads of the candidates as the policies compare them: effective load divided by the slow start

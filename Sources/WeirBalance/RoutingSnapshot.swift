@@ -27,6 +27,14 @@ public final class RoutingSnapshot: Sendable {
     /// The discovery endpoints' paths as bytes (nil: off), so a request is checked without a String.
     public let serversPath: [UInt8]?
     public let assignPath: [UInt8]?
+    /// Peer mode: the pool of the peer group (named "group") and the local application's server in
+    /// it, the home of every request (figure 2 at a peer); nil in a gateway.
+    public let peerPool: Int?
+    public let localServer: Int?
+    /// Peer mode with `route_by = "redirect"`: a request for another peer is answered with a redirect
+    /// (with `peerRedirectStatus`) instead of being forwarded there.
+    public let peerRoutesByRedirect: Bool
+    public let peerRedirectStatus: Int
 
     /// Compiles `configuration`. Precondition: it was validated by `ConfigLoader` (every route names
     /// an existing pool, spill pool and listener).
@@ -39,11 +47,14 @@ public final class RoutingSnapshot: Sendable {
         var servers: [ServerState] = []
         var pools: [CompiledPool] = []
         for pool in configuration.pools {
-            let settings = ServerState.PoolSettings(pool: pool)
+            let settings = pool.loadSource == .beacons && configuration.group != nil
+                ? ServerState.PoolSettings(pool: pool, group: configuration.group!) : ServerState.PoolSettings(pool: pool)
             var indices: [Int] = []
             for server in pool.servers {
                 indices.append(servers.count)
-                servers.append(ServerState(config: server, index: servers.count, settings: settings))
+                let state = ServerState(config: server, index: servers.count, settings: settings)
+                if let peer = configuration.peer, server.id == peer.id { state.setServedPaths(peer.serves) }
+                servers.append(state)
             }
             pools.append(CompiledPool(name: pool.name, policy: pool.policy, servers: indices, config: pool,
                                       serverHashes: pool.servers.map { BalanceHash.hash($0.id) }))
@@ -57,7 +68,21 @@ public final class RoutingSnapshot: Sendable {
         }
         self.pools = pools
         self.servers = servers
+        if let peer = configuration.peer, let pool = pools.firstIndex(where: { $0.name == RoutingSnapshot.peerPoolName }) {
+            peerPool = pool
+            localServer = pools[pool].servers.first { servers[$0].config.id == peer.id }
+            peerRoutesByRedirect = peer.routeBy == .redirect
+            peerRedirectStatus = peer.redirectStatus
+        } else {
+            peerPool = nil
+            localServer = nil
+            peerRoutesByRedirect = false
+            peerRedirectStatus = 307
+        }
     }
+
+    /// The name of the pool the loader makes for a peer's group.
+    public static let peerPoolName = "group"
 
     /// The first route that takes the request, or nil.
     public func route(host: UnsafeRawBufferPointer?, path: UnsafeRawBufferPointer, listener: Int) -> CompiledRoute? {

@@ -1,4 +1,5 @@
 import Atomics
+import Synchronization
 import WeirConfig
 
 /// One backend server as the balancer sees it: its configuration, its pool's settings, and live
@@ -16,11 +17,15 @@ public final class ServerState: Sendable {
         public var slowStartNanoseconds: UInt64
         /// How long a load report counts as fresh: 3 × the pool's probe interval.
         public var reportMaxAgeNanoseconds: UInt64
+        /// Reports come from beacons: requests routed to the server since its last report are added
+        /// to that report until the next one (so a burst is not all sent to the same server).
+        public var herding: Bool
 
-        public init(passiveFailures: Int, slowStartNanoseconds: UInt64, reportMaxAgeNanoseconds: UInt64) {
+        public init(passiveFailures: Int, slowStartNanoseconds: UInt64, reportMaxAgeNanoseconds: UInt64, herding: Bool = false) {
             self.passiveFailures = max(0, passiveFailures)
             self.slowStartNanoseconds = slowStartNanoseconds
             self.reportMaxAgeNanoseconds = reportMaxAgeNanoseconds
+            self.herding = herding
         }
 
         /// The settings of `pool`: its passive_failures, slow_start and 3 × health.interval.
@@ -29,7 +34,16 @@ public final class ServerState: Sendable {
             let (maxAge, overflow) = interval.multipliedReportingOverflow(by: 3)
             self.init(passiveFailures: pool.passiveFailures,
                       slowStartNanoseconds: pool.slowStart.weirNanoseconds,
-                      reportMaxAgeNanoseconds: overflow ? .max : maxAge)
+                      reportMaxAgeNanoseconds: overflow ? .max : maxAge,
+                      herding: pool.loadSource == .beacons)
+        }
+
+        /// The settings of a pool whose reports are beacons: a report counts as fresh for
+        /// `deadAfter` intervals (after that the member is off-line anyway).
+        public init(pool: Pool, group: GroupSettings) {
+            self.init(pool: pool)
+            let (maxAge, overflow) = group.interval.weirNanoseconds.multipliedReportingOverflow(by: UInt64(max(1, group.deadAfter)))
+            reportMaxAgeNanoseconds = overflow ? .max : maxAge
         }
 
         /// The settings of a pool with every key at its default.
@@ -44,6 +58,8 @@ public final class ServerState: Sendable {
     public let inFlight = ManagedAtomic<Int>(0)
     /// Requests sent to this server since the snapshot was made.
     public let totalRequests = ManagedAtomic<Int>(0)
+    /// Redirect-mode answers that sent a client to this server since the snapshot was made.
+    public let redirected = ManagedAtomic<Int>(0)
     /// Failed attempts (connect refused, reset, timeout) since the snapshot was made.
     public let failures = ManagedAtomic<Int>(0)
 
@@ -59,6 +75,13 @@ public final class ServerState: Sendable {
     private let slowStartSince = ManagedAtomic<UInt64>(ServerState.never)
     private let passiveFailureCount = ManagedAtomic<Int>(0)
     private let passiveDownPending = ManagedAtomic<Bool>(false)
+    /// Requests routed here since the last load report (beacon pools only; see `PoolSettings.herding`).
+    private let routedSinceReport = ManagedAtomic<Int>(0)
+    /// The capacity the server last reported (0: none, use the configured one).
+    private let reportedCapacity = ManagedAtomic<Int>(0)
+    /// The path patterns the server serves (empty: every path), from the configuration or its beacons.
+    private let servedPatterns = Mutex<[[UInt8]]>([])
+    private let servesEveryPath = ManagedAtomic<Bool>(true)
 
     public init(config: Server, index: Int, settings: PoolSettings = .defaults) {
         self.config = config
@@ -88,11 +111,62 @@ public final class ServerState: Sendable {
     }
 
     /// The load to balance on: the larger of a fresh report (younger than 3 probe intervals) and
-    /// in-flight / capacity.
+    /// in-flight / capacity. For beacon reports (`settings.herding`) the report is first corrected by
+    /// the requests routed here since it was sent: each adds 1 / the reported capacity.
     public func effectiveLoad(now: UInt64) -> Double {
         let own = load
         guard let report = reportedLoad(now: now, maxAge: settings.reportMaxAgeNanoseconds) else { return own }
-        return max(report.load, own)
+        guard settings.herding else { return max(report.load, own) }
+        let routed = routedSinceReport.load(ordering: .relaxed)
+        let capacity = reportedCapacity.load(ordering: .relaxed)
+        return max(report.load + Double(routed) / Double(max(capacity > 0 ? capacity : config.capacity, 1)), own)
+    }
+
+    /// Worker threads: a request was routed here (forwarded or redirected); counted against the last
+    /// report until the next one (herding correction). A no-op unless `settings.herding`.
+    public func requestRouted() {
+        guard settings.herding else { return }
+        routedSinceReport.wrappingIncrement(ordering: .relaxed)
+    }
+
+    /// Requests routed here since the last report (what the herding correction adds).
+    public var routedSinceLastReport: Int { routedSinceReport.load(ordering: .relaxed) }
+
+    /// Control thread: a beacon's capacity (≥ 1; other values are ignored).
+    public func recordCapacity(_ capacity: Int) {
+        if capacity >= 1 { reportedCapacity.store(capacity, ordering: .relaxed) }
+    }
+
+    /// The capacity loads are relative to: the reported one, else the configured one.
+    public var effectiveCapacity: Int {
+        let reported = reportedCapacity.load(ordering: .relaxed)
+        return reported > 0 ? reported : config.capacity
+    }
+
+    // MARK: - Paths served
+
+    /// Sets the path patterns the server serves ("/banking/*" globs or "/api/" prefixes, as route
+    /// paths); empty means every path. Any thread.
+    public func setServedPaths(_ patterns: [String]) {
+        let bytes = patterns.map { Array($0.utf8) }
+        servedPatterns.withLock { $0 = bytes }
+        servesEveryPath.store(patterns.isEmpty, ordering: .releasing)
+    }
+
+    /// The patterns set by `setServedPaths` (empty: every path).
+    public var servedPaths: [String] {
+        servedPatterns.withLock { $0.map { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    /// Whether the server serves `path` (origin-form, query included), by the route path rules.
+    public func serves(path: UnsafeRawBufferPointer) -> Bool {
+        if servesEveryPath.load(ordering: .acquiring) { return true }
+        return servedPatterns.withLock { patterns in
+            patterns.contains { pattern in
+                pattern.contains(UInt8(ascii: "*")) ? CompiledRoute.globMatches(path, pattern: pattern)
+                                                   : CompiledRoute.pathMatches(path, prefix: pattern)
+            }
+        }
     }
 
     /// Records a probe response's load report (`Weir-Load` header or JSON body). `load` is a fraction
@@ -102,6 +176,7 @@ public final class ServerState: Sendable {
         if let load, !load.isNaN {
             reportLoadBits.store(max(0, load).bitPattern, ordering: .relaxed)
             reportTime.store(now, ordering: .releasing)
+            if settings.herding { routedSinceReport.store(0, ordering: .relaxed) }
         }
         if let state {
             reportCondition.store(state == .up ? Self.noCondition : state.rawValue, ordering: .relaxed)

@@ -33,6 +33,10 @@ public struct WeirConfiguration: Sendable, Equatable {
     /// The discovery endpoints (`[discovery]`). Default: `DiscoverySettings()`, i.e. both endpoints on, under
     /// `/.well-known/weir/`.
     public var discovery: DiscoverySettings
+    /// `[peer]`: this host's peer module (`weir peer`); nil in a gateway directory.
+    public var peer: PeerSettings? = nil
+    /// `[group]`: the beacon group this process belongs to; nil when it belongs to none.
+    public var group: GroupSettings? = nil
 
     public init(global: GlobalSettings = GlobalSettings(), timeouts: Timeouts = Timeouts(), limits: Limits = Limits(),
                 listeners: [Listener] = [], pools: [Pool] = [], routes: [Route] = [], sourceFiles: [String] = [],
@@ -467,6 +471,8 @@ public struct Pool: Sendable, Equatable {
     /// (checked like any other) with `enabled` false: connections are then plain as well, so the gateway uses TLS
     /// exactly when `tls?.enabled == true`.
     public var tls: PoolTLS?
+    /// `load_source`: where its servers' load and state come from (probes, or a group's beacons). Default probes.
+    public var loadSource: LoadSource = .probes
 
     public init(name: String, policy: PolicyName = .threshold, servers: [Server], firstLevel: Double = 0.50,
                 secondLevel: Double = 0.20, hashKey: HashKey = .source, retries: Int = 2,
@@ -549,6 +555,8 @@ public struct Server: Sendable, Equatable {
     /// `max_conns`: hard limit of requests in flight to this server; a request that finds every eligible server
     /// at its limit waits in the pool's queue (`max_queue`). At least 1. Default nil (unlimited).
     public var maxConns: Int?
+    /// Whether health probes judge this server (false for a peer group's member servers: their beacons do).
+    public var probed: Bool = true
 
     public init(id: String, address: SocketAddress, weight: Int = 1, capacity: Int = 100,
                 publicURL: String? = nil, group: Int = 0, maxConns: Int? = nil) {

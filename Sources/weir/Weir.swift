@@ -3,13 +3,14 @@ import Foundation
 import WeirConfig
 import WeirDemoBackend
 import WeirGateway
+import WeirPeer
 
 @main
 struct Weir: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "Weir: an HTTP reverse-proxy gateway and IP redirector.",
-        subcommands: [Run.self, Check.self, StatusCommand.self, ModeCommand.self, DemoBackendCommand.self],
+        subcommands: [Run.self, PeerCommand.self, Check.self, StatusCommand.self, ModeCommand.self, DemoBackendCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -41,14 +42,47 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let configuration = try config.load()
-        let gateway = Gateway(configuration: configuration, log: logLine)
+        if configuration.peer != nil {
+            logLine("weir: \(config.directory) configures a peer ([peer]): run it with `weir peer -c \(config.directory)`")
+            throw ExitCode(1)
+        }
         do {
+            // A gateway with a [group] listens to its beacons (pools with load_source = "beacons").
+            let group = try configuration.group.map { _ in try PeerSetup.runtime(configuration, log: logLine) }
+            let gateway = Gateway(configuration: configuration, log: logLine, services: group.map { [$0] } ?? [])
             let status = try gateway.run()
             throw ExitCode(status)
         } catch let error as ExitCode {
             throw error
         } catch {
             logLine("weir: cannot start: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct PeerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peer",
+        abstract: "Run the peer module beside the local application: balance with the other peers of the group ([peer], [group]).")
+    @OptionGroup var config: ConfigOptions
+
+    func run() throws {
+        let configuration = try config.load()
+        guard configuration.peer != nil else {
+            logLine("weir peer: \(config.directory) has no [peer] table (it configures a gateway: run it with `weir run -c \(config.directory)`)")
+            throw ExitCode(1)
+        }
+        do {
+            let group = try PeerSetup.runtime(configuration, log: logLine)
+            let gateway = Gateway(configuration: configuration, log: logLine, services: [group])
+            let status = try gateway.run()
+            group.releaseOwnAddresses()
+            throw ExitCode(status)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            logLine("weir peer: cannot start: \(error)")
             throw ExitCode(1)
         }
     }

@@ -207,4 +207,16 @@ static inline struct event_base *weir_event_base_new(void) {
 }
 
 
+
+/// A non-blocking, close-on-exec UDP socket bound to `sa` (for peer beacons). Returns the fd or -1 with errno set.
+static inline int weir_udp_socket(const struct sockaddr *sa, socklen_t len) {
+    int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (sa->sa_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, sa, len) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}
+
 #endif

@@ -19,11 +19,21 @@ struct AdminAPI {
     let clock: () -> UInt64
     let wallMs: () -> Int64
     let log: (String) -> Void
+    /// The `group` section of /status (peer group services), or nil.
+    var groupStatus: () -> GroupStatus? = { nil }
 
     struct Answer {
         var status: Int
         var contentType = "application/json"
         var body: [UInt8]
+    }
+
+    /// The group section with this process's hop counters filled in.
+    private func groupWithHops() -> GroupStatus? {
+        guard var group = groupStatus() else { return nil }
+        group.hops_received = stats.peerHopsReceived.load(ordering: .relaxed)
+        group.hops_refused = stats.peerHopsRefused.load(ordering: .relaxed)
+        return group
     }
 
     func answer(method: String, target: String) -> Answer {
@@ -33,7 +43,7 @@ struct AdminAPI {
         let segments = path.split(separator: "/").map(String.init)
         switch (method, segments) {
         case ("GET", ["status"]), ("HEAD", ["status"]):
-            return Answer(status: 200, body: StatusDocument(snapshot: snapshot, stats: stats, now: clock()).encoded())
+            return Answer(status: 200, body: StatusDocument(snapshot: snapshot, stats: stats, now: clock(), group: groupWithHops()).encoded())
         case ("GET", ["servers"]), ("HEAD", ["servers"]):
             return Answer(status: 200, body: register(detail: LocalEndpoints.queryValue("detail", in: query) == "1"))
         case ("POST", let s) where s.count == 3 && s[0] == "servers":

@@ -63,6 +63,8 @@ public struct StatusDocument: Codable, Sendable {
     }
     public var pools: [PoolEntry]
     public var totals: Totals
+    /// The peer group as this process sees it (`weir peer`, or a gateway listening to beacons); absent otherwise.
+    public var group: GroupStatus?
 
     /// Renders the document as JSON bytes (stable key order).
     func encoded() -> [UInt8] {
@@ -79,7 +81,8 @@ public struct StatusDocument: Codable, Sendable {
 
 extension StatusDocument {
     /// The document for the live state of `snapshot` at `now`, with the process-wide counters.
-    init(snapshot: RoutingSnapshot, stats: GatewayStats, now: UInt64) {
+    init(snapshot: RoutingSnapshot, stats: GatewayStats, now: UInt64, group: GroupStatus? = nil) {
+        self.group = group
         pools = snapshot.status(now: now).map { pool in
             PoolEntry(name: pool.name, policy: pool.policy, servers: pool.servers.map { s in
                 ServerEntry(id: s.id, address: s.address, state: s.condition, healthy: s.healthy, load: s.effectiveLoad,

@@ -37,8 +37,12 @@ enum HeadRewriter {
     /// - Upgrade: only when `head.isUpgrade`, listing the offered protocols other than h2c, with
     ///   `Connection: upgrade`; an h2c-only upgrade is forwarded as a plain request, and
     ///   HTTP2-Settings is never forwarded.
+    ///
+    /// A `Weir-Hop` field (a peer's hop marker) is never passed on: a peer adds its own in
+    /// `extraFields` (complete field lines with CRLF) when it forwards to another peer.
     static func upstreamRequest(_ head: RequestHead, path: ArraySlice<UInt8>, client: ClientView,
-                                fallbackHost: @autoclosure () -> String, into out: inout [UInt8]) {
+                                fallbackHost: @autoclosure () -> String, extraFields: [UInt8] = [],
+                                into out: inout [UInt8]) {
         let bytes = head.bytes
         append(bytes, head.method, to: &out)
         out.append(UInt8(ascii: " "))
@@ -63,7 +67,8 @@ enum HeadRewriter {
                 continue
             }
             if head.fieldName(i, is: "via") { priorVia = field.value; continue }
-            if head.fieldName(i, is: "x-forwarded-proto") || head.fieldName(i, is: "x-forwarded-host") { continue }
+            if head.fieldName(i, is: "x-forwarded-proto") || head.fieldName(i, is: "x-forwarded-host")
+                || head.fieldName(i, is: "weir-hop") { continue }
             if head.fieldName(i, is: "content-length") {
                 if !wroteLength { wroteLength = true; appendContentLength(head, framing: head.framing, field: field, into: &out) }
                 continue
@@ -107,6 +112,7 @@ enum HeadRewriter {
             append(", ", to: &out)
         }
         append("1.1 weir\r\n", to: &out)
+        out.append(contentsOf: extraFields)
         if head.isUpgrade {
             append("Connection: upgrade\r\nUpgrade: ", to: &out)
             var first = true

@@ -41,11 +41,12 @@ final class Prober {
         self.log = log
     }
 
-    /// Starts every server's timer, spread over the first interval so probes do not come in bursts.
+    /// Starts every probed server's timer (a peer group's member servers are judged by their
+    /// beacons instead, see WeirPeer), spread over the first interval so probes do not come in bursts.
     func start() {
         for (poolIndex, pool) in snapshot.configuration.pools.enumerated() {
             let servers = snapshot.pools[poolIndex].servers
-            for (position, serverIndex) in servers.enumerated() {
+            for (position, serverIndex) in servers.enumerated() where snapshot.servers[serverIndex].config.probed {
                 let target = Target(server: snapshot.servers[serverIndex], check: pool.health)
                 target.tls = tls.pools[poolIndex]
                 target.serverName = tls.serverNames[serverIndex]

@@ -8,11 +8,14 @@ import WeirIO
 public final class Gateway {
     private let configuration: WeirConfiguration
     private let log: (String) -> Void
+    private let services: [ControlService]
 
     /// `log` receives operational messages (one line each); the access log goes where the configuration says.
-    public init(configuration: WeirConfiguration, log: @escaping (String) -> Void) {
+    /// `services` run on the control thread (a peer group's beacons, see `ControlService`).
+    public init(configuration: WeirConfiguration, log: @escaping (String) -> Void, services: [ControlService] = []) {
         self.configuration = configuration
         self.log = log
+        self.services = services
     }
 
     /// Loads every certificate and key the configuration names (as `run` would), binding nothing.
@@ -44,10 +47,11 @@ public final class Gateway {
                                    capacity: configuration.sticky.sourceTableSize)
         let modes = ListenerModes(configuration.listeners)
         let tls = try TLSSetup(configuration)
+        let peer = services.lazy.compactMap { $0.peerContext(snapshot: snapshot) }.first
         var workers: [Worker] = []
         for i in 0..<workerCount {
             workers.append(try Worker(index: i, configuration: configuration, snapshot: snapshot, stats: stats, logSink: sink,
-                                      clock: clock, log: log, sticky: sticky, modes: modes, tls: tls))
+                                      clock: clock, log: log, sticky: sticky, modes: modes, tls: tls, peer: peer))
         }
         let control = try EventLoop()
         // The control thread's own work: health probes and the admin listener.
@@ -65,9 +69,12 @@ public final class Gateway {
             rotations.append(timer)
         }
         var admin: AdminServer? = nil
+        for service in services { try service.start(loop: control, snapshot: snapshot, clock: clock) }
         if let address = configuration.admin.address {
-            let api = AdminAPI(snapshot: snapshot, stats: stats, sticky: sticky, modes: modes,
+            var api = AdminAPI(snapshot: snapshot, stats: stats, sticky: sticky, modes: modes,
                                clock: { clock.nowNanoseconds }, wallMs: { control.wallClockMilliseconds }, log: log)
+            let services = self.services
+            api.groupStatus = { services.lazy.compactMap { $0.groupStatus() }.first }
             admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
         }
         let remaining = ManagedCounter(workers.count)
@@ -105,6 +112,7 @@ public final class Gateway {
             draining = true
             drainStartedMs = control.monotonicMilliseconds
             prober.stop()
+            for service in self.services { service.stop() }
             admin?.close()
             self.log("weir: \(signal): draining (up to \(self.configuration.global.drainTimeout))")
             for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.beginDrain() } }

@@ -22,6 +22,10 @@ final class GatewayStats: Sendable {
     let tlsResumedHandshakes = ManagedAtomic<Int>(0)
     /// Redirect-mode answers.
     let redirects = ManagedAtomic<Int>(0)
+    /// Peer mode: requests that arrived with a valid hop token (routed here by another peer), and
+    /// requests whose hop marker was not valid (removed and ignored: from a client, forged or stale).
+    let peerHopsReceived = ManagedAtomic<Int>(0)
+    let peerHopsRefused = ManagedAtomic<Int>(0)
     let connectionsRefusedAtLimit = ManagedAtomic<Int>(0)
     /// Open client connections, all listeners.
     let openConnections = ManagedAtomic<Int>(0)

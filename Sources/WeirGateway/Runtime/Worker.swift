@@ -23,6 +23,8 @@ final class Worker {
     let sticky: StickyContext
     let modes: ListenerModes
     let tls: TLSSetup
+    /// Peer mode (`weir peer`): the group's members and hop tokens; nil in a gateway.
+    let peer: PeerContext?
     /// Per listener: the Strict-Transport-Security field (with CRLF) its responses carry, or empty.
     let hstsFields: [[UInt8]]
     /// Per listener: its TLS handshake timeout in milliseconds (0 for plain listeners).
@@ -46,8 +48,9 @@ final class Worker {
     /// Binds this worker's listeners. Throws an `IOError` naming the address when one cannot be bound.
     init(index: Int, configuration: WeirConfiguration, snapshot: RoutingSnapshot, stats: GatewayStats,
          logSink: OutputFile?, clock: BalanceClock, log: @escaping (String) -> Void,
-         sticky: StickyContext, modes: ListenerModes, tls: TLSSetup) throws {
+         sticky: StickyContext, modes: ListenerModes, tls: TLSSetup, peer: PeerContext? = nil) throws {
         self.index = index
+        self.peer = peer
         self.sticky = sticky
         self.modes = modes
         self.tls = tls

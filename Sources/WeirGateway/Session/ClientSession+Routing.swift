@@ -15,8 +15,9 @@ extension ClientSession {
             // A new exchange (a queued one trying again keeps its data).
             exchangeIsNew = false
             snapshot = worker.snapshot
-            let target = TargetParts(head)
+            var target = TargetParts(head)
             clientView.host = target.hostWithPort
+            if let peer = worker.peer { target = checkHop(head, target, peer) }
             self.target = target
             excluded.removeAll(keepingCapacity: true)
             setCookie.removeAll()
@@ -72,10 +73,11 @@ extension ClientSession {
                     clientView.clientAddress.withUnsafeBytes { address in
                         headBytesDuringDecision = raw
                         defer { headBytesDuringDecision = UnsafeRawBufferPointer(start: nil, count: 0) }
-                        let facts = RequestFacts(
+                        var facts = RequestFacts(
                             host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex,
                             excluded: excluded, clientAddress: address, fields: self,
                             listenerMode: listenerMode, secure: client.isTLS)
+                        facts.hopped = hopped
                         return Decision.answer(facts, snapshot: snapshot, state: &worker.policy, services: worker.sticky,
                                                now: worker.clock.nowNanoseconds, wallMs: worker.loop.wallClockMilliseconds)
                     }
@@ -93,11 +95,44 @@ extension ClientSession {
         let base = config.publicURL ?? "http://\(config.address)"
         var out: [UInt8] = []
         let keepAlive = !machine.closeAfterResponse && head.version == .http11
-        Redirector.response(status: status, base: base, path: target.path, setCookie: worker.hstsFields[listenerIndex] + setCookie,
+        snapshot.servers[server].requestRouted()
+        snapshot.servers[server].redirected.wrappingIncrement(ordering: .relaxed)
+        var path = target.path
+        if let peer = worker.peer, peer.isMemberServer[server], path.first != UInt8(ascii: "*") {
+            // Another peer: the token tells it that a peer routed the request (it will not route it again).
+            path += Array(((path.contains(UInt8(ascii: "?")) ? "&" : "?") + peer.hopParameter(nowWallMs: worker.loop.wallClockMilliseconds)).utf8)
+        }
+        Redirector.response(status: status, base: base, path: path, setCookie: worker.hstsFields[listenerIndex] + setCookie,
                             keepAlive: keepAlive, into: &out)
         worker.stats.redirects.wrappingIncrement(ordering: .relaxed)
         redirectedTo = config.id
         return answer(out, status: status, keepAlive: keepAlive)
+    }
+
+    /// Peer mode: reads and removes the request's hop marker (the `Weir-Hop` header is dropped when
+    /// the head is rewritten; the `weir-hop` query parameter is cut from the target here, so the
+    /// application sees neither). `hopped` is set only for a valid token of a group member: a marker
+    /// from anyone else is removed and ignored.
+    private func checkHop(_ head: RequestHead, _ target: TargetParts, _ peer: PeerContext) -> TargetParts {
+        let now = worker.loop.wallClockMilliseconds
+        hopped = false
+        var sawMarker = false
+        var target = target
+        if let (path, token) = HopMarker.takeParameter(from: target.path) {
+            sawMarker = true
+            hopped = peer.verify(token, nowWallMs: now)
+            target = TargetParts(replacingPathOf: target, with: path)
+        }
+        if let range = head.value(of: HopMarker.headerName) {
+            sawMarker = true
+            if !hopped { hopped = peer.verify(head.bytes[range], nowWallMs: now) }
+        }
+        if hopped {
+            worker.stats.peerHopsReceived.wrappingIncrement(ordering: .relaxed)
+        } else if sawMarker {
+            worker.stats.peerHopsRefused.wrappingIncrement(ordering: .relaxed)
+        }
+        return target
     }
 
     /// A plain listener with `https_redirect`: every request goes to the same host and path over HTTPS.

@@ -39,6 +39,8 @@ final class ClientSession: ConnectionHandler {
     var headBytesDuringDecision = UnsafeRawBufferPointer(start: nil, count: 0)
     /// The server the request was last sent to (excluded when it is retried elsewhere).
     var routedServer: Int?
+    /// Peer mode: the request carries a valid hop token (another peer routed it here).
+    var hopped = false
 
     // Forwarding data of the exchange and attempt in flight.
     /// Set when a request head was parsed, until it is routed the first time.
@@ -358,8 +360,10 @@ final class ClientSession: ConnectionHandler {
         let state = snapshot.servers[server]
         upstreamHead.removeAll(keepingCapacity: true)
         upstreamHead.reserveCapacity(head.bytes.count + 256)   // the forwarding fields it adds
+        let hop = worker.peer.map { $0.isMemberServer[server] ? $0.hopField(nowWallMs: worker.loop.wallClockMilliseconds) : [] } ?? []
         HeadRewriter.upstreamRequest(head, path: target.path, client: clientView,
-                                     fallbackHost: state.config.address.description, into: &upstreamHead)
+                                     fallbackHost: state.config.address.description, extraFields: hop, into: &upstreamHead)
+        state.requestRouted()
         state.inFlight.wrappingIncrement(ordering: .relaxed)
         state.totalRequests.wrappingIncrement(ordering: .relaxed)
     }

@@ -1,0 +1,324 @@
+import Foundation
+import WeirBalance
+import WeirConfig
+import WeirGateway
+import WeirIO
+
+/// The shell of a peer group on the control thread (DESIGN §8): sends this peer's beacon to every
+/// member each `interval`, runs every datagram that arrives through `BeaconIntake` (codec, MAC,
+/// membership, replay guard, failure detector), writes what the beacons say into the members'
+/// `ServerState`s (load, capacity, state, paths served; off-line = down), and holds or releases
+/// the addresses of off-line peers by `TakeoverPlan` through an `AddressKeeper`.
+///
+/// Two roles: a peer (`weir peer`, `[peer]` present) does all of the above; a gateway with
+/// `load_source = "beacons"` pools only listens (it sends nothing and takes over nothing).
+/// Used on the control loop's thread only.
+public final class GroupRuntime: ControlService {
+    private let configuration: WeirConfiguration
+    private let group: GroupSettings
+    private let peer: PeerSettings?
+    private let key: [UInt8]
+    private let log: (String) -> Void
+    private let keeper: AddressKeeper?
+    /// Role-peer members (routed to) and every member (beacons go to each).
+    private let peerIDs: Set<String>
+    private let members: [GroupMember]
+    /// Owner id → the addresses this host may assume for it (from `[[group.member]] takeover`).
+    private let assume: [String: [String]]
+    private let assumable: [String: InterfaceAddress]
+    private let ownAddresses: [InterfaceAddress]
+    private let incarnation: UInt64
+    private var sequence: UInt64 = 0
+
+    private var intake: BeaconIntake
+    private var lastBeacon: [String: Beacon] = [:]
+    private var socket: UDPSocket?
+    private var beaconTimer: LoopTimer?
+    private var refreshTimer: LoopTimer?
+    private var loop: EventLoop?
+    private var snapshot: RoutingSnapshot?
+    private var clock: (any BalanceClock)?
+    /// Member id → its server index in the snapshot (the peer pool, or beacon-fed gateway pools).
+    private var serverOfMember: [String: Int] = [:]
+    private var wasIsolated = false
+    private var stopping = false
+
+    private var sent = 0
+    private var accepted = 0
+    private var refused: [String: Int] = [:]
+    private var refusalsLogged = 0
+
+    /// How often held addresses are announced again, and how many ARP replies each announcement sends.
+    static let refreshMilliseconds: Int64 = 10_000
+    static let announcementsAtTakeover = 3
+
+    /// Builds the runtime for `configuration`, which has a `[group]` (precondition). `key` is the
+    /// group secret's bytes; `keeper` does the address work (nil: this host takes over nothing and
+    /// adds no address of its own).
+    public init(configuration: WeirConfiguration, key: [UInt8], keeper: AddressKeeper?, log: @escaping (String) -> Void,
+                startNanoseconds: UInt64, wallMilliseconds: Int64) {
+        precondition(configuration.group != nil, "GroupRuntime needs a [group]")
+        self.configuration = configuration
+        group = configuration.group!
+        peer = configuration.peer
+        self.key = key
+        self.keeper = keeper
+        self.log = log
+        members = group.members
+        peerIDs = Set(group.members.filter { $0.role == .peer }.map(\.id))
+        var assume: [String: [String]] = [:]
+        var assumable: [String: InterfaceAddress] = [:]
+        for member in group.members where !member.takeover.isEmpty {
+            assume[member.id] = member.takeover.map(\.cidr)
+            for address in member.takeover { assumable[address.cidr] = address }
+        }
+        self.assume = assume
+        self.assumable = assumable
+        ownAddresses = configuration.peer?.addresses ?? []
+        incarnation = UInt64(max(0, wallMilliseconds))
+        let ids = group.members.map(\.id)
+        let detector = FailureDetector(members: ids, intervalNanoseconds: group.interval.weirNanoseconds,
+                                       deadAfter: group.deadAfter, rise: group.rise, start: startNanoseconds)
+        intake = BeaconIntake(selfID: configuration.peer?.id ?? "", members: Set(ids), replay: ReplayGuard(), detector: detector)
+    }
+
+    private func mac(_ message: [UInt8]) -> [UInt8] { Digest.hmacSHA256(key: key, message: message) }
+
+    // MARK: - ControlService
+
+    public func peerContext(snapshot: RoutingSnapshot) -> PeerContext? {
+        guard let peer else { return nil }
+        let key = self.key
+        let selfID = peer.id
+        let memberIDs = peerIDs
+        return PeerContext(snapshot: snapshot, memberIDs: memberIDs,
+            makeToken: { now in HopToken.make(sender: selfID, nowWallMs: now) { Digest.hmacSHA256(key: key, message: $0) } },
+            verifyToken: { token, now in
+                HopToken.verify(String(decoding: token, as: UTF8.self), isMember: { memberIDs.contains($0) }, nowWallMs: now) {
+                    Digest.hmacSHA256(key: key, message: $0)
+                } != nil
+            })
+    }
+
+    public func start(loop: EventLoop, snapshot: RoutingSnapshot, clock: any BalanceClock) throws {
+        self.loop = loop
+        self.snapshot = snapshot
+        self.clock = clock
+        for member in members {
+            guard let index = snapshot.serverIndex(id: member.id) else { continue }
+            let pool = snapshot.pools.firstIndex { $0.servers.contains(index) }
+            guard let pool, snapshot.pools[pool].config.loadSource == .beacons else { continue }
+            serverOfMember[member.id] = index
+            // Off-line until its beacons say otherwise (rise valid ones).
+            snapshot.servers[index].recordReport(load: nil, state: .down, now: clock.nowNanoseconds)
+        }
+        socket = try UDPSocket(loop: loop, host: group.beacon.host, port: Int(group.beacon.port)) { [unowned self] bytes, from, truncated in
+            self.receive(bytes, from: from, truncated: truncated)
+        }
+        for address in ownAddresses { _ = keeper?.hold(ManagedAddress(address)) }
+        let interval = Int64(max(1, group.interval.weirNanoseconds / 1_000_000))
+        beaconTimer = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.tick() }
+        beaconTimer?.schedule(milliseconds: interval)
+        if keeper != nil {
+            refreshTimer = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.keeper?.refresh() }
+            refreshTimer?.schedule(milliseconds: Self.refreshMilliseconds)
+        }
+        let role = peer.map { "peer \($0.id)" } ?? "listener"
+        log("weir: group: \(role) on udp \(group.beacon), \(members.count) member(s), beacon every \(group.interval), "
+            + "off-line after \(group.deadAfter) silent intervals, on-line after \(group.rise) beacons")
+        if peer != nil { sendBeacons() }
+    }
+
+    public func stop() {
+        guard !stopping else { return }
+        stopping = true
+        // A last beacon saying "drain": the others stop routing new requests here at once.
+        if peer != nil { sendBeacons() }
+        beaconTimer?.cancel()
+        refreshTimer?.cancel()
+        // Addresses held for others go back (their owners or another stand-in take them).
+        if let keeper {
+            for address in keeper.held where !ownAddresses.contains(where: { $0.cidr == address.cidr }) {
+                _ = keeper.release(address)
+            }
+        }
+    }
+
+    /// After the gateway stopped: removes this peer's own service addresses, which it added at start.
+    public func releaseOwnAddresses() {
+        guard let keeper else { return }
+        for address in ownAddresses { _ = keeper.release(ManagedAddress(address)) }
+    }
+
+    public func groupStatus() -> GroupStatus? {
+        guard let snapshot, let clock else { return nil }
+        let now = clock.nowNanoseconds
+        let detector = intake.detector
+        let memberEntries = members.map { member -> GroupStatus.Member in
+            let beacon = lastBeacon[member.id]
+            let server = serverOfMember[member.id].map { snapshot.servers[$0] }
+            let age = detector.lastHeardNanoseconds(member.id).map { Int((now > $0 ? now - $0 : 0) / 1_000_000) }
+            return GroupStatus.Member(
+                id: member.id, role: member.role.rawValue, online: detector.isOnline(member.id),
+                state: beacon?.state.description, load: beacon?.load, capacity: beacon?.capacity,
+                effective_load: server.map { $0.effectiveLoad(now: now) }, last_beacon_age_ms: age,
+                routed: server.map { $0.totalRequests.load(ordering: .relaxed) + $0.redirected.load(ordering: .relaxed) } ?? 0,
+                serves: beacon?.serves ?? [], holding: beacon?.holding ?? [])
+        }
+        let local = snapshot.localServer.map { snapshot.servers[$0] }
+        let ownCIDRs = Set(ownAddresses.map(\.cidr))
+        return GroupStatus(
+            id: peer?.id ?? "", role: peer == nil ? "listener" : "peer",
+            load: local.map { $0.effectiveLoad(now: now) }, state: local.map { localCondition($0).description },
+            routed_local: local.map { $0.totalRequests.load(ordering: .relaxed) },
+            isolated: peer != nil && detector.isIsolated(now: now),
+            holding: (keeper?.held ?? []).map(\.cidr).filter { !ownCIDRs.contains($0) }.sorted(),
+            members: memberEntries, beacons_sent: sent, beacons_accepted: accepted, beacons_refused: refused,
+            hops_received: 0, hops_refused: 0, takeovers: keeper?.takeovers ?? 0, releases: keeper?.releases ?? 0)
+    }
+
+    // MARK: - Beacons
+
+    /// The state this peer advertises: its application's condition (down when its health check
+    /// fails), drain while stopping.
+    private func localCondition(_ local: ServerState) -> ServerCondition {
+        if stopping { return local.condition == .up ? .drain : local.condition }
+        return local.condition
+    }
+
+    private func sendBeacons() {
+        guard let peer, let snapshot, let clock, let loop, let socket, let localIndex = snapshot.localServer else { return }
+        let local = snapshot.servers[localIndex]
+        sequence += 1
+        let ownCIDRs = Set(ownAddresses.map(\.cidr))
+        let beacon = Beacon(sender: peer.id, incarnation: incarnation, sequence: sequence, sentAtMs: loop.wallClockMilliseconds,
+                            load: local.effectiveLoad(now: clock.nowNanoseconds), capacity: peer.capacity,
+                            state: localCondition(local), serves: peer.serves, addresses: ownAddresses.map(\.cidr),
+                            holding: (keeper?.held ?? []).map(\.cidr).filter { !ownCIDRs.contains($0) }.sorted(),
+                            standsInFor: assume.keys.sorted())
+        let datagram = BeaconCodec.encode(beacon, mac: mac)
+        for member in members {
+            if socket.send(datagram, host: member.beacon.host, port: Int(member.beacon.port)) { sent += 1 }
+        }
+    }
+
+    private func receive(_ datagram: [UInt8], from: PeerAddress, truncated: Bool) {
+        guard let clock, let loop else { return }
+        if truncated { refuse("too_large", detail: "a datagram from \(from.host) longer than any beacon"); return }
+        let now = clock.nowNanoseconds
+        switch intake.receive(datagram, now: now, nowWallMs: loop.wallClockMilliseconds, mac: mac) {
+        case .accepted(let beacon, let transitions):
+            accepted += 1
+            apply(beacon, now: now)
+            for transition in transitions { changed(transition, now: now) }
+        case .rejected(let rejection):
+            refuse(Self.reason(rejection), detail: "a beacon from \(from.host):\(from.port): \(rejection)")
+        case .unknownSender(let id):
+            refuse("unknown_sender", detail: "a beacon from \(from.host):\(from.port) signed as \"\(id)\", which is not a member")
+        case .refused(let id, let verdict):
+            refuse(verdict == .replayed ? "replayed" : "stale",
+                   detail: "a \(verdict == .replayed ? "replayed" : "stale (clock skew or delayed)") beacon of \(id) from \(from.host)")
+        }
+    }
+
+    /// Writes what a valid beacon says into its member's server state.
+    private func apply(_ beacon: Beacon, now: UInt64) {
+        let previousHolding = lastBeacon[beacon.sender]?.holding ?? []
+        lastBeacon[beacon.sender] = beacon
+        if beacon.holding != previousHolding, !ownAddresses.isEmpty,
+           previousHolding.contains(where: { held in ownAddresses.contains { $0.cidr == held } }) {
+            // A stand-in let go of one of our addresses: tell the neighbours it is here again.
+            for address in ownAddresses { keeper?.announce(ManagedAddress(address), count: Self.announcementsAtTakeover) }
+        }
+        guard let index = serverOfMember[beacon.sender], let snapshot else { return }
+        let server = snapshot.servers[index]
+        server.recordCapacity(beacon.capacity)
+        server.setServedPaths(beacon.serves)
+        if intake.detector.isOnline(beacon.sender) {
+            // A passive mark-down (a failed forward) lasts until the next beacon of an on-line peer.
+            if !server.isHealthy { server.setHealth(up: true, now: now) }
+            server.recordReport(load: beacon.load, state: beacon.state, now: now)
+        } else {
+            server.recordReport(load: beacon.load, state: .down, now: now)
+        }
+    }
+
+    private func changed(_ transition: FailureDetector.Transition, now: UInt64) {
+        guard let snapshot else { return }
+        let server = serverOfMember[transition.id].map { snapshot.servers[$0] }
+        if transition.online {
+            log("weir: group: \(transition.id) is on-line")
+            if let server, let beacon = lastBeacon[transition.id] {
+                if !server.isHealthy { server.setHealth(up: true, now: now) }
+                server.recordReport(load: beacon.load, state: beacon.state, now: now)
+            }
+        } else {
+            let silence = intake.detector.silenceNanoseconds(transition.id, now: now).map { " (silent for \($0 / 1_000_000) ms)" } ?? ""
+            log("weir: group: \(transition.id) is off-line\(silence): it gets no requests")
+            server?.recordReport(load: nil, state: .down, now: now)
+        }
+    }
+
+    /// Every interval: off-line detection, this peer's beacons, and the takeover plan.
+    private func tick() {
+        guard let clock, !stopping else { return }
+        let now = clock.nowNanoseconds
+        for transition in intake.detector.tick(now: now) { changed(transition, now: now) }
+        guard let peer else { return }
+        sendBeacons()
+        let isolated = intake.detector.isIsolated(now: now)
+        if isolated != wasIsolated {
+            wasIsolated = isolated
+            log(isolated ? "weir: group: \(peer.id) hears no member at all: standing back (takes over nothing, releases what it holds for others)"
+                         : "weir: group: \(peer.id) hears the group again")
+        }
+        planTakeover(isolated: isolated)
+    }
+
+    private func planTakeover(isolated: Bool) {
+        guard let keeper, let peer else { return }
+        let views = lastBeacon.mapValues { TakeoverPlan.MemberView(standsInFor: $0.standsInFor, addresses: $0.addresses) }
+        let online = intake.detector.onlineIDs
+        // A member that advertises it is down still beacons: it is on-line, and holds its addresses.
+        let wanted = TakeoverPlan.addressesToHold(selfID: peer.id, isolated: isolated, online: online, members: views, assume: assume)
+        let ownCIDRs = Set(ownAddresses.map(\.cidr))
+        for address in keeper.held where !ownCIDRs.contains(address.cidr) && !wanted.contains(address.cidr) {
+            log("weir: group: releasing \(address) (its owner is back, or another peer stands in)")
+            _ = keeper.release(address)
+        }
+        let held = Set(keeper.held.map(\.cidr))
+        for cidr in wanted.sorted() where !held.contains(cidr) {
+            guard let address = assumable[cidr] else { continue }
+            let owner = assume.first { $0.value.contains(cidr) }?.key ?? "?"
+            log("weir: group: taking over \(address) for \(owner), which is off-line")
+            _ = keeper.hold(ManagedAddress(address))
+        }
+    }
+
+    private func refuse(_ reason: String, detail: String) {
+        refused[reason, default: 0] += 1
+        // The first few are logged; after that only counted (a flood must not flood the log).
+        if refusalsLogged < 20 {
+            refusalsLogged += 1
+            log("weir: group: dropped \(detail)\(refusalsLogged == 20 ? " (further drops are only counted, see weir status)" : "")")
+        }
+    }
+
+    static func reason(_ rejection: BeaconCodec.Rejection) -> String {
+        switch rejection {
+        case .truncated: "truncated"
+        case .badMagic: "bad_magic"
+        case .unsupportedVersion: "unsupported_version"
+        case .malformed: "malformed"
+        case .tooLarge: "too_large"
+        case .badMAC: "bad_mac"
+        }
+    }
+}
+
+extension ManagedAddress {
+    /// The address as the configuration gives it.
+    init(_ address: InterfaceAddress) {
+        self.init(cidr: address.cidr, device: address.device)
+    }
+}
