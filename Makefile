@@ -18,7 +18,7 @@ FUZZ_SMOKE_SECONDS ?= 8
 FUZZ_JOBS          ?= 1
 FUZZ_TARGETS       ?=
 
-.PHONY: run test build deps test-deps bench-deps unit e2e bench bench-all bench-instructions check clean tls-audit tls-deps fuzz
+.PHONY: run test build deps test-deps bench-deps unit e2e bench bench-all bench-instructions check clean tls-audit tls-deps fuzz bench-peers
 
 run: deps build
 	@scripts/run-demo.sh $(RELEASE_BIN) $(CONF)
@@ -48,6 +48,11 @@ bench-all: deps bench-deps build
 # Instructions per request under callgrind (valgrind), the steady figure on a noisy machine.
 bench-instructions: deps bench-deps build
 	python3 scripts/bench/instructions.py --weir $(RELEASE_BIN) $(BENCH_ARGS)
+
+# The peer rule simulated (8 peers, stale reports, herding); deterministic, a few seconds. SIM_ARGS="--seed 7 --seconds 300".
+bench-peers:
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --product weir-peer-sim
+	.build/release/weir-peer-sim $(SIM_ARGS)
 
 tls-audit: deps tls-deps build
 	WEIR_BIN=$(RELEASE_BIN) scripts/tls-audit.sh

@@ -44,6 +44,8 @@ let package = Package(
             "WeirGateway", "WeirConfig", "WeirDemoBackend", "WeirPeer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // `make bench-peers`: simulates the peer rule (figure 2 + herding correction) against simpler policies.
+        .executableTarget(name: "weir-peer-sim", dependencies: ["WeirBalance"]),
         .testTarget(name: "WeirHTTPTests", dependencies: ["WeirHTTP"]),
         .testTarget(name: "WeirConfigTests", dependencies: ["WeirConfig"]),
         .testTarget(name: "WeirBalanceTests", dependencies: ["WeirBalance", "WeirConfig"]),

@@ -10,6 +10,9 @@ import TOMLKit
 /// listeners only after every file has been read, so a route may name a pool defined in a later file.
 /// Likewise the admin address is compared with every listener address after the last file.
 ///
+/// A directory with `[peer]` (a `weir peer` directory) gets, after validation, the pool `group` built from
+/// `[peer]` and `[group]` and, when it has no `[[route]]`, a route `/` to it on every listener (see `PeerSynthesis`).
+///
 /// Every problem found is collected and thrown together as `ConfigErrors`; each names its file and key.
 /// When a file cannot be read or has a TOML syntax error its contents are unknown, so the checks that
 /// span files (dangling route references, "no listener", "no route") are skipped to avoid spurious errors.
@@ -122,6 +125,6 @@ public enum ConfigLoader {
         }
         merger.finish()
         if !merger.errors.isEmpty { throw ConfigErrors(errors: merger.errors) }
-        return merger.configuration
+        return PeerSynthesis.apply(to: merger.configuration)
     }
 }

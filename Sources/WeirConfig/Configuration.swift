@@ -33,15 +33,19 @@ public struct WeirConfiguration: Sendable, Equatable {
     /// The discovery endpoints (`[discovery]`). Default: `DiscoverySettings()`, i.e. both endpoints on, under
     /// `/.well-known/weir/`.
     public var discovery: DiscoverySettings
-    /// `[peer]`: this host's peer module (`weir peer`); nil in a gateway directory.
-    public var peer: PeerSettings? = nil
-    /// `[group]`: the beacon group this process belongs to; nil when it belongs to none.
-    public var group: GroupSettings? = nil
+    /// `[peer]`: this host's peer module (run by `weir peer`). Default nil (not a peer). When set, the loader has
+    /// appended the pool `group` (`PeerSettings.poolName`) to `pools` and, if the files had no `[[route]]`, the
+    /// route `peer` (`/` on every listener) to `routes`; `group` is then set too.
+    public var peer: PeerSettings?
+    /// `[group]`: the beacon group this process belongs to (a peer, or a gateway listening to beacons).
+    /// Default nil.
+    public var group: GroupSettings?
 
     public init(global: GlobalSettings = GlobalSettings(), timeouts: Timeouts = Timeouts(), limits: Limits = Limits(),
                 listeners: [Listener] = [], pools: [Pool] = [], routes: [Route] = [], sourceFiles: [String] = [],
                 admin: AdminSettings = AdminSettings(), sticky: StickySettings = StickySettings(),
-                discovery: DiscoverySettings = DiscoverySettings()) {
+                discovery: DiscoverySettings = DiscoverySettings(), peer: PeerSettings? = nil,
+                group: GroupSettings? = nil) {
         self.global = global
         self.timeouts = timeouts
         self.limits = limits
@@ -52,6 +56,8 @@ public struct WeirConfiguration: Sendable, Equatable {
         self.sourceFiles = sourceFiles
         self.sticky = sticky
         self.discovery = discovery
+        self.peer = peer
+        self.group = group
     }
 }
 
@@ -471,14 +477,16 @@ public struct Pool: Sendable, Equatable {
     /// (checked like any other) with `enabled` false: connections are then plain as well, so the gateway uses TLS
     /// exactly when `tls?.enabled == true`.
     public var tls: PoolTLS?
-    /// `load_source`: where its servers' load and state come from (probes, or a group's beacons). Default probes.
-    public var loadSource: LoadSource = .probes
+    /// `load_source`: `"probes"` (the gateway's own counts and health checks) or `"beacons"` (each server's load
+    /// and state come from the beacons of the `[[group.member]]` whose id equals the server id; needs `[group]`).
+    /// Default `.probes`. The synthesized pool `group` of a peer has `.beacons`.
+    public var loadSource: LoadSource
 
     public init(name: String, policy: PolicyName = .threshold, servers: [Server], firstLevel: Double = 0.50,
                 secondLevel: Double = 0.20, hashKey: HashKey = .source, retries: Int = 2,
                 slowStart: Duration = .seconds(10), maxQueue: Int = 100, queueTimeout: Duration = .seconds(5),
                 passiveFailures: Int = 3, health: HealthCheck = HealthCheck(), rewriteBodyTypes: [String] = [],
-                tls: PoolTLS? = nil) {
+                tls: PoolTLS? = nil, loadSource: LoadSource = .probes) {
         self.name = name
         self.policy = policy
         self.servers = servers
@@ -493,6 +501,7 @@ public struct Pool: Sendable, Equatable {
         self.health = health
         self.rewriteBodyTypes = rewriteBodyTypes
         self.tls = tls
+        self.loadSource = loadSource
     }
 }
 
@@ -555,11 +564,12 @@ public struct Server: Sendable, Equatable {
     /// `max_conns`: hard limit of requests in flight to this server; a request that finds every eligible server
     /// at its limit waits in the pool's queue (`max_queue`). At least 1. Default nil (unlimited).
     public var maxConns: Int?
-    /// Whether health probes judge this server (false for a peer group's member servers: their beacons do).
-    public var probed: Bool = true
+    /// Whether the pool's health check probes this server. No TOML key: true for every `[[pool.server]]`; false
+    /// for the other peers' servers of a peer's synthesized pool `group` (beacons, not probes, judge them).
+    public var probed: Bool
 
     public init(id: String, address: SocketAddress, weight: Int = 1, capacity: Int = 100,
-                publicURL: String? = nil, group: Int = 0, maxConns: Int? = nil) {
+                publicURL: String? = nil, group: Int = 0, maxConns: Int? = nil, probed: Bool = true) {
         self.id = id
         self.address = address
         self.weight = weight
@@ -567,6 +577,7 @@ public struct Server: Sendable, Equatable {
         self.publicURL = publicURL
         self.group = group
         self.maxConns = maxConns
+        self.probed = probed
     }
 }
 

@@ -38,6 +38,15 @@ struct Merger {
     }
     var routeReferences: [RouteReference] = []
 
+    /// `[peer]` when valid, and where it was written (valid or not: a written [peer] makes this a peer directory).
+    var peer: PeerSettings?
+    var peerSite: Site?
+    /// `[group]` when valid, and where it was written.
+    var group: GroupState?
+    var groupSite: Site?
+    /// The valid pools with `load_source = "beacons"`, for the checks against `[group]`.
+    var beaconPools: [(site: Site, pool: Pool)] = []
+
     init(scope: String) {
         self.scope = scope
     }
@@ -56,7 +65,7 @@ struct Merger {
                 settings.secret = sticky.inlineSecret ?? sticky.fileSecret
                 return settings
             }(),
-            discovery: discovery.settings)
+            discovery: discovery.settings, peer: peer, group: group?.resolved)
     }
 
     mutating func fail(_ file: String, _ key: String, _ message: String) {
@@ -150,6 +159,8 @@ struct Merger {
         case "limits": _ = reader.read(table, Schema.limits, at: site, into: &limits)
         case "admin": _ = reader.read(table, Schema.admin, at: site, into: &admin)
         case "sticky": _ = reader.read(table, Schema.sticky, at: site, into: &sticky)
+        case "peer": processPeer(table, at: site)
+        case "group": processGroup(table, at: site)
         default: _ = reader.read(table, Schema.discovery, at: site, into: &discovery)
         }
     }
@@ -176,7 +187,9 @@ struct Merger {
     }
 
     mutating func processPool(_ table: TOMLTable, at site: Site) {
-        if let pool = reader.read(table, Schema.pool, at: site) { pools.append(pool) }
+        guard let pool = reader.read(table, Schema.pool, at: site) else { return }
+        pools.append(pool)
+        if pool.loadSource == .beacons { beaconPools.append((site, pool)) }
     }
 
     mutating func processRoute(_ table: TOMLTable, at site: Site) {
@@ -226,11 +239,12 @@ struct Merger {
             fail(file, key, "address \(address) is also the default address of the admin listener; "
                  + #"set [admin] address to another address, or to "off""#)
         }
+        checkPeerGroup()
         for reference in routeReferences {
-            if let pool = reference.pool, let message = dangling("pool", pool, kind: "pool name", header: "[[pool]]") {
+            if let pool = reference.pool, !isSynthesizedPool(pool), let message = dangling("pool", pool, kind: "pool name", header: "[[pool]]") {
                 reader.fail(reference.site.child("pool"), message)
             }
-            if let spill = reference.spill, let message = dangling("pool", spill, kind: "pool name", header: "[[pool]]") {
+            if let spill = reference.spill, !isSynthesizedPool(spill), let message = dangling("pool", spill, kind: "pool name", header: "[[pool]]") {
                 reader.fail(reference.site.child("spill"), message)
             }
             if let listener = reference.listener,
@@ -242,7 +256,8 @@ struct Merger {
             fail(scope, "listener",
                  #"no listener defined; add a [[listener]] with a name and an address, e.g. name = "public" and address = "127.0.0.1:8080""#)
         }
-        if routeTablesSeen == 0 {
+        // A peer directory without [[route]] gets the default route (see PeerSynthesis).
+        if routeTablesSeen == 0, peerSite == nil {
             fail(scope, "route",
                  #"no route defined; add a [[route]] that sends requests to a pool, e.g. name = "default", path = "/" and pool = "demo""#)
         }

@@ -40,12 +40,27 @@ struct AdminState {
 
 /// `[sticky]` across the files: the secret as written inline or read from `secret_file`, and where each key
 /// was written (valid or not, so that setting both is reported whatever else is wrong).
-struct StickyState {
+struct StickyState: SecretState {
     var settings = StickySettings()
     var inlineSecret: String? = nil
     var inlineLocation: String? = nil
     var fileSecret: String? = nil
     var fileLocation: String? = nil
+    var secretFilePath: String? {
+        get { settings.secretFile }
+        set { settings.secretFile = newValue }
+    }
+}
+
+/// A table with `secret` / `secret_file` (`[sticky]`, `[group]`) while it is read: the secret as written inline or
+/// read from the file, and where each key was written (valid or not, so that setting both is always reported).
+protocol SecretState {
+    var inlineSecret: String? { get set }
+    var inlineLocation: String? { get set }
+    var fileSecret: String? { get set }
+    var fileLocation: String? { get set }
+    /// Where the settings keep the path of `secret_file`.
+    var secretFilePath: String? { get set }
 }
 
 /// `[discovery]` across the files: where each key was written (then its default is not in use), and whether
@@ -68,6 +83,7 @@ enum Schema {
         ("global", "[global]"), ("timeouts", "[timeouts]"), ("limits", "[limits]"), ("admin", "[admin]"),
         ("sticky", "[sticky]"), ("discovery", "[discovery]"),
         ("listener", "[[listener]]"), ("pool", "[[pool]]"), ("route", "[[route]]"),
+        ("peer", "[peer]"), ("group", "[group]"),
     ]
     static var topLevelHeaders: String { topLevel.map(\.header).joined(separator: ", ") }
 
@@ -127,38 +143,47 @@ enum Schema {
 
     static var sticky: TableSpec<StickyState> {
         TableSpec(header: "[sticky]", keys: [
-            KeySpec("secret") { value, site, reader, state in
-                guard let text = Rule.string.check(value, site, &reader) else { return false }
-                state.inlineLocation = site.location
-                guard text.count >= StickySettings.minimumSecretLength else {
-                    reader.fail(site, "must be at least \(StickySettings.minimumSecretLength) characters, found "
-                                + "\(text.count); generate one with: \(ValueRules.secretCommand) (or leave secret out: "
-                                + "one is then generated at first start and kept in [global] state_dir)")
-                    return false
-                }
-                state.inlineSecret = text
-                return true
-            },
-            KeySpec("secret_file") { value, site, reader, state in
-                guard let path = Rule.string.check(value, site, &reader) else { return false }
-                state.fileLocation = site.location
-                guard !path.isEmpty else {
-                    reader.fail(site, #"must not be empty, e.g. secret_file = "/etc/weir/sticky.secret""#)
-                    return false
-                }
-                switch ValueRules.readSecretFile(path) {
-                case .success(let secret):
-                    state.fileSecret = secret
-                    state.settings.secretFile = path
-                    return true
-                case .failure(let problem):
-                    reader.fail(site, problem.message)
-                    return false
-                }
-            },
+            secretKey(), secretFileKey(example: "/etc/weir/sticky.secret"),
             .key("source_table_size", .integer(1...10_000_000), \.settings.sourceTableSize),
         ], defaults: { StickyState() }, oncePerConfiguration: true,
         neighbours: { settingsHomes + [stickyRule.asNeighbour] })
+    }
+
+    /// `secret`: an inline secret of at least 32 characters (`[sticky]`, `[group]`).
+    static func secretKey<State: SecretState>() -> KeySpec<State> {
+        KeySpec("secret") { value, site, reader, state in
+            guard let text = Rule.string.check(value, site, &reader) else { return false }
+            state.inlineLocation = site.location
+            guard text.count >= StickySettings.minimumSecretLength else {
+                reader.fail(site, "must be at least \(StickySettings.minimumSecretLength) characters, found "
+                            + "\(text.count); generate one with: \(ValueRules.secretCommand) (or leave secret out: "
+                            + "one is then generated at first start and kept in [global] state_dir)")
+                return false
+            }
+            state.inlineSecret = text
+            return true
+        }
+    }
+
+    /// `secret_file`: a file holding the secret, read at load time (`[sticky]`, `[group]`).
+    static func secretFileKey<State: SecretState>(example: String) -> KeySpec<State> {
+        KeySpec("secret_file") { value, site, reader, state in
+            guard let path = Rule.string.check(value, site, &reader) else { return false }
+            state.fileLocation = site.location
+            guard !path.isEmpty else {
+                reader.fail(site, "must not be empty, e.g. secret_file = \"\(example)\"")
+                return false
+            }
+            switch ValueRules.readSecretFile(path) {
+            case .success(let secret):
+                state.fileSecret = secret
+                state.secretFilePath = path
+                return true
+            case .failure(let problem):
+                reader.fail(site, problem.message)
+                return false
+            }
+        }
     }
 
     static var discovery: TableSpec<DiscoveryState> {
@@ -293,6 +318,7 @@ enum Schema {
             .key("queue_timeout", .duration(), \.queueTimeout),
             .key("passive_failures", .integer(0...100), \.passiveFailures),
             .key("rewrite_body_types", .contentTypes, \.rewriteBodyTypes),
+            .key("load_source", .choice(kind: "load source", plural: "load sources"), \.loadSource),
             section("health", health, expected: "a table ([pool.health])") { $0.health = $1.health },
             KeySpec("tls") { value, site, reader, pool in
                 if value.type == .bool, let enabled = value.bool {
@@ -320,7 +346,12 @@ enum Schema {
     }
 
     static var health: TableSpec<HealthDraft> {
-        TableSpec(header: "[pool.health]", keys: [
+        healthSpec(header: "[pool.health]", neighbours: { [pool.asNeighbour] })
+    }
+
+    /// The keys of a health check (`[pool.health]`, `[peer.health]`).
+    static func healthSpec(header: String, neighbours: @escaping () -> [Neighbour]) -> TableSpec<HealthDraft> {
+        TableSpec(header: header, keys: [
             .key("type", .choice(kind: "health check type", plural: "types"), \.health.kind),
             KeySpec("interval") { value, site, reader, draft in
                 guard let interval = Rule.duration(minimum: .milliseconds(100)).check(value, site, &reader) else {
@@ -347,7 +378,7 @@ enum Schema {
             .key("expect_status", .expectStatus, \.health.expectStatus),
             .key("expect_body", Rule.nonEmpty("must not be empty; leave expect_body out to not check the body").some,
                  \.health.expectBody),
-        ], defaults: { HealthDraft() }, neighbours: { [pool.asNeighbour] },
+        ], defaults: { HealthDraft() }, neighbours: neighbours,
         check: { table, site, reader, draft in
             // Only when both are valid or default: an invalid one already has its error.
             let intervalOK = table["interval"] == nil || draft.intervalText != nil

@@ -35,6 +35,9 @@ public final class GroupRuntime: ControlService {
     private var socket: UDPSocket?
     private var beaconTimer: LoopTimer?
     private var refreshTimer: LoopTimer?
+    /// Fires at the earliest moment an on-line member's silence reaches the deadline, so that it is
+    /// declared off-line then, not at the next beacon tick (up to an interval later).
+    private var deadlineTimer: LoopTimer?
     private var loop: EventLoop?
     private var snapshot: RoutingSnapshot?
     private var clock: (any BalanceClock)?
@@ -76,7 +79,8 @@ public final class GroupRuntime: ControlService {
         self.assumable = assumable
         ownAddresses = configuration.peer?.addresses ?? []
         incarnation = UInt64(max(0, wallMilliseconds))
-        let ids = group.members.map(\.id)
+        // Only peers send beacons; a gateway that listens is never heard, so it is no member here.
+        let ids = group.members.filter { $0.role == .peer }.map(\.id)
         let detector = FailureDetector(members: ids, intervalNanoseconds: group.interval.weirNanoseconds,
                                        deadAfter: group.deadAfter, rise: group.rise, start: startNanoseconds)
         intake = BeaconIntake(selfID: configuration.peer?.id ?? "", members: Set(ids), replay: ReplayGuard(), detector: detector)
@@ -100,7 +104,18 @@ public final class GroupRuntime: ControlService {
             })
     }
 
+    /// Why this peer's beacon could not carry its configuration (too many or too long paths,
+    /// addresses or members for one datagram), or nil when it can. `weir check` reports it too.
+    public static func beaconProblem(_ configuration: WeirConfiguration) -> String? {
+        guard let peer = configuration.peer, let group = configuration.group else { return nil }
+        let beacon = Beacon(sender: peer.id, incarnation: 0, sequence: 0, sentAtMs: 0, load: 0, capacity: peer.capacity,
+                            state: .up, serves: peer.serves, addresses: peer.addresses.map(\.cidr), holding: [],
+                            standsInFor: group.members.filter { !$0.takeover.isEmpty }.map(\.id).sorted())
+        return BeaconCodec.problem(with: beacon).map { "[peer] \(peer.id): its beacon cannot carry this configuration: \($0)" }
+    }
+
     public func start(loop: EventLoop, snapshot: RoutingSnapshot, clock: any BalanceClock) throws {
+        if let problem = Self.beaconProblem(configuration) { throw IOError(problem) }
         self.loop = loop
         self.snapshot = snapshot
         self.clock = clock
@@ -119,6 +134,7 @@ public final class GroupRuntime: ControlService {
         let interval = Int64(max(1, group.interval.weirNanoseconds / 1_000_000))
         beaconTimer = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.tick() }
         beaconTimer?.schedule(milliseconds: interval)
+        deadlineTimer = LoopTimer(loop: loop) { [unowned self] in self.checkDeadlines() }
         if keeper != nil {
             refreshTimer = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.keeper?.refresh() }
             refreshTimer?.schedule(milliseconds: Self.refreshMilliseconds)
@@ -136,6 +152,7 @@ public final class GroupRuntime: ControlService {
         if peer != nil { sendBeacons() }
         beaconTimer?.cancel()
         refreshTimer?.cancel()
+        deadlineTimer?.cancel()
         // Addresses held for others go back (their owners or another stand-in take them).
         if let keeper {
             for address in keeper.held where !ownAddresses.contains(where: { $0.cidr == address.cidr }) {
@@ -211,6 +228,8 @@ public final class GroupRuntime: ControlService {
             accepted += 1
             apply(beacon, now: now)
             for transition in transitions { changed(transition, now: now) }
+            if !transitions.isEmpty { planTakeover(now: now) }
+            armDeadline(now: now)
         case .rejected(let rejection):
             refuse(Self.reason(rejection), detail: "a beacon from \(from.host):\(from.port): \(rejection)")
         case .unknownSender(let id):
@@ -264,19 +283,45 @@ public final class GroupRuntime: ControlService {
         guard let clock, !stopping else { return }
         let now = clock.nowNanoseconds
         for transition in intake.detector.tick(now: now) { changed(transition, now: now) }
-        guard let peer else { return }
+        guard peer != nil else { return }
         sendBeacons()
+        planTakeover(now: now)
+    }
+
+    /// The deadline timer: declares off-line whoever has been silent too long, and acts on it at once.
+    private func checkDeadlines() {
+        guard let clock, !stopping else { return }
+        let now = clock.nowNanoseconds
+        let transitions = intake.detector.tick(now: now)
+        for transition in transitions { changed(transition, now: now) }
+        if !transitions.isEmpty { planTakeover(now: now) }
+        armDeadline(now: now)
+    }
+
+    /// Arms the deadline timer for the earliest moment an on-line member reaches its deadline.
+    private func armDeadline(now: UInt64) {
+        guard let deadlineTimer, !stopping else { return }
+        let detector = intake.detector
+        var earliest: UInt64? = nil
+        for id in detector.onlineIDs {
+            guard let last = detector.lastHeardNanoseconds(id) else { continue }
+            let (due, overflow) = last.addingReportingOverflow(detector.deadlineNanoseconds)
+            if !overflow, earliest == nil || due < earliest! { earliest = due }
+        }
+        guard let earliest else { deadlineTimer.cancel(); return }
+        let waitNs = earliest > now ? earliest - now : 0
+        deadlineTimer.schedule(milliseconds: Int64(waitNs / 1_000_000) + 1)
+    }
+
+    private func planTakeover(now: UInt64) {
+        guard let peer else { return }
         let isolated = intake.detector.isIsolated(now: now)
         if isolated != wasIsolated {
             wasIsolated = isolated
             log(isolated ? "weir: group: \(peer.id) hears no member at all: standing back (takes over nothing, releases what it holds for others)"
                          : "weir: group: \(peer.id) hears the group again")
         }
-        planTakeover(isolated: isolated)
-    }
-
-    private func planTakeover(isolated: Bool) {
-        guard let keeper, let peer else { return }
+        guard let keeper else { return }
         let views = lastBeacon.mapValues { TakeoverPlan.MemberView(standsInFor: $0.standsInFor, addresses: $0.addresses) }
         let online = intake.detector.onlineIDs
         // A member that advertises it is down still beacons: it is on-line, and holds its addresses.

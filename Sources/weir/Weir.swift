@@ -100,8 +100,13 @@ struct Check: ParsableCommand {
             logLine("\(config.directory): \(error)")
             throw ExitCode(1)
         }
+        if let problem = GroupRuntime.beaconProblem(configuration) {
+            logLine("\(config.directory): \(problem)")
+            throw ExitCode(1)
+        }
         let servers = configuration.pools.reduce(0) { $0 + $1.servers.count }
-        print("weir: configuration \(config.directory) is valid: \(configuration.listeners.count) listener(s), "
+        let role = configuration.peer.map { " for peer \($0.id) (run it with weir peer) in a group of \(configuration.group!.members.count + 1)" } ?? ""
+        print("weir: configuration \(config.directory) is valid\(role): \(configuration.listeners.count) listener(s), "
               + "\(configuration.pools.count) pool(s), \(servers) server(s), \(configuration.routes.count) route(s)")
     }
 }

@@ -61,13 +61,13 @@ import Testing
             "a.toml: listeners: unknown table (did you mean [[listener]]?)",
         ])
         #expect(errorLines(appending: "[tls]\ncert = \"x\"\n") == [
-            "a.toml: tls: unknown table; known tables: [global], [timeouts], [limits], [admin], [sticky], [discovery], [[listener]], [[pool]], [[route]]",
+            "a.toml: tls: unknown table; known tables: [global], [timeouts], [limits], [admin], [sticky], [discovery], [[listener]], [[pool]], [[route]], [peer], [group]",
         ])
     }
 
     @Test func unknownTopLevelKeys() {
         #expect(errorLines([("a.toml", baseTOML), ("b.toml", "workers = 4\nfoo = 1\n")]) == [
-            "b.toml: foo: unknown top-level key; keys belong inside one of [global], [timeouts], [limits], [admin], [sticky], [discovery], [[listener]], [[pool]], [[route]]",
+            "b.toml: foo: unknown top-level key; keys belong inside one of [global], [timeouts], [limits], [admin], [sticky], [discovery], [[listener]], [[pool]], [[route]], [peer], [group]",
             "b.toml: workers: unknown top-level key; workers belongs in [global]",
         ])
     }

@@ -265,7 +265,8 @@ struct TLSFiles {
         #expect(config.listeners[1] == Listener(name: "http-to-https", address: SocketAddress(host: "0.0.0.0", port: 80),
                                                 httpsRedirectPort: 443))
         #expect(config.listeners[2].tls == nil && config.listeners[2].httpsRedirectPort == nil)
-        #expect(config.pools.map(\.name) == ["secure", "demo"])
+        // "peers" is the load_source = "beacons" example (issue 10).
+        #expect(config.pools.map(\.name) == ["secure", "demo", "peers"])
         #expect(config.pools[0].tls == PoolTLS(enabled: true, caFile: tlsDirectory + "/backend-ca.pem", verify: true,
                                                serverName: "api.internal.example",
                                                clientCert: tlsDirectory + "/client.pem",
