@@ -4,9 +4,9 @@ is SIGKILLed and its link goes down: a killed process alone leaves A's kernel an
 the stand-in B or C must take A's address over and answer after at most 2 s of failures; when A
 comes back (link up, weir restarted), A answers again and the stand-in gives the address up.
 
-Each host has two addresses on its eth0: its own (198.51.100.11-13, never taken over), which carries
-the beacons, and its service address (198.51.100.1-3, [peer] addresses), which clients use and a
-stand-in may assume. They must differ: while B holds A's service address, B's kernel drops every
+Each host has two addresses on its eth0: its own (198.51.100.1-3, never taken over), which carries
+the beacons, and its service address (198.51.100.10-12, [peer] addresses, as in
+Tests/Fixtures/peer-a), which clients use and a stand-in may assume. They must differ: while B holds A's service address, B's kernel drops every
 packet arriving from that address as a martian (a local source), so B would not hear A's beacons
 if A sent them from it, and would never give the address back.
 
@@ -25,7 +25,7 @@ import pytest
 from netns import Answers, TestNet, require_netns, stop, wait_for
 
 PEERS = ["a", "b", "c"]
-SERVICE = {"a": "198.51.100.1", "b": "198.51.100.2", "c": "198.51.100.3"}
+SERVICE = {"a": "198.51.100.10", "b": "198.51.100.11", "c": "198.51.100.12"}
 HTTP_PORT, BEACON_PORT, APP_PORT, ADMIN = 8080, 7946, 8000, "127.0.0.1:9090"
 # The spec's defaults: off-line after 3 silent 500 ms intervals (1.5 s), so the 2 s budget holds
 # the detection, the takeover and one lost poll (the poller's timeout is 0.3 s).
@@ -121,7 +121,7 @@ def start_peer(net: TestNet, weir_bin, host: str, root: Path) -> subprocess.Pope
 def test_a_stand_in_takes_over_a_failed_hosts_address_and_gives_it_back(weir_bin, tmp_path):
     require_peer_runtime(weir_bin)
     require_netns()
-    with TestNet(PEERS + ["client"], first=11) as net:
+    with TestNet(PEERS + ["client"]) as net:
         for host in PEERS:
             # Lets a stand-in listen on A's address before it holds it (the classic VRRP set-up).
             net.sysctl(host, "net.ipv4.ip_nonlocal_bind", "1")
