@@ -7,9 +7,10 @@ RELEASE_BIN  := .build/release/weir
 RELEASE_FLAGS := --static-swift-stdlib
 # System packages the build needs (libevent and OpenSSL headers) and those the tests and
 # benchmarks drive as real peers (curl as the client, nginx and haproxy as comparison or
-# backend servers, wrk as load generator).
+# backend servers, wrk as load generator; iproute2 and iputils' arping for the network-namespace
+# tests of `weir peer`, which move addresses between hosts and announce them).
 BUILD_PACKAGES := libevent-dev libssl-dev pkg-config
-TEST_PACKAGES  := curl nginx openssl
+TEST_PACKAGES  := curl nginx openssl iproute2 iputils-arping
 BENCH_PACKAGES := wrk haproxy nginx valgrind binutils
 # Fuzzing (scripts/fuzz.sh): seconds per target for `make fuzz` and for the smoke run in `make test`.
 FUZZ_SECONDS       ?= 600

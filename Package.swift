@@ -51,6 +51,7 @@ let package = Package(
         .testTarget(name: "WeirBalanceTests", dependencies: ["WeirBalance", "WeirConfig"]),
         .testTarget(name: "WeirIOTests", dependencies: ["WeirIO"]),
         .testTarget(name: "WeirGatewayTests", dependencies: ["WeirGateway", "WeirHTTP"]),
+        .testTarget(name: "WeirPeerTests", dependencies: ["WeirPeer"]),
     ],
     swiftLanguageModes: [.v6]
 )
