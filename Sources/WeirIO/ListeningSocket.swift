@@ -26,7 +26,9 @@ public final class ListeningSocket {
     /// Binds `host`:`port` (numeric IPv4 or IPv6) and starts accepting; `onAccept` receives each new
     /// socket (ownership passes to it) and the client's address.
     /// Throws an `IOError` naming the address when the bind or listen fails.
-    public init(loop: EventLoop, host: String, port: Int, backlog: Int32 = 1024,
+    /// `freebind`: bind even when the address is not (yet) on any interface (IP_FREEBIND), for a
+    /// peer's listener on an address it may take over.
+    public init(loop: EventLoop, host: String, port: Int, backlog: Int32 = 1024, freebind: Bool = false,
                 onAccept: @escaping (Int32, PeerAddress) -> Void) throws {
         self.onAccept = onAccept
         self.loop = loop
@@ -35,7 +37,7 @@ public final class ListeningSocket {
         let shown = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         guard len > 0 else { throw IOError("listen \(shown): not a numeric address") }
         let fd = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { weir_listen_socket($0, socklen_t(len), backlog) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { weir_listen_socket($0, socklen_t(len), backlog, freebind ? 1 : 0) }
         }
         guard fd >= 0 else { throw IOError.errno("listen \(shown)") }
         self.port = Int(weir_local_port(fd))

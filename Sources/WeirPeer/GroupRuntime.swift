@@ -111,7 +111,18 @@ public final class GroupRuntime: ControlService {
         let beacon = Beacon(sender: peer.id, incarnation: 0, sequence: 0, sentAtMs: 0, load: 0, capacity: peer.capacity,
                             state: .up, serves: peer.serves, addresses: peer.addresses.map(\.cidr), holding: [],
                             standsInFor: group.members.filter { !$0.takeover.isEmpty }.map(\.id).sorted())
-        return BeaconCodec.problem(with: beacon).map { "[peer] \(peer.id): its beacon cannot carry this configuration: \($0)" }
+        if let problem = BeaconCodec.problem(with: beacon) {
+            return "[peer] \(peer.id): its beacon cannot carry this configuration: \(problem)"
+        }
+        // Beacons must come from an address that never moves: while a stand-in holds a service
+        // address, its kernel drops packets from that address as martians (a local source), so it
+        // would never hear the owner again and never give the address back.
+        let moving = peer.addresses.map(\.address) + group.members.flatMap { $0.takeover.map(\.address) }
+        if moving.contains(group.beacon.host) {
+            return "[group] beacon \(group.beacon) uses a service address that can move ([peer] addresses or a member's takeover); "
+                + "send beacons from the host's own fixed address, e.g. beacon = \"198.51.100.1:7946\" beside addresses = [\"198.51.100.10/24 dev eth0\"]"
+        }
+        return nil
     }
 
     public func start(loop: EventLoop, snapshot: RoutingSnapshot, clock: any BalanceClock) throws {
@@ -339,14 +350,25 @@ public final class GroupRuntime: ControlService {
         let views = lastBeacon.mapValues { TakeoverPlan.MemberView(standsInFor: $0.standsInFor, addresses: $0.addresses) }
         let online = intake.detector.onlineIDs
         // A member that advertises it is down still beacons: it is on-line, and holds its addresses.
-        let wanted = TakeoverPlan.addressesToHold(selfID: peer.id, isolated: isolated, online: online, members: views, assume: assume)
+        // Until the first deadline has passed since start, a member not heard yet may simply not
+        // have been heard yet: nothing is taken over before then.
+        let detector = intake.detector
+        let settled = now >= detector.startedNanoseconds &+ detector.deadlineNanoseconds
+        let wanted = TakeoverPlan.addressesToHold(selfID: peer.id, isolated: isolated || !settled, online: online,
+                                                  members: views, assume: assume)
+        // A new takeover also needs a beacon from someone within the last 1.5 intervals: when a
+        // peer's own link is cut, its members' deadlines pass one by one before it counts as
+        // isolated, and it must not take the first one's address in between.
+        var newest: UInt64 = 0
+        for id in detector.memberIDs { if let heard = detector.lastHeardNanoseconds(id), heard > newest { newest = heard } }
+        let hearsOthers = newest > 0 && now &- newest <= detector.intervalNanoseconds + detector.intervalNanoseconds / 2
         let ownCIDRs = Set(ownAddresses.map(\.cidr))
         for address in keeper.held where !ownCIDRs.contains(address.cidr) && !wanted.contains(address.cidr) {
             log("weir: group: releasing \(address) (its owner is back, or another peer stands in)")
             _ = keeper.release(address)
         }
         let held = Set(keeper.held.map(\.cidr))
-        for cidr in wanted.sorted() where !held.contains(cidr) {
+        for cidr in wanted.sorted() where !held.contains(cidr) && hearsOthers {
             guard let address = assumable[cidr] else { continue }
             let owner = assume.first { $0.value.contains(cidr) }?.key ?? "?"
             log("weir: group: taking over \(address) for \(owner), which is off-line")

@@ -104,10 +104,16 @@ static inline int weir_make_address(const char *host, int port, struct sockaddr_
 
 /// Creates a non-blocking, close-on-exec listening socket with SO_REUSEADDR and SO_REUSEPORT
 /// (one per worker: the kernel spreads connections). Returns the fd or -1 with errno set.
-static inline int weir_listen_socket(const struct sockaddr *sa, socklen_t len, int backlog) {
+/// `freebind`: the address need not be local yet (IP_FREEBIND): a peer listens on an address it
+/// may take over from another peer before it holds it.
+static inline int weir_listen_socket(const struct sockaddr *sa, socklen_t len, int backlog, int freebind) {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int one = 1;
+    if (freebind) {
+        if (sa->sa_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one));
+        else setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+    }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) { int e = errno; close(fd); errno = e; return -1; }
     if (sa->sa_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));

@@ -3,6 +3,8 @@ in network namespaces (netns.py). The client polls A's address every 50 ms; A's 
 is SIGKILLed and its link goes down: a killed process alone leaves A's kernel answering, with RSTs);
 the stand-in B or C must take A's address over and answer after at most 2 s of failures; when A
 comes back (link up, weir restarted), A answers again and the stand-in gives the address up.
+Then C's own link is cut: C hears nobody and stands back (takes no address) until it hears the
+group again.
 
 Each host has two addresses on its eth0: its own (198.51.100.1-3, never taken over), which carries
 the beacons, and its service address (198.51.100.10-12, [peer] addresses, as in
@@ -123,8 +125,8 @@ def test_a_stand_in_takes_over_a_failed_hosts_address_and_gives_it_back(weir_bin
     require_netns()
     with TestNet(PEERS + ["client"]) as net:
         for host in PEERS:
-            # Lets a stand-in listen on A's address before it holds it (the classic VRRP set-up).
-            net.sysctl(host, "net.ipv4.ip_nonlocal_bind", "1")
+            # No net.ipv4.ip_nonlocal_bind here: a peer's listeners bind with IP_FREEBIND, so a
+            # stand-in listens on A's address before it holds it.
             directory = conf_d(net, host, tmp_path)
             check = subprocess.run([str(weir_bin), "check", "-c", str(directory)], capture_output=True, text=True)
             if "peer: unknown table" in check.stdout + check.stderr:
@@ -177,5 +179,20 @@ def run_scenario(net: TestNet, weir_bin, weir: dict, root: Path) -> None:
                       what="a steady second of answers from A alone after the stand-in let go")
     lost = [who for s, who in answers.since(returned) if s < steady and who not in PEERS]
     print(f"A steady {steady - released:.3f} s after {stand_in} let go; {len(lost)} polls lost since A returned")
+
+    # C's own link is cut: it hears nobody, and must not take A's address (nor anyone's): it stands back.
+    net.link("c", up=False)
+    cut = time.monotonic()
+    taken = set()
+    while time.monotonic() - cut < 3.5:
+        taken |= {address for address in (SERVICE["a"], SERVICE["b"]) if holds(net, "c", address)}
+        time.sleep(0.05)
+    assert not taken, f"c, cut off, took {sorted(taken)}"
+    document = status(net, "c")
+    assert document["group"]["isolated"] and not online_members(document), document["group"]
+    assert "hears no member at all: standing back" in (root / "c" / "weir.log").read_text()
+    net.link("c", up=True)
+    wait_for(lambda: {"a", "b"} <= online_members(status(net, "c")), 10, what="c to hear the group again")
+    assert not status(net, "c")["group"]["isolated"]
     for proc in weir.values():
         stop(proc)

@@ -70,7 +70,7 @@ func addr(_ text: String) -> SocketAddress {
                        publicURL: "http://198.51.100.2:80", probed: false),
                 Server(id: "peer-c", address: addr("198.51.100.3:80"), capacity: 100,
                        publicURL: "http://198.51.100.3:80", probed: false),
-            ], firstLevel: 0.5, secondLevel: 0.2, health: HealthCheck(), loadSource: .beacons),
+            ], firstLevel: 0.5, secondLevel: 0.2, retries: 1, slowStart: .zero, health: HealthCheck(), loadSource: .beacons),
         ])
         // No [[route]]: "/" to the pool on every listener.
         #expect(config.routes == [Route(name: "peer", pathPrefix: "/", pool: "group", listener: nil)])
@@ -166,7 +166,7 @@ func addr(_ text: String) -> SocketAddress {
                        publicURL: "https://a.example.com"),
                 Server(id: "B", address: addr("198.51.100.2:80"), capacity: 1, publicURL: "https://b.example.com/",
                        probed: false),
-            ], firstLevel: 0.6, secondLevel: 0.1, health: health, loadSource: .beacons),
+            ], firstLevel: 0.6, secondLevel: 0.1, retries: 1, slowStart: .zero, health: health, loadSource: .beacons),
         ])
     }
 

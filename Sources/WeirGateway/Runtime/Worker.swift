@@ -78,7 +78,9 @@ final class Worker {
             return prefixes
         }
         for (i, listener) in configuration.listeners.enumerated() {
-            let bound = try ListeningSocket(loop: loop, host: listener.address.host, port: Int(listener.address.port)) { [unowned self] fd, peer in
+            // A peer may listen on an address it holds only while it stands in for another peer.
+            let bound = try ListeningSocket(loop: loop, host: listener.address.host, port: Int(listener.address.port),
+                                            freebind: peer != nil) { [unowned self] fd, peer in
                 self.accept(fd: fd, peer: peer, listener: i)
             }
             listeners.append(bound)
