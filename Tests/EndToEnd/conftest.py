@@ -249,19 +249,9 @@ class Gateway:
 
     def status(self, timeout: float = 5.0) -> dict:
         """GET /status from the admin listener (the gateway must have been started with admin=...)."""
-        import http.client
-        import json
         assert self.admin != "off", "gateway started without an admin listener"
         host, _, port = self.admin.rpartition(":")
-        conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
-        try:
-            conn.request("GET", "/status")
-            resp = conn.getresponse()
-            body = resp.read()
-            assert resp.status == 200, (resp.status, body)
-            return json.loads(body)
-        finally:
-            conn.close()
+        return admin_status(host.strip("[]"), int(port), timeout)
 
     def server_status(self, server_id: str, pool: str | None = None) -> dict:
         """The /status entry of server `server_id` (in `pool`, or the first pool that has it)."""
@@ -301,6 +291,21 @@ class Gateway:
     def terminate(self, timeout: float = 15.0) -> int:
         os.kill(self.proc.pid, signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
+
+
+def admin_status(host: str, port: int, timeout: float = 5.0) -> dict:
+    """GET /status from the admin listener at host:port, as JSON (fails unless 200)."""
+    import http.client
+    import json
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", "/status")
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 200, (resp.status, body)
+        return json.loads(body)
+    finally:
+        conn.close()
 
 
 def render_config(*, port_host: str, port: int, pools: dict, routes, workers: int, access_log: str,

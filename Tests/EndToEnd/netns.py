@@ -25,6 +25,8 @@ import time
 
 import pytest
 
+from conftest import wait_until
+
 SUBNET = "198.51.100"
 PREFIX = 24
 
@@ -210,11 +212,4 @@ def leftovers(tag: str) -> list[str]:
 
 def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
     """Polls `predicate` until truthy (returned) or `timeout` seconds pass (AssertionError)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    return wait_until(predicate, timeout, interval, what)

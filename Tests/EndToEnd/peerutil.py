@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import can_connect, free_port, toml_value, wait_until
+from conftest import admin_status, can_connect, free_port, toml_value, wait_until
 
 SECRET = "peer-group-test-secret-0123456789abcdef"
 
@@ -59,15 +59,7 @@ class PeerHost:
         return f"http://{self.address}{path}"
 
     def status(self, timeout: float = 3.0) -> dict:
-        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
-        try:
-            conn.request("GET", "/status")
-            resp = conn.getresponse()
-            body = resp.read()
-            assert resp.status == 200, (resp.status, body)
-            return json.loads(body)
-        finally:
-            conn.close()
+        return admin_status("127.0.0.1", self.admin_port, timeout)
 
     def group(self) -> dict:
         return self.status()["group"]
@@ -112,6 +104,7 @@ class PeerGroup:
                  f"state_dir = {toml_value(str(self.tmp / ('state-' + host.id)))}",
                  "", "[timeouts]", 'upstream_connect = "1s"', 'upstream_response = "5s"',
                  "", "[[listener]]", 'name = "public"', f'address = "{host.address}"',
+                 *([f"[listener.tls]", f"cert = {toml_value(o['tls']['cert'])}", f"key = {toml_value(o['tls']['key'])}"] if "tls" in o else []),
                  "", "[admin]", f'address = "127.0.0.1:{host.admin_port}"',
                  "", "[peer]", f'id = "{host.id}"', f'app = "{host.app.address}"', f"capacity = {o.get('capacity', self.capacity)}",
                  f'route_by = "{o.get("route_by", self.route_by)}"']
