@@ -90,9 +90,12 @@ class PeerGroup:
         self.secret = secret
         self.extra = extra                    # TOML appended to every host's conf.d (routes, [sticky], ...)
         self.hosts = {}
+        # The applications first: a demo backend binds port 0, and the kernel could hand it a port
+        # picked below for a peer that is not listening yet.
+        apps = {i: demo_backend(f"app-{i}") for i in ids}
         for i in ids:
             host = PeerHost(i, free_port(), free_port(), free_udp_port(), options=(per_host or {}).get(i, {}))
-            host.app = demo_backend(f"app-{i}")
+            host.app = apps[i]
             self.hosts[i] = host
 
     def __getitem__(self, key) -> PeerHost:
