@@ -93,8 +93,16 @@ class PeerGroup:
         # The applications first: a demo backend binds port 0, and the kernel could hand it a port
         # picked below for a peer that is not listening yet.
         apps = {i: demo_backend(f"app-{i}") for i in ids}
+        taken = {app.port for app in apps.values()}
+
+        def unique(pick):
+            while (port := pick()) in taken:
+                pass
+            taken.add(port)
+            return port
+
         for i in ids:
-            host = PeerHost(i, free_port(), free_port(), free_udp_port(), options=(per_host or {}).get(i, {}))
+            host = PeerHost(i, unique(free_port), unique(free_port), unique(free_udp_port), options=(per_host or {}).get(i, {}))
             host.app = apps[i]
             self.hosts[i] = host
 
