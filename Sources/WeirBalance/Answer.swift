@@ -6,6 +6,8 @@ extension Decision {
     /// 2. the path (query ignored) is a discovery endpoint (`[discovery] servers_path` /
     ///    `assign_path`): `.local` for the route of its `path=` query value (default "/"), or
     ///    `.reject` 400 (`path=` not starting with "/"), 404 (no route for it), 503 (assign: no server);
+    ///    `assign?failed=ID` records the client's report and leaves out its excluded servers, and
+    ///    `alive_path` answers `.local(.alive)` (see Reassign.swift);
     /// 3. no route: `.reject` 404;
     /// 4. the sticky plan (when a rule of the route concerns the path) sets the pin, then
     ///    `decide(_:route:snapshot:state:now:)` picks, and a `.forward` or `.redirect` carries the
