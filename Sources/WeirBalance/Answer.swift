@@ -6,6 +6,8 @@ extension Decision {
     /// 2. the path (query ignored) is a discovery endpoint (`[discovery] servers_path` /
     ///    `assign_path`): `.local` for the route of its `path=` query value (default "/"), or
     ///    `.reject` 400 (`path=` not starting with "/"), 404 (no route for it), 503 (assign: no server);
+    ///    `assign?failed=ID` records the client's report and leaves out its excluded servers, and
+    ///    `alive_path` answers `.local(.alive)` (see Reassign.swift);
     /// 3. no route: `.reject` 404;
     /// 4. the sticky plan (when a rule of the route concerns the path) sets the pin, then
     ///    `decide(_:route:snapshot:state:now:)` picks, and a `.forward` or `.redirect` carries the
@@ -25,7 +27,7 @@ extension Decision {
         if request.listener >= 0, request.listener < redirects.count, let port = redirects[request.listener] {
             return .httpsRedirect(location: httpsLocation(host: request.host, path: request.path, port: port))
         }
-        if snapshot.serversPath != nil || snapshot.assignPath != nil,
+        if snapshot.serversPath != nil || snapshot.assignPath != nil || snapshot.alivePath != nil,
            let local = discovery(request, snapshot: snapshot, state: &state, services: services, now: now, wallMs: wallMs) {
             return local
         }
@@ -64,6 +66,10 @@ extension Decision {
         // Compared as bytes first: no string is made for the requests that are not for an endpoint.
         let queryStart = request.path.firstIndex(of: UInt8(ascii: "?"))
         let bare = UnsafeRawBufferPointer(rebasing: request.path[..<(queryStart ?? request.path.count)])
+        if snapshot.alivePath.map({ bare.elementsEqual($0) }) == true {
+            return alive(query: queryStart.map { Substring(String(decoding: request.path[($0 + 1)...], as: UTF8.self)) } ?? "",
+                         snapshot: snapshot)
+        }
         let isServers = snapshot.serversPath.map { bare.elementsEqual($0) } ?? false
         guard isServers || snapshot.assignPath.map({ bare.elementsEqual($0) }) == true else { return nil }
         let query = queryStart.map { String(decoding: request.path[($0 + 1)...], as: UTF8.self) } ?? ""
@@ -76,17 +82,25 @@ extension Decision {
             }
             if isServers { return .local(.serverList(serverList(route: route, snapshot: snapshot, users: services.users(nowMs: wallMs), now: now))) }
             // The server a request for `path` would get in proxy mode, without queueing and without a pin.
+            let client: AssignClient
+            switch assignClient(request, query: Substring(query), route: route, snapshot: snapshot, services: services,
+                                now: now, wallMs: wallMs) {
+            case .success(let c): client = c
+            case .failure(let bad): return .reject(status: bad.status, reason: bad.reason)
+            }
             var facts = request
             facts.path = path
             facts.pinnedServer = nil
             facts.listenerMode = .proxy
+            facts.excluded = client.excluded
             guard case .forward(let server, _) = pick(facts, route: route, snapshot: snapshot, state: &state, now: now) else {
                 return .reject(status: 503, reason: "no server available for \(forPath)")
             }
             let state = snapshot.servers[server]
             var assignment = Assignment(server: server, id: state.config.id, publicURL: state.publicURL)
+            assignment.failed = client.failed
             if let rule = route.sticky.first {
-                let (token, change) = StickyPlan(rule: rule, role: .transaction)
+                let (token, change) = StickyPlan(rule: rule, role: .transaction, session: client.session)
                     .issue(server: server, snapshot: snapshot, services: services, nowMs: wallMs)
                 assignment.token = token
                 assignment.cookie = rule.rule.cookieName

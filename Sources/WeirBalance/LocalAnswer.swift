@@ -7,6 +7,21 @@ public enum LocalAnswer: Sendable, Equatable {
     case serverList([ServerListEntry])
     /// The server a client should talk to directly (source document 004).
     case assignment(Assignment)
+    /// Whether a server is available now (source document 004, `alive?server=ID`).
+    case alive(ServerAvailability)
+}
+
+/// A `LocalAnswer.alive`: the server's id, whether it is up, and its condition ("up", "drain", ...).
+public struct ServerAvailability: Sendable, Equatable {
+    public var id: String
+    public var available: Bool
+    public var state: String
+
+    public init(id: String, available: Bool, state: String) {
+        self.id = id
+        self.available = available
+        self.state = state
+    }
 }
 
 /// One server of a `LocalAnswer.serverList`.
@@ -46,6 +61,8 @@ public struct Assignment: Sendable, Equatable {
     public var lifetimeSeconds: Int64?
     /// The register entry to record for the pin's session.
     public var register: RegisterChange?
+    /// The server the client reported with `failed=` (excluded for it, counted, probed), if any.
+    public var failed: Int?
 
     public init(server: Int, id: String, publicURL: String, token: String? = nil, cookie: String? = nil,
                 lifetimeSeconds: Int64? = nil, register: RegisterChange? = nil) {

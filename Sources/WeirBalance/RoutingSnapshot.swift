@@ -28,6 +28,10 @@ public final class RoutingSnapshot: Sendable {
     /// The discovery endpoints' paths as bytes (nil: off), so a request is checked without a String.
     public let serversPath: [UInt8]?
     public let assignPath: [UInt8]?
+    public let alivePath: [UInt8]?
+    /// Clients' reports of servers that stopped answering them (`assign?failed=ID`): per-client
+    /// exclusions, counts, and the hook that has them probed at once.
+    public let failureReports: FailureReports
     /// Peer mode: the pool of the peer group (named "group") and the local application's server in
     /// it, the home of every request (figure 2 at a peer); nil in a gateway.
     public let peerPool: Int?
@@ -47,6 +51,7 @@ public final class RoutingSnapshot: Sendable {
         httpsRedirectPorts = configuration.listeners.map(\.httpsRedirectPort)
         serversPath = configuration.discovery.serversPath.map { Array($0.utf8) }
         assignPath = configuration.discovery.assignPath.map { Array($0.utf8) }
+        alivePath = configuration.discovery.alivePath.map { Array($0.utf8) }
         var servers: [ServerState] = []
         var pools: [CompiledPool] = []
         for pool in configuration.pools {
@@ -76,6 +81,9 @@ public final class RoutingSnapshot: Sendable {
         }
         self.pools = pools
         self.servers = servers
+        failureReports = FailureReports(servers: servers.count,
+                                        durationNanoseconds: configuration.discovery.failedExclusion.weirNanoseconds,
+                                        capacity: configuration.discovery.failedClients)
         if let peer = configuration.peer, let pool = pools.firstIndex(where: { $0.name == RoutingSnapshot.peerPoolName }) {
             peerPool = pool
             localServer = pools[pool].servers.first { servers[$0].config.id == peer.id }

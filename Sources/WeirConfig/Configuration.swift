@@ -224,16 +224,33 @@ public struct DiscoverySettings: Sendable, Equatable {
     /// (nil). Default `"/.well-known/weir/assign"`.
     public var assignPath: String?
 
+    /// `alive_path`: the path of the endpoint that says whether a server (`?server=ID`) is available.
+    /// `"off"` turns it off (nil). Default `"/.well-known/weir/alive"`.
+    public var alivePath: String?
+    /// `failed_exclusion`: how long a server a client reported with `assign?failed=ID` is not assigned to
+    /// that client again. Default 60 s.
+    public var failedExclusion: Duration
+    /// `failed_clients`: most clients whose reports are remembered at once (beyond it, the report that
+    /// expires first is dropped). Default 10000.
+    public var failedClients: Int
+
     public init(serversPath: String? = DiscoverySettings.defaultServersPath,
-                assignPath: String? = DiscoverySettings.defaultAssignPath) {
+                assignPath: String? = DiscoverySettings.defaultAssignPath,
+                alivePath: String? = DiscoverySettings.defaultAlivePath,
+                failedExclusion: Duration = .seconds(60), failedClients: Int = 10_000) {
         self.serversPath = serversPath
         self.assignPath = assignPath
+        self.alivePath = alivePath
+        self.failedExclusion = failedExclusion
+        self.failedClients = failedClients
     }
 
     /// `"/.well-known/weir/servers"`.
     public static let defaultServersPath = "/.well-known/weir/servers"
     /// `"/.well-known/weir/assign"`.
     public static let defaultAssignPath = "/.well-known/weir/assign"
+    /// `"/.well-known/weir/alive"`.
+    public static let defaultAlivePath = "/.well-known/weir/alive"
 }
 
 /// How the gateway answers a request: `[[listener]] mode` and `[[route]] mode`.

@@ -224,6 +224,7 @@ struct Merger {
                 fail(file, key, "must differ from discovery.\(other) (\(shown)); each endpoint needs a path of its own")
             }
         }
+        checkAlivePath()
         // A clash with an explicitly set admin address is certain even when another file is unreadable.
         if let address = admin.settings.address, address.port != 0, let location = admin.location,
            let listener = listenerAddresses[address] {

@@ -203,6 +203,9 @@ enum Schema {
         return TableSpec(header: "[discovery]", keys: [
             path("servers_path", \.serversPath, example: DiscoverySettings.defaultServersPath),
             path("assign_path", \.assignPath, example: DiscoverySettings.defaultAssignPath),
+            path("alive_path", \.alivePath, example: DiscoverySettings.defaultAlivePath),
+            .key("failed_exclusion", .duration(), \.settings.failedExclusion),
+            .key("failed_clients", .integer(1...10_000_000), \.settings.failedClients),
         ], defaults: { DiscoveryState() }, oncePerConfiguration: true, neighbours: { settingsHomes })
     }
 

@@ -20,6 +20,9 @@ public struct StatusDocument: Codable, Sendable {
         public var weight: Int
         public var capacity: Int
         public var slow_start: Double
+        /// Clients' `assign?failed=` reports about this server (they exclude it for the reporting client
+        /// and have it probed at once; they never take it down). Absent in documents of older versions.
+        public var client_reports: Int? = nil
 
         /// Every key is always present; a missing report is `null`, not an absent key.
         public func encode(to encoder: Encoder) throws {
@@ -39,6 +42,7 @@ public struct StatusDocument: Codable, Sendable {
             try c.encode(weight, forKey: .weight)
             try c.encode(capacity, forKey: .capacity)
             try c.encode(slow_start, forKey: .slow_start)
+            try c.encode(client_reports ?? 0, forKey: .client_reports)
         }
     }
     public struct PoolEntry: Codable, Sendable {
@@ -83,12 +87,13 @@ extension StatusDocument {
     /// The document for the live state of `snapshot` at `now`, with the process-wide counters.
     init(snapshot: RoutingSnapshot, stats: GatewayStats, now: UInt64, group: GroupStatus? = nil) {
         self.group = group
-        pools = snapshot.status(now: now).map { pool in
-            PoolEntry(name: pool.name, policy: pool.policy, servers: pool.servers.map { s in
+        pools = snapshot.status(now: now).enumerated().map { poolIndex, pool in
+            PoolEntry(name: pool.name, policy: pool.policy, servers: zip(snapshot.pools[poolIndex].servers, pool.servers).map { index, s in
                 ServerEntry(id: s.id, address: s.address, state: s.condition, healthy: s.healthy, load: s.effectiveLoad,
                             reported_load: s.reportedLoad, report_age_ms: s.reportAgeMs, in_flight: s.inFlight,
                             requests: s.totalRequests, failures: s.failures, passive_failures: s.consecutivePassiveFailures,
-                            group: s.group, weight: s.weight, capacity: s.capacity, slow_start: s.slowStartFactor)
+                            group: s.group, weight: s.weight, capacity: s.capacity, slow_start: s.slowStartFactor,
+                            client_reports: snapshot.failureReports.count(server: index))
             })
         }
         totals = Totals(requests: stats.requests.load(ordering: .relaxed),

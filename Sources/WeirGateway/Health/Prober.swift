@@ -24,6 +24,11 @@ final class Prober {
         var lastFailure = ""
         var tls: TLSClientContext?
         var serverName = ""
+        /// When `probeNow` last probed it (control loop monotonic ms).
+        var lastRequested: Int64?
+        /// Probes still to make soon after a requested one failed (see `probeNow`), and their timer.
+        var confirmations = 0
+        var confirmTimer: LoopTimer?
         init(server: ServerState, check: HealthCheck) {
             self.server = server
             self.check = check
@@ -66,9 +71,46 @@ final class Prober {
 
     /// Stops every timer; probes in flight finish without effect.
     func stop() {
-        for t in targets { t.timer?.cancel(); t.timer = nil }
+        for t in targets { t.timer?.cancel(); t.timer = nil; t.confirmTimer?.cancel(); t.confirmTimer = nil }
         firstTimers.removeAll()
         targets.removeAll()
+    }
+
+    /// A client reported `server` (an index into the snapshot's servers) as not answering: probe it
+    /// now instead of at its next tick. Nothing happens when a probe of it is in flight, when it was
+    /// probed on request less than `minimumRequestGapMs` ago (clients cannot flood it), or when it has
+    /// no active check. The outcome counts like any probe: only `fall` failed probes take it down, so
+    /// a server that answers its probes stays up whatever clients say. When this probe fails, up to
+    /// `fall - 1` more follow, `minimumRequestGapMs` apart, so a server that really stopped is known
+    /// down in a fraction of a second instead of `fall` intervals.
+    func probeNow(server: Int) {
+        guard let target = targets.first(where: { $0.server.index == server }), target.check.kind != .none,
+              !target.inFlight else { return }
+        let now = loop.monotonicMilliseconds
+        if let last = target.lastRequested, now - last < Self.minimumRequestGapMs { return }
+        target.lastRequested = now
+        target.confirmations = max(0, target.check.fall - 1)
+        log("weir: server \(target.server.config.id) reported by a client (assign?failed=): probing it now")
+        target.inFlight = true
+        probe(target)
+    }
+
+    static let minimumRequestGapMs: Int64 = 100
+
+    /// After a failed probe that a client's report started: the next confirming probe, if one is due.
+    private func confirmIfDue(_ target: Target, failed: Bool) {
+        guard failed, target.confirmations > 0, target.machine.isUp else {
+            target.confirmations = 0
+            return
+        }
+        target.confirmations -= 1
+        let timer = LoopTimer(loop: loop) { [unowned self, unowned target] in
+            guard !target.inFlight, target.timer != nil else { return }
+            target.inFlight = true
+            self.probe(target)
+        }
+        timer.schedule(milliseconds: Self.minimumRequestGapMs)
+        target.confirmTimer = timer
     }
 
     private func tick(_ target: Target) {
@@ -139,5 +181,6 @@ final class Prober {
             }
         }
         if let failure { target.lastFailure = failure }
+        confirmIfDue(target, failed: failure != nil)
     }
 }

@@ -24,6 +24,12 @@ enum LocalEndpoints {
         var lifetime_s: Int64?
     }
 
+    struct AliveDocument: Codable {
+        var server: String
+        var available: Bool
+        var state: String
+    }
+
     /// The document for `answer`: JSON with sorted keys and a final newline.
     static func document(_ answer: LocalAnswer) -> [UInt8] {
         switch answer {
@@ -35,6 +41,8 @@ enum LocalEndpoints {
         case .assignment(let a):
             return encode(AssignmentDocument(id: a.id, public_url: a.publicURL, token: a.token,
                                              cookie: a.token == nil ? nil : a.cookie, lifetime_s: a.lifetimeSeconds))
+        case .alive(let a):
+            return encode(AliveDocument(server: a.id, available: a.available, state: a.state))
         }
     }
 

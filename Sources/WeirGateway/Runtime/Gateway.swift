@@ -94,6 +94,9 @@ public final class Gateway {
             thread.start()
         }
         prober.start()
+        // A client's `assign?failed=ID` (on a worker) has the server probed at once, on this thread.
+        let proberBox = UncheckedBox(prober)
+        snapshot.failureReports.setProbeHook { server in control.execute { proberBox.value.probeNow(server: server) } }
         let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
         let adminNote = admin.map { _ in " (admin on \(configuration.admin.address!))" } ?? ""
         log("weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
@@ -112,6 +115,7 @@ public final class Gateway {
             }
             draining = true
             drainStartedMs = control.monotonicMilliseconds
+            snapshot.failureReports.setProbeHook(nil)
             prober.stop()
             for service in self.services { service.stop() }
             admin?.close()
