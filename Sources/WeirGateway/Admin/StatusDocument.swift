@@ -45,6 +45,21 @@ public struct StatusDocument: Codable, Sendable {
         public var name: String
         public var policy: String
         public var servers: [ServerEntry]
+        /// The pool's `[pool.monitor]`, when it has one (absent otherwise).
+        public var monitor: MonitorEntry?
+    }
+    /// A pool's monitoring endpoint as the control thread last saw it.
+    public struct MonitorEntry: Codable, Sendable {
+        public var url: String
+        /// Milliseconds since its last good answer; nil before the first.
+        public var last_success_age_ms: Int?
+        /// Polls made, failed ones (refused, timeout, non-200, not JSON, wrong shape) among them, and
+        /// report entries naming no server of the pool (ignored).
+        public var polls: Int
+        public var failures: Int
+        public var unknown_ids: Int
+        /// Why the last poll failed; nil when it succeeded.
+        public var last_error: String?
     }
     public struct Totals: Codable, Sendable {
         public var requests: Int
@@ -81,15 +96,16 @@ public struct StatusDocument: Codable, Sendable {
 
 extension StatusDocument {
     /// The document for the live state of `snapshot` at `now`, with the process-wide counters.
-    init(snapshot: RoutingSnapshot, stats: GatewayStats, now: UInt64, group: GroupStatus? = nil) {
+    init(snapshot: RoutingSnapshot, stats: GatewayStats, now: UInt64, group: GroupStatus? = nil,
+         monitors: [Int: MonitorEntry] = [:]) {
         self.group = group
-        pools = snapshot.status(now: now).map { pool in
+        pools = snapshot.status(now: now).enumerated().map { index, pool in
             PoolEntry(name: pool.name, policy: pool.policy, servers: pool.servers.map { s in
                 ServerEntry(id: s.id, address: s.address, state: s.condition, healthy: s.healthy, load: s.effectiveLoad,
                             reported_load: s.reportedLoad, report_age_ms: s.reportAgeMs, in_flight: s.inFlight,
                             requests: s.totalRequests, failures: s.failures, passive_failures: s.consecutivePassiveFailures,
                             group: s.group, weight: s.weight, capacity: s.capacity, slow_start: s.slowStartFactor)
-            })
+            }, monitor: monitors[index])
         }
         totals = Totals(requests: stats.requests.load(ordering: .relaxed),
                         open_connections: stats.openConnections.load(ordering: .relaxed),
