@@ -60,6 +60,17 @@ public struct StatusDocument: Codable, Sendable {
         public var unknown_ids: Int
         /// Why the last poll failed; nil when it succeeded.
         public var last_error: String?
+
+        /// Every key is always present (`null` when there is no value).
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(url, forKey: .url)
+            try c.encode(last_success_age_ms, forKey: .last_success_age_ms)
+            try c.encode(polls, forKey: .polls)
+            try c.encode(failures, forKey: .failures)
+            try c.encode(unknown_ids, forKey: .unknown_ids)
+            try c.encode(last_error, forKey: .last_error)
+        }
     }
     public struct Totals: Codable, Sendable {
         public var requests: Int
