@@ -2,8 +2,9 @@
 rewrites the addresses of every server of the pool.
 
 - A `[pool.monitor]` (a small http.server here) drives the balancing: it says b is loaded 0.9, so the
-  threshold policy sends b's requests elsewhere, and c is down, so c gets nothing. Then it answers
-  500, then garbage, then dies: each failure is counted and logged once (rate-limited), nothing is
+  threshold policy sends b's requests elsewhere, and c is down, so c gets nothing. Then it says every
+  server is down (refused: probes reach them), answers 500, then garbage, then dies: each failure is
+  counted and logged once (rate-limited), nothing is
   marked down, and once its last good answer is older than max_age the probes alone decide again.
 - Another Weir's admin `GET /status` serves as the monitor (a server drained there is drained here).
 - A body and Location/Content-Location/Refresh/Link fields from one server that name another server
@@ -107,7 +108,15 @@ def test_monitor_drives_balancing_and_its_failures_are_ignored(demo_backend, gat
         assert entry["last_success_age_ms"] is not None and entry["last_success_age_ms"] < 1500
         assert entry["unknown_ids"] >= 1 and entry["polls"] >= 1
 
-        # Non-200, then garbage: counted, logged once, ignored; the reports still hold until max_age.
+        # An answer that takes the whole pool down while probes reach it: its states are ignored.
+        monitor.doc = {"servers": {"a": {"load": 0.1, "state": "down"}, "b": {"load": 0.9, "state": "down"},
+                                   "c": {"state": "down"}}}
+        wait_until(lambda: "every server is down" in (pool_entry(gw)["monitor"]["last_error"] or ""), 5,
+                   what="an all-down answer refused")
+        assert gw.server_status("a")["state"] == "up" and gw.server_status("b")["state"] == "up"
+        assert served_by(gw, 10) == {"a": 10}
+
+        # Non-200, then garbage: counted, ignored, not logged again; the reports still hold until max_age.
         monitor.mode = "500"
         wait_until(lambda: pool_entry(gw)["monitor"]["last_error"] == "status 500", 5, what="a 500 counted")
         monitor.mode = "garbage"
@@ -128,7 +137,7 @@ def test_monitor_drives_balancing_and_its_failures_are_ignored(demo_backend, gat
         assert entry["last_error"] and entry["last_success_age_ms"] > 1500
         # Rate-limited: one line for the whole failing stretch (at most one per 30 s).
         lines = monitor_failure_lines(gw)
-        assert len(lines) == 1 and "status 500" in lines[0] and "ignored, probes decide" in lines[0], lines
+        assert len(lines) == 1 and "every server is down" in lines[0] and "ignored, probes decide" in lines[0], lines
         assert "its state for server c expired" in gw.stderr()
     finally:
         monitor.close()

@@ -46,4 +46,16 @@ import WeirBalance
         #expect(parse(#"{"servers": [1]}"#) == .failure(.wrongShape(#""servers" is not an object"#)))
         #expect(parse(#"{"pools": {"a": 1}}"#) == .failure(.wrongShape(#""pools" is not an array"#)))
     }
+
+    @Test func anAnswerThatTakesTheWholePoolDownIsRecognised() {
+        guard case .success(let all) = parse(#"{"servers": {"a": {"state": "down", "load": 0.5}, "b": {"state": "down"}}}"#),
+              case .success(let some) = parse(#"{"servers": {"a": {"state": "down"}, "b": {"state": "drain"}}}"#) else {
+            Issue.record("did not parse"); return
+        }
+        #expect(all.saysEveryServerDown(of: ["a", "b"]))
+        #expect(!all.saysEveryServerDown(of: ["a", "b", "c"]))
+        #expect(!some.saysEveryServerDown(of: ["a", "b"]))
+        #expect(!all.saysEveryServerDown(of: [String]()))
+        #expect(all.withoutStates.reports == ["a": .init(load: 0.5, state: nil), "b": .init(load: nil, state: nil)])
+    }
 }

@@ -6,7 +6,8 @@ import WeirIO
 /// waits) and records each server's load and state from a good answer as a report. A monitor that
 /// fails is counted, logged (rate-limited) and ignored: probes and passive health still rule, its
 /// loads age out by `max_age`, and the states it set are cleared once its last good answer is older
-/// than that. It never marks a server down by failing.
+/// than that. It never marks a server down by failing, nor the whole pool down (an answer saying
+/// every server is down, while probes reach one, counts as a failure and its states are ignored).
 final class Monitor {
     private let loop: EventLoop
     private let snapshot: RoutingSnapshot
@@ -111,6 +112,11 @@ final class Monitor {
             guard head.status == 200 else { failed(target, "status \(head.status)"); return }
             switch MonitorAnswer.parse(body) {
             case .failure(let failure): failed(target, failure.reason)
+            case .success(let answer) where answer.saysEveryServerDown(of: target.servers.keys)
+                                             && target.servers.values.contains(where: \.isHealthy):
+                // Probes still reach some server: the monitor's view is the one in doubt.
+                record(answer.withoutStates, to: target, now: clock.nowNanoseconds)
+                failed(target, "it says every server is down while probes reach some; its states are ignored")
             case .success(let answer): apply(answer, to: target)
             }
         }
@@ -126,6 +132,11 @@ final class Monitor {
         target.lastError = nil
         target.lastLog = nil
         target.failingSinceLog = 0
+        record(answer, to: target, now: now)
+    }
+
+    /// Each known server's load and state from `answer` become its report; unknown ids are counted.
+    private func record(_ answer: MonitorAnswer, to target: Target, now: UInt64) {
         for (id, report) in answer.reports {
             guard let server = target.servers[id] else { target.unknownIDs += 1; continue }
             server.recordReport(load: report.load, state: report.state, now: now)

@@ -32,6 +32,17 @@ struct MonitorAnswer: Equatable {
         }
     }
 
+    /// Whether the answer says that every one of `ids` (a pool's servers) is down: a monitor that
+    /// cannot see the servers must not take the whole pool out, so such states are ignored.
+    func saysEveryServerDown<C: Collection>(of ids: C) -> Bool where C.Element == String {
+        !ids.isEmpty && ids.allSatisfy { reports[$0]?.state == .down }
+    }
+
+    /// The same answer without its states (its loads still count).
+    var withoutStates: MonitorAnswer {
+        MonitorAnswer(reports: reports.mapValues { Report(load: $0.load, state: nil) })
+    }
+
     /// Parses `body`; a failure when it is not a JSON object with at least one of the shapes.
     static func parse(_ body: [UInt8]) -> Result<MonitorAnswer, Failure> {
         guard let json = try? JSONSerialization.jsonObject(with: Data(body)) else { return .failure(.notJSON) }
