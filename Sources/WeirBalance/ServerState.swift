@@ -28,10 +28,13 @@ public final class ServerState: Sendable {
             self.herding = herding
         }
 
-        /// The settings of `pool`: its passive_failures, slow_start and 3 × health.interval.
+        /// The settings of `pool`: its passive_failures, slow_start and 3 × health.interval (or its
+        /// monitor's max_age).
         public init(pool: Pool) {
             let interval = pool.health.interval.weirNanoseconds
-            let (maxAge, overflow) = interval.multipliedReportingOverflow(by: 3)
+            var (maxAge, overflow) = interval.multipliedReportingOverflow(by: 3)
+            // A pool with a monitor: its reports count for the monitor's max_age.
+            if let monitor = pool.monitor { (maxAge, overflow) = (monitor.effectiveMaxAge.weirNanoseconds, false) }
             self.init(passiveFailures: pool.passiveFailures,
                       slowStartNanoseconds: pool.slowStart.weirNanoseconds,
                       reportMaxAgeNanoseconds: overflow ? .max : maxAge,

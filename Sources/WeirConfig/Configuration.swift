@@ -498,12 +498,15 @@ public struct Pool: Sendable, Equatable {
     /// and state come from the beacons of the `[[group.member]]` whose id equals the server id; needs `[group]`).
     /// Default `.probes`. The synthesized pool `group` of a peer has `.beacons`.
     public var loadSource: LoadSource
+    /// `[pool.monitor]`: a monitoring endpoint polled for the servers' load and state, on top of the probes.
+    /// Default nil (none).
+    public var monitor: PoolMonitor?
 
     public init(name: String, policy: PolicyName = .threshold, servers: [Server], firstLevel: Double = 0.50,
                 secondLevel: Double = 0.20, hashKey: HashKey = .source, retries: Int = 2,
                 slowStart: Duration = .seconds(10), maxQueue: Int = 100, queueTimeout: Duration = .seconds(5),
                 passiveFailures: Int = 3, health: HealthCheck = HealthCheck(), rewriteBodyTypes: [String] = [],
-                tls: PoolTLS? = nil, loadSource: LoadSource = .probes) {
+                tls: PoolTLS? = nil, loadSource: LoadSource = .probes, monitor: PoolMonitor? = nil) {
         self.name = name
         self.policy = policy
         self.servers = servers
@@ -519,6 +522,7 @@ public struct Pool: Sendable, Equatable {
         self.rewriteBodyTypes = rewriteBodyTypes
         self.tls = tls
         self.loadSource = loadSource
+        self.monitor = monitor
     }
 }
 

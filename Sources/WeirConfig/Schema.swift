@@ -323,6 +323,7 @@ enum Schema {
             .key("rewrite_body_types", .contentTypes, \.rewriteBodyTypes),
             .key("load_source", .choice(kind: "load source", plural: "load sources"), \.loadSource),
             section("health", health, expected: "a table ([pool.health])") { $0.health = $1.health },
+            section("monitor", monitor, expected: "a table ([pool.monitor])") { $0.monitor = $1.monitor },
             KeySpec("tls") { value, site, reader, pool in
                 if value.type == .bool, let enabled = value.bool {
                     pool.tls = enabled ? PoolTLS() : nil
@@ -345,7 +346,7 @@ enum Schema {
                 return valid && !servers.isEmpty
             },
         ], defaults: { Pool(name: "", servers: []) },
-        neighbours: { [server.asNeighbour, health.asNeighbour, poolTLS.asNeighbour] })
+        neighbours: { [server.asNeighbour, health.asNeighbour, poolTLS.asNeighbour, monitor.asNeighbour] })
     }
 
     static var health: TableSpec<HealthDraft> {

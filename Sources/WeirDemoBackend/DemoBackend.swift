@@ -13,7 +13,8 @@ import WeirIO
 /// - query parameters: `delay=MS` (answer later), `size=BYTES` (body of that size), `status=CODE`,
 ///   `chunked=1` (chunked response, with a trailer when `trailers=1`), `stall_after=BYTES` (send the
 ///   head and that many body bytes, then nothing: for tests that kill a server mid-response),
-///   `close=1` (close the connection after the response, without Content-Length).
+///   `close=1` (close the connection after the response, without Content-Length), `body=TEXT` (that
+///   body), `type=MEDIA` (its Content-Type), `location=`, `refresh=`, `link=` (those response fields).
 public final class DemoBackend {
     let name: String
     let loop: EventLoop

@@ -164,7 +164,9 @@ final class DemoSession: ConnectionHandler {
             body = Array("{\"name\":\"\(backend.name)\",\"connections\":\(backend.connections),\"requests\":\(backend.requests)}\n".utf8)
             contentType = "application/json"
         default:
-            if let size = query.int("size"), size >= 0 {
+            if let text = query.string("body") {
+                body = Array(text.utf8)
+            } else if let size = query.int("size"), size >= 0 {
                 body = []
                 body.reserveCapacity(size)
                 while body.count < size { body.append(contentsOf: backend.filler.prefix(size - body.count)) }
@@ -174,6 +176,10 @@ final class DemoSession: ConnectionHandler {
         }
         let status = statusOverride ?? query.int("status") ?? 200
         if let location = query.string("location") { extraFields.append(("Location", location)) }
+        // For rewriting tests: Refresh and Link fields, and the body's type (with `body=TEXT`).
+        if let refresh = query.string("refresh") { extraFields.append(("Refresh", refresh)) }
+        if let link = query.string("link") { extraFields.append(("Link", link)) }
+        if let type = query.string("type"), path != "/health", ResponseHeadWriter.isValidFieldValue(type) { contentType = type }
         // Query parameters end up in the head: refuse what cannot be sent rather than split it.
         guard (100...599).contains(status), extraFields.allSatisfy({ ResponseHeadWriter.isValidFieldValue($0.value) }) else {
             reject(status: 400)

@@ -178,6 +178,12 @@ enum StatusTable {
         out.append("")
         out.append("requests \(t.requests), open connections \(t.open_connections), 400: \(t.status_400), 502: \(t.status_502), "
                    + "503: \(t.status_503), 504: \(t.status_504), retried elsewhere: \(t.retries), aborted: \(t.aborted)")
+        for pool in document.pools {
+            guard let m = pool.monitor else { continue }
+            let age = m.last_success_age_ms.map { "last good answer \($0)ms ago" } ?? "no good answer yet"
+            out.append("pool \(pool.name) monitor \(m.url): \(age), \(m.polls) polls, \(m.failures) failed, "
+                       + "\(m.unknown_ids) unknown ids" + (m.last_error.map { ", last error: \($0)" } ?? ""))
+        }
         if let group = document.group { out += [""] + renderGroup(group) }
         return out.joined(separator: "\n")
     }

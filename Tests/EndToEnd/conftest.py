@@ -334,11 +334,14 @@ def render_config(*, port_host: str, port: int, pools: dict, routes, workers: in
         opts = {"policy": "round-robin"}
         opts.update((pool_options or {}).get(pool_name, {}))
         health = opts.pop("health", None)
+        monitor = opts.pop("monitor", None)   # {"url": ..., ...} renders a [pool.monitor] table
         pool_tls = opts.pop("tls", None) if isinstance(opts.get("tls"), dict) else None
         lines += ["", "[[pool]]", f"name = {toml_value(pool_name)}"]
         lines += [f"{k} = {toml_value(v)}" for k, v in opts.items()]
         if health is not None:
             lines += ["[pool.health]"] + [f"{k} = {toml_value(v)}" for k, v in health.items()]
+        if monitor is not None:
+            lines += ["[pool.monitor]"] + [f"{k} = {toml_value(v)}" for k, v in monitor.items()]
         if pool_tls is not None:   # pool_options {"p": {"tls": {...}}} renders a [pool.tls] table
             lines += ["[pool.tls]"] + [f"{k} = {toml_value(v)}" for k, v in pool_tls.items()]
         for s in map(as_server, servers):

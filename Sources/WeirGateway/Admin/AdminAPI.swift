@@ -23,6 +23,8 @@ struct AdminAPI {
     var groupStatus: () -> GroupStatus? = { nil }
     /// The peer group service whose beacon interval `POST /peer` may change (peer mode), or nil.
     var groupService: ControlService? = nil
+    /// Per pool index, its `[pool.monitor]` status (control thread), for /status.
+    var monitorStatus: (UInt64) -> [Int: StatusDocument.MonitorEntry] = { _ in [:] }
 
     struct Answer {
         var status: Int
@@ -45,7 +47,9 @@ struct AdminAPI {
         let segments = path.split(separator: "/").map(String.init)
         switch (method, segments) {
         case ("GET", ["status"]), ("HEAD", ["status"]):
-            return Answer(status: 200, body: StatusDocument(snapshot: snapshot, stats: stats, now: clock(), group: groupWithHops()).encoded())
+            let now = clock()
+            return Answer(status: 200, body: StatusDocument(snapshot: snapshot, stats: stats, now: now, group: groupWithHops(),
+                                                            monitors: monitorStatus(now)).encoded())
         case ("GET", ["servers"]), ("HEAD", ["servers"]):
             return Answer(status: 200, body: register(detail: LocalEndpoints.queryValue("detail", in: query) == "1"))
         case ("POST", let s) where s.count == 3 && s[0] == "servers":

@@ -49,6 +49,32 @@ public struct StatusDocument: Codable, Sendable {
         public var name: String
         public var policy: String
         public var servers: [ServerEntry]
+        /// The pool's `[pool.monitor]`, when it has one (absent otherwise).
+        public var monitor: MonitorEntry?
+    }
+    /// A pool's monitoring endpoint as the control thread last saw it.
+    public struct MonitorEntry: Codable, Sendable {
+        public var url: String
+        /// Milliseconds since its last good answer; nil before the first.
+        public var last_success_age_ms: Int?
+        /// Polls made, failed ones (refused, timeout, non-200, not JSON, wrong shape) among them, and
+        /// report entries naming no server of the pool (ignored).
+        public var polls: Int
+        public var failures: Int
+        public var unknown_ids: Int
+        /// Why the last poll failed; nil when it succeeded.
+        public var last_error: String?
+
+        /// Every key is always present (`null` when there is no value).
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(url, forKey: .url)
+            try c.encode(last_success_age_ms, forKey: .last_success_age_ms)
+            try c.encode(polls, forKey: .polls)
+            try c.encode(failures, forKey: .failures)
+            try c.encode(unknown_ids, forKey: .unknown_ids)
+            try c.encode(last_error, forKey: .last_error)
+        }
     }
     public struct Totals: Codable, Sendable {
         public var requests: Int
@@ -85,7 +111,8 @@ public struct StatusDocument: Codable, Sendable {
 
 extension StatusDocument {
     /// The document for the live state of `snapshot` at `now`, with the process-wide counters.
-    init(snapshot: RoutingSnapshot, stats: GatewayStats, now: UInt64, group: GroupStatus? = nil) {
+    init(snapshot: RoutingSnapshot, stats: GatewayStats, now: UInt64, group: GroupStatus? = nil,
+         monitors: [Int: MonitorEntry] = [:]) {
         self.group = group
         pools = snapshot.status(now: now).enumerated().map { poolIndex, pool in
             PoolEntry(name: pool.name, policy: pool.policy, servers: zip(snapshot.pools[poolIndex].servers, pool.servers).map { index, s in
@@ -94,7 +121,7 @@ extension StatusDocument {
                             requests: s.totalRequests, failures: s.failures, passive_failures: s.consecutivePassiveFailures,
                             group: s.group, weight: s.weight, capacity: s.capacity, slow_start: s.slowStartFactor,
                             client_reports: snapshot.failureReports.count(server: index))
-            })
+            }, monitor: monitors[poolIndex])
         }
         totals = Totals(requests: stats.requests.load(ordering: .relaxed),
                         open_connections: stats.openConnections.load(ordering: .relaxed),

@@ -143,8 +143,8 @@ enum HeadRewriter {
 
     /// Appends the response head for the client. `connection` is the Connection field to send
     /// ("close", "keep-alive", "upgrade" or nil for none); `serverPrefixes` are the URL prefixes
-    /// (scheme://address) under which the server knows itself, rewritten to the client's view in
-    /// Location and Content-Location. `extraFields` (the listener's HSTS field) and `setCookie` (a
+    /// (scheme://address, public URLs) under which the servers of the pool know themselves, rewritten
+    /// to the client's view in Location, Content-Location, Refresh and Link. `extraFields` (the listener's HSTS field) and `setCookie` (a
     /// pin's Set-Cookie field) are complete field lines with CRLF, appended as they are.
     static func clientResponse(_ head: ResponseHead, framing: ClientFraming, connection: StaticString?,
                                client: ClientView, serverPrefixes: [[UInt8]], extraFields: [UInt8] = [],
@@ -176,8 +176,7 @@ enum HeadRewriter {
             if head.fieldName(i, is: "via") { priorVia = field.value; continue }
             if head.isUpgrade && head.fieldName(i, is: "upgrade") { copy(bytes, field, into: &out); continue }
             if isHopByHop(bytes, field) || isNamed(bytes, field, by: named) { continue }
-            if head.fieldName(i, is: "location") || head.fieldName(i, is: "content-location"),
-               let rewritten = rewriteURL(bytes[field.value], prefixes: serverPrefixes, client: client) {
+            if !serverPrefixes.isEmpty, let rewritten = rewrittenValue(head, field: i, prefixes: serverPrefixes, client: client) {
                 append(bytes, field.name, to: &out)
                 append(": ", to: &out)
                 out.append(contentsOf: rewritten)
@@ -201,6 +200,67 @@ enum HeadRewriter {
             append("\r\n", to: &out)
         }
         append("\r\n", to: &out)
+    }
+
+    /// The rewritten value of field `i` when it is Location, Content-Location, Refresh or Link and
+    /// names a server; nil otherwise (the field is copied as it is, without allocating).
+    private static func rewrittenValue(_ head: ResponseHead, field i: Int, prefixes: [[UInt8]],
+                                       client: ClientView) -> [UInt8]? {
+        // The names first: the value slice is made only for the four fields.
+        if head.fieldName(i, is: "location") || head.fieldName(i, is: "content-location") {
+            return rewriteURL(head.bytes[head.fields[i].value], prefixes: prefixes, client: client)
+        }
+        if head.fieldName(i, is: "refresh") {
+            return rewriteRefresh(head.bytes[head.fields[i].value], prefixes: prefixes, client: client)
+        }
+        if head.fieldName(i, is: "link") {
+            return rewriteLink(head.bytes[head.fields[i].value], prefixes: prefixes, client: client)
+        }
+        return nil
+    }
+
+    /// `Refresh: 5; url=http://server/next` (also `URL = '...'`, or the URL right after the ";"):
+    /// the URL rewritten as in `rewriteURL`; nil when there is none or it names no server.
+    static func rewriteRefresh(_ value: ArraySlice<UInt8>, prefixes: [[UInt8]], client: ClientView) -> [UInt8]? {
+        guard var i = value.firstIndex(where: { $0 == UInt8(ascii: ";") || $0 == UInt8(ascii: ",") }) else { return nil }
+        func skipSpaces() { while i < value.endIndex, value[i] == 32 || value[i] == 9 { i += 1 } }
+        i += 1
+        skipSpaces()
+        if value.endIndex - i >= 3, equalsIgnoringCase(value[i..<(i + 3)], "url".utf8) {
+            var j = i + 3
+            while j < value.endIndex, value[j] == 32 || value[j] == 9 { j += 1 }
+            if j < value.endIndex, value[j] == UInt8(ascii: "=") { i = j + 1; skipSpaces() }
+        }
+        var end = value.endIndex
+        if i < value.endIndex, value[i] == UInt8(ascii: "'") || value[i] == UInt8(ascii: "\"") {
+            let quote = value[i]
+            i += 1
+            end = value[i...].firstIndex(of: quote) ?? value.endIndex
+        }
+        guard let url = rewriteURL(value[i..<end], prefixes: prefixes, client: client) else { return nil }
+        return Array(value[..<i]) + url + Array(value[end...])
+    }
+
+    /// `Link: <http://server/a>; rel=next, <...>; rel=prev`: each `<URI>` rewritten as in `rewriteURL`;
+    /// nil when none names a server.
+    static func rewriteLink(_ value: ArraySlice<UInt8>, prefixes: [[UInt8]], client: ClientView) -> [UInt8]? {
+        var out: [UInt8] = []
+        var copied = value.startIndex
+        var i = value.startIndex
+        var changed = false
+        while let open = value[i...].firstIndex(of: UInt8(ascii: "<")),
+              let close = value[(open + 1)...].firstIndex(of: UInt8(ascii: ">")) {
+            if let url = rewriteURL(value[(open + 1)..<close], prefixes: prefixes, client: client) {
+                out.append(contentsOf: value[copied...open])
+                out.append(contentsOf: url)
+                copied = close
+                changed = true
+            }
+            i = close + 1
+        }
+        guard changed else { return nil }
+        out.append(contentsOf: value[copied...])
+        return out
     }
 
     /// Replaces a leading server prefix (e.g. "http://127.0.0.1:9001") of `url` with the client's

@@ -56,6 +56,7 @@ public final class Gateway {
         let control = try EventLoop()
         // The control thread's own work: health probes and the admin listener.
         let prober = Prober(loop: control, snapshot: snapshot, clock: clock, log: log, tls: tls)
+        let monitor = Monitor(loop: control, snapshot: snapshot, clock: clock, log: log)
         // SIGHUP reloads certificates (a broken one keeps the old serving); ticket keys rotate.
         let hup = SignalWatcher(loop: control, signal: SIGHUP) { [configuration, log] in
             log("weir: SIGHUP: reloading certificates")
@@ -76,6 +77,7 @@ public final class Gateway {
             let services = self.services
             api.groupStatus = { services.lazy.compactMap { $0.groupStatus() }.first }
             api.groupService = services.first { $0.beaconIntervalMilliseconds != nil }
+            api.monitorStatus = { monitor.status(now: $0) }
             admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
         }
         let remaining = ManagedCounter(workers.count)
@@ -97,6 +99,7 @@ public final class Gateway {
         // A client's `assign?failed=ID` (on a worker) has the server probed at once, on this thread.
         let proberBox = UncheckedBox(prober)
         snapshot.failureReports.setProbeHook { server in control.execute { proberBox.value.probeNow(server: server) } }
+        monitor.start()
         let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
         let adminNote = admin.map { _ in " (admin on \(configuration.admin.address!))" } ?? ""
         log("weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
@@ -117,6 +120,7 @@ public final class Gateway {
             drainStartedMs = control.monotonicMilliseconds
             snapshot.failureReports.setProbeHook(nil)
             prober.stop()
+            monitor.stop()
             for service in self.services { service.stop() }
             admin?.close()
             self.log("weir: \(signal): draining (up to \(self.configuration.global.drainTimeout))")

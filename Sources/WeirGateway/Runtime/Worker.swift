@@ -14,7 +14,8 @@ final class Worker {
     private(set) var snapshot: RoutingSnapshot
     var policy: PolicyState
     let upstreamPool: UpstreamPool
-    /// Per server: the URL prefixes under which the server knows itself (for Location rewriting).
+    /// Per server: the URL prefixes under which the servers of its pool know themselves,
+    /// rewritten to the gateway in response heads and the listed body types; built once per snapshot.
     let serverPrefixes: [[[UInt8]]]
     /// Per server: the index of its pool.
     let poolOfServer: [Int]
@@ -70,13 +71,7 @@ final class Worker {
         accessLog = AccessLog(sink: logSink)
         upstreamPool = UpstreamPool(servers: snapshot.servers.count, maxPerServer: settings.idlePerServer,
                                     idleTimeoutMs: settings.upstreamIdleMs)
-        serverPrefixes = snapshot.servers.map { server in
-            var prefixes = [Array("http://\(server.config.address.description)".utf8)]
-            if let url = server.config.publicURL {
-                prefixes.append(Array((url.hasSuffix("/") ? String(url.dropLast()) : url).utf8))
-            }
-            return prefixes
-        }
+        serverPrefixes = Self.poolPrefixes(snapshot)
         for (i, listener) in configuration.listeners.enumerated() {
             // A peer may listen on an address it holds only while it stands in for another peer.
             let bound = try ListeningSocket(loop: loop, host: listener.address.host, port: Int(listener.address.port),
@@ -86,6 +81,34 @@ final class Worker {
             listeners.append(bound)
             listenerLimits.append(listener.maxConnections)
         }
+    }
+
+    /// Per server: the prefixes of every server of its pool ("http://address", "https://address" for a
+    /// TLS pool, and the public URL without its trailing "/"), without repeats. One array per pool,
+    /// shared by its servers (the order does not matter: a match must end at a URL boundary).
+    static func poolPrefixes(_ snapshot: RoutingSnapshot) -> [[[UInt8]]] {
+        var perServer = [[[UInt8]]](repeating: [], count: snapshot.servers.count)
+        for (p, pool) in snapshot.pools.enumerated() {
+            let tls = snapshot.configuration.pools[p].tls?.enabled == true
+            var list: [[UInt8]] = []
+            for server in pool.servers {
+                for prefix in prefixes(of: snapshot.servers[server].config, tls: tls) where !list.contains(prefix) {
+                    list.append(prefix)
+                }
+            }
+            for server in pool.servers { perServer[server] = list }
+        }
+        return perServer
+    }
+
+    /// The URL prefixes under which one server knows itself.
+    private static func prefixes(of server: Server, tls: Bool) -> [[UInt8]] {
+        var prefixes = [Array("http://\(server.address.description)".utf8)]
+        if tls { prefixes.append(Array("https://\(server.address.description)".utf8)) }
+        if let url = server.publicURL {
+            prefixes.append(Array((url.hasSuffix("/") ? String(url.dropLast()) : url).utf8))
+        }
+        return prefixes
     }
 
     /// Runs the loop on the calling thread until the worker has drained. `onStopped` runs on this thread at the end.
