@@ -56,6 +56,7 @@ public final class Gateway {
         let control = try EventLoop()
         // The control thread's own work: health probes and the admin listener.
         let prober = Prober(loop: control, snapshot: snapshot, clock: clock, log: log, tls: tls)
+        let lending = LendingService(loop: control, snapshot: snapshot, clock: clock, log: log)
         // SIGHUP reloads certificates (a broken one keeps the old serving); ticket keys rotate.
         let hup = SignalWatcher(loop: control, signal: SIGHUP) { [configuration, log] in
             log("weir: SIGHUP: reloading certificates")
@@ -94,6 +95,7 @@ public final class Gateway {
             thread.start()
         }
         prober.start()
+        lending.start()
         let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
         let adminNote = admin.map { _ in " (admin on \(configuration.admin.address!))" } ?? ""
         log("weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
@@ -113,6 +115,7 @@ public final class Gateway {
             draining = true
             drainStartedMs = control.monotonicMilliseconds
             prober.stop()
+            lending.stop()
             for service in self.services { service.stop() }
             admin?.close()
             self.log("weir: \(signal): draining (up to \(self.configuration.global.drainTimeout))")
