@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from collections import Counter
 
 import pytest
@@ -146,8 +147,12 @@ def test_a_server_is_lent_to_loaded_banking_and_given_back_pins_untouched(demo_b
     set_load(b2, "0.9")
     wait_load(gw, "b1", 0.8)
     wait_load(gw, "b2", 0.9)
+    loaded_at = time.monotonic()
     assert pool_entry(gw, "banking")["lent_in"] == []   # not before lend_after
-    wait_until(lambda: pool_entry(gw, "banking")["lent_in"] == ["s1"], 5, 0.05, what="s1 lent to banking")
+    wait_until(lambda: pool_entry(gw, "banking")["lent_in"] == ["s1"], 5, 0.02, what="s1 lent to banking")
+    # lend_after (1 s) after the gateway saw both loads, at most one tick (250 ms) late, plus polling slack.
+    lend_delay = time.monotonic() - loaded_at
+    assert 0.9 <= lend_delay <= 1.25 + 0.5, lend_delay
     securities = pool_entry(gw, "securities")
     assert securities["lent_out"] == ["s1"]
     assert securities["servers"][0]["lent_to"] == "banking" and securities["servers"][0]["times_lent"] == 1
@@ -164,9 +169,15 @@ def test_a_server_is_lent_to_loaded_banking_and_given_back_pins_untouched(demo_b
     assert (status, by) == (200, early_by)
 
     # The load falls below return_level (0.3) for lend_after: s1 is given back.
+    # (b1's report alone makes the pool calm: its least-loaded server is then below return_level.)
     set_load(b1, "0.1")
+    wait_load(gw, "b1", 0.1)
+    calm_at = time.monotonic()
     set_load(b2, "0.1")
-    wait_until(lambda: pool_entry(gw, "banking")["lent_in"] == [], 5, 0.05, what="s1 given back")
+    wait_until(lambda: pool_entry(gw, "banking")["lent_in"] == [], 5, 0.02, what="s1 given back")
+    return_delay = time.monotonic() - calm_at
+    assert 0.9 <= return_delay <= 1.25 + 0.5, return_delay
+    print(f"lend delay {lend_delay:.2f} s, return delay {return_delay:.2f} s (lend_after 1 s)")
     assert pool_entry(gw, "securities")["lent_out"] == []
     assert "server s1 given back by pool banking to pool securities (load fell)" in gw.stderr()
     assert "lent_from" not in server_list(gw).get("s1", {})
