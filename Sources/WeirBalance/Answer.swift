@@ -111,15 +111,22 @@ extension Decision {
         }
     }
 
-    /// Every server of the route's pool (then its spill pool); `users` adds the requests in flight.
+    /// Every server of the route's pool (then its spill pool, then the servers lent to the route's
+    /// pool, with `lentFrom`); `users` adds the requests in flight. A server lent out says `lentTo`.
     static func serverList(route: CompiledRoute, snapshot: RoutingSnapshot, users: [Int: Int], now: UInt64) -> [ServerListEntry] {
         var pools = [route.pool]
         if let spill = route.spillPool { pools.append(spill) }
-        return pools.flatMap { snapshot.pools[$0].servers }.map { index in
+        let lentIn = snapshot.pools[route.pool].lendable.filter { snapshot.servers[$0].isLent(to: route.pool) }
+        return (pools.flatMap { snapshot.pools[$0].servers } + lentIn).map { index in
             let s = snapshot.servers[index]
-            return ServerListEntry(id: s.config.id, publicURL: s.publicURL, available: s.condition == .up,
-                                   load: (s.effectiveLoad(now: now) * 1000).rounded() / 1000,
-                                   users: (users[index] ?? 0) + s.inFlightCount, group: s.config.group)
+            var entry = ServerListEntry(id: s.config.id, publicURL: s.publicURL, available: s.condition == .up,
+                                        load: (s.effectiveLoad(now: now) * 1000).rounded() / 1000,
+                                        users: (users[index] ?? 0) + s.inFlightCount, group: s.config.group)
+            if let lent = s.lentTo {
+                let own = snapshot.pools.first { $0.servers.contains(index) }?.name
+                if lent == route.pool { entry.lentFrom = own } else { entry.lentTo = snapshot.pools[lent].name }
+            }
+            return entry
         }
     }
 }

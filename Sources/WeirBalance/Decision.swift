@@ -87,10 +87,11 @@ public enum Decision {
     /// Routes `request`, then picks by the pool's policy among eligible servers (condition `.up`, not
     /// excluded, not full), restricted to the lowest priority group that has an up, non-excluded server.
     ///
-    /// Spill: when the route has a spill pool and every up server of its own pool's active group has
-    /// effective load ≥ 1.0 (or none is up), the spill pool is asked first and the own pool is the
-    /// fallback; otherwise the own pool first and the spill pool as the fallback when the own pool
-    /// has no server to give. A forward from either wins; else `.queue` for the first pool whose
+    /// Spill: when the route has a spill pool, every up server of its own pool's active group has
+    /// effective load ≥ the route's `spill_level` (default 1.0; or none is up), and the spill pool
+    /// itself has an up server below that level, the spill pool is asked first and the own pool is
+    /// the fallback; otherwise the own pool first and the spill pool as the fallback when the own
+    /// pool has no server to give. A forward from either wins; else `.queue` for the first pool whose
     /// servers are all full; else 503.
     public static func decide(_ request: RequestFacts, snapshot: RoutingSnapshot, state: inout PolicyState, now: UInt64) -> Verdict {
         guard let route = snapshot.route(host: request.host, path: request.path, listener: request.listener) else {
@@ -140,7 +141,8 @@ public enum Decision {
         var first = own
         var second: Int? = nil
         if let spill = route.spillPool, spill != own {
-            if isSaturated(pool: own, snapshot: snapshot, now: now) {
+            if isSaturated(pool: own, snapshot: snapshot, now: now, level: route.spillLevel),
+               !isSaturated(pool: spill, snapshot: snapshot, now: now, level: route.spillLevel) {
                 first = spill
                 second = own
             } else {
@@ -165,8 +167,9 @@ public enum Decision {
     }
 
     /// True when every up server of the pool's active (lowest available) priority group has an
-    /// effective load of at least 1.0, or when no server of the pool is up.
-    public static func isSaturated(pool: Int, snapshot: RoutingSnapshot, now: UInt64) -> Bool {
+    /// effective load of at least `level` (default 1.0, capacity), or when no server of the pool is up.
+    /// Servers lent to the pool are not counted (the pool's own servers say whether it is loaded).
+    public static func isSaturated(pool: Int, snapshot: RoutingSnapshot, now: UInt64, level: Double = 1.0) -> Bool {
         let servers = snapshot.pools[pool].servers
         var group = Int.max
         for index in servers {
@@ -175,7 +178,7 @@ public enum Decision {
         }
         for index in servers {
             let s = snapshot.servers[index]
-            if s.config.group == group, s.condition == .up, s.effectiveLoad(now: now) < 1.0 { return false }
+            if s.config.group == group, s.condition == .up, s.effectiveLoad(now: now) < level { return false }
         }
         return true
     }

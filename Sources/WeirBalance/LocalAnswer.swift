@@ -36,8 +36,15 @@ public struct ServerListEntry: Sendable, Equatable {
     /// Pinned sessions in the register plus requests in flight.
     public var users: Int
     public var group: Int
+    /// Lending: the pool this server is lent from (it is another pool's, lent to this route's), or the
+    /// pool it is lent to (one of this route's, lent out); nil when not lent.
+    public var lentFrom: String?
+    public var lentTo: String?
 
-    public init(id: String, publicURL: String, available: Bool, load: Double, users: Int, group: Int) {
+    public init(id: String, publicURL: String, available: Bool, load: Double, users: Int, group: Int,
+                lentFrom: String? = nil, lentTo: String? = nil) {
+        self.lentFrom = lentFrom
+        self.lentTo = lentTo
         self.id = id
         self.publicURL = publicURL
         self.available = available

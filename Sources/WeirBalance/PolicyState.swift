@@ -20,7 +20,7 @@ public struct PolicyState {
     /// `seed` drives p2c's random choices; give each worker its own (e.g. its index) so that their
     /// choices are independent.
     public init(snapshot: RoutingSnapshot, seed: UInt64 = 0x5745_4952_0000_0001) {
-        currentWeights = snapshot.pools.map { [Int](repeating: 0, count: $0.servers.count) }
+        currentWeights = snapshot.pools.map { [Int](repeating: 0, count: $0.members.count) }
         rotation = [Int](repeating: 0, count: snapshot.pools.count)
         random = SplitMix64(seed: seed)
     }
@@ -40,11 +40,14 @@ public struct PolicyState {
         case none
     }
 
-    /// Picks a server of pool `pool` for `request` by the pool's policy.
+    /// Picks a server of pool `pool` for `request` by the pool's policy. Servers lent to the pool
+    /// (`CompiledPool.lendable` whose mark says this pool) are candidates beside its own active group
+    /// for requests in their `can_serve`; one atomic load per lendable server, none when there is none.
     mutating func pick(pool: Int, request: RequestFacts, snapshot: RoutingSnapshot, now: UInt64) -> Pick {
         // Only the parts this reads: copying the whole CompiledPool (its config included) costs a
-        // dozen reference counts per request.
-        let compiledServers = snapshot.pools[pool].servers
+        // dozen reference counts per request. Positions below `ownCount` are the pool's own servers.
+        let compiledServers = snapshot.pools[pool].members
+        let ownCount = snapshot.pools[pool].servers.count
         let policy = snapshot.pools[pool].policy
         let servers = snapshot.servers
         if pool >= rotation.count || currentWeights[pool].count != compiledServers.count {
@@ -66,19 +69,27 @@ public struct PolicyState {
 
         // The active priority group: the lowest with an up, non-excluded server.
         var group = Int.max
-        for server in compiledServers {
+        for server in compiledServers[..<ownCount] {
             let state = servers[server]
             if state.config.group < group, !isExcluded(server), state.condition == .up { group = state.config.group }
         }
-        guard group != Int.max else { return .none }
+        guard group != Int.max || ownCount < compiledServers.count else { return .none }
 
         candidates.removeAll(keepingCapacity: true)
+        var lentUp = false
         for (position, server) in compiledServers.enumerated() {
             let state = servers[server]
-            guard state.config.group == group, !isExcluded(server), state.condition == .up, !state.isFull else { continue }
+            if position < ownCount {
+                guard state.config.group == group else { continue }
+            } else {
+                guard state.isLent(to: pool), state.condition == .up, !isExcluded(server),
+                      Self.lentServerTakes(request.path, snapshot.pools[pool].lendablePatterns[position - ownCount]) else { continue }
+                lentUp = true
+            }
+            guard !isExcluded(server), state.condition == .up, !state.isFull else { continue }
             candidates.append(position)
         }
-        guard !candidates.isEmpty else { return .full }
+        guard !candidates.isEmpty else { return group == Int.max && !lentUp ? .none : .full }
         if candidates.count == 1 {
             // Keep round-robin positions moving as if the others were skipped; the rest need no state.
             if policy == .roundRobin { return smoothWeightedRoundRobin(pool: pool, snapshot: snapshot, now: now) }
@@ -143,12 +154,17 @@ public struct PolicyState {
         return .server(compiledServers[candidates[leastLoaded(pool: pool)]])
     }
 
+    /// Whether a lent server takes `path`: it lies in one of the server's `can_serve` patterns.
+    private static func lentServerTakes(_ path: UnsafeRawBufferPointer, _ patterns: [[UInt8]]) -> Bool {
+        patterns.contains { CompiledRoute.takes(path, pattern: $0) }
+    }
+
     /// Loads of the candidates as the policies compare them: effective load divided by the slow start
     /// factor, so that a ramping server looks busier than it is.
     private mutating func fillLoads(_ pool: CompiledPool, _ snapshot: RoutingSnapshot, _ now: UInt64) {
         loads.removeAll(keepingCapacity: true)
         for position in candidates {
-            let state = snapshot.servers[pool.servers[position]]
+            let state = snapshot.servers[pool.members[position]]
             loads.append(state.effectiveLoad(now: now) / state.slowStartFactor(now: now))
         }
     }
@@ -176,7 +192,7 @@ public struct PolicyState {
         var best = 0
         var bestScore: UInt64 = 0
         for (i, position) in candidates.enumerated() {
-            let score = BalanceHash.score(key: key, server: pool.serverHashes[position])
+            let score = BalanceHash.score(key: key, server: pool.memberHashes[position])
             if i == 0 || score > bestScore { best = i; bestScore = score }
         }
         return best
@@ -204,7 +220,7 @@ public struct PolicyState {
     /// each server is picked weight/total of the time, interleaved rather than in bursts. Weights are
     /// scaled by `weightScale` × the slow start factor (at least 1).
     private mutating func smoothWeightedRoundRobin(pool: Int, snapshot: RoutingSnapshot, now: UInt64) -> Pick {
-        let servers = snapshot.pools[pool].servers
+        let servers = snapshot.pools[pool].members
         var total = 0
         var best = -1
         for position in candidates {

@@ -9,6 +9,8 @@ public struct CompiledRoute: Sendable {
     public let listener: Int?
     /// Index into `RoutingSnapshot.pools` of the route's `spill` pool, if any.
     public let spillPool: Int?
+    /// The route's `spill_level`: the load at which its pool overflows to `spillPool` (1.0 = capacity).
+    public let spillLevel: Double
     let hostExact: [UInt8]?       // lowercased
     let hostSuffix: [UInt8]?      // lowercased ".example.com" for "*.example.com"
     let pathPrefix: [UInt8]
@@ -40,6 +42,11 @@ public struct CompiledRoute: Sendable {
             }
         }
         return pathIsGlob ? Self.globMatches(path, pattern: pathPrefix) : Self.pathMatches(path, prefix: pathPrefix)
+    }
+
+    /// Whether `path` lies in `pattern` written as a route path: a glob when it contains "*", else a prefix.
+    static func takes(_ path: UnsafeRawBufferPointer, pattern: [UInt8]) -> Bool {
+        pattern.contains(UInt8(ascii: "*")) ? globMatches(path, pattern: pattern) : pathMatches(path, prefix: pattern)
     }
 
     /// "/" and prefixes ending in "/" match as plain prefixes; "/api" matches "/api", "/api/…" and "/api?…"
@@ -97,6 +104,7 @@ public struct CompiledRoute: Sendable {
         self.pool = pool
         self.listener = listener
         self.spillPool = spillPool
+        spillLevel = route.spillLevel
         let host = route.host.map { Array($0.lowercased().utf8) }
         if let host, host.first == UInt8(ascii: "*") {
             hostSuffix = Array(host.dropFirst())

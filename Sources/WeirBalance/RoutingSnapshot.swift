@@ -10,6 +10,15 @@ public struct CompiledPool: Sendable {
     public let config: Pool
     /// Hash of each server's id, per position in `servers` (rendezvous hashing).
     let serverHashes: [UInt64]
+    /// Servers of other pools that may be lent to this pool (a `can_serve` pattern covers the path of a route
+    /// to it), as indices into `RoutingSnapshot.servers`; usually empty. A pick takes one only while it is
+    /// lent to this pool (`ServerState.isLent(to:)`) and the request's path lies in its `can_serve`.
+    public internal(set) var lendable: [Int] = []
+    /// Per entry of `lendable`: its `can_serve` patterns as bytes.
+    var lendablePatterns: [[[UInt8]]] = []
+    /// `servers` then `lendable`: the positions a pick works on; and the hash of each one's id.
+    var members: [Int] = []
+    var memberHashes: [UInt64] = []
 }
 
 /// Everything a request decision reads, built once per configuration and never changed: routes,
@@ -73,12 +82,14 @@ public final class RoutingSnapshot: Sendable {
                                       serverHashes: pool.servers.map { BalanceHash.hash($0.id) }))
         }
         let poolIndex = { (name: String) in configuration.pools.firstIndex { $0.name == name } }
-        self.routes = configuration.routes.map { route in
+        let routes = configuration.routes.map { route in
             CompiledRoute(route: route,
                           pool: poolIndex(route.pool)!,
                           listener: route.listener.flatMap { l in configuration.listeners.firstIndex { $0.name == l } },
                           spillPool: route.spill.flatMap(poolIndex))
         }
+        Self.compileLending(&pools, routes: routes, servers: servers)
+        self.routes = routes
         self.pools = pools
         self.servers = servers
         failureReports = FailureReports(servers: servers.count,
@@ -97,6 +108,37 @@ public final class RoutingSnapshot: Sendable {
             peerRedirectStatus = 307
             peerLevels = PeerLevels(first: 0.5, second: 0.2)
         }
+    }
+
+    /// Fills each pool's `lendable` (servers of other pools whose `can_serve` covers a route to it) and
+    /// `members`. A pattern covers a route when it takes the route's path without its final "*" (or that
+    /// path followed by "/"): "/banking/*" covers routes with path "/banking", "/banking/" or "/banking/*".
+    static func compileLending(_ pools: inout [CompiledPool], routes: [CompiledRoute], servers: [ServerState]) {
+        for server in servers where !server.config.canServe.isEmpty {
+            let patterns = server.config.canServe.map { Array($0.utf8) }
+            let own = pools.firstIndex { $0.servers.contains(server.index) }
+            var targets: [Int] = []
+            for route in routes where route.pool != own && !targets.contains(route.pool) && route.pool < pools.count {
+                if patterns.contains(where: { covers($0, routePath: route.pathPrefix) }) { targets.append(route.pool) }
+            }
+            for pool in targets {
+                pools[pool].lendable.append(server.index)
+                pools[pool].lendablePatterns.append(patterns)
+            }
+        }
+        for i in pools.indices {
+            pools[i].members = pools[i].servers + pools[i].lendable
+            pools[i].memberHashes = pools[i].serverHashes + pools[i].lendable.map { BalanceHash.hash(servers[$0].config.id) }
+        }
+    }
+
+    /// Whether the `can_serve` pattern takes the route path `routePath` (as bytes, as written).
+    public static func covers(_ pattern: [UInt8], routePath: [UInt8]) -> Bool {
+        var stem = routePath
+        if stem.last == UInt8(ascii: "*") { stem.removeLast() }
+        var samples = [stem]
+        if stem.last != UInt8(ascii: "/") { samples.append(stem + [UInt8(ascii: "/")]) }
+        return samples.contains { sample in sample.withUnsafeBytes { CompiledRoute.takes($0, pattern: pattern) } }
     }
 
     /// The name of the pool the loader makes for a peer's group.

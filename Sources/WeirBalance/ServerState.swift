@@ -281,6 +281,32 @@ public final class ServerState: Sendable {
 
     public var consecutivePassiveFailures: Int { passiveFailureCount.load(ordering: .relaxed) }
 
+    // MARK: - Lending
+
+    /// The pool this server is lent to (index into `RoutingSnapshot.pools`), -1 when none. Written by
+    /// the control thread's lending service; read (one atomic load) by every pick of that pool.
+    private let lentPool = ManagedAtomic<Int>(-1)
+    private let lendCount = ManagedAtomic<Int>(0)
+
+    /// The pool this server is lent to, nil when it serves only its own.
+    public var lentTo: Int? {
+        let pool = lentPool.load(ordering: .relaxed)
+        return pool < 0 ? nil : pool
+    }
+
+    /// Whether the server is lent to `pool` now (the per-request check of a lent candidate).
+    @inline(__always)
+    public func isLent(to pool: Int) -> Bool { lentPool.load(ordering: .relaxed) == pool }
+
+    /// Control thread: lends the server to `pool` (counted), or gives it back (nil).
+    public func setLent(to pool: Int?) {
+        lentPool.store(pool ?? -1, ordering: .relaxed)
+        if pool != nil { lendCount.wrappingIncrement(ordering: .relaxed) }
+    }
+
+    /// How many times the server was lent since the snapshot was made.
+    public var timesLent: Int { lendCount.load(ordering: .relaxed) }
+
     // MARK: - max_conns
 
     /// True when the server has `maxConns` requests in flight (false when unlimited).

@@ -501,12 +501,32 @@ public struct Pool: Sendable, Equatable {
     /// `[pool.monitor]`: a monitoring endpoint polled for the servers' load and state, on top of the probes.
     /// Default nil (none).
     public var monitor: PoolMonitor?
+    /// `lend_level`: servers of other pools (their `can_serve`) are lent to this pool when every up server of its
+    /// active group has stayed at or above this load for `lend_after`. Same forms as `first_level`. Default nil:
+    /// the pool's `first_level` (see `effectiveLendLevel`).
+    public var lendLevel: Double?
+    /// `return_level`: a lent server is given back when the least-loaded up server of this pool has stayed below
+    /// this level for `lend_after` (hysteresis: below `lend_level`). Default nil: `lend_level` − `second_level`,
+    /// at least 0 (see `effectiveReturnLevel`).
+    public var returnLevel: Double?
+    /// `lend_after`: how long the pool's load must stay above `lend_level` (to borrow) or below `return_level` (to
+    /// give back) before a server moves, so that a burst does not make servers flap. Default 10 seconds.
+    public var lendAfter: Duration
+
+    /// The level at which this pool borrows servers: `lend_level`, else `first_level`.
+    public var effectiveLendLevel: Double { lendLevel ?? firstLevel }
+    /// The level below which this pool gives lent servers back: `return_level`, else lend level − `second_level`.
+    public var effectiveReturnLevel: Double { returnLevel ?? max(0, effectiveLendLevel - secondLevel) }
 
     public init(name: String, policy: PolicyName = .threshold, servers: [Server], firstLevel: Double = 0.50,
                 secondLevel: Double = 0.20, hashKey: HashKey = .source, retries: Int = 2,
                 slowStart: Duration = .seconds(10), maxQueue: Int = 100, queueTimeout: Duration = .seconds(5),
                 passiveFailures: Int = 3, health: HealthCheck = HealthCheck(), rewriteBodyTypes: [String] = [],
-                tls: PoolTLS? = nil, loadSource: LoadSource = .probes, monitor: PoolMonitor? = nil) {
+                tls: PoolTLS? = nil, loadSource: LoadSource = .probes, monitor: PoolMonitor? = nil,
+                lendLevel: Double? = nil, returnLevel: Double? = nil, lendAfter: Duration = .seconds(10)) {
+        self.lendLevel = lendLevel
+        self.returnLevel = returnLevel
+        self.lendAfter = lendAfter
         self.name = name
         self.policy = policy
         self.servers = servers
@@ -588,9 +608,16 @@ public struct Server: Sendable, Equatable {
     /// Whether the pool's health check probes this server. No TOML key: true for every `[[pool.server]]`; false
     /// for the other peers' servers of a peer's synthesized pool `group` (beacons, not probes, judge them).
     public var probed: Bool
+    /// `can_serve`: URI spaces this server can also serve while it is dedicated to its own pool, as route paths
+    /// (a prefix such as `"/securities/"`, optionally ending in `"*"` such as `"/banking/*"`). It may be lent to
+    /// the pool of a route whose path lies in one of them while that pool is loaded (see `Pool.lendLevel`), and
+    /// then takes only requests whose path lies in one of them. Default `[]` (never lent).
+    public var canServe: [String]
 
     public init(id: String, address: SocketAddress, weight: Int = 1, capacity: Int = 100,
-                publicURL: String? = nil, group: Int = 0, maxConns: Int? = nil, probed: Bool = true) {
+                publicURL: String? = nil, group: Int = 0, maxConns: Int? = nil, probed: Bool = true,
+                canServe: [String] = []) {
+        self.canServe = canServe
         self.id = id
         self.address = address
         self.weight = weight
@@ -631,12 +658,18 @@ public struct Route: Sendable, Equatable {
     /// `redirect_status`: the status of the redirects this route sends in redirect mode: 302, 303, 307 or 308.
     /// Default 307 (the method and body are kept).
     public var redirectStatus: Int
+    /// `spill_level`: with `spill`, the route's requests go to the spill pool while every up server of `pool`'s
+    /// active group has a load at or above this level, and only while the spill pool itself has an up server
+    /// below it. Same forms as `first_level` (0.0...1.0). Default 1.0 (at capacity).
+    public var spillLevel: Double
 
     /// Whether `pathPrefix` is a pattern, i.e. contains `"*"`.
     public var pathIsGlob: Bool { pathPrefix.contains("*") }
 
     public init(name: String, host: String? = nil, pathPrefix: String = "/", pool: String, listener: String? = nil,
-                spill: String? = nil, sticky: [StickyRule] = [], mode: Mode? = nil, redirectStatus: Int = 307) {
+                spill: String? = nil, sticky: [StickyRule] = [], mode: Mode? = nil, redirectStatus: Int = 307,
+                spillLevel: Double = 1.0) {
+        self.spillLevel = spillLevel
         self.name = name
         self.host = host
         self.pathPrefix = pathPrefix

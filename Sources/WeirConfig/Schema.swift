@@ -322,6 +322,9 @@ enum Schema {
             .key("passive_failures", .integer(0...100), \.passiveFailures),
             .key("rewrite_body_types", .contentTypes, \.rewriteBodyTypes),
             .key("load_source", .choice(kind: "load source", plural: "load sources"), \.loadSource),
+            .key("lend_level", Rule.level.some, \.lendLevel),
+            .key("return_level", Rule.level.some, \.returnLevel),
+            .key("lend_after", .duration(allowZero: true), \.lendAfter),
             section("health", health, expected: "a table ([pool.health])") { $0.health = $1.health },
             section("monitor", monitor, expected: "a table ([pool.monitor])") { $0.monitor = $1.monitor },
             KeySpec("tls") { value, site, reader, pool in
@@ -346,7 +349,8 @@ enum Schema {
                 return valid && !servers.isEmpty
             },
         ], defaults: { Pool(name: "", servers: []) },
-        neighbours: { [server.asNeighbour, health.asNeighbour, poolTLS.asNeighbour, monitor.asNeighbour] })
+        neighbours: { [server.asNeighbour, health.asNeighbour, poolTLS.asNeighbour, monitor.asNeighbour] },
+        check: lendLevelsCheck)
     }
 
     static var health: TableSpec<HealthDraft> {
@@ -437,6 +441,7 @@ enum Schema {
                  \.publicURL),
             .key("group", .integer(0...Int.max), \.group),
             .key("max_conns", Rule.integer(1...Int.max).some, \.maxConns),
+            .key("can_serve", .servedPaths, \.canServe),
         ], defaults: { Server(id: "", address: noAddress) }, neighbours: { [pool.asNeighbour] })
     }
 
@@ -471,6 +476,7 @@ enum Schema {
                 }
                 return true
             },
+            .key("spill_level", .level, \.route.spillLevel),
             .key("mode", Rule.choice(kind: "mode", plural: "modes").some, \.route.mode),
             .key("redirect_status", .oneOf(Route.redirectStatuses, "must be 302, 303, 307 or 308"),
                  \.route.redirectStatus),

@@ -165,7 +165,8 @@ enum StatusTable {
         var rows: [[String]] = [["POOL", "POLICY", "SERVER", "ADDRESS", "STATE", "LOAD", "REPORTED", "AGE", "IN-FLIGHT", "REQUESTS", "FAILURES", "GROUP"]]
         for pool in document.pools {
             for s in pool.servers {
-                rows.append([pool.name, pool.policy, s.id, s.address, s.state + (s.slow_start < 1 ? " (ramping)" : ""),
+                let state = s.state + (s.slow_start < 1 ? " (ramping)" : "") + (s.lent_to.map { " (lent to \($0))" } ?? "")
+                rows.append([pool.name, pool.policy, s.id, s.address, state,
                              percent(s.load), s.reported_load.map(percent) ?? "-", s.report_age_ms.map { "\($0)ms" } ?? "-",
                              "\(s.in_flight)", "\(s.requests)", "\(s.failures)", "\(s.group)"])
             }

@@ -104,7 +104,8 @@ import Testing
         }
         let config = try ConfigLoader.load(directory: directory)
         #expect(config.routes.map(\.name) == ["api", "banking", "default"])
-        #expect(config.routes[1] == Route(name: "banking", pathPrefix: "/banking", pool: "banking", spill: "demo"))
+        #expect(config.routes[1] == Route(name: "banking", pathPrefix: "/banking", pool: "banking", spill: "demo",
+                                          spillLevel: 0.8))
         #expect(config.pools.map(\.name) == ["demo", "banking"])
         #expect(config.pools[1].hashKey == .cookie("session"))
         #expect(config.pools[1].servers[0].maxConns == 80)

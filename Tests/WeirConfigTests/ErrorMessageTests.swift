@@ -49,7 +49,7 @@ import Testing
             "a.toml: pool[0].address: unknown key; address belongs in [[pool.server]], not [[pool]]",
             #"a.toml: pool[0].server[0].adress: unknown key (did you mean "address"?)"#,
             #"a.toml: pool[0].server[0].address: missing required key, e.g. address = "127.0.0.1:9001""#,
-            "a.toml: route[0].prefix: unknown key; known keys in [[route]]: name, pool, host, path, listener, spill, mode, redirect_status, sticky",
+            "a.toml: route[0].prefix: unknown key; known keys in [[route]]: name, pool, host, path, listener, spill, spill_level, mode, redirect_status, sticky",
         ])
     }
 

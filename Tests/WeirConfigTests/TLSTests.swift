@@ -265,8 +265,10 @@ struct TLSFiles {
         #expect(config.listeners[1] == Listener(name: "http-to-https", address: SocketAddress(host: "0.0.0.0", port: 80),
                                                 httpsRedirectPort: 443))
         #expect(config.listeners[2].tls == nil && config.listeners[2].httpsRedirectPort == nil)
-        // "peers" is the load_source = "beacons" example (issue 10).
-        #expect(config.pools.map(\.name) == ["secure", "demo", "peers"])
+        // "peers" is the load_source = "beacons" example (issue 10); "banking" and "securities" the lending one.
+        #expect(config.pools.map(\.name) == ["secure", "banking", "securities", "demo", "peers"])
+        #expect(config.pools[1].lendLevel == 0.7 && config.pools[1].returnLevel == 0.4)
+        #expect(config.pools[2].servers[0].canServe == ["/banking/*", "/securities/*"])
         #expect(config.pools[0].tls == PoolTLS(enabled: true, caFile: tlsDirectory + "/backend-ca.pem", verify: true,
                                                serverName: "api.internal.example",
                                                clientCert: tlsDirectory + "/client.pem",

@@ -23,6 +23,9 @@ public struct StatusDocument: Codable, Sendable {
         /// Clients' `assign?failed=` reports about this server (they exclude it for the reporting client
         /// and have it probed at once; they never take it down). Absent in documents of older versions.
         public var client_reports: Int? = nil
+        /// Lending: the pool the server is lent to now (null when none) and how many times it was lent.
+        public var lent_to: String?
+        public var times_lent: Int?
 
         /// Every key is always present; a missing report is `null`, not an absent key.
         public func encode(to encoder: Encoder) throws {
@@ -43,6 +46,8 @@ public struct StatusDocument: Codable, Sendable {
             try c.encode(capacity, forKey: .capacity)
             try c.encode(slow_start, forKey: .slow_start)
             try c.encode(client_reports ?? 0, forKey: .client_reports)
+            try c.encode(lent_to, forKey: .lent_to)
+            try c.encode(times_lent, forKey: .times_lent)
         }
     }
     public struct PoolEntry: Codable, Sendable {
@@ -51,6 +56,9 @@ public struct StatusDocument: Codable, Sendable {
         public var servers: [ServerEntry]
         /// The pool's `[pool.monitor]`, when it has one (absent otherwise).
         public var monitor: MonitorEntry?
+        /// Lending: ids of the servers of other pools lent to this pool now, and of its own servers lent out.
+        public var lent_in: [String]? = nil
+        public var lent_out: [String]? = nil
     }
     /// A pool's monitoring endpoint as the control thread last saw it.
     public struct MonitorEntry: Codable, Sendable {
@@ -134,5 +142,24 @@ extension StatusDocument {
                         spliced_bytes: stats.splicedBytes.load(ordering: .relaxed),
                         tls_handshakes: stats.tlsHandshakes.load(ordering: .relaxed),
                         tls_resumed: stats.tlsResumedHandshakes.load(ordering: .relaxed))
+        addLending(snapshot)
+    }
+}
+
+extension StatusDocument {
+    /// Fills the lending fields: per server its lent-to pool and lend count, per pool its lent-in and
+    /// lent-out servers. (`RoutingSnapshot.status` lists pools and their servers in snapshot order.)
+    mutating func addLending(_ snapshot: RoutingSnapshot) {
+        for (p, pool) in snapshot.pools.enumerated() where p < pools.count {
+            var lentOut: [String] = []
+            for (position, index) in pool.servers.enumerated() where position < pools[p].servers.count {
+                let s = snapshot.servers[index]
+                pools[p].servers[position].lent_to = s.lentTo.map { snapshot.pools[$0].name }
+                pools[p].servers[position].times_lent = s.timesLent
+                if s.lentTo != nil { lentOut.append(s.config.id) }
+            }
+            pools[p].lent_out = lentOut
+            pools[p].lent_in = pool.lendable.filter { snapshot.servers[$0].isLent(to: p) }.map { snapshot.servers[$0].config.id }
+        }
     }
 }

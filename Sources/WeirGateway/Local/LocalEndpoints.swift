@@ -14,6 +14,9 @@ enum LocalEndpoints {
         var load: Double
         var users: Int
         var group: Int
+        /// Lending (absent when not lent): the pool the server is lent from, or lent to.
+        var lent_from: String? = nil
+        var lent_to: String? = nil
     }
 
     struct AssignmentDocument: Codable {
@@ -36,7 +39,7 @@ enum LocalEndpoints {
         case .serverList(let servers):
             return encode(["servers": servers.map {
                 ServerEntry(id: $0.id, public_url: $0.publicURL, available: $0.available, load: $0.load,
-                            users: $0.users, group: $0.group)
+                            users: $0.users, group: $0.group, lent_from: $0.lentFrom, lent_to: $0.lentTo)
             }])
         case .assignment(let a):
             return encode(AssignmentDocument(id: a.id, public_url: a.publicURL, token: a.token,

@@ -57,6 +57,7 @@ public final class Gateway {
         // The control thread's own work: health probes and the admin listener.
         let prober = Prober(loop: control, snapshot: snapshot, clock: clock, log: log, tls: tls)
         let monitor = Monitor(loop: control, snapshot: snapshot, clock: clock, log: log)
+        let lending = LendingService(loop: control, snapshot: snapshot, clock: clock, log: log)
         // SIGHUP reloads certificates (a broken one keeps the old serving); ticket keys rotate.
         let hup = SignalWatcher(loop: control, signal: SIGHUP) { [configuration, log] in
             log("weir: SIGHUP: reloading certificates")
@@ -100,6 +101,7 @@ public final class Gateway {
         let proberBox = UncheckedBox(prober)
         snapshot.failureReports.setProbeHook { server in control.execute { proberBox.value.probeNow(server: server) } }
         monitor.start()
+        lending.start()
         let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
         let adminNote = admin.map { _ in " (admin on \(configuration.admin.address!))" } ?? ""
         log("weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
@@ -121,6 +123,7 @@ public final class Gateway {
             snapshot.failureReports.setProbeHook(nil)
             prober.stop()
             monitor.stop()
+            lending.stop()
             for service in self.services { service.stop() }
             admin?.close()
             self.log("weir: \(signal): draining (up to \(self.configuration.global.drainTimeout))")
