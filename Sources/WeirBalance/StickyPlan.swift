@@ -12,14 +12,18 @@ public protocol StickyServices {
     func newSession() -> String
     /// The server index of the live register entry `key`, or nil when there is none (or it idled out).
     func pinnedServer(for key: String, nowMs: Int64) -> Int?
-    /// The number of live register entries (pinned sessions) per server index.
+    /// The users per server index: live pins their clients have presented back (confirmed), with
+    /// what other gateway instances report when they share their registers.
     func users(nowMs: Int64) -> [Int: Int]
 }
 
 /// A change to the register of users that a verdict asks for.
 public enum RegisterChange: Sendable, Equatable {
-    /// Insert or renew `key` → `server` for the sticky path `path`, idle lifetime `idleMs`.
-    case touch(key: String, server: Int, path: String, idleMs: Int64)
+    /// Insert or renew `key` → `server` for the sticky path `path`, idle lifetime `idleMs`. `presented`:
+    /// the client presented this pin back (a valid pin cookie; for a source rule, a later request from
+    /// the same address while its entry lives), so the transaction is really going on and the pin counts
+    /// as a user. A pin not presented yet (a new cookie, an `/assign` token) is only a candidate.
+    case touch(key: String, server: Int, path: String, idleMs: Int64, presented: Bool = false)
     /// End the transaction `key`.
     case remove(key: String)
 }
@@ -60,6 +64,9 @@ public struct StickyPlan: Sendable {
     public var sourceKey: String?
     /// Why a presented cookie pin was not honoured, nil when it was or none was presented.
     public var rejection: PinToken.Rejection?
+    /// The client presented its pin back: a valid cookie (also at the entry point), or a live register
+    /// entry for its source address. Its register entry then counts as a user.
+    public var presented = false
 
     public init(rule: CompiledSticky, role: StickyRole, pinnedServer: Int? = nil, session: String? = nil,
                 sourceKey: String? = nil, rejection: PinToken.Rejection? = nil) {
@@ -86,14 +93,19 @@ public struct StickyPlan: Sendable {
             let key = "\(config.path)|\(String(decoding: request.clientAddress, as: UTF8.self))"
             plan.sourceKey = key
             // A new transaction starts at the entry point: balanced as usual whatever pin exists.
-            if role != .entry { plan.pinnedServer = services.pinnedServer(for: key, nowMs: nowMs) }
+            let known = services.pinnedServer(for: key, nowMs: nowMs)
+            plan.presented = known != nil
+            if role != .entry { plan.pinnedServer = known }
         case .cookie:
             guard let value = request.cookie(config.cookieName) else { break }
             let decoded = PinToken.decode(Array(value), scope: config.path, now: nowMs / 1000, mac: services.mac)
             if role == .entry {
                 // The entry point is balanced as usual, but a client that had a pin keeps its session
                 // id (the register moves it, not doubles it); a bad pin there is simply ignored.
-                if case .success(let pin) = decoded { plan.session = pin.session }
+                if case .success(let pin) = decoded {
+                    plan.session = pin.session
+                    plan.presented = true
+                }
                 break
             }
             switch decoded {
@@ -101,6 +113,7 @@ public struct StickyPlan: Sendable {
                 if let server = snapshot.serverIndex(id: pin.serverID) {
                     plan.pinnedServer = server
                     plan.session = pin.session
+                    plan.presented = true
                 } else {
                     plan.rejection = .unknownServer
                 }
@@ -126,7 +139,7 @@ public struct StickyPlan: Sendable {
         case .source:
             guard let key = sourceKey else { return commit }
             commit.change = role == .complete ? .remove(key: key)
-                : .touch(key: key, server: server, path: config.path, idleMs: rule.idleSeconds * 1000)
+                : .touch(key: key, server: server, path: config.path, idleMs: rule.idleSeconds * 1000, presented: presented)
         case .cookie:
             if role == .complete {
                 commit.change = session.map { .remove(key: $0) }
@@ -141,13 +154,15 @@ public struct StickyPlan: Sendable {
     }
 
     /// A signed pin token for `server` and the register entry it needs. The session id outlives a
-    /// move to another server (the register entry moves with it); a plan without one gets a new one.
+    /// move to another server (the register entry moves with it); a plan without one gets a new one
+    /// (not presented yet: a candidate until the client sends it back).
     public func issue(server: Int, snapshot: RoutingSnapshot, services: some StickyServices,
                       nowMs: Int64) -> (token: String, change: RegisterChange) {
         let session = self.session ?? services.newSession()
         let pin = PinToken.Pin(serverID: snapshot.servers[server].config.id, session: session,
                                expires: nowMs / 1000 + rule.idleSeconds)
         return (PinToken.encode(pin, scope: rule.rule.path, mac: services.mac),
-                .touch(key: session, server: server, path: rule.rule.path, idleMs: rule.idleSeconds * 1000))
+                .touch(key: session, server: server, path: rule.rule.path, idleMs: rule.idleSeconds * 1000,
+                       presented: presented && self.session != nil))
     }
 }

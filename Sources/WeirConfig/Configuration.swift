@@ -202,11 +202,20 @@ public struct StickySettings: Sendable, Equatable {
     /// `source_table_size`: most entries of the source-address pin table (rules with `by = "source"`); the least
     /// recently used entry is dropped beyond it. Range 1...10_000_000. Default 100000.
     public var sourceTableSize: Int
+    /// `unconfirmed_timeout`: how long a pin nobody has presented back yet (a cookieless request, an
+    /// `/assign` answer) is remembered; it counts as a user only once presented. Range 1s...1h. Default 30 s.
+    public var unconfirmedTimeout: Duration
+    /// `unconfirmed_table_size`: most unconfirmed pins remembered, apart from the confirmed ones (a flood of
+    /// cookieless clients pushes out only unconfirmed pins). Range 1...10_000_000. Default 10000.
+    public var unconfirmedTableSize: Int
 
-    public init(secret: String? = nil, secretFile: String? = nil, sourceTableSize: Int = 100_000) {
+    public init(secret: String? = nil, secretFile: String? = nil, sourceTableSize: Int = 100_000,
+                unconfirmedTimeout: Duration = .seconds(30), unconfirmedTableSize: Int = 10_000) {
         self.secret = secret
         self.secretFile = secretFile
         self.sourceTableSize = sourceTableSize
+        self.unconfirmedTimeout = unconfirmedTimeout
+        self.unconfirmedTableSize = unconfirmedTableSize
     }
 
     /// 32: the shortest accepted secret, in characters (`secret`) or bytes (`secret_file`).

@@ -48,6 +48,10 @@ extension Merger {
                 _ = reader.declare(PeerSettings.poolName, kind: "pool name", at: peerSite)
             }
             if let peer { checkPeerIds(peer, at: peerSite) }
+            if let group, group.settings.shareUsers, let shareSite = groupSite?.child("share_users") {
+                fail(shareSite.file, shareSite.key, "share_users is for gateways (a peer's own beacons "
+                     + "already carry what it does); remove it from this [group]")
+            }
         }
         for (site, pool) in beaconPools { checkBeaconPool(pool, at: site) }
     }

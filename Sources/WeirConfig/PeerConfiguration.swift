@@ -145,9 +145,19 @@ public struct GroupSettings: Sendable, Equatable {
     public var secretFile: String?
     /// `[[group.member]]`: the other hosts, in declaration order. Ids and beacon addresses are unique. Default `[]`.
     public var members: [GroupMember]
+    /// `share_users` (gateways only): this gateway sends beacons of its own to the members with role
+    /// "listener" (the other gateways), carrying its confirmed users per server, and adds theirs to its server
+    /// list. Needs `id`. Default false.
+    public var shareUsers: Bool
+    /// `id`: this gateway's member id in the beacons it sends (`share_users`); the others list it as a
+    /// `[[group.member]]` with role "listener". Default nil.
+    public var id: String?
 
     public init(beacon: SocketAddress, interval: Duration = .milliseconds(500), deadAfter: Int = 3, rise: Int = 2,
-                secret: String? = nil, secretFile: String? = nil, members: [GroupMember] = []) {
+                secret: String? = nil, secretFile: String? = nil, members: [GroupMember] = [],
+                shareUsers: Bool = false, id: String? = nil) {
+        self.shareUsers = shareUsers
+        self.id = id
         self.beacon = beacon
         self.interval = interval
         self.deadAfter = deadAfter

@@ -72,6 +72,8 @@ extension Schema {
             .key("dead_after", .integer(2...100), \.settings.deadAfter),
             .key("rise", .integer(1...100), \.settings.rise),
             secretKey(), secretFileKey(example: "/etc/weir/group.secret"),
+            .key("share_users", .boolean, \.settings.shareUsers),
+            .key("id", Rule.peerId("gateway id").some, \.settings.id),
             KeySpec("member") { value, site, reader, state in
                 guard let (members, valid) = reader.readArray(value, groupMember, at: site) else { return false }
                 // Beacon address -> the key that first named it.
@@ -97,6 +99,15 @@ extension Schema {
             },
         ], defaults: { GroupState() }, neighbours: { [groupMember.asNeighbour, peer.asNeighbour] },
         check: { _, site, reader, state in
+            if state.settings.shareUsers, state.settings.id == nil {
+                reader.fail(site.child("share_users"), #"share_users = true needs this gateway's id in the beacons it sends, e.g. id = "gw-a" "#
+                            + #"(the other gateways list it as a [[group.member]] with role "listener")"#)
+                return false
+            }
+            if let id = state.settings.id, state.settings.members.contains(where: { $0.id == id }) {
+                reader.fail(site.child("id"), "id \"\(id)\" is also the id of a [[group.member]]; list only the other hosts as members")
+                return false
+            }
             guard let inline = state.inlineLocation, let fileKey = state.fileLocation else { return true }
             reader.fail(Merger.split(fileKey).file, Merger.split(fileKey).key,
                         "secret and secret_file are both set (secret at \(inline)); set only one of them")

@@ -145,6 +145,8 @@ enum Schema {
         TableSpec(header: "[sticky]", keys: [
             secretKey(), secretFileKey(example: "/etc/weir/sticky.secret"),
             .key("source_table_size", .integer(1...10_000_000), \.settings.sourceTableSize),
+            .key("unconfirmed_timeout", .duration(within: .seconds(1) ... .seconds(3600)), \.settings.unconfirmedTimeout),
+            .key("unconfirmed_table_size", .integer(1...10_000_000), \.settings.unconfirmedTableSize),
         ], defaults: { StickyState() }, oncePerConfiguration: true,
         neighbours: { settingsHomes + [stickyRule.asNeighbour] })
     }

@@ -11,7 +11,10 @@ import WeirIO
 /// the addresses of off-line peers by `TakeoverPlan` through an `AddressKeeper`.
 ///
 /// Two roles: a peer (`weir peer`, `[peer]` present) does all of the above; a gateway with
-/// `load_source = "beacons"` pools only listens (it sends nothing and takes over nothing).
+/// `load_source = "beacons"` pools only listens (it takes over nothing). A gateway with
+/// `[group] share_users` also sends beacons of its own, to the members with role "listener" (the
+/// other gateways), carrying its confirmed users per server, and adds their on-line members'
+/// counts to its server list (a member's counts go when it goes off-line).
 /// Used on the control loop's thread only.
 public final class GroupRuntime: ControlService {
     private let configuration: WeirConfiguration
@@ -45,6 +48,12 @@ public final class GroupRuntime: ControlService {
     private var serverOfMember: [String: Int] = [:]
     private var wasIsolated = false
     private var stopping = false
+    /// `[group] share_users` on a gateway: listener members are heard, and this gateway sends too.
+    private let sharing: Bool
+    /// Role-listener members (the other gateways, when sharing users).
+    private let listenerIDs: Set<String>
+    /// The register of users (set by the gateway before `start` when sharing).
+    private var exchange: UserExchange?
 
     private var sent = 0
     private var accepted = 0
@@ -79,16 +88,24 @@ public final class GroupRuntime: ControlService {
         self.assumable = assumable
         ownAddresses = configuration.peer?.addresses ?? []
         incarnation = UInt64(max(0, wallMilliseconds))
-        // Only peers send beacons; a gateway that listens is never heard, so it is no member here.
-        let ids = group.members.filter { $0.role == .peer }.map(\.id)
+        let sharing = configuration.peer == nil && group.shareUsers && group.id != nil
+        self.sharing = sharing
+        listenerIDs = Set(group.members.filter { $0.role == .listener }.map(\.id))
+        // Peers send beacons; a gateway that listens is heard only when gateways share their users.
+        let ids = group.members.filter { $0.role == .peer || (sharing && $0.role == .listener) }.map(\.id)
         let detector = FailureDetector(members: ids, intervalNanoseconds: group.interval.weirNanoseconds,
                                        deadAfter: group.deadAfter, rise: group.rise, start: startNanoseconds)
-        intake = BeaconIntake(selfID: configuration.peer?.id ?? "", members: Set(ids), replay: ReplayGuard(), detector: detector)
+        intake = BeaconIntake(selfID: configuration.peer?.id ?? group.id ?? "", members: Set(ids), replay: ReplayGuard(),
+                              detector: detector)
     }
 
     private func mac(_ message: [UInt8]) -> [UInt8] { Digest.hmacSHA256(key: key, message: message) }
 
     // MARK: - ControlService
+
+    public func shareUsers(_ exchange: UserExchange) {
+        if sharing { self.exchange = exchange }
+    }
 
     public func peerContext(snapshot: RoutingSnapshot) -> PeerContext? {
         guard let peer else { return nil }
@@ -150,10 +167,11 @@ public final class GroupRuntime: ControlService {
             refreshTimer = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.keeper?.refresh() }
             refreshTimer?.schedule(milliseconds: Self.refreshMilliseconds)
         }
-        let role = peer.map { "peer \($0.id)" } ?? "listener"
+        let role = peer.map { "peer \($0.id)" } ?? (sharing ? "gateway \(group.id ?? "") sharing users with \(listenerIDs.count) gateway(s)" : "listener")
         log("weir: group: \(role) on udp \(group.beacon), \(members.count) member(s), beacon every \(group.interval), "
             + "off-line after \(group.deadAfter) silent intervals, on-line after \(group.rise) beacons")
         if peer != nil { sendBeacons() }
+        sendUserBeacon()
     }
 
     public func stop() {
@@ -161,6 +179,8 @@ public final class GroupRuntime: ControlService {
         stopping = true
         // A last beacon saying "drain": the others stop routing new requests here at once.
         if peer != nil { sendBeacons() }
+        // A gateway's last one carries no users: the others stop counting its users at once.
+        sendUserBeacon()
         beaconTimer?.cancel()
         refreshTimer?.cancel()
         deadlineTimer?.cancel()
@@ -210,7 +230,7 @@ public final class GroupRuntime: ControlService {
         let local = snapshot.localServer.map { snapshot.servers[$0] }
         let ownCIDRs = Set(ownAddresses.map(\.cidr))
         return GroupStatus(
-            id: peer?.id ?? "", role: peer == nil ? "listener" : "peer",
+            id: peer?.id ?? group.id ?? "", role: peer == nil ? "listener" : "peer",
             load: local.map { $0.effectiveLoad(now: now) }, state: local.map { localCondition($0).description },
             routed_local: local.map { $0.totalRequests.load(ordering: .relaxed) },
             isolated: peer != nil && detector.isIsolated(now: now),
@@ -244,6 +264,36 @@ public final class GroupRuntime: ControlService {
         }
     }
 
+    /// A gateway sharing users: its confirmed users per server id, to the other gateways.
+    private func sendUserBeacon() {
+        guard sharing, let exchange, let snapshot, let loop, let socket, let id = group.id else { return }
+        sequence += 1
+        let now = loop.wallClockMilliseconds
+        let counts = stopping ? [:] : exchange.local(nowMs: now)
+        let users = counts.filter { $0.value > 0 }
+            .map { Beacon.UserCount(server: snapshot.servers[$0.key].config.id, count: $0.value) }
+            .sorted { $0.server < $1.server }
+        let beacon = Beacon(sender: id, incarnation: incarnation, sequence: sequence, sentAtMs: now, load: 0, capacity: 1,
+                            state: stopping ? .drain : .up, users: users)
+        let datagram = BeaconCodec.encode(beacon, mac: mac)
+        for member in members where member.role == .listener {
+            if socket.send(datagram, host: member.beacon.host, port: Int(member.beacon.port)) { sent += 1 }
+        }
+    }
+
+    /// The users the on-line gateways last reported, summed per server, into the register.
+    private func shareRemoteUsers() {
+        guard sharing, let exchange, let snapshot else { return }
+        var sums: [Int: Int] = [:]
+        for id in listenerIDs where intake.detector.isOnline(id) {
+            for entry in lastBeacon[id]?.users ?? [] {
+                guard let index = snapshot.serverIndex(id: entry.server) else { continue }
+                sums[index, default: 0] += entry.count
+            }
+        }
+        exchange.setRemote(sums)
+    }
+
     private func receive(_ datagram: [UInt8], from: PeerAddress, truncated: Bool) {
         guard let clock, let loop else { return }
         if truncated { refuse("too_large", detail: "a datagram from \(from.host) longer than any beacon"); return }
@@ -253,6 +303,7 @@ public final class GroupRuntime: ControlService {
             accepted += 1
             apply(beacon, now: now)
             for transition in transitions { changed(transition, now: now) }
+            if listenerIDs.contains(beacon.sender) { shareRemoteUsers() }
             if !transitions.isEmpty { planTakeover(now: now) }
             armDeadline(now: now)
         case .rejected(let rejection):
@@ -298,9 +349,11 @@ public final class GroupRuntime: ControlService {
             }
         } else {
             let silence = intake.detector.silenceNanoseconds(transition.id, now: now).map { " (silent for \($0 / 1_000_000) ms)" } ?? ""
-            log("weir: group: \(transition.id) is off-line\(silence): it gets no requests")
+            let what = listenerIDs.contains(transition.id) ? "its users are no longer counted" : "it gets no requests"
+            log("weir: group: \(transition.id) is off-line\(silence): \(what)")
             server?.recordReport(load: nil, state: .down, now: now)
         }
+        if listenerIDs.contains(transition.id) { shareRemoteUsers() }
     }
 
     /// Every interval: off-line detection, this peer's beacons, and the takeover plan.
@@ -308,6 +361,7 @@ public final class GroupRuntime: ControlService {
         guard let clock, !stopping else { return }
         let now = clock.nowNanoseconds
         for transition in intake.detector.tick(now: now) { changed(transition, now: now) }
+        sendUserBeacon()
         guard peer != nil else { return }
         sendBeacons()
         planTakeover(now: now)

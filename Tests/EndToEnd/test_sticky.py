@@ -319,8 +319,9 @@ def test_moved_pin_leaves_no_session_on_the_old_server(demo_backend, gateway, tm
     backends = three(demo_backend)
     gw = start_sticky_gateway(gateway, tmp_path, backends, admin="auto")
     token = pin_to(gw, "s2")
-    before = pinned_sessions(gw)      # pin_to's other entries are sessions of their own
-    assert before["s2"] == 1, before
+    assert served_by(get(gw, "/banking/confirm", token)) == "s2"    # presented back: now a user
+    before = pinned_sessions(gw)      # pin_to's other entries were never presented back: no users
+    assert before == {"s1": 0, "s2": 1, "s3": 0}, before
     admin_json(gw, "POST", "/servers/s2/maint")
     r = get(gw, "/banking/next", token)
     new_home = served_by(r)

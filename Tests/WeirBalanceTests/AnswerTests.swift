@@ -34,7 +34,7 @@ final class FakeSticky: StickyServices {
 
     func apply(_ change: RegisterChange?) {
         switch change {
-        case .touch(let key, let server, _, _)?: register[key] = server
+        case .touch(let key, let server, _, _, _)?: register[key] = server
         case .remove(let key)?: register[key] = nil
         case nil: break
         }
@@ -185,7 +185,7 @@ func bankConfiguration(by: StickyRule.Binding = .cookie, discovery: DiscoverySet
         // The pin is honoured by the next request of the transaction.
         #expect(gateway.ask("/bank/account", cookie: token) == .forward(server: 0, pin: PinCommit(
             setCookie: "weir_pin=\(gateway.pinToken(server: "a", session: "s1"))" + "; Max-Age=600; Path=/bank/; HttpOnly; SameSite=Lax",
-            change: .touch(key: "s1", server: 0, path: "/bank/*", idleMs: 600_000))))
+            change: .touch(key: "s1", server: 0, path: "/bank/*", idleMs: 600_000, presented: true))))
         // A route without sticky rules: the server only; assignments balance like requests.
         #expect(gateway.ask("/.well-known/weir/assign?path=/other") == .local(.assignment(
             Assignment(server: 1, id: "b", publicURL: "http://127.0.0.1:2"))))
@@ -241,7 +241,7 @@ extension Asker {
             gateway.wallMs += 1_000
             #expect(gateway.ask("/bank/account?x=1", cookie: pin) == .forward(server: 0, pin: PinCommit(
                 setCookie: "weir_pin=\(gateway.pinToken(server: "a", session: "s1"))\(attributes)",
-                change: .touch(key: "s1", server: 0, path: "/bank/*", idleMs: 600_000))))
+                change: .touch(key: "s1", server: 0, path: "/bank/*", idleMs: 600_000, presented: true))))
         }
         #expect(gateway.services.sessions == 1)
         // Paths outside the rule are balanced and carry no pin.
@@ -249,7 +249,7 @@ extension Asker {
         // The entry again: balanced as usual, the session kept.
         #expect(gateway.ask("/bank/", cookie: pin) == .forward(server: 2, pin: PinCommit(
             setCookie: "weir_pin=\(gateway.pinToken(server: "c", session: "s1"))\(attributes)",
-            change: .touch(key: "s1", server: 2, path: "/bank/*", idleMs: 600_000))))
+            change: .touch(key: "s1", server: 2, path: "/bank/*", idleMs: 600_000, presented: true))))
     }
 
     @Test func aSecureClientGetsASecureCookie() {
@@ -267,17 +267,17 @@ extension Asker {
         let id = ["a", "b", "c"][home]
         #expect(moved == .forward(server: home, pin: PinCommit(
             setCookie: "weir_pin=\(gateway.pinToken(server: id, session: "s9"))\(attributes)",
-            change: .touch(key: "s9", server: home, path: "/bank/*", idleMs: 600_000), moved: true)))
+            change: .touch(key: "s9", server: home, path: "/bank/*", idleMs: 600_000, presented: true), moved: true)))
         // The new pin holds; a draining server keeps its pinned transactions.
         let next = token(moved)!
         gateway.snapshot.servers[home].setAdminCondition(.drain)
         #expect(gateway.ask("/bank/more", cookie: next) == .forward(server: home, pin: PinCommit(
             setCookie: "weir_pin=\(gateway.pinToken(server: id, session: "s9"))\(attributes)",
-            change: .touch(key: "s9", server: home, path: "/bank/*", idleMs: 600_000))))
+            change: .touch(key: "s9", server: home, path: "/bank/*", idleMs: 600_000, presented: true))))
         // Maintenance moves it too, to the one server left.
         gateway.snapshot.servers[home].setAdminCondition(.maint)
         guard case .forward(let server, let commit?) = gateway.ask("/bank/more", cookie: next) else { Issue.record("no forward"); return }
-        #expect(server == 2 - home && commit.moved && commit.change == .touch(key: "s9", server: 2 - home, path: "/bank/*", idleMs: 600_000))
+        #expect(server == 2 - home && commit.moved && commit.change == .touch(key: "s9", server: 2 - home, path: "/bank/*", idleMs: 600_000, presented: true))
     }
 
     @Test func aRetryElsewhereMovesThePinButDoesNotCountARejectionTwice() {
@@ -330,7 +330,7 @@ extension Asker {
         // Expiry is a wall time: the same genuine pin is honoured until it expires.
         #expect(gateway.ask("/bank/account", cookie: genuine) == .forward(server: 2, pin: PinCommit(
             setCookie: "weir_pin=\(gateway.pinToken(server: "c", session: "s9"))\(attributes)",
-            change: .touch(key: "s9", server: 2, path: "/bank/*", idleMs: 600_000))))
+            change: .touch(key: "s9", server: 2, path: "/bank/*", idleMs: 600_000, presented: true))))
         gateway.wallMs += 600_000
         guard case .forward(_, let expired?) = gateway.ask("/bank/account", cookie: genuine) else { Issue.record("no pin"); return }
         #expect(expired.rejected == .expired && expired.change == .touch(key: "s5", server: 1, path: "/bank/*", idleMs: 600_000))
@@ -344,7 +344,7 @@ extension Asker {
         let pin = gateway.pinToken(server: "b", session: "s9")
         #expect(gateway.ask("/bank/account", cookie: pin, mode: .redirect) == .redirect(server: 1, status: 307, pin: PinCommit(
             setCookie: "weir_pin=\(gateway.pinToken(server: "b", session: "s9"))\(attributes)",
-            change: .touch(key: "s9", server: 1, path: "/bank/*", idleMs: 600_000))))
+            change: .touch(key: "s9", server: 1, path: "/bank/*", idleMs: 600_000, presented: true))))
     }
 
     @Test func sourcePinsComeFromTheRegister() {
@@ -354,17 +354,17 @@ extension Asker {
             change: .touch(key: key, server: 0, path: "/bank/*", idleMs: 600_000))))
         for _ in 0..<2 {
             #expect(gateway.ask("/bank/account") == .forward(server: 0, pin: PinCommit(
-                change: .touch(key: key, server: 0, path: "/bank/*", idleMs: 600_000))))
+                change: .touch(key: key, server: 0, path: "/bank/*", idleMs: 600_000, presented: true))))
         }
         // Another client is not pinned by it; the entry rebalances the first one.
         #expect(gateway.ask("/bank/account", client: "192.0.2.2") == .forward(server: 1, pin: PinCommit(
             change: .touch(key: "/bank/*|192.0.2.2", server: 1, path: "/bank/*", idleMs: 600_000))))
         gateway.snapshot.servers[0].setHealth(up: false, now: gateway.clock.nowNanoseconds)
         guard case .forward(let home, let moved?) = gateway.ask("/bank/account"), home != 0 else { Issue.record("not moved"); return }
-        #expect(moved == PinCommit(change: .touch(key: key, server: home, path: "/bank/*", idleMs: 600_000), moved: true))
+        #expect(moved == PinCommit(change: .touch(key: key, server: home, path: "/bank/*", idleMs: 600_000, presented: true), moved: true))
         gateway.snapshot.servers[0].setHealth(up: true, now: gateway.clock.nowNanoseconds)
         #expect(gateway.ask("/bank/account") == .forward(server: home, pin: PinCommit(
-            change: .touch(key: key, server: home, path: "/bank/*", idleMs: 600_000))))
+            change: .touch(key: key, server: home, path: "/bank/*", idleMs: 600_000, presented: true))))
         #expect(gateway.ask("/bank/logout") == .forward(server: home, pin: PinCommit(change: .remove(key: key))))
         #expect(gateway.services.register == ["/bank/*|192.0.2.2": 1])
     }

@@ -23,10 +23,24 @@ public struct Beacon: Sendable, Equatable {
     public var holding: [String]
     /// Member ids whose addresses it may assume.
     public var standsInFor: [String]
+    /// A gateway sharing its register of users (`[group] share_users`): its confirmed users per
+    /// server id. Empty for peers (the datagram is then version 1, as before).
+    public var users: [UserCount]
+
+    /// Users one gateway instance counts on one server.
+    public struct UserCount: Sendable, Equatable {
+        public var server: String
+        public var count: Int
+        public init(server: String, count: Int) {
+            self.server = server
+            self.count = count
+        }
+    }
 
     public init(sender: String, incarnation: UInt64, sequence: UInt64, sentAtMs: Int64, load: Double,
                 capacity: Int, state: ServerCondition, serves: [String] = [], addresses: [String] = [],
-                holding: [String] = [], standsInFor: [String] = []) {
+                holding: [String] = [], standsInFor: [String] = [], users: [UserCount] = []) {
+        self.users = users
         self.sender = sender
         self.incarnation = incarnation
         self.sequence = sequence
@@ -58,7 +72,13 @@ public struct Beacon: Sendable, Equatable {
 ///      …     1+… addresses     ≤ 16 CIDR texts, each 1...49 bytes
 ///      …     1+… holding       ≤ 16 CIDR texts, each 1...49 bytes
 ///      …     1+… standsInFor   ≤ 32 ids, each as `sender`
+///      …     1+… users         version 2 only: ≤ 64 entries, each a server id (1...64 printable
+///                              bytes, length-prefixed) and a UInt32 count ≤ maximumUserCount
 ///     end-32 32  HMAC-SHA256 (the caller's `mac`) over every byte before it
+///
+/// Version 2 is version 1 with the `users` list appended; `encode` writes version 1 whenever
+/// `users` is empty (every peer's beacon), so members built before version 2 still read peers'
+/// beacons, and only gateways sharing users (to each other) send version 2.
 ///
 /// The whole datagram is at most `maximumSize` bytes (fits a 1500-byte Ethernet MTU with room for
 /// IPv6 + UDP headers). Not every combination of the per-field limits fits in it: `problem(with:)`
@@ -67,8 +87,8 @@ public struct Beacon: Sendable, Equatable {
 /// Encoding: the static fields (sender, capacity, serves, addresses, standsInFor — they come from
 /// the configuration) are checked with a precondition, so check them once at start with
 /// `problem(with:)`; the run-time fields are clipped: `load` into 0...maximumLoad (NaN counts as
-/// `maximumLoad`: "do not send me work"), and `holding` loses trailing entries that break a limit or
-/// do not fit. So `encode` never produces a datagram `decode` refuses.
+/// `maximumLoad`: "do not send me work"), `holding` loses trailing entries that break a limit or
+/// do not fit, and so does `users` (after `holding`; counts above `maximumUserCount` are clipped). So `encode` never produces a datagram `decode` refuses.
 ///
 /// Decoding checks, in order: size (> maximumSize → tooLarge), the fixed minimum (→ truncated),
 /// magic, version, then the MAC (constant-time), and only then the fields of the authenticated body
@@ -82,7 +102,7 @@ public enum BeaconCodec {
             switch self {
             case .truncated: "truncated beacon (shorter than its fields say)"
             case .badMagic: "not a beacon (magic is not \"WRB\")"
-            case .unsupportedVersion: "unsupported beacon version (this build reads version \(BeaconCodec.version))"
+            case .unsupportedVersion: "unsupported beacon version (this build reads versions \(BeaconCodec.version) and \(BeaconCodec.usersVersion))"
             case .malformed: "malformed beacon (a field breaks its rule)"
             case .tooLarge: "beacon larger than \(BeaconCodec.maximumSize) bytes"
             case .badMAC: "beacon MAC does not match (wrong group secret, or altered)"
@@ -92,6 +112,8 @@ public enum BeaconCodec {
 
     public static let maximumSize = 1400
     public static let version: UInt8 = 1
+    /// The version whose beacons carry `users` (a gateway sharing its register).
+    public static let usersVersion: UInt8 = 2
     public static let magic: [UInt8] = Array("WRB".utf8)
     public static let macSize = 32
     /// Bytes before the sender field.
@@ -106,6 +128,8 @@ public enum BeaconCodec {
     public static let maximumStandsInFor = 32
     public static let maximumCapacity = 1_000_000
     public static let maximumLoad = 1_000_000.0
+    public static let maximumUserEntries = 64
+    public static let maximumUserCount = 100_000_000
 
     /// The smallest datagram that can be a beacon: header, a 1-byte sender, four empty lists, the MAC.
     public static let minimumSize = fixedHeaderSize + 2 + 4 + macSize
@@ -125,6 +149,7 @@ public enum BeaconCodec {
         if let bad = beacon.standsInFor.first(where: { !isID($0) }) { return "member id \"\(bad)\" must be 1...\(maximumIDBytes) bytes of [A-Za-z0-9._-]" }
         var empty = beacon
         empty.holding = []
+        empty.users = []
         if size(of: empty) > maximumSize { return "the beacon would be \(size(of: empty)) bytes, more than \(maximumSize): fewer or shorter paths, addresses or members" }
         return nil
     }
@@ -137,7 +162,7 @@ public enum BeaconCodec {
         var out: [UInt8] = []
         out.reserveCapacity(size(of: clipped))
         out += magic
-        out.append(version)
+        out.append(clipped.users.isEmpty ? version : usersVersion)
         append(clipped.incarnation, to: &out)
         append(clipped.sequence, to: &out)
         append(UInt64(bitPattern: clipped.sentAtMs), to: &out)
@@ -149,6 +174,13 @@ public enum BeaconCodec {
             out.append(UInt8(list.count))
             for item in list { appendText(item, to: &out) }
         }
+        if !clipped.users.isEmpty {
+            out.append(UInt8(clipped.users.count))
+            for entry in clipped.users {
+                appendText(entry.server, to: &out)
+                append32(UInt32(entry.count), to: &out)
+            }
+        }
         let tag = mac(out)
         precondition(tag.count == macSize, "mac must return \(macSize) bytes (HMAC-SHA256)")
         return out + tag
@@ -159,11 +191,19 @@ public enum BeaconCodec {
         var clipped = beacon
         clipped.load = beacon.load.isNaN ? maximumLoad : min(max(beacon.load, 0), maximumLoad)
         clipped.holding = []
+        clipped.users = []
         var room = maximumSize - size(of: clipped)
         for address in beacon.holding where clipped.holding.count < maximumAddresses && isText(address, maximumAddressBytes) {
             let cost = 1 + address.utf8.count
             if cost > room { break }
             clipped.holding.append(address)
+            room -= cost
+        }
+        room -= 1   // the users count byte
+        for entry in beacon.users where clipped.users.count < maximumUserEntries && isText(entry.server, maximumIDBytes) {
+            let cost = 1 + entry.server.utf8.count + 4
+            if cost > room { break }
+            clipped.users.append(Beacon.UserCount(server: entry.server, count: min(max(entry.count, 0), maximumUserCount)))
             room -= cost
         }
         return clipped
@@ -174,7 +214,8 @@ public enum BeaconCodec {
         let texts = [beacon.serves, beacon.addresses, beacon.holding, beacon.standsInFor].reduce(0) { sum, list in
             sum + 1 + list.reduce(0) { $0 + 1 + $1.utf8.count }
         }
-        return fixedHeaderSize + 1 + beacon.sender.utf8.count + texts + macSize
+        let users = beacon.users.isEmpty ? 0 : 1 + beacon.users.reduce(0) { $0 + 1 + $1.server.utf8.count + 4 }
+        return fixedHeaderSize + 1 + beacon.sender.utf8.count + texts + users + macSize
     }
 
     private static func append(_ value: UInt64, to out: inout [UInt8]) {
@@ -198,12 +239,12 @@ public enum BeaconCodec {
         if datagram.count > maximumSize { return .failure(.tooLarge) }
         if datagram.count < minimumSize { return .failure(.truncated) }
         if !datagram[0..<3].elementsEqual(magic) { return .failure(.badMagic) }
-        if datagram[3] != version { return .failure(.unsupportedVersion) }
+        if datagram[3] != version && datagram[3] != usersVersion { return .failure(.unsupportedVersion) }
         let bodyEnd = datagram.count - macSize
         let body = Array(datagram[0..<bodyEnd])
         let expected = mac(body)
         guard expected.count == macSize, constantTimeEqual(expected, datagram[bodyEnd...]) else { return .failure(.badMAC) }
-        var reader = Reader(bytes: body, position: 4)
+        var reader = Reader(bytes: body, position: 4, withUsers: datagram[3] == usersVersion)
         return reader.beacon()
     }
 
@@ -239,6 +280,8 @@ public enum BeaconCodec {
     private struct Reader {
         let bytes: [UInt8]
         var position: Int
+        /// Version 2: a `users` list follows `standsInFor`.
+        let withUsers: Bool
 
         mutating func beacon() -> Result<Beacon, Rejection> {
             do throws(Rejection) {
@@ -255,10 +298,11 @@ public enum BeaconCodec {
                 let addresses = try list(count: BeaconCodec.maximumAddresses, bytes: BeaconCodec.maximumAddressBytes)
                 let holding = try list(count: BeaconCodec.maximumAddresses, bytes: BeaconCodec.maximumAddressBytes)
                 let standsInFor = try list(count: BeaconCodec.maximumStandsInFor, bytes: BeaconCodec.maximumIDBytes, id: true)
+                let users = withUsers ? try userCounts() : []
                 guard position == bytes.count else { throw Rejection.malformed }
                 return .success(Beacon(sender: sender, incarnation: incarnation, sequence: sequence, sentAtMs: sentAtMs,
                                        load: load, capacity: capacity, state: state, serves: serves,
-                                       addresses: addresses, holding: holding, standsInFor: standsInFor))
+                                       addresses: addresses, holding: holding, standsInFor: standsInFor, users: users))
             } catch {
                 return .failure(error)
             }
@@ -280,6 +324,20 @@ public enum BeaconCodec {
             guard (1...maximum).contains(length),
                   raw.allSatisfy({ id ? BeaconCodec.isIDByte($0) : (0x21...0x7E).contains($0) }) else { throw .malformed }
             return String(decoding: raw, as: UTF8.self)
+        }
+
+        /// The version 2 `users` list: at least one entry (an empty one is written as version 1).
+        mutating func userCounts() throws(Rejection) -> [Beacon.UserCount] {
+            let count = Int(try integer(1))
+            guard (1...BeaconCodec.maximumUserEntries).contains(count) else { throw .malformed }
+            var entries: [Beacon.UserCount] = []
+            for _ in 0..<count {
+                let server = try text(maximum: BeaconCodec.maximumIDBytes)
+                let users = Int(try integer(4))
+                guard users <= BeaconCodec.maximumUserCount else { throw .malformed }
+                entries.append(Beacon.UserCount(server: server, count: users))
+            }
+            return entries
         }
 
         mutating func list(count maximumCount: Int, bytes maximum: Int, id: Bool = false) throws(Rejection) -> [String] {

@@ -5,8 +5,10 @@ import WeirHTTP
 /// What the admin listener answers, apart from the socket work:
 ///
 /// - `GET /status`: pools and servers (state, load, reports, in-flight, failures) and totals
-/// - `GET /servers[?detail=1]`: the register of users: per server its pinned sessions (count; with
-///   detail each pin's age, idle time and path)
+/// - `GET /servers[?detail=1]`: the register of users: per server its confirmed pinned sessions
+///   (count; with detail each pin's age, idle time and path), its unconfirmed pins (handed out, not
+///   presented back yet), the users other gateway instances report, and `users` as the server list
+///   counts them (confirmed here + elsewhere + requests in flight)
 /// - `POST /servers/{id}/drain | enable | maint`: a drained server keeps its pinned transactions
 ///   and gets no new requests; maint gets nothing; enable clears either
 /// - `GET /mode`, `POST /mode?mode=proxy|redirect[&listener=NAME]`: the listeners' run-time mode,
@@ -77,6 +79,9 @@ struct AdminAPI {
         var id: String
         var state: String
         var pinned_sessions: Int
+        var unconfirmed: Int
+        var users_elsewhere: Int
+        var users: Int
         var in_flight: Int
         var pins: [Pin]?
         struct Pin: Codable { var age_s: Int64; var idle_s: Int64; var path: String }
@@ -85,13 +90,19 @@ struct AdminAPI {
     private func register(detail: Bool) -> [UInt8] {
         let now = wallMs()
         let live = sticky.register.live(nowMs: now)
+        let candidates = sticky.unconfirmed.counts(nowMs: now)
+        let elsewhere = sticky.remoteUsers()
         let entries = snapshot.servers.map { s -> RegisterEntry in
             let mine = live.filter { $0.server == s.index }
+            let remote = elsewhere[s.index] ?? 0
             return RegisterEntry(id: s.config.id, state: s.condition.description, pinned_sessions: mine.count,
-                                 in_flight: s.inFlightCount,
+                                 unconfirmed: candidates[s.index] ?? 0, users_elsewhere: remote,
+                                 users: mine.count + remote + s.inFlightCount, in_flight: s.inFlightCount,
                                  pins: detail ? mine.map { .init(age_s: (now - $0.createdMs) / 1000, idle_s: (now - $0.lastUseMs) / 1000, path: $0.path) } : nil)
         }
         return encode(["servers": entries], extra: ["rejected_pins": sticky.rejectedPins.load(ordering: .relaxed),
+                                                   "unconfirmed_pins": candidates.values.reduce(0, +),
+                                                   "unconfirmed_evicted": sticky.unconfirmed.evicted,
                                                    "moved_pins": sticky.movedPins.load(ordering: .relaxed)])
     }
 

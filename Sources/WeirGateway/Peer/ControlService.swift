@@ -20,6 +20,13 @@ public protocol ControlService: AnyObject {
     /// Changes the beacon interval at run time (and the off-line deadline with it).
     /// Precondition: 50...60 000 ms (the admin API checks what an operator sent).
     func setBeaconInterval(milliseconds: Int64)
+    /// Hands the service the register of users before `start` (`[group] share_users`).
+    func shareUsers(_ exchange: UserExchange)
+}
+
+extension ControlService {
+    /// Most services have nothing to do with the register of users.
+    public func shareUsers(_ exchange: UserExchange) {}
 }
 
 /// The `group` section of `GET /status`: the peer group as this process sees it.

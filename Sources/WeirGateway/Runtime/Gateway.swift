@@ -44,7 +44,9 @@ public final class Gateway {
         case .file(let path): sink = try OutputFile(appendingTo: path)
         }
         let sticky = StickyContext(key: try StickySecret.resolve(configuration, log: log),
-                                   capacity: configuration.sticky.sourceTableSize)
+                                   capacity: configuration.sticky.sourceTableSize,
+                                   unconfirmedCapacity: configuration.sticky.unconfirmedTableSize,
+                                   unconfirmedIdleMs: Int64(configuration.sticky.unconfirmedTimeout.weirNanoseconds / 1_000_000))
         let modes = ListenerModes(configuration.listeners)
         let tls = try TLSSetup(configuration)
         let peer = services.lazy.compactMap { $0.peerContext(snapshot: snapshot) }.first
@@ -71,7 +73,10 @@ public final class Gateway {
             rotations.append(timer)
         }
         var admin: AdminServer? = nil
-        for service in services { try service.start(loop: control, snapshot: snapshot, clock: clock) }
+        for service in services {
+            service.shareUsers(UserExchange(sticky))
+            try service.start(loop: control, snapshot: snapshot, clock: clock)
+        }
         if let address = configuration.admin.address {
             var api = AdminAPI(snapshot: snapshot, stats: stats, sticky: sticky, modes: modes,
                                clock: { clock.nowNanoseconds }, wallMs: { control.wallClockMilliseconds }, log: log)

@@ -24,7 +24,8 @@ final class PinRegister: @unchecked Sendable {
     private var free: [Int] = []
     let capacity: Int
     /// Entries pushed out because the register was full (for the status page).
-    private(set) var evicted = 0
+    var evicted: Int { lock.lock(); defer { lock.unlock() }; return evictedCount }
+    private var evictedCount = 0
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
 
@@ -48,7 +49,7 @@ final class PinRegister: @unchecked Sendable {
         }
         if index.count >= capacity, tail >= 0 {
             unlink(tail)
-            evicted += 1
+            evictedCount += 1
         }
         let entry = Entry(key: key, server: server, path: path, createdMs: nowMs, lastUseMs: nowMs, idleMs: idleMs)
         let i: Int
