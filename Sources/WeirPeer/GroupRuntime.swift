@@ -30,6 +30,8 @@ public final class GroupRuntime: ControlService {
     private let assume: [String: [String]]
     private let assumable: [String: InterfaceAddress]
     private let ownAddresses: [InterfaceAddress]
+    /// The CIDR texts of `ownAddresses` (what this host holds as its own, not for others).
+    private let ownCIDRs: Set<String>
     private let incarnation: UInt64
     private var sequence: UInt64 = 0
 
@@ -87,6 +89,7 @@ public final class GroupRuntime: ControlService {
         self.assume = assume
         self.assumable = assumable
         ownAddresses = configuration.peer?.addresses ?? []
+        ownCIDRs = Set(ownAddresses.map(\.cidr))
         incarnation = UInt64(max(0, wallMilliseconds))
         let sharing = configuration.peer == nil && group.shareUsers && group.id != nil
         self.sharing = sharing
@@ -186,7 +189,7 @@ public final class GroupRuntime: ControlService {
         deadlineTimer?.cancel()
         // Addresses held for others go back (their owners or another stand-in take them).
         if let keeper {
-            for address in keeper.held where !ownAddresses.contains(where: { $0.cidr == address.cidr }) {
+            for address in keeper.held where !ownCIDRs.contains(address.cidr) {
                 _ = keeper.release(address)
             }
         }
@@ -228,18 +231,22 @@ public final class GroupRuntime: ControlService {
                 serves: beacon?.serves ?? [], holding: beacon?.holding ?? [])
         }
         let local = snapshot.localServer.map { snapshot.servers[$0] }
-        let ownCIDRs = Set(ownAddresses.map(\.cidr))
         return GroupStatus(
             id: peer?.id ?? group.id ?? "", role: peer == nil ? "listener" : "peer",
             load: local.map { $0.effectiveLoad(now: now) }, state: local.map { localCondition($0).description },
             routed_local: local.map { $0.totalRequests.load(ordering: .relaxed) },
             isolated: peer != nil && detector.isIsolated(now: now),
-            holding: (keeper?.held ?? []).map(\.cidr).filter { !ownCIDRs.contains($0) }.sorted(),
+            holding: heldForOthers,
             members: memberEntries, beacons_sent: sent, beacons_accepted: accepted, beacons_refused: refused,
             hops_received: 0, hops_refused: 0, takeovers: keeper?.takeovers ?? 0, releases: keeper?.releases ?? 0)
     }
 
     // MARK: - Beacons
+
+    /// The addresses this host holds for off-line peers (CIDR, sorted), not its own.
+    private var heldForOthers: [String] {
+        (keeper?.held ?? []).map(\.cidr).filter { !ownCIDRs.contains($0) }.sorted()
+    }
 
     /// The state this peer advertises: its application's condition (down when its health check
     /// fails), drain while stopping.
@@ -252,11 +259,10 @@ public final class GroupRuntime: ControlService {
         guard let peer, let snapshot, let clock, let loop, let socket, let localIndex = snapshot.localServer else { return }
         let local = snapshot.servers[localIndex]
         sequence += 1
-        let ownCIDRs = Set(ownAddresses.map(\.cidr))
         let beacon = Beacon(sender: peer.id, incarnation: incarnation, sequence: sequence, sentAtMs: loop.wallClockMilliseconds,
                             load: local.effectiveLoad(now: clock.nowNanoseconds), capacity: peer.capacity,
                             state: localCondition(local), serves: peer.serves, addresses: ownAddresses.map(\.cidr),
-                            holding: (keeper?.held ?? []).map(\.cidr).filter { !ownCIDRs.contains($0) }.sorted(),
+                            holding: heldForOthers,
                             standsInFor: assume.keys.sorted())
         let datagram = BeaconCodec.encode(beacon, mac: mac)
         for member in members {
@@ -321,7 +327,7 @@ public final class GroupRuntime: ControlService {
         let previousHolding = lastBeacon[beacon.sender]?.holding ?? []
         lastBeacon[beacon.sender] = beacon
         if beacon.holding != previousHolding, !ownAddresses.isEmpty,
-           previousHolding.contains(where: { held in ownAddresses.contains { $0.cidr == held } }) {
+           previousHolding.contains(where: { ownCIDRs.contains($0) }) {
             // A stand-in let go of one of our addresses: tell the neighbours it is here again.
             for address in ownAddresses { keeper?.announce(ManagedAddress(address), count: Self.announcementsAtTakeover) }
         }
@@ -416,7 +422,6 @@ public final class GroupRuntime: ControlService {
         var newest: UInt64 = 0
         for id in detector.memberIDs { if let heard = detector.lastHeardNanoseconds(id), heard > newest { newest = heard } }
         let hearsOthers = newest > 0 && now &- newest <= detector.intervalNanoseconds + detector.intervalNanoseconds / 2
-        let ownCIDRs = Set(ownAddresses.map(\.cidr))
         for address in keeper.held where !ownCIDRs.contains(address.cidr) && !wanted.contains(address.cidr) {
             log("weir: group: releasing \(address) (its owner is back, or another peer stands in)")
             _ = keeper.release(address)

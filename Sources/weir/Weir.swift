@@ -171,10 +171,7 @@ enum StatusTable {
                              "\(s.in_flight)", "\(s.requests)", "\(s.failures)", "\(s.group)"])
             }
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        var out = rows.map { row in
-            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-        }
+        var out = aligned(rows)
         let t = document.totals
         out.append("")
         out.append("requests \(t.requests), open connections \(t.open_connections), 400: \(t.status_400), 502: \(t.status_502), "
@@ -198,10 +195,7 @@ enum StatusTable {
                          "\(m.routed)", m.serves.isEmpty ? "*" : m.serves.joined(separator: ","),
                          m.holding.isEmpty ? "-" : m.holding.joined(separator: ",")])
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        var out = rows.map { row in
-            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-        }
+        var out = aligned(rows)
         let me = g.role == "peer"
             ? "peer \(g.id): load \(g.load.map(percent) ?? "-"), state \(g.state ?? "-"), processed here \(g.routed_local ?? 0)"
             : "listening to the group's beacons (for the pools with load_source = \"beacons\")"
@@ -212,6 +206,14 @@ enum StatusTable {
         out.append("beacons sent \(g.beacons_sent), accepted \(g.beacons_accepted), refused \(refused.isEmpty ? "0" : refused); "
                    + "hops received \(g.hops_received), hop markers refused \(g.hops_refused); takeovers \(g.takeovers), releases \(g.releases)")
         return out
+    }
+
+    /// The rows as lines, each column padded to its widest cell.
+    private static func aligned(_ rows: [[String]]) -> [String] {
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }
     }
 
     private static func percent(_ v: Double) -> String { String(format: "%.0f%%", v * 100) }

@@ -100,7 +100,7 @@ func addr(_ text: String) -> SocketAddress {
                 second_level = 0.1
                 public_url = "https://a.example.com"
                 serves = ["/banking/*", "/api/", "/"]
-                addresses = ["198.51.100.10/24 dev eth0", "2001:DB8:0:0::10/64   dev  bond0.100", "10.0.0.1/32 dev veth@1"]
+                addresses = ["198.51.100.10/24 dev eth0", "2001:DB8:0:0::10/64   dev  bond0.100", "192.0.2.1/32 dev veth@1"]
                 redirect_status = 308
 
                 [peer.health]
@@ -143,13 +143,13 @@ func addr(_ text: String) -> SocketAddress {
             addresses: [
                 InterfaceAddress(address: "198.51.100.10", prefixLength: 24, device: "eth0", isIPv6: false),
                 InterfaceAddress(address: "2001:db8::10", prefixLength: 64, device: "bond0.100", isIPv6: true),
-                InterfaceAddress(address: "10.0.0.1", prefixLength: 32, device: "veth@1", isIPv6: false),
+                InterfaceAddress(address: "192.0.2.1", prefixLength: 32, device: "veth@1", isIPv6: false),
             ], redirectStatus: 308, health: health)
         #expect(config.peer == peer)
         #expect(config.peer?.addresses.map(\.description) == [
-            "198.51.100.10/24 dev eth0", "2001:db8::10/64 dev bond0.100", "10.0.0.1/32 dev veth@1",
+            "198.51.100.10/24 dev eth0", "2001:db8::10/64 dev bond0.100", "192.0.2.1/32 dev veth@1",
         ])
-        #expect(config.peer?.addresses.map(\.cidr) == ["198.51.100.10/24", "2001:db8::10/64", "10.0.0.1/32"])
+        #expect(config.peer?.addresses.map(\.cidr) == ["198.51.100.10/24", "2001:db8::10/64", "192.0.2.1/32"])
         #expect(config.group == GroupSettings(
             beacon: addr("[2001:db8::1]:7946"), interval: .milliseconds(50), deadAfter: 100, rise: 1,
             secret: String(repeating: "g", count: 40), secretFile: secretPath, members: [

@@ -39,8 +39,8 @@ public final class PeerContext: Sendable {
 /// Where a hop token travels: the `Weir-Hop` request header (route_by = "proxy") or the
 /// `weir-hop` query parameter of a redirect's Location (route_by = "redirect").
 enum HopMarker {
-    static let headerName = "weir-hop"
-    static let parameterName = "weir-hop"
+    static let headerName = HopToken.headerName
+    static let parameterName = HopToken.queryName
 
     /// Splits the `weir-hop` parameter off an origin-form target: the target without it (the
     /// application never sees it) and its value; nil when the target has no such parameter.
