@@ -109,7 +109,7 @@ public enum Decision {
     public static func decide(_ request: RequestFacts, route: CompiledRoute, snapshot: RoutingSnapshot,
                               state: inout PolicyState, now: UInt64) -> Verdict {
         let verdict = pick(request, route: route, snapshot: snapshot, state: &state, now: now)
-        if route.pool == snapshot.peerPool, snapshot.peerPool != nil {
+        if route.pool == snapshot.peerPool {
             // A peer forwards to its own application, and to another peer by its route_by.
             if case .forward(let server, _) = verdict, server != snapshot.localServer, snapshot.peerRoutesByRedirect {
                 return .redirect(server: server, status: snapshot.peerRedirectStatus)

@@ -120,9 +120,9 @@ public final class ServerState: Sendable {
         let own = load
         guard let report = reportedLoad(now: now, maxAge: settings.reportMaxAgeNanoseconds) else { return own }
         guard settings.herding else { return max(report.load, own) }
-        let routed = routedSinceReport.load(ordering: .relaxed)
-        let capacity = reportedCapacity.load(ordering: .relaxed)
-        return max(report.load + Double(routed) / Double(max(capacity > 0 ? capacity : config.capacity, 1)), own)
+        let corrected = Herding.correctedLoad(reported: report.load, capacity: effectiveCapacity,
+                                              routedSinceReport: routedSinceReport.load(ordering: .relaxed))
+        return max(corrected, own)
     }
 
     /// Worker threads: a request was routed here (forwarded or redirected); counted against the last
@@ -164,12 +164,7 @@ public final class ServerState: Sendable {
     /// Whether the server serves `path` (origin-form, query included), by the route path rules.
     public func serves(path: UnsafeRawBufferPointer) -> Bool {
         if servesEveryPath.load(ordering: .acquiring) { return true }
-        return servedPatterns.withLock { patterns in
-            patterns.contains { pattern in
-                pattern.contains(UInt8(ascii: "*")) ? CompiledRoute.globMatches(path, pattern: pattern)
-                                                   : CompiledRoute.pathMatches(path, prefix: pattern)
-            }
-        }
+        return servedPatterns.withLock { patterns in patterns.contains { CompiledRoute.takes(path, pattern: $0) } }
     }
 
     /// Records a probe response's load report (`Weir-Load` header or JSON body). `load` is a fraction
