@@ -54,7 +54,11 @@ public final class RoutingSnapshot: Sendable {
 
     /// Compiles `configuration`. Precondition: it was validated by `ConfigLoader` (every route names
     /// an existing pool, spill pool and listener).
-    public init(configuration: WeirConfiguration, clock: any BalanceClock = ManualClock()) {
+    /// `previous`: the snapshot this one replaces (a reload). A server whose id it has keeps that
+    /// server's run-time state (`ServerState.Live`: counters, health, reports, drain/maint, slow start;
+    /// a lending mark is cleared, the lending service decides again), and the peer levels set at run
+    /// time stay when [peer] did not change them.
+    public init(configuration: WeirConfiguration, clock: any BalanceClock = ManualClock(), previous: RoutingSnapshot? = nil) {
         self.configuration = configuration
         self.clock = clock
         httpsRedirectPorts = configuration.listeners.map(\.httpsRedirectPort)
@@ -63,6 +67,7 @@ public final class RoutingSnapshot: Sendable {
         alivePath = configuration.discovery.alivePath.map { Array($0.utf8) }
         var servers: [ServerState] = []
         var pools: [CompiledPool] = []
+        let previousLive = Dictionary((previous?.servers ?? []).map { ($0.config.id, $0.live) }, uniquingKeysWith: { a, _ in a })
         for pool in configuration.pools {
             let settings = pool.loadSource == .beacons && configuration.group != nil
                 ? ServerState.PoolSettings(pool: pool, group: configuration.group!) : ServerState.PoolSettings(pool: pool)
@@ -74,7 +79,9 @@ public final class RoutingSnapshot: Sendable {
                 // The local application's load is known without delay (in flight, or its own
                 // report): no herding correction for it, only for the others' beacons.
                 if isLocal { own.herding = false }
-                let state = ServerState(config: server, index: servers.count, settings: own)
+                let carried = previousLive[server.id]
+                carried.map { ServerState.clearLending($0) }
+                let state = ServerState(config: server, index: servers.count, settings: own, live: carried)
                 if isLocal, let peer = configuration.peer { state.setServedPaths(peer.serves) }
                 servers.append(state)
             }
@@ -100,7 +107,12 @@ public final class RoutingSnapshot: Sendable {
             localServer = pools[pool].servers.first { servers[$0].config.id == peer.id }
             peerRoutesByRedirect = peer.routeBy == .redirect
             peerRedirectStatus = peer.redirectStatus
-            peerLevels = PeerLevels(first: peer.firstLevel, second: peer.secondLevel)
+            if let old = previous?.configuration.peer, old.firstLevel == peer.firstLevel, old.secondLevel == peer.secondLevel,
+               let levels = previous?.peerLevels {
+                peerLevels = levels
+            } else {
+                peerLevels = PeerLevels(first: peer.firstLevel, second: peer.secondLevel)
+            }
         } else {
             peerPool = nil
             localServer = nil

@@ -57,36 +57,57 @@ public final class ServerState: Sendable {
     /// Index of this server in `RoutingSnapshot.servers`.
     public let index: Int
     public let settings: PoolSettings
-    /// Requests currently being forwarded to this server, summed over workers.
-    public let inFlight = ManagedAtomic<Int>(0)
-    /// Requests sent to this server since the snapshot was made.
-    public let totalRequests = ManagedAtomic<Int>(0)
-    /// Redirect-mode answers that sent a client to this server since the snapshot was made.
-    public let redirected = ManagedAtomic<Int>(0)
-    /// Failed attempts (connect refused, reset, timeout) since the snapshot was made.
-    public let failures = ManagedAtomic<Int>(0)
+    /// What a server's state object carries from one configuration to the next: everything that
+    /// changes at run time (counters, health, reports, the operator's condition, slow start, lending).
+    /// A reload that keeps a server's id in the same pool hands its `Live` to the new `ServerState`,
+    /// so requests in flight on the old snapshot and new ones on the new count in the same place.
+    public final class Live: Sendable {
+        let inFlight = ManagedAtomic<Int>(0)
+        let totalRequests = ManagedAtomic<Int>(0)
+        let redirected = ManagedAtomic<Int>(0)
+        let failures = ManagedAtomic<Int>(0)
+        let healthUp = ManagedAtomic<Bool>(true)
+        let adminCondition = ManagedAtomic<UInt8>(ServerState.noCondition)
+        let reportCondition = ManagedAtomic<UInt8>(ServerState.noCondition)
+        let reportLoadBits = ManagedAtomic<UInt64>(0)
+        let reportTime = ManagedAtomic<UInt64>(ServerState.never)
+        /// When the current slow start began; `never` when there is none (up from the start, or off).
+        let slowStartSince = ManagedAtomic<UInt64>(ServerState.never)
+        let passiveFailureCount = ManagedAtomic<Int>(0)
+        let passiveDownPending = ManagedAtomic<Bool>(false)
+        /// Requests routed here since the last load report (beacon pools only; see `PoolSettings.herding`).
+        let routedSinceReport = ManagedAtomic<Int>(0)
+        /// The capacity the server last reported (0: none, use the configured one).
+        let reportedCapacity = ManagedAtomic<Int>(0)
+        /// The path patterns the server serves (empty: every path), from the configuration or its beacons.
+        let servedPatterns = Mutex<[[UInt8]]>([])
+        let servesEveryPath = ManagedAtomic<Bool>(true)
 
-    private static let noCondition: UInt8 = 0xFF
-    private static let never: UInt64 = .max
+        /// The pool this server is lent to (index into `RoutingSnapshot.pools`), -1 when none.
+        let lentPool = ManagedAtomic<Int>(-1)
+        let lendCount = ManagedAtomic<Int>(0)
 
-    private let healthUp = ManagedAtomic<Bool>(true)
-    private let adminCondition = ManagedAtomic<UInt8>(ServerState.noCondition)
-    private let reportCondition = ManagedAtomic<UInt8>(ServerState.noCondition)
-    private let reportLoadBits = ManagedAtomic<UInt64>(0)
-    private let reportTime = ManagedAtomic<UInt64>(ServerState.never)
-    /// When the current slow start began; `never` when there is none (up from the start, or off).
-    private let slowStartSince = ManagedAtomic<UInt64>(ServerState.never)
-    private let passiveFailureCount = ManagedAtomic<Int>(0)
-    private let passiveDownPending = ManagedAtomic<Bool>(false)
-    /// Requests routed here since the last load report (beacon pools only; see `PoolSettings.herding`).
-    private let routedSinceReport = ManagedAtomic<Int>(0)
-    /// The capacity the server last reported (0: none, use the configured one).
-    private let reportedCapacity = ManagedAtomic<Int>(0)
-    /// The path patterns the server serves (empty: every path), from the configuration or its beacons.
-    private let servedPatterns = Mutex<[[UInt8]]>([])
-    private let servesEveryPath = ManagedAtomic<Bool>(true)
+        public init() {}
+    }
 
-    public init(config: Server, index: Int, settings: PoolSettings = .defaults) {
+    /// The run-time state, shared with the server's state objects of earlier snapshots.
+    public let live: Live
+    /// Requests currently being forwarded to this server, summed over workers (and snapshots).
+    @inline(__always) public var inFlight: ManagedAtomic<Int> { live.inFlight }
+    /// Requests sent to this server since it was first configured.
+    public var totalRequests: ManagedAtomic<Int> { live.totalRequests }
+    /// Redirect-mode answers that sent a client to this server.
+    public var redirected: ManagedAtomic<Int> { live.redirected }
+    /// Failed attempts (connect refused, reset, timeout).
+    public var failures: ManagedAtomic<Int> { live.failures }
+
+    fileprivate static let noCondition: UInt8 = 0xFF
+    fileprivate static let never: UInt64 = .max
+
+    /// `live`: the run-time state of this server's object in the previous snapshot (a reload), or nil
+    /// for a server new to the process.
+    public init(config: Server, index: Int, settings: PoolSettings = .defaults, live: Live? = nil) {
+        self.live = live ?? Live()
         self.config = config
         self.index = index
         self.settings = settings
@@ -121,7 +142,7 @@ public final class ServerState: Sendable {
         guard let report = reportedLoad(now: now, maxAge: settings.reportMaxAgeNanoseconds) else { return own }
         guard settings.herding else { return max(report.load, own) }
         let corrected = Herding.correctedLoad(reported: report.load, capacity: effectiveCapacity,
-                                              routedSinceReport: routedSinceReport.load(ordering: .relaxed))
+                                              routedSinceReport: live.routedSinceReport.load(ordering: .relaxed))
         return max(corrected, own)
     }
 
@@ -129,20 +150,20 @@ public final class ServerState: Sendable {
     /// report until the next one (herding correction). A no-op unless `settings.herding`.
     public func requestRouted() {
         guard settings.herding else { return }
-        routedSinceReport.wrappingIncrement(ordering: .relaxed)
+        live.routedSinceReport.wrappingIncrement(ordering: .relaxed)
     }
 
     /// Requests routed here since the last report (what the herding correction adds).
-    public var routedSinceLastReport: Int { routedSinceReport.load(ordering: .relaxed) }
+    public var routedSinceLastReport: Int { live.routedSinceReport.load(ordering: .relaxed) }
 
     /// Control thread: a beacon's capacity (≥ 1; other values are ignored).
     public func recordCapacity(_ capacity: Int) {
-        if capacity >= 1 { reportedCapacity.store(capacity, ordering: .relaxed) }
+        if capacity >= 1 { live.reportedCapacity.store(capacity, ordering: .relaxed) }
     }
 
     /// The capacity loads are relative to: the reported one, else the configured one.
     public var effectiveCapacity: Int {
-        let reported = reportedCapacity.load(ordering: .relaxed)
+        let reported = live.reportedCapacity.load(ordering: .relaxed)
         return reported > 0 ? reported : config.capacity
     }
 
@@ -152,19 +173,19 @@ public final class ServerState: Sendable {
     /// paths); empty means every path. Any thread.
     public func setServedPaths(_ patterns: [String]) {
         let bytes = patterns.map { Array($0.utf8) }
-        servedPatterns.withLock { $0 = bytes }
-        servesEveryPath.store(patterns.isEmpty, ordering: .releasing)
+        live.servedPatterns.withLock { $0 = bytes }
+        live.servesEveryPath.store(patterns.isEmpty, ordering: .releasing)
     }
 
     /// The patterns set by `setServedPaths` (empty: every path).
     public var servedPaths: [String] {
-        servedPatterns.withLock { $0.map { String(decoding: $0, as: UTF8.self) } }
+        live.servedPatterns.withLock { $0.map { String(decoding: $0, as: UTF8.self) } }
     }
 
     /// Whether the server serves `path` (origin-form, query included), by the route path rules.
     public func serves(path: UnsafeRawBufferPointer) -> Bool {
-        if servesEveryPath.load(ordering: .acquiring) { return true }
-        return servedPatterns.withLock { patterns in patterns.contains { CompiledRoute.takes(path, pattern: $0) } }
+        if live.servesEveryPath.load(ordering: .acquiring) { return true }
+        return live.servedPatterns.withLock { patterns in patterns.contains { CompiledRoute.takes(path, pattern: $0) } }
     }
 
     /// Records a probe response's load report (`Weir-Load` header or JSON body). `load` is a fraction
@@ -172,12 +193,12 @@ public final class ServerState: Sendable {
     /// (initially: nothing reported, i.e. up); `.up` clears an earlier drain/maint/down report.
     public func recordReport(load: Double?, state: ServerCondition?, now: UInt64) {
         if let load, !load.isNaN {
-            reportLoadBits.store(max(0, load).bitPattern, ordering: .relaxed)
-            reportTime.store(now, ordering: .releasing)
-            if settings.herding { routedSinceReport.store(0, ordering: .relaxed) }
+            live.reportLoadBits.store(max(0, load).bitPattern, ordering: .relaxed)
+            live.reportTime.store(now, ordering: .releasing)
+            if settings.herding { live.routedSinceReport.store(0, ordering: .relaxed) }
         }
         if let state {
-            reportCondition.store(state == .up ? Self.noCondition : state.rawValue, ordering: .relaxed)
+            live.reportCondition.store(state == .up ? Self.noCondition : state.rawValue, ordering: .relaxed)
         }
     }
 
@@ -185,11 +206,11 @@ public final class ServerState: Sendable {
     /// (A reader racing the control thread may pair a new load with the previous time or the reverse,
     /// for one decision; both are recent values.)
     public func reportedLoad(now: UInt64, maxAge: UInt64) -> (load: Double, ageNanoseconds: UInt64)? {
-        let time = reportTime.load(ordering: .acquiring)
+        let time = live.reportTime.load(ordering: .acquiring)
         guard time != Self.never else { return nil }
         let age = now > time ? now - time : 0
         guard age <= maxAge else { return nil }
-        return (Double(bitPattern: reportLoadBits.load(ordering: .relaxed)), age)
+        return (Double(bitPattern: live.reportLoadBits.load(ordering: .relaxed)), age)
     }
 
     // MARK: - Condition
@@ -197,38 +218,38 @@ public final class ServerState: Sendable {
     /// Effective condition: the most restrictive of health (up/down), the operator's condition and
     /// the last reported state (up < drain < down < maint).
     public var condition: ServerCondition {
-        var worst: UInt8 = healthUp.load(ordering: .relaxed) ? ServerCondition.up.rawValue : ServerCondition.down.rawValue
-        let admin = adminCondition.load(ordering: .relaxed)
+        var worst: UInt8 = live.healthUp.load(ordering: .relaxed) ? ServerCondition.up.rawValue : ServerCondition.down.rawValue
+        let admin = live.adminCondition.load(ordering: .relaxed)
         if admin != Self.noCondition, admin > worst { worst = admin }
-        let reported = reportCondition.load(ordering: .relaxed)
+        let reported = live.reportCondition.load(ordering: .relaxed)
         if reported != Self.noCondition, reported > worst { worst = reported }
         return ServerCondition(rawValue: worst) ?? .down
     }
 
     /// The probe/passive view: false after health checks or passive failures took it down.
-    public var isHealthy: Bool { healthUp.load(ordering: .relaxed) }
+    public var isHealthy: Bool { live.healthUp.load(ordering: .relaxed) }
 
     /// Control thread, after a `HealthMachine` transition. Coming up (from down) starts slow start at
     /// `now`, clears the passive-failure counter and forgets a state the server reported before it
     /// went down (its next report says it again if it still holds).
     public func setHealth(up: Bool, now: UInt64) {
-        let wasUp = healthUp.exchange(up, ordering: .relaxed)
+        let wasUp = live.healthUp.exchange(up, ordering: .relaxed)
         guard up, !wasUp else { return }
-        passiveFailureCount.store(0, ordering: .relaxed)
-        passiveDownPending.store(false, ordering: .relaxed)
-        reportCondition.store(Self.noCondition, ordering: .relaxed)
-        slowStartSince.store(settings.slowStartNanoseconds == 0 ? Self.never : now, ordering: .relaxed)
+        live.passiveFailureCount.store(0, ordering: .relaxed)
+        live.passiveDownPending.store(false, ordering: .relaxed)
+        live.reportCondition.store(Self.noCondition, ordering: .relaxed)
+        live.slowStartSince.store(settings.slowStartNanoseconds == 0 ? Self.never : now, ordering: .relaxed)
     }
 
     /// An operator's condition (drain or maint; `.down` also works), nil = none.
     public func setAdminCondition(_ condition: ServerCondition?) {
         let value = condition.map { $0 == .up ? Self.noCondition : $0.rawValue } ?? Self.noCondition
-        adminCondition.store(value, ordering: .relaxed)
+        live.adminCondition.store(value, ordering: .relaxed)
     }
 
     /// The operator's condition, nil when none.
     public var adminConditionValue: ServerCondition? {
-        let value = adminCondition.load(ordering: .relaxed)
+        let value = live.adminCondition.load(ordering: .relaxed)
         return value == Self.noCondition ? nil : ServerCondition(rawValue: value)
     }
 
@@ -237,7 +258,7 @@ public final class ServerState: Sendable {
     /// A factor 0 < f ≤ 1 that ramps linearly from `minimumSlowStartFactor` to 1 over the pool's
     /// slow_start after the server came up; 1 when slow start is off or over.
     public func slowStartFactor(now: UInt64) -> Double {
-        let since = slowStartSince.load(ordering: .relaxed)
+        let since = live.slowStartSince.load(ordering: .relaxed)
         let span = settings.slowStartNanoseconds
         guard since != Self.never, span > 0 else { return 1 }
         let elapsed = now > since ? now - since : 0
@@ -257,50 +278,51 @@ public final class ServerState: Sendable {
     public func recordPassiveFailure() -> Bool {
         let limit = settings.passiveFailures
         guard limit > 0 else { return false }
-        let count = passiveFailureCount.wrappingIncrementThenLoad(ordering: .relaxed)
+        let count = live.passiveFailureCount.wrappingIncrementThenLoad(ordering: .relaxed)
         guard count == limit else { return false }          // exactly one thread sees the crossing
-        guard healthUp.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged else { return false }
-        passiveDownPending.store(true, ordering: .releasing)
+        guard live.healthUp.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged else { return false }
+        live.passiveDownPending.store(true, ordering: .releasing)
         return true
     }
 
     /// Worker threads: a successful attempt resets the consecutive-failure counter.
     public func recordPassiveSuccess() {
-        if passiveFailureCount.load(ordering: .relaxed) != 0 { passiveFailureCount.store(0, ordering: .relaxed) }
+        if live.passiveFailureCount.load(ordering: .relaxed) != 0 { live.passiveFailureCount.store(0, ordering: .relaxed) }
     }
 
     /// Control thread: true once after a passive mark-down (then call `HealthMachine.forceDown()`).
     public func takePassiveDown() -> Bool {
-        passiveDownPending.exchange(false, ordering: .acquiring)
+        live.passiveDownPending.exchange(false, ordering: .acquiring)
     }
 
-    public var consecutivePassiveFailures: Int { passiveFailureCount.load(ordering: .relaxed) }
+    public var consecutivePassiveFailures: Int { live.passiveFailureCount.load(ordering: .relaxed) }
 
     // MARK: - Lending
 
-    /// The pool this server is lent to (index into `RoutingSnapshot.pools`), -1 when none. Written by
-    /// the control thread's lending service; read (one atomic load) by every pick of that pool.
-    private let lentPool = ManagedAtomic<Int>(-1)
-    private let lendCount = ManagedAtomic<Int>(0)
+    // The pool a server is lent to is written by the control thread's lending service and read
+    // (one atomic load) by every pick of that pool.
 
     /// The pool this server is lent to, nil when it serves only its own.
     public var lentTo: Int? {
-        let pool = lentPool.load(ordering: .relaxed)
+        let pool = live.lentPool.load(ordering: .relaxed)
         return pool < 0 ? nil : pool
     }
 
     /// Whether the server is lent to `pool` now (the per-request check of a lent candidate).
     @inline(__always)
-    public func isLent(to pool: Int) -> Bool { lentPool.load(ordering: .relaxed) == pool }
+    public func isLent(to pool: Int) -> Bool { live.lentPool.load(ordering: .relaxed) == pool }
 
     /// Control thread: lends the server to `pool` (counted), or gives it back (nil).
     public func setLent(to pool: Int?) {
-        lentPool.store(pool ?? -1, ordering: .relaxed)
-        if pool != nil { lendCount.wrappingIncrement(ordering: .relaxed) }
+        live.lentPool.store(pool ?? -1, ordering: .relaxed)
+        if pool != nil { live.lendCount.wrappingIncrement(ordering: .relaxed) }
     }
 
+    /// A reload: the lending mark of a carried-over server names a pool of the old snapshot.
+    static func clearLending(_ live: Live) { live.lentPool.store(-1, ordering: .relaxed) }
+
     /// How many times the server was lent since the snapshot was made.
-    public var timesLent: Int { lendCount.load(ordering: .relaxed) }
+    public var timesLent: Int { live.lendCount.load(ordering: .relaxed) }
 
     // MARK: - max_conns
 

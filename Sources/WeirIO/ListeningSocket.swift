@@ -28,10 +28,17 @@ public final class ListeningSocket {
     /// Throws an `IOError` naming the address when the bind or listen fails.
     /// `freebind`: bind even when the address is not (yet) on any interface (IP_FREEBIND), for a
     /// peer's listener on an address it may take over.
-    public init(loop: EventLoop, host: String, port: Int, backlog: Int32 = 1024, freebind: Bool = false,
-                onAccept: @escaping (Int32, PeerAddress) -> Void) throws {
-        self.onAccept = onAccept
-        self.loop = loop
+    public convenience init(loop: EventLoop, host: String, port: Int, backlog: Int32 = 1024, freebind: Bool = false,
+                            onAccept: @escaping (Int32, PeerAddress) -> Void) throws {
+        let fd = try Self.bind(host: host, port: port, backlog: backlog, freebind: freebind)
+        try self.init(loop: loop, adopting: fd, onAccept: onAccept)
+    }
+
+    /// A new non-blocking SO_REUSEPORT socket bound to `host`:`port` and listening, not yet on any loop
+    /// (any thread may call this: the gateway binds a reload's new listeners on its control thread,
+    /// so a bind that fails fails the reload before any worker changes). Throws an `IOError` naming
+    /// the address when the bind or listen fails. The caller owns the descriptor.
+    public static func bind(host: String, port: Int, backlog: Int32 = 1024, freebind: Bool = false) throws -> Int32 {
         var storage = sockaddr_storage()
         let len = weir_make_address(host, Int32(port), &storage)
         let shown = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -40,7 +47,19 @@ public final class ListeningSocket {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { weir_listen_socket($0, socklen_t(len), backlog, freebind ? 1 : 0) }
         }
         guard fd >= 0 else { throw IOError.errno("listen \(shown)") }
+        return fd
+    }
+
+    /// The port a bound socket has (the one the kernel chose for port 0).
+    public static func localPort(_ fd: Int32) -> Int { Int(weir_local_port(fd)) }
+
+    /// Starts accepting on `fd`, a listening socket (from `bind`, or inherited), on `loop`; the socket
+    /// is owned (closed by `close`) from now on, also when this throws.
+    public init(loop: EventLoop, adopting fd: Int32, onAccept: @escaping (Int32, PeerAddress) -> Void) throws {
+        self.onAccept = onAccept
+        self.loop = loop
         self.port = Int(weir_local_port(fd))
+        let shown = "listening socket \(fd) (port \(port))"
         listener = evconnlistener_new(loop.base, { _, fd, sa, _, ctx in
             let me = Unmanaged<ListeningSocket>.fromOpaque(ctx!).takeUnretainedValue()
             var text = [CChar](repeating: 0, count: 64)

@@ -145,19 +145,32 @@ public final class GroupRuntime: ControlService {
         return nil
     }
 
-    public func start(loop: EventLoop, snapshot: RoutingSnapshot, clock: any BalanceClock) throws {
-        if let problem = Self.beaconProblem(configuration) { throw IOError(problem) }
-        self.loop = loop
-        self.snapshot = snapshot
-        self.clock = clock
+    /// Points each member at its server in `snapshot` (a beacon-fed pool's). A member not in `known`
+    /// (the previous mapping) is off-line until its beacons say otherwise (rise valid ones); a known
+    /// one keeps its state (a reload carries the server's run-time state over).
+    private func mapMembers(_ snapshot: RoutingSnapshot, known: [String: Int], now: UInt64) {
+        serverOfMember = [:]
         for member in members {
             guard let index = snapshot.serverIndex(id: member.id) else { continue }
             let pool = snapshot.pools.firstIndex { $0.servers.contains(index) }
             guard let pool, snapshot.pools[pool].config.loadSource == .beacons else { continue }
             serverOfMember[member.id] = index
-            // Off-line until its beacons say otherwise (rise valid ones).
-            snapshot.servers[index].recordReport(load: nil, state: .down, now: clock.nowNanoseconds)
+            if known[member.id] == nil { snapshot.servers[index].recordReport(load: nil, state: .down, now: now) }
         }
+    }
+
+    public func adopt(snapshot: RoutingSnapshot) {
+        guard let clock else { return }
+        self.snapshot = snapshot
+        mapMembers(snapshot, known: serverOfMember, now: clock.nowNanoseconds)
+    }
+
+    public func start(loop: EventLoop, snapshot: RoutingSnapshot, clock: any BalanceClock) throws {
+        if let problem = Self.beaconProblem(configuration) { throw IOError(problem) }
+        self.loop = loop
+        self.snapshot = snapshot
+        self.clock = clock
+        mapMembers(snapshot, known: [:], now: clock.nowNanoseconds)
         socket = try UDPSocket(loop: loop, host: group.beacon.host, port: Int(group.beacon.port)) { [unowned self] bytes, from, truncated in
             self.receive(bytes, from: from, truncated: truncated)
         }

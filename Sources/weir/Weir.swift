@@ -10,7 +10,7 @@ struct Weir: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "Weir: an HTTP reverse-proxy gateway and IP redirector.",
-        subcommands: [Run.self, PeerCommand.self, LevelsCommand.self, Check.self, StatusCommand.self, ModeCommand.self, DemoBackendCommand.self],
+        subcommands: [Run.self, PeerCommand.self, LevelsCommand.self, Check.self, StatusCommand.self, ReloadCommand.self, ModeCommand.self, DemoBackendCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -25,6 +25,12 @@ struct ConfigOptions: ParsableArguments {
 
     init() {}
     init(directory: String) { self.directory = directory }
+
+    /// Reads the directory again for a reload; throws the loader's errors (file and key named).
+    var reader: () throws -> WeirConfiguration {
+        let directory = self.directory
+        return { try ConfigLoader.load(directory: directory) }
+    }
 
     func load() throws -> WeirConfiguration {
         do {
@@ -49,7 +55,8 @@ struct Run: ParsableCommand {
         do {
             // A gateway with a [group] listens to its beacons (pools with load_source = "beacons").
             let group = try configuration.group.map { _ in try PeerSetup.runtime(configuration, log: logLine) }
-            let gateway = Gateway(configuration: configuration, log: logLine, services: group.map { [$0] } ?? [])
+            let gateway = Gateway(configuration: configuration, log: logLine, services: group.map { [$0] } ?? [],
+                                  reader: config.reader)
             let status = try gateway.run()
             throw ExitCode(status)
         } catch let error as ExitCode {
@@ -75,7 +82,7 @@ struct PeerCommand: ParsableCommand {
         }
         do {
             let group = try PeerSetup.runtime(configuration, log: logLine)
-            let gateway = Gateway(configuration: configuration, log: logLine, services: [group])
+            let gateway = Gateway(configuration: configuration, log: logLine, services: [group], reader: config.reader)
             let status = try gateway.run()
             group.releaseOwnAddresses()
             throw ExitCode(status)
@@ -237,6 +244,26 @@ func adminAddress(admin: String?, directory: String?, command: String) throws ->
         return configured
     }
     return SocketAddress(host: "127.0.0.1", port: 9090)
+}
+
+struct ReloadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "reload",
+        abstract: "Have the running gateway read its conf.d again: print what changed, or why nothing did (exit 1: the previous configuration keeps serving).")
+    @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
+    @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
+    var directory: String?
+
+    func run() throws {
+        let address = try adminAddress(admin: admin, directory: directory, command: "reload")
+        do {
+            let body = try StatusClient.send(method: "POST", path: "/reload", host: address.host, port: Int(address.port),
+                                             timeoutMilliseconds: 30_000)
+            print("weir: " + String(decoding: body, as: UTF8.self), terminator: "")
+        } catch {
+            logLine("weir reload: \(error)")
+            throw ExitCode(1)
+        }
+    }
 }
 
 struct ModeCommand: ParsableCommand {

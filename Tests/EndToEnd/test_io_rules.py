@@ -173,7 +173,7 @@ def test_certificate_reloads_racing_handshakes(demo_backend, gateway, pki, monke
             os.kill(gw.pid, signal.SIGHUP)
             reloads += 1
             # one at a time (signals that arrive together merge into one reload)
-            wait_until(lambda: gw.stderr().count("certificates reloaded") >= reloads or gw.proc.poll() is not None,
+            wait_until(lambda: gw.stderr().count("reloaded (configuration") >= reloads or gw.proc.poll() is not None,
                        10, interval=0.002, what=f"reload {reloads}")
     finally:
         stop.set()

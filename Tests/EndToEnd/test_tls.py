@@ -582,7 +582,7 @@ def test_sighup_reloads_certificate_and_keeps_connections(demo_backend, gateway,
         new = pki.issue("weir-new", "weir.test", ["DNS:weir.test", "DNS:*.weir.test", "IP:127.0.0.1"])
         replace_file(site_key, new.key.read_bytes())
         replace_file(site_pem, new.cert.read_bytes())
-        hup_and_wait("certificates reloaded", 1)
+        hup_and_wait("reloaded (configuration", 1)
         assert int(peer_certificate(gw.port, pki.ca.cert)["serialNumber"], 16) == new.serial
         r = https(gw, pki, "/")
         assert r.status == 200, r.stderr
@@ -592,11 +592,11 @@ def test_sighup_reloads_certificate_and_keeps_connections(demo_backend, gateway,
 
         # a broken certificate file: refused, the previous certificate stays
         replace_file(site_pem, b"-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
-        hup_and_wait("certificates NOT reloaded, still serving the previous ones", 1)
+        hup_and_wait("reload FAILED, still serving the previous configuration", 1)
         assert int(peer_certificate(gw.port, pki.ca.cert)["serialNumber"], 16) == new.serial
         # a valid certificate whose key does not match: refused as well
         replace_file(site_pem, pki.other.cert.read_bytes())
-        hup_and_wait("certificates NOT reloaded, still serving the previous ones", 2)
+        hup_and_wait("reload FAILED, still serving the previous configuration", 2)
         assert int(peer_certificate(gw.port, pki.ca.cert)["serialNumber"], 16) == new.serial
         kept.send(b"GET / HTTP/1.1\r\nHost: weir.test\r\n\r\n")
         assert kept.read_response().body == b"b1\n"

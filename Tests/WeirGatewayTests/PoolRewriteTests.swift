@@ -83,7 +83,7 @@ private func link(_ value: String) -> String? {
     }
 
     @Test func everyServerOfAPoolGetsThePrefixesOfAllItsServersAndNoOtherPools() {
-        let lists = Worker.poolPrefixes(snapshot()).map { $0.map { String(decoding: $0, as: UTF8.self) } }
+        let lists = Generation.poolPrefixes(snapshot()).map { $0.map { String(decoding: $0, as: UTF8.self) } }
         let p = ["http://127.0.0.1:9001", "http://a.example", "http://127.0.0.1:9002"]
         #expect(lists[0] == p)
         #expect(lists[1] == p)
@@ -91,7 +91,7 @@ private func link(_ value: String) -> String? {
     }
 
     @Test func aBodyFromOneServerNamingAnotherComesBackNamingTheGateway() {
-        var stream = URLRewriteStream(prefixes: Worker.poolPrefixes(snapshot())[0], replacement: Array("http://gw:80".utf8))
+        var stream = URLRewriteStream(prefixes: Generation.poolPrefixes(snapshot())[0], replacement: Array("http://gw:80".utf8))
         var out: [UInt8] = []
         let body = #"<address location="http://127.0.0.1:9002/svc"/><a href="http://a.example/x">"#
         body.utf8.withContiguousStorageIfAvailable { stream.feed(UnsafeRawBufferPointer($0), into: &out) }

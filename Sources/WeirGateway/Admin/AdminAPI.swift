@@ -13,11 +13,13 @@ import WeirHTTP
 ///   and gets no new requests; maint gets nothing; enable clears either
 /// - `GET /mode`, `POST /mode?mode=proxy|redirect[&listener=NAME]`: the listeners' run-time mode,
 ///   effective for new requests at once (requests in flight finish as they started)
+/// - `POST /reload`: reads conf.d again and swaps it in (200 and what changed), or keeps the
+///   configuration in force (409 and why: the file and key of a broken one)
 struct AdminAPI {
-    let snapshot: RoutingSnapshot
+    /// The configuration load in force (a reload replaces it).
+    let generation: () -> SharedGeneration
     let stats: GatewayStats
     let sticky: StickyContext
-    let modes: ListenerModes
     let clock: () -> UInt64
     let wallMs: () -> Int64
     let log: (String) -> Void
@@ -27,6 +29,13 @@ struct AdminAPI {
     var groupService: ControlService? = nil
     /// Per pool index, its `[pool.monitor]` status (control thread), for /status.
     var monitorStatus: (UInt64) -> [Int: StatusDocument.MonitorEntry] = { _ in [:] }
+    /// `POST /reload`: reads conf.d again (nil: refused).
+    var reload: (() -> ReloadResult)? = nil
+    /// The last reload's outcome (nil: none yet), for /status.
+    var lastReload: () -> ReloadResult? = { nil }
+
+    var snapshot: RoutingSnapshot { generation().snapshot }
+    var modes: ListenerModes { generation().modes }
 
     struct Answer {
         var status: Int
@@ -50,8 +59,13 @@ struct AdminAPI {
         switch (method, segments) {
         case ("GET", ["status"]), ("HEAD", ["status"]):
             let now = clock()
-            return Answer(status: 200, body: StatusDocument(snapshot: snapshot, stats: stats, now: now, group: groupWithHops(),
-                                                            monitors: monitorStatus(now)).encoded())
+            var document = StatusDocument(snapshot: snapshot, stats: stats, now: now, group: groupWithHops(),
+                                          monitors: monitorStatus(now))
+            let last = lastReload()
+            document.configuration = .init(number: generation().number, reloads: stats.reloads.load(ordering: .relaxed),
+                                           reloads_failed: stats.reloadsFailed.load(ordering: .relaxed),
+                                           last_reload_ok: last?.ok, last_reload: last?.message)
+            return Answer(status: 200, body: document.encoded())
         case ("GET", ["servers"]), ("HEAD", ["servers"]):
             return Answer(status: 200, body: register(detail: LocalEndpoints.queryValue("detail", in: query) == "1"))
         case ("POST", let s) where s.count == 3 && s[0] == "servers":
@@ -64,10 +78,14 @@ struct AdminAPI {
             return Answer(status: 200, body: modeDocument())
         case ("POST", ["mode"]):
             return switchMode(query: query)
-        case (_, ["status"]), (_, ["servers"]), (_, ["mode"]), (_, ["peer"]):
+        case ("POST", ["reload"]):
+            guard let reload else { return text(409, "reload refused: this process cannot read its configuration again") }
+            let result = reload()
+            return text(result.ok ? 200 : 409, result.message)
+        case (_, ["status"]), (_, ["servers"]), (_, ["mode"]), (_, ["peer"]), (_, ["reload"]):
             return text(405, "method \(method) is not allowed on \(path)")
         default:
-            return text(404, "unknown admin path \(path); try GET /status, GET /servers, POST /servers/ID/drain|enable|maint, GET or POST /mode, GET or POST /peer")
+            return text(404, "unknown admin path \(path); try GET /status, GET /servers, POST /servers/ID/drain|enable|maint, GET or POST /mode, GET or POST /peer, POST /reload")
         }
     }
 

@@ -99,8 +99,19 @@ public struct StatusDocument: Codable, Sendable {
         public var tls_handshakes: Int
         public var tls_resumed: Int
     }
+    /// The configuration in force: its number (1 at start, +1 per reload that took effect), the
+    /// reloads so far, and the last one's outcome.
+    public struct ConfigurationEntry: Codable, Sendable {
+        public var number: Int
+        public var reloads: Int
+        public var reloads_failed: Int
+        public var last_reload_ok: Bool?
+        public var last_reload: String?
+    }
     public var pools: [PoolEntry]
     public var totals: Totals
+    /// Absent in documents of Weir versions before reloads of conf.d.
+    public var configuration: ConfigurationEntry?
     /// The peer group as this process sees it (`weir peer`, or a gateway listening to beacons); absent otherwise.
     public var group: GroupStatus?
 

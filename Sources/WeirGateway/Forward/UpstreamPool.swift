@@ -9,6 +9,8 @@ final class UpstreamPool {
     private let idleTimeoutMs: Int64
     /// One handler per server for its parked connections (made once: parking allocates nothing).
     private var watchers: [IdleWatcher] = []
+    /// Set when a reload replaced this pool: connections parked afterwards are closed.
+    private var retired = false
 
     init(servers: Int, maxPerServer: Int, idleTimeoutMs: Int64) {
         idle = Array(repeating: [], count: servers)
@@ -27,7 +29,7 @@ final class UpstreamPool {
 
     /// Parks `connection` (open, with nothing in flight) for reuse, or closes it when the pool is full.
     func park(_ connection: Connection, server: Int) {
-        guard connection.isOpen, maxPerServer > 0, connection.input.isEmpty else { connection.close(); return }
+        guard !retired, connection.isOpen, maxPerServer > 0, connection.input.isEmpty else { connection.close(); return }
         if idle[server].count >= maxPerServer {
             idle[server].removeFirst().close()
         }
@@ -40,6 +42,19 @@ final class UpstreamPool {
     /// Closes every idle connection (drain, shutdown).
     func closeAll() {
         for list in idle { for c in list { c.close() } }
+        idle = idle.map { _ in [] }
+    }
+
+    /// A reload: moves each idle connection to `successor` under the server index `map` gives (nil:
+    /// closed), and closes connections parked here from now on.
+    func retire(mapping map: (Int) -> Int?, into successor: UpstreamPool) {
+        retired = true
+        for (server, list) in idle.enumerated() {
+            let target = map(server)
+            for c in list where c.isOpen {
+                if let target { successor.park(c, server: target) } else { c.close() }
+            }
+        }
         idle = idle.map { _ in [] }
     }
 

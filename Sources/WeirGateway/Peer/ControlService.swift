@@ -3,8 +3,9 @@ import WeirIO
 
 /// Work that runs on the gateway's control thread beside the probes and the admin listener: the
 /// peer group's beacons (`WeirPeer`). The gateway calls, in this order and on its control thread:
-/// `peerContext` once after building the routing snapshot (before any worker starts), `start`
-/// once the workers run, `groupStatus` for each `GET /status`, and `stop` when draining begins.
+/// `peerContext` after building each routing snapshot (before a worker uses it), `start` once the
+/// workers run, `adopt` after each reload, `groupStatus` for each `GET /status`, and `stop` when
+/// draining begins.
 public protocol ControlService: AnyObject {
     /// The peer context the workers need (a peer process), or nil (a gateway listening to beacons).
     func peerContext(snapshot: RoutingSnapshot) -> PeerContext?
@@ -22,6 +23,9 @@ public protocol ControlService: AnyObject {
     func setBeaconInterval(milliseconds: Int64)
     /// Hands the service the register of users before `start` (`[group] share_users`).
     func shareUsers(_ exchange: UserExchange)
+    /// A reload replaced the routing snapshot (after `start`; [peer] and [group] are the same): work
+    /// on `snapshot` from now on. Its servers carry the run-time state of those with the same id.
+    func adopt(snapshot: RoutingSnapshot)
 }
 
 extension ControlService {

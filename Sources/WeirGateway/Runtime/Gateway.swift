@@ -4,18 +4,23 @@ import WeirConfig
 import WeirIO
 
 /// The gateway process: binds every listener on every worker, runs the workers on their own
-/// threads, and runs the control loop (signals, drain) on the calling thread.
+/// threads, and runs the control loop (signals, probes, admin, reloads, drain) on the calling thread.
 public final class Gateway {
     private let configuration: WeirConfiguration
     private let log: (String) -> Void
     private let services: [ControlService]
+    private let reader: (() throws -> WeirConfiguration)?
 
     /// `log` receives operational messages (one line each); the access log goes where the configuration says.
     /// `services` run on the control thread (a peer group's beacons, see `ControlService`).
-    public init(configuration: WeirConfiguration, log: @escaping (String) -> Void, services: [ControlService] = []) {
+    /// `reader` reads the configuration again for a reload (SIGHUP, `POST /reload`): conf.d as
+    /// `ConfigLoader` validates it, with the runtime state laid over; nil: reloads are refused.
+    public init(configuration: WeirConfiguration, log: @escaping (String) -> Void, services: [ControlService] = [],
+                reader: (() throws -> WeirConfiguration)? = nil) {
         self.configuration = configuration
         self.log = log
         self.services = services
+        self.reader = reader
     }
 
     /// Loads every certificate and key the configuration names (as `run` would), binding nothing.
@@ -35,8 +40,7 @@ public final class Gateway {
     public func run() throws -> Int32 {
         ProcessSetup.ignoreSIGPIPE()
         let clock = MonotonicClock()
-        let snapshot = RoutingSnapshot(configuration: configuration)
-        let stats = GatewayStats(listeners: configuration.listeners.count)
+        let stats = GatewayStats()
         let sink: OutputFile?
         switch configuration.global.accessLog {
         case .off: sink = nil
@@ -47,43 +51,36 @@ public final class Gateway {
                                    capacity: configuration.sticky.sourceTableSize,
                                    unconfirmedCapacity: configuration.sticky.unconfirmedTableSize,
                                    unconfirmedIdleMs: Int64(configuration.sticky.unconfirmedTimeout.weirNanoseconds / 1_000_000))
-        let modes = ListenerModes(configuration.listeners)
-        let tls = try TLSSetup(configuration)
-        let peer = services.lazy.compactMap { $0.peerContext(snapshot: snapshot) }.first
+        let snapshot = RoutingSnapshot(configuration: configuration, clock: clock)
+        let slots = configuration.listeners.map(ListenerSlot.init)
+        let sockets = try ListenerBinding.bind(slots, workers: workerCount, freebind: configuration.peer != nil)
+        let first = SharedGeneration(number: 1, configuration: configuration, snapshot: snapshot, tls: try TLSSetup(configuration),
+                                     modes: ListenerModes(configuration.listeners),
+                                     peer: services.lazy.compactMap { $0.peerContext(snapshot: snapshot) }.first, slots: slots)
         var workers: [Worker] = []
         for i in 0..<workerCount {
-            workers.append(try Worker(index: i, configuration: configuration, snapshot: snapshot, stats: stats, logSink: sink,
-                                      clock: clock, log: log, sticky: sticky, modes: modes, tls: tls, peer: peer))
+            workers.append(try Worker(index: i, generation: first, sockets: sockets[i], stats: stats, logSink: sink,
+                                      clock: clock, log: log, sticky: sticky))
         }
         let control = try EventLoop()
-        // The control thread's own work: health probes and the admin listener.
-        let prober = Prober(loop: control, snapshot: snapshot, clock: clock, log: log, tls: tls)
-        let monitor = Monitor(loop: control, snapshot: snapshot, clock: clock, log: log)
-        let lending = LendingService(loop: control, snapshot: snapshot, clock: clock, log: log)
-        // SIGHUP reloads certificates (a broken one keeps the old serving); ticket keys rotate.
-        let hup = SignalWatcher(loop: control, signal: SIGHUP) { [configuration, log] in
-            log("weir: SIGHUP: reloading certificates")
-            for line in tls.reloadCertificates(configuration) { log(line) }
-        }
-        var rotations: [LoopTimer] = []
-        for (i, listener) in configuration.listeners.enumerated() {
-            guard let context = tls.listeners[i], let every = listener.tls?.ticketRotation else { continue }
-            let timer = LoopTimer(loop: control, repeating: true) { context.rotateTicketKeys() }
-            timer.schedule(milliseconds: max(60_000, every.milliseconds))
-            rotations.append(timer)
-        }
+        let plane = ControlPlane(loop: control, clock: clock, log: log, services: services, workers: workers,
+                                 current: first, stats: stats, reader: reader)
+        // SIGHUP reloads conf.d (a broken one keeps the old one serving, and says why).
+        let hup = SignalWatcher(loop: control, signal: SIGHUP) { _ = plane.reload(trigger: "SIGHUP") }
         var admin: AdminServer? = nil
         for service in services {
             service.shareUsers(UserExchange(sticky))
             try service.start(loop: control, snapshot: snapshot, clock: clock)
         }
         if let address = configuration.admin.address {
-            var api = AdminAPI(snapshot: snapshot, stats: stats, sticky: sticky, modes: modes,
+            var api = AdminAPI(generation: { plane.current }, stats: stats, sticky: sticky,
                                clock: { clock.nowNanoseconds }, wallMs: { control.wallClockMilliseconds }, log: log)
             let services = self.services
             api.groupStatus = { services.lazy.compactMap { $0.groupStatus() }.first }
             api.groupService = services.first { $0.beaconIntervalMilliseconds != nil }
-            api.monitorStatus = { monitor.status(now: $0) }
+            api.monitorStatus = { plane.monitorStatus(now: $0) }
+            api.reload = { plane.reload(trigger: "admin POST /reload") }
+            api.lastReload = { plane.lastReload }
             admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
         }
         let remaining = ManagedCounter(workers.count)
@@ -101,21 +98,15 @@ public final class Gateway {
             thread.stackSize = 1 << 20
             thread.start()
         }
-        prober.start()
-        // A client's `assign?failed=ID` (on a worker) has the server probed at once, on this thread.
-        let proberBox = UncheckedBox(prober)
-        snapshot.failureReports.setProbeHook { server in control.execute { proberBox.value.probeNow(server: server) } }
-        monitor.start()
-        lending.start()
+        plane.startTasks()
         let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
         let adminNote = admin.map { _ in " (admin on \(configuration.admin.address!))" } ?? ""
         log("weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
 
-        var draining = false
         var drainStartedMs: Int64 = 0
         var drainTimer: LoopTimer?
         let startDrain = { (signal: String) in
-            if draining {
+            if plane.draining {
                 // The same stop often arrives twice at once (a terminal's Ctrl-C reaches the whole
                 // process group, and a wrapper script passes it on): only a later one means "now".
                 guard control.monotonicMilliseconds - drainStartedMs >= 1000 else { return }
@@ -123,26 +114,24 @@ public final class Gateway {
                 for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.stopNow() } }
                 return
             }
-            draining = true
+            plane.draining = true
             drainStartedMs = control.monotonicMilliseconds
-            snapshot.failureReports.setProbeHook(nil)
-            prober.stop()
-            monitor.stop()
-            lending.stop()
+            plane.stopTasks()
             for service in self.services { service.stop() }
             admin?.close()
-            self.log("weir: \(signal): draining (up to \(self.configuration.global.drainTimeout))")
+            let drain = Settings(plane.current.configuration)
+            self.log("weir: \(signal): draining (up to \(plane.current.configuration.global.drainTimeout))")
             for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.beginDrain() } }
             drainTimer = LoopTimer(loop: control) {
                 self.log("weir: drain timeout reached: closing remaining connections")
                 for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.stopNow() } }
             }
-            drainTimer?.schedule(milliseconds: Settings(self.configuration).drainMs)
+            drainTimer?.schedule(milliseconds: drain.drainMs)
         }
         let term = SignalWatcher(loop: control, signal: SIGTERM) { startDrain("SIGTERM") }
         let int = SignalWatcher(loop: control, signal: SIGINT) { startDrain("SIGINT") }
         control.run()
-        _ = (term, int, drainTimer, hup, rotations)
+        _ = (term, int, drainTimer, hup)
         log("weir: stopped; \(stats.summary)")
         return 0
     }

@@ -27,14 +27,13 @@ final class GatewayStats: Sendable {
     let peerHopsReceived = ManagedAtomic<Int>(0)
     let peerHopsRefused = ManagedAtomic<Int>(0)
     let connectionsRefusedAtLimit = ManagedAtomic<Int>(0)
-    /// Open client connections, all listeners.
+    /// Open client connections, all listeners (per listener: `ListenerSlot.open`).
     let openConnections = ManagedAtomic<Int>(0)
-    /// Open client connections per listener index.
-    let openPerListener: [ManagedAtomic<Int>]
+    /// Reloads that took effect, and those refused (the previous configuration kept serving).
+    let reloads = ManagedAtomic<Int>(0)
+    let reloadsFailed = ManagedAtomic<Int>(0)
 
-    init(listeners: Int) {
-        openPerListener = (0..<listeners).map { _ in ManagedAtomic<Int>(0) }
-    }
+    init() {}
 
     /// One line for the log at shutdown.
     var summary: String {

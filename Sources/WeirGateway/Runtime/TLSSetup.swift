@@ -33,17 +33,4 @@ struct TLSSetup: @unchecked Sendable {
             }
         }
     }
-
-    /// Reloads every listener's certificates; returns one log line per listener.
-    func reloadCertificates(_ configuration: WeirConfiguration) -> [String] {
-        zip(configuration.listeners, listeners).compactMap { listener, context in
-            guard let context else { return nil }
-            do {
-                try context.reload()
-                return "weir: listener \(listener.name): certificates reloaded"
-            } catch {
-                return "weir: listener \(listener.name): certificates NOT reloaded, still serving the previous ones: \(error)"
-            }
-        }
-    }
 }

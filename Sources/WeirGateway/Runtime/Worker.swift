@@ -1,3 +1,4 @@
+import Glibc
 import WeirBalance
 import WeirConfig
 import WeirIO
@@ -8,107 +9,75 @@ import WeirIO
 final class Worker {
     let index: Int
     let loop: EventLoop
-    let settings: Settings
     let stats: GatewayStats
     let accessLog: AccessLog
-    private(set) var snapshot: RoutingSnapshot
-    var policy: PolicyState
-    let upstreamPool: UpstreamPool
-    /// Per server: the URL prefixes under which the servers of its pool know themselves,
-    /// rewritten to the gateway in response heads and the listed body types; built once per snapshot.
-    let serverPrefixes: [[[UInt8]]]
-    /// Per server: the index of its pool.
-    let poolOfServer: [Int]
+    /// The configuration load new exchanges start on (see `Generation`); replaced by `install`.
+    private(set) var generation: Generation
     let clock: BalanceClock
     let log: (String) -> Void
     let sticky: StickyContext
-    let modes: ListenerModes
-    let tls: TLSSetup
-    /// Peer mode (`weir peer`): the group's members and hop tokens; nil in a gateway.
-    let peer: PeerContext?
-    /// Per listener: the Strict-Transport-Security field (with CRLF) its responses carry, or empty.
-    let hstsFields: [[UInt8]]
-    /// Per listener: its TLS handshake timeout in milliseconds (0 for plain listeners).
-    let handshakeTimeoutsMs: [Int64]
     /// Where sessions build a response head before it is copied to the client's output (used and
     /// emptied within one action, so one buffer serves every session of the loop).
     var responseHeadScratch: [UInt8] = []
     /// Empty pipes for splicing response bodies (see BodySplicer.swift).
     let splicePipes = SplicePipePool()
-    /// Requests waiting for a server below its max_conns, per pool, oldest first, with their deadlines.
-    private var queues: [[(session: ClientSession, deadline: UInt64)]]
-    private(set) var queuedCount = 0
+    /// Generations with requests waiting in their queues (the current one, and older ones whose
+    /// queued requests started before a reload).
+    private var queuedGenerations: [Generation] = []
     private var queueTimer: LoopTimer?
-    private var listeners: [ListeningSocket] = []
-    private var listenerLimits: [Int] = []
+    /// This worker's listening sockets, one per listener slot.
+    private var listeners: [(slot: ListenerSlot, socket: ListeningSocket)] = []
     private var sessions: [ObjectIdentifier: ClientSession] = [:]
     private(set) var isDraining = false
     private var housekeeping: LoopTimer?
     private var onStopped: (() -> Void)?
 
-    /// Binds this worker's listeners. Throws an `IOError` naming the address when one cannot be bound.
-    init(index: Int, configuration: WeirConfiguration, snapshot: RoutingSnapshot, stats: GatewayStats,
-         logSink: OutputFile?, clock: BalanceClock, log: @escaping (String) -> Void,
-         sticky: StickyContext, modes: ListenerModes, tls: TLSSetup, peer: PeerContext? = nil) throws {
+    /// Requests queued in every generation.
+    var queuedCount: Int { queuedGenerations.reduce(0) { $0 + $1.queuedCount } }
+    /// Whether any request is queued (checked at the end of every exchange).
+    var hasQueued: Bool { !queuedGenerations.isEmpty }
+
+    /// Starts accepting on `sockets` (this worker's listening socket of each slot, bound by the gateway;
+    /// owned from now on). Throws an `IOError` when one cannot be put on the loop.
+    init(index: Int, generation shared: SharedGeneration, sockets: [(ListenerSlot, Int32)], stats: GatewayStats,
+         logSink: OutputFile?, clock: BalanceClock, log: @escaping (String) -> Void, sticky: StickyContext) throws {
         self.index = index
-        self.peer = peer
         self.sticky = sticky
-        self.modes = modes
-        self.tls = tls
-        hstsFields = configuration.listeners.map { l in l.tls?.hsts.map { Array("Strict-Transport-Security: \($0)\r\n".utf8) } ?? [] }
-        handshakeTimeoutsMs = configuration.listeners.map { $0.tls?.handshakeTimeout.milliseconds ?? 0 }
         self.clock = clock
         self.log = log
-        var poolOfServer = [Int](repeating: 0, count: snapshot.servers.count)
-        for (p, pool) in snapshot.pools.enumerated() { for s in pool.servers { poolOfServer[s] = p } }
-        self.poolOfServer = poolOfServer
-        queues = Array(repeating: [], count: snapshot.pools.count)
         loop = try EventLoop()
-        settings = Settings(configuration)
         self.stats = stats
-        self.snapshot = snapshot
-        policy = PolicyState(snapshot: snapshot, seed: UInt64(index &+ 1) &* 0x9E37_79B9_7F4A_7C15)
+        generation = Generation(shared, worker: index)
         accessLog = AccessLog(sink: logSink)
-        upstreamPool = UpstreamPool(servers: snapshot.servers.count, maxPerServer: settings.idlePerServer,
-                                    idleTimeoutMs: settings.upstreamIdleMs)
-        serverPrefixes = Self.poolPrefixes(snapshot)
-        for (i, listener) in configuration.listeners.enumerated() {
-            // A peer may listen on an address it holds only while it stands in for another peer.
-            let bound = try ListeningSocket(loop: loop, host: listener.address.host, port: Int(listener.address.port),
-                                            freebind: peer != nil) { [unowned self] fd, peer in
-                self.accept(fd: fd, peer: peer, listener: i)
+        try adopt(sockets)
+    }
+
+    private func adopt(_ sockets: [(ListenerSlot, Int32)]) throws {
+        for (slot, fd) in sockets {
+            let socket = try ListeningSocket(loop: loop, adopting: fd) { [unowned self, unowned slot] fd, peer in
+                self.accept(fd: fd, peer: peer, slot: slot)
             }
-            listeners.append(bound)
-            listenerLimits.append(listener.maxConnections)
+            listeners.append((slot, socket))
         }
     }
 
-    /// Per server: the prefixes of every server of its pool ("http://address", "https://address" for a
-    /// TLS pool, and the public URL without its trailing "/"), without repeats. One array per pool,
-    /// shared by its servers (the order does not matter: a match must end at a URL boundary).
-    static func poolPrefixes(_ snapshot: RoutingSnapshot) -> [[[UInt8]]] {
-        var perServer = [[[UInt8]]](repeating: [], count: snapshot.servers.count)
-        for (p, pool) in snapshot.pools.enumerated() {
-            let tls = snapshot.configuration.pools[p].tls?.enabled == true
-            var list: [[UInt8]] = []
-            for server in pool.servers {
-                for prefix in prefixes(of: snapshot.servers[server].config, tls: tls) where !list.contains(prefix) {
-                    list.append(prefix)
-                }
-            }
-            for server in pool.servers { perServer[server] = list }
+    /// A reload (on this worker's thread): new exchanges start on `shared` from now on; the sockets of
+    /// new listener slots start accepting, those of slots it no longer has stop (their connections
+    /// finish); idle upstream connections move over where their server stays the same.
+    func install(_ shared: SharedGeneration, adding sockets: [(ListenerSlot, Int32)]) {
+        let older = generation
+        let newer = Generation(shared, worker: index)
+        newer.takeIdleConnections(from: older)
+        generation = newer
+        for (i, entry) in listeners.enumerated().reversed() where !shared.slots.contains(where: { $0 === entry.slot }) {
+            entry.socket.close()
+            listeners.remove(at: i)
         }
-        return perServer
-    }
-
-    /// The URL prefixes under which one server knows itself.
-    private static func prefixes(of server: Server, tls: Bool) -> [[UInt8]] {
-        var prefixes = [Array("http://\(server.address.description)".utf8)]
-        if tls { prefixes.append(Array("https://\(server.address.description)".utf8)) }
-        if let url = server.publicURL {
-            prefixes.append(Array((url.hasSuffix("/") ? String(url.dropLast()) : url).utf8))
+        if isDraining {
+            for (_, fd) in sockets { Glibc.close(fd) }
+            return
         }
-        return prefixes
+        do { try adopt(sockets) } catch { log("weir: worker \(index): \(error)") }
     }
 
     /// Runs the loop on the calling thread until the worker has drained. `onStopped` runs on this thread at the end.
@@ -118,48 +87,53 @@ final class Worker {
         housekeeping?.schedule(milliseconds: 100)
         loop.run()
         accessLog.flush()
-        upstreamPool.closeAll()
+        generation.upstreamPool.closeAll()
         housekeeping = nil
         onStopped()
     }
 
-    private func accept(fd: Int32, peer: PeerAddress, listener: Int) {
+    private func accept(fd: Int32, peer: PeerAddress, slot: ListenerSlot) {
+        let generation = self.generation
+        guard let listener = generation.listenerIndex(of: slot) else { Glibc.close(fd); return }
         let open = stats.openConnections.wrappingIncrementThenLoad(ordering: .relaxed)
-        let openHere = stats.openPerListener[listener].wrappingIncrementThenLoad(ordering: .relaxed)
-        if open > settings.maxConnections || openHere > listenerLimits[listener] {
+        let openHere = slot.open.wrappingIncrementThenLoad(ordering: .relaxed)
+        let tls = generation.tls.listeners[listener]
+        if open > generation.settings.maxConnections || openHere > generation.configuration.listeners[listener].maxConnections {
             // Over a limit: every such connection is accepted, answered 503 and closed at once, so
             // clients learn it promptly instead of waiting in the kernel's backlog.
             stats.openConnections.wrappingDecrement(ordering: .relaxed)
-            stats.openPerListener[listener].wrappingDecrement(ordering: .relaxed)
+            slot.open.wrappingDecrement(ordering: .relaxed)
             stats.connectionsRefusedAtLimit.wrappingIncrement(ordering: .relaxed)
             stats.unavailable.wrappingIncrement(ordering: .relaxed)
-            if let c = Connection.accepted(loop: loop, fd: fd, peer: peer, tls: tls.listeners[listener]) {
+            if let c = Connection.accepted(loop: loop, fd: fd, peer: peer, tls: tls) {
                 ErrorResponse.write(status: 503, reason: "too many connections", retryAfter: 1, to: c.output)
                 c.closeAfterFlush()
             }
             return
         }
-        guard let connection = Connection.accepted(loop: loop, fd: fd, peer: peer, tls: tls.listeners[listener]) else {
+        guard let connection = Connection.accepted(loop: loop, fd: fd, peer: peer, tls: tls) else {
             stats.openConnections.wrappingDecrement(ordering: .relaxed)
-            stats.openPerListener[listener].wrappingDecrement(ordering: .relaxed)
+            slot.open.wrappingDecrement(ordering: .relaxed)
             return
         }
-        let session = ClientSession(worker: self, client: connection, listenerIndex: listener)
+        let session = ClientSession(worker: self, generation: generation, client: connection, listenerIndex: listener, slot: slot)
         sessions[ObjectIdentifier(session)] = session
     }
 
     // MARK: - Waiting for a server (max_conns)
 
-    /// Queues `session` for pool `pool` until `deadline` (nil: now + the pool's queue_timeout, for a
-    /// request queued the first time); false when this worker's queue for the pool is full.
-    /// Returns the deadline in force through `deadline`.
+    /// Queues `session` for pool `pool` of its generation until `deadline` (nil: now + the pool's
+    /// queue_timeout, for a request queued the first time); false when this worker's queue for the
+    /// pool is full. Returns the deadline in force through `deadline`.
     func enqueue(_ session: ClientSession, pool: Int, deadline: inout UInt64?) -> Bool {
-        let settings = snapshot.configuration.pools[pool]
-        guard queues[pool].count < settings.maxQueue else { return false }
+        let generation = session.generation
+        let settings = generation.configuration.pools[pool]
+        guard generation.queues[pool].count < settings.maxQueue else { return false }
         let due = deadline ?? clock.nowNanoseconds + UInt64(settings.queueTimeout.milliseconds) * 1_000_000
         deadline = due
-        queues[pool].append((session, due))
-        queuedCount += 1
+        generation.queues[pool].append((session, due))
+        generation.queuedCount += 1
+        if !queuedGenerations.contains(where: { $0 === generation }) { queuedGenerations.append(generation) }
         if queueTimer == nil {
             queueTimer = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.serveQueues() }
         }
@@ -169,34 +143,41 @@ final class Worker {
 
     /// Removes a queued session (its client went away).
     func dequeue(_ session: ClientSession) {
-        for p in queues.indices {
-            if let i = queues[p].firstIndex(where: { $0.session === session }) {
-                queues[p].remove(at: i)
-                queuedCount -= 1
+        let generation = session.generation
+        for p in generation.queues.indices {
+            if let i = generation.queues[p].firstIndex(where: { $0.session === session }) {
+                generation.queues[p].remove(at: i)
+                generation.queuedCount -= 1
             }
         }
-        if queuedCount == 0 { queueTimer?.cancel() }
+        forgetEmptyQueues()
     }
 
     /// Gives every queued request, oldest first, another chance at a server (a request that still
     /// finds every server full goes back to the end of the queue, keeping the order).
     func serveQueues() {
-        guard queuedCount > 0 else { queueTimer?.cancel(); return }
         let now = clock.nowNanoseconds
-        for p in queues.indices where !queues[p].isEmpty {
-            let waiting = queues[p]
-            queues[p].removeAll(keepingCapacity: true)
-            queuedCount -= waiting.count
-            for entry in waiting { entry.session.retryFromQueue(timedOut: now >= entry.deadline) }
+        for generation in queuedGenerations {
+            for p in generation.queues.indices where !generation.queues[p].isEmpty {
+                let waiting = generation.queues[p]
+                generation.queues[p].removeAll(keepingCapacity: true)
+                generation.queuedCount -= waiting.count
+                for entry in waiting { entry.session.retryFromQueue(timedOut: now >= entry.deadline) }
+            }
         }
-        if queuedCount == 0 { queueTimer?.cancel() }
+        forgetEmptyQueues()
+    }
+
+    private func forgetEmptyQueues() {
+        queuedGenerations.removeAll { $0.queuedCount == 0 }
+        if queuedGenerations.isEmpty { queueTimer?.cancel() }
     }
 
     /// Called by a session once its client connection is closed.
     func sessionEnded(_ session: ClientSession) {
         guard sessions.removeValue(forKey: ObjectIdentifier(session)) != nil else { return }
         stats.openConnections.wrappingDecrement(ordering: .relaxed)
-        stats.openPerListener[session.listenerIndex].wrappingDecrement(ordering: .relaxed)
+        session.slot.open.wrappingDecrement(ordering: .relaxed)
         stopIfDrained()
     }
 
@@ -217,9 +198,9 @@ final class Worker {
     func beginDrain() {
         guard !isDraining else { return }
         isDraining = true
-        for l in listeners { l.close() }
+        for l in listeners { l.socket.close() }
         listeners.removeAll()
-        upstreamPool.closeAll()
+        generation.upstreamPool.closeAll()
         for session in Array(sessions.values) { session.closeIfIdle() }
         stopIfDrained()
     }

@@ -14,10 +14,11 @@ extension ClientSession {
         if exchangeIsNew {
             // A new exchange (a queued one trying again keeps its data).
             exchangeIsNew = false
-            snapshot = worker.snapshot
+            adoptCurrentGeneration()
+            snapshot = generation.snapshot
             var target = TargetParts(head)
             clientView.host = target.hostWithPort
-            if let peer = worker.peer { target = checkHop(head, target, peer) }
+            if let peer = generation.peer { target = checkHop(head, target, peer) }
             self.target = target
             excluded.removeAll(keepingCapacity: true)
             setCookie.removeAll()
@@ -57,7 +58,7 @@ extension ClientSession {
 
     private func forwardTarget(_ server: Int) -> ForwardTarget {
         routedServer = server
-        let pool = worker.poolOfServer[server]
+        let pool = generation.poolOfServer[server]
         let rewrite = clientView.host.isEmpty ? [] : snapshot.configuration.pools[pool].rewriteBodyTypes
         return ForwardTarget(server: server, id: snapshot.servers[server].config.id,
                              retries: snapshot.configuration.pools[pool].retries, rewriteTypes: rewrite)
@@ -66,7 +67,7 @@ extension ClientSession {
     /// Runs `Decision.answer` for the request (with the servers in `excluded` left out). `mode`
     /// overrides the listener's run-time mode (a retry after a failure is never a redirect).
     private func decide(_ head: RequestHead, _ target: TargetParts, mode: Mode? = nil) -> Verdict {
-        let listenerMode = mode ?? worker.modes.mode(listenerIndex)
+        let listenerMode = mode ?? generation.modes.mode(listenerIndex)
         return head.bytes.withUnsafeBytes { raw in
             target.hostOnly.withUnsafeBytes { host in
                 target.routingPath.withUnsafeBytes { path in
@@ -78,7 +79,7 @@ extension ClientSession {
                             excluded: excluded, clientAddress: address, fields: self,
                             listenerMode: listenerMode, secure: client.isTLS)
                         facts.hopped = hopped
-                        return Decision.answer(facts, snapshot: snapshot, state: &worker.policy, services: worker.sticky,
+                        return Decision.answer(facts, snapshot: snapshot, state: &generation.policy, services: worker.sticky,
                                                now: worker.clock.nowNanoseconds, wallMs: worker.loop.wallClockMilliseconds)
                     }
                 }
@@ -98,11 +99,11 @@ extension ClientSession {
         snapshot.servers[server].requestRouted()
         snapshot.servers[server].redirected.wrappingIncrement(ordering: .relaxed)
         var path = target.path
-        if let peer = worker.peer, peer.isMemberServer[server], path.first != UInt8(ascii: "*") {
+        if let peer = generation.peer, peer.isMemberServer[server], path.first != UInt8(ascii: "*") {
             // Another peer: the token tells it that a peer routed the request (it will not route it again).
             path += Array(((path.contains(UInt8(ascii: "?")) ? "&" : "?") + peer.hopParameter(nowWallMs: worker.loop.wallClockMilliseconds)).utf8)
         }
-        Redirector.response(status: status, base: base, path: path, setCookie: worker.hstsFields[listenerIndex] + setCookie,
+        Redirector.response(status: status, base: base, path: path, setCookie: generation.hstsFields[listenerIndex] + setCookie,
                             keepAlive: keepAlive, into: &out)
         worker.stats.redirects.wrappingIncrement(ordering: .relaxed)
         redirectedTo = config.id

@@ -12,7 +12,13 @@ final class ClientSession: ConnectionHandler {
     /// the worker goes; a checked unowned reference costs an atomic retain at every use.
     unowned(unsafe) let worker: Worker
     let client: Connection
-    let listenerIndex: Int
+    /// The listener the connection came in on: its index in `generation`'s configuration, and the
+    /// slot (the same across reloads; it counts the connection).
+    private(set) var listenerIndex: Int
+    let slot: ListenerSlot
+    /// The configuration load the exchange in flight runs on; a new exchange takes the worker's
+    /// current one (`adoptCurrentGeneration`), so a reload applies to keep-alive connections too.
+    private(set) var generation: Generation
     // Only this shell touches them, on its loop's thread: no run-time exclusivity checks.
     @exclusivity(unchecked) private(set) var machine: SessionMachine
     @exclusivity(unchecked) private var actions = SessionActions()
@@ -57,17 +63,19 @@ final class ClientSession: ConnectionHandler {
     /// Follow-up events raised while actions run, handled right after.
     fileprivate enum FollowUp { case none, clientBytes, upstreamBytes, both, event(SessionEvent) }
 
-    init(worker: Worker, client: Connection, listenerIndex: Int) {
+    init(worker: Worker, generation: Generation, client: Connection, listenerIndex: Int, slot: ListenerSlot) {
         self.worker = worker
+        self.generation = generation
         self.client = client
         self.listenerIndex = listenerIndex
-        let settings = worker.settings
+        self.slot = slot
+        let settings = generation.settings
         machine = SessionMachine(limits: .init(
             parser: settings.parserLimits, clientHeaderMs: settings.clientHeaderMs, clientIdleMs: settings.clientIdleMs,
             clientBodyMs: settings.clientBodyMs, upstreamConnectMs: settings.upstreamConnectMs,
             upstreamResponseMs: settings.upstreamResponseMs, tunnelIdleMs: settings.tunnelIdleMs,
             discardBodyBytes: settings.redirectBodyBytes))
-        snapshot = worker.snapshot
+        snapshot = generation.snapshot
         clientView.clientAddress = Array(client.peer.host.utf8)
         clientView.scheme = client.isTLS ? "https" : "http"
         timer = LoopTimer(loop: worker.loop) { [unowned self] in
@@ -78,7 +86,7 @@ final class ClientSession: ConnectionHandler {
         // A client that stops reading our output for this long is gone.
         client.setTimeouts(readMilliseconds: nil, writeMilliseconds: settings.clientIdleMs)
         // A TLS client first has handshake_timeout to finish its handshake.
-        let handshakeMs = worker.handshakeTimeoutsMs[listenerIndex]
+        let handshakeMs = generation.handshakeTimeoutsMs[listenerIndex]
         timer.schedule(milliseconds: client.isTLS && handshakeMs > 0 ? handshakeMs : settings.clientHeaderMs)
     }
 
@@ -128,6 +136,15 @@ final class ClientSession: ConnectionHandler {
             case .writeTimeout: handle(.upstreamWriteTimeout)
             }
         }
+    }
+
+    /// At the start of an exchange: after a reload, take the worker's new generation, unless the
+    /// connection's listener is gone from it (the connection then finishes on the old one).
+    func adoptCurrentGeneration() {
+        let current = worker.generation
+        guard current !== generation, let index = current.listenerIndex(of: slot) else { return }
+        generation = current
+        listenerIndex = index
     }
 
     /// Called by the worker for a queued request: try again, or give up after the pool's queue timeout.
@@ -258,7 +275,7 @@ final class ClientSession: ConnectionHandler {
             connect(server, allowPooled: allowPooled)
         case .parkUpstream:
             stopSplicing()
-            if let upstream, let server = currentServer { worker.upstreamPool.park(upstream, server: server) }
+            if let upstream, let server = currentServer { generation.upstreamPool.park(upstream, server: server) }
             upstream = nil
         case .closeUpstream:
             stopSplicing()
@@ -276,7 +293,7 @@ final class ClientSession: ConnectionHandler {
             if plan.rewrite {
                 var replacement = Array(clientView.scheme.description.utf8) + Array("://".utf8)
                 replacement += clientView.host
-                rewriter = BodyRewriter(prefixes: worker.serverPrefixes[server], replacement: replacement,
+                rewriter = BodyRewriter(prefixes: generation.serverPrefixes[server], replacement: replacement,
                                         chunked: plan.framing == .rechunked)
             }
             let connection: StaticString?
@@ -293,7 +310,7 @@ final class ClientSession: ConnectionHandler {
         case .sendError(let status, let retryAfter, let keepAlive):
             let before = client.output.count
             ErrorResponse.write(status: status, reason: machine.errorReason, retryAfter: retryAfter,
-                                extraFields: worker.hstsFields[listenerIndex], keepAlive: keepAlive, to: client.output)
+                                extraFields: generation.hstsFields[listenerIndex], keepAlive: keepAlive, to: client.output)
             bytesToClient += client.output.count - before
         case .endExchange(let status, let server):
             endExchange(status: status, server: server)
@@ -339,7 +356,7 @@ final class ClientSession: ConnectionHandler {
     /// while splicing, the server is read only when the pipe and the client's output are empty.
     func updateReading() {
         guard !machine.isClosed else { return }
-        let limit = worker.settings.bufferBytes
+        let limit = generation.settings.bufferBytes
         if let upstream {
             if let pipe = splicePipe {
                 upstream.setReading(pipe.isEmpty && client.output.isEmpty)
@@ -360,7 +377,7 @@ final class ClientSession: ConnectionHandler {
         let state = snapshot.servers[server]
         upstreamHead.removeAll(keepingCapacity: true)
         upstreamHead.reserveCapacity(head.bytes.count + 256)   // the forwarding fields it adds
-        let hop = worker.peer.map { $0.isMemberServer[server] ? $0.hopField(nowWallMs: worker.loop.wallClockMilliseconds) : [] } ?? []
+        let hop = generation.peer.map { $0.isMemberServer[server] ? $0.hopField(nowWallMs: worker.loop.wallClockMilliseconds) : [] } ?? []
         HeadRewriter.upstreamRequest(head, path: target.path, client: clientView,
                                      fallbackHost: state.config.address.description, extraFields: hop, into: &upstreamHead)
         state.requestRouted()
@@ -371,7 +388,7 @@ final class ClientSession: ConnectionHandler {
     /// Attaches a pooled connection when allowed and available, else a new one, and writes the
     /// request head; tells the machine which (or that the connection could not even be started).
     private func connect(_ server: Int, allowPooled: Bool) {
-        if allowPooled, let pooled = worker.upstreamPool.take(server: server) {
+        if allowPooled, let pooled = generation.upstreamPool.take(server: server) {
             pooled.handler = self
             upstream = pooled
             pooled.setReading(true)
@@ -381,11 +398,11 @@ final class ClientSession: ConnectionHandler {
         }
         let config = snapshot.servers[server].config
         do {
-            let pool = worker.poolOfServer[server]
+            let pool = generation.poolOfServer[server]
             let c = try Connection.connect(loop: worker.loop, host: config.address.host, port: Int(config.address.port),
-                                           handler: self, tls: worker.tls.pools[pool], serverName: worker.tls.serverNames[server])
+                                           handler: self, tls: generation.tls.pools[pool], serverName: generation.tls.serverNames[server])
             upstream = c
-            c.setWriteLowWatermark(worker.settings.bufferBytes / 2)
+            c.setWriteLowWatermark(generation.settings.bufferBytes / 2)
             c.setReading(true)
             upstreamHead.withUnsafeBytes { c.output.append($0) }
             followUp = .event(.upstreamAttached(pooled: false))
@@ -410,8 +427,8 @@ final class ClientSession: ConnectionHandler {
         worker.responseHeadScratch.removeAll(keepingCapacity: true)
         worker.responseHeadScratch.reserveCapacity(head.bytes.count + 256)
         HeadRewriter.clientResponse(head, framing: framing, connection: connection, client: clientView,
-                                    serverPrefixes: worker.serverPrefixes[server],
-                                    extraFields: final ? worker.hstsFields[listenerIndex] : [],
+                                    serverPrefixes: generation.serverPrefixes[server],
+                                    extraFields: final ? generation.hstsFields[listenerIndex] : [],
                                     setCookie: final ? setCookie : [], into: &worker.responseHeadScratch)
         bytesToClient += worker.responseHeadScratch.count
         worker.responseHeadScratch.withUnsafeBytes { client.output.append($0) }
@@ -433,7 +450,7 @@ final class ClientSession: ConnectionHandler {
         // They slice the request's bytes: let go, so the next head reuses its buffer.
         target = nil
         clientView.host = []
-        if worker.queuedCount > 0 { worker.serveQueues() }
+        if worker.hasQueued { worker.serveQueues() }
     }
 
     private func count(_ counter: SessionCounter) {

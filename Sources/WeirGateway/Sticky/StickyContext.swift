@@ -106,6 +106,17 @@ final class ListenerModes: Sendable {
         names = listeners.map(\.name)
     }
 
+    /// A reload: the modes of `listeners`, where a listener that `previous` had under the same name
+    /// with the same configured mode keeps the mode it was switched to at run time.
+    convenience init(_ listeners: [Listener], previous: ListenerModes, previousListeners: [Listener]) {
+        self.init(listeners)
+        for (i, listener) in listeners.enumerated() {
+            guard let j = previousListeners.firstIndex(where: { $0.name == listener.name }),
+                  previousListeners[j].mode == listener.mode else { continue }
+            set(i, previous.mode(j))
+        }
+    }
+
     func mode(_ listener: Int) -> Mode { values[listener].load(ordering: .relaxed) == 1 ? .redirect : .proxy }
 
     func set(_ listener: Int, _ mode: Mode) { values[listener].store(mode == .redirect ? 1 : 0, ordering: .relaxed) }
