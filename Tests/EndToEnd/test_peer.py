@@ -321,3 +321,28 @@ def test_a_peer_listens_over_tls_like_a_gateway(weir_bin, procs, tmp_path, demo_
     answer = curl_a("/x?y=1")
     assert answer.startswith("HTTP/1.1 307"), answer
     assert re.search(rf"(?im)^location: http://127\.0\.0\.1:({group['b'].port}|{group['c'].port})/x\?y=1&weir-hop=a\.", answer), answer
+
+
+def test_a_peer_reloads_its_conf_d_and_keeps_its_group(weir_bin, procs, tmp_path, demo_backend):
+    """A reload of a peer's conf.d keeps the group as it was (members on-line, levels set at run time);
+    [peer] and [group] changes are named as waiting for a restart."""
+    import subprocess
+    group = PeerGroup(weir_bin, procs, tmp_path, demo_backend)
+    group.start_all()
+    a = group["a"]
+    admin = ["--admin", f"127.0.0.1:{a.admin_port}"]
+    assert subprocess.run([weir_bin, "levels", *admin, "--first-level", "0.7"], capture_output=True, timeout=10).returncode == 0
+    config = a.confdir / "10-peer.toml"
+    config.write_text(config.read_text().replace('upstream_response = "5s"', 'upstream_response = "6s"'))
+    run = subprocess.run([weir_bin, "reload", *admin], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0 and "[timeouts] changed" in run.stdout, (run.stdout, run.stderr)
+    assert all(m["online"] for m in a.group()["members"]), a.group()
+    levels = json.loads(subprocess.run([weir_bin, "levels", *admin], capture_output=True, text=True, timeout=10).stdout)
+    assert levels["first_level"] == 0.7, levels
+    # A loaded application still sends the extra elsewhere after the reload.
+    group.set_app_load("a", "0.9")
+    group.wait_load("a", lambda load: load >= 0.9)
+    assert "app-a" not in Counter(served_by(get(a.url("/"))) for _ in range(6))
+    config.write_text(config.read_text().replace("capacity = 100", "capacity = 50"))
+    run = subprocess.run([weir_bin, "reload", *admin], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0 and "NOT applied until a restart: [peer] changed" in run.stdout, run.stdout

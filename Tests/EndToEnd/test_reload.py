@@ -47,7 +47,7 @@ class ReloadableGateway:
         self.outcomes = 0
 
     def write(self, servers: dict, *, cert, key, extra_route: bool = False, extra_listener: int | None = None,
-              weights: dict | None = None, workers: int = 2, broken: str = ""):
+              weights: dict | None = None, workers: int = 2, broken: str = "", sticky_idle: str | None = None):
         """servers: {id: port} of pool "web"; pool "alt" (server b-alt) is always there, routed only with extra_route."""
         lines = ["[global]", f"workers = {workers}", 'access_log = "off"', 'drain_timeout = "5s"',
                  f'state_dir = "{self.state}"', "", "[timeouts]", 'upstream_connect = "2s"', 'upstream_response = "5s"',
@@ -65,6 +65,10 @@ class ReloadableGateway:
         lines += ["", "[[pool]]", 'name = "alt"', "[[pool.server]]", 'id = "b-alt"', f'address = "127.0.0.1:{self.alt_port}"']
         if extra_route:
             lines += ["", "[[route]]", 'name = "extra"', 'path = "/extra/*"', 'pool = "alt"']
+        if sticky_idle:
+            lines += ["", "[sticky]", 'secret = "reload-test-secret-0123456789abcdefghij"',
+                      "", "[[route]]", 'name = "bank"', 'path = "/banking/*"', 'pool = "web"',
+                      "[[route.sticky]]", 'path = "/banking/*"', 'complete = ["/banking/logout"]', f'idle_timeout = "{sticky_idle}"']
         lines += ["", "[[route]]", 'name = "all"', 'path = "/"', 'pool = "web"']
         (self.dir / "10-weir.toml").write_text("\n".join(lines) + "\n" + broken)
 
@@ -248,3 +252,25 @@ def test_listeners_come_and_go_with_a_reload(reloadable, pki):
     assert "listeners removed: more" in line, line
     wait_until(lambda: not can_connect("127.0.0.1", extra), 5, what="the removed listener to stop accepting")
     assert get(gw.port)[0] == 200
+
+
+def test_pins_to_servers_that_stay_remain_valid_across_reloads(reloadable, pki):
+    gw, ports = reloadable(workers=1, sticky_idle="10m")
+    c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    c.request("GET", "/banking/start")
+    r = c.getresponse()
+    pinned = r.read().decode().strip()
+    cookie = r.getheader("Set-Cookie").split(";")[0]
+    c.close()
+    assert cookie.startswith("weir_pin="), cookie
+    other = "b2" if pinned == "b1" else "b1"
+    # the pool changes around the pinned server (the other one goes, b3 comes) and so does the rule
+    gw.write({pinned: ports[pinned], "b3": ports["b3"]}, cert=pki.weir.cert, key=pki.weir.key, workers=1, sticky_idle="20m")
+    line = gw.reload()
+    assert f"servers removed: {other} (pool web)" in line and "routes changed: bank" in line, line
+    for _ in range(6):
+        c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+        c.request("GET", "/banking/next", headers={"Cookie": cookie})
+        r = c.getresponse()
+        assert r.read().decode().strip() == pinned
+        c.close()
