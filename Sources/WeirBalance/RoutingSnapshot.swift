@@ -75,6 +75,8 @@ public final class RoutingSnapshot: Sendable {
                 // report): no herding correction for it, only for the others' beacons.
                 if isLocal { own.herding = false }
                 let state = ServerState(config: server, index: servers.count, settings: own)
+                // A drain/maint kept in the runtime state holds from the start (and after every reload).
+                if let held = server.adminCondition { state.setAdminCondition(held == .drain ? .drain : .maint) }
                 if isLocal, let peer = configuration.peer { state.setServedPaths(peer.serves) }
                 servers.append(state)
             }
