@@ -10,7 +10,8 @@ struct Weir: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "Weir: an HTTP reverse-proxy gateway and IP redirector.",
-        subcommands: [Run.self, PeerCommand.self, LevelsCommand.self, Check.self, StatusCommand.self, ModeCommand.self, DemoBackendCommand.self],
+        subcommands: [Run.self, PeerCommand.self, LevelsCommand.self, Check.self, StatusCommand.self, ModeCommand.self, DemoBackendCommand.self,
+                      StateCommand.self, ServerCommand.self, WeightCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -49,7 +50,8 @@ struct Run: ParsableCommand {
         do {
             // A gateway with a [group] listens to its beacons (pools with load_source = "beacons").
             let group = try configuration.group.map { _ in try PeerSetup.runtime(configuration, log: logLine) }
-            let gateway = Gateway(configuration: configuration, log: logLine, services: group.map { [$0] } ?? [])
+            let (effective, kept) = RuntimeStateStore.overlay(on: configuration, log: logLine)
+            let gateway = Gateway(configuration: effective, log: logLine, services: group.map { [$0] } ?? [], runtimeState: kept)
             let status = try gateway.run()
             throw ExitCode(status)
         } catch let error as ExitCode {
@@ -75,7 +77,8 @@ struct PeerCommand: ParsableCommand {
         }
         do {
             let group = try PeerSetup.runtime(configuration, log: logLine)
-            let gateway = Gateway(configuration: configuration, log: logLine, services: [group])
+            let (effective, kept) = RuntimeStateStore.overlay(on: configuration, log: logLine)
+            let gateway = Gateway(configuration: effective, log: logLine, services: [group], runtimeState: kept)
             let status = try gateway.run()
             group.releaseOwnAddresses()
             throw ExitCode(status)

@@ -1,5 +1,6 @@
 import Foundation
 import WeirBalance
+import WeirConfig
 import WeirHTTP
 
 /// What the admin listener answers, apart from the socket work:
@@ -13,6 +14,9 @@ import WeirHTTP
 ///   and gets no new requests; maint gets nothing; enable clears either
 /// - `GET /mode`, `POST /mode?mode=proxy|redirect[&listener=NAME]`: the listeners' run-time mode,
 ///   effective for new requests at once (requests in flight finish as they started)
+/// - `POST /servers/{id}/weight?value=N`, `POST /pools/{name}/servers?id=&address=[&weight=...]`,
+///   `DELETE /pools/{name}/servers/{id}[?now=1]`, `GET /state`, `DELETE /state[/SECTION[/KEY]]`: runtime
+///   changes that persist (see AdminAPI+RuntimeState.swift). Drains, enables and mode switches are kept too.
 struct AdminAPI {
     let snapshot: RoutingSnapshot
     let stats: GatewayStats
@@ -27,6 +31,11 @@ struct AdminAPI {
     var groupService: ControlService? = nil
     /// Per pool index, its `[pool.monitor]` status (control thread), for /status.
     var monitorStatus: (UInt64) -> [Int: StatusDocument.MonitorEntry] = { _ in [:] }
+    /// Where runtime changes are kept (`<state_dir>/runtime.json`); nil: they are not kept.
+    var runtimeState: RuntimeStateStore? = nil
+    /// Rebuilds the snapshot from conf.d with the runtime state laid over it (weights, servers added or
+    /// removed); nil until the gateway provides it: such a change is then saved for the next start or reload.
+    var reload: (() -> ReloadResult)? = nil
 
     struct Answer {
         var status: Int
@@ -54,8 +63,18 @@ struct AdminAPI {
                                                             monitors: monitorStatus(now)).encoded())
         case ("GET", ["servers"]), ("HEAD", ["servers"]):
             return Answer(status: 200, body: register(detail: LocalEndpoints.queryValue("detail", in: query) == "1"))
+        case ("POST", let s) where s.count == 3 && s[0] == "servers" && s[2] == "weight":
+            return setWeight(id: s[1], query: query)
         case ("POST", let s) where s.count == 3 && s[0] == "servers":
             return setCondition(id: s[1], action: s[2])
+        case ("POST", let s) where s.count == 3 && s[0] == "pools" && s[2] == "servers":
+            return addServer(pool: s[1], query: query)
+        case ("DELETE", let s) where s.count == 4 && s[0] == "pools" && s[2] == "servers":
+            return removeServer(pool: s[1], id: s[3], now: LocalEndpoints.queryValue("now", in: query) == "1")
+        case ("GET", ["state"]), ("HEAD", ["state"]):
+            return stateDocument()
+        case ("DELETE", let s) where (1...3).contains(s.count) && s[0] == "state":
+            return clearState(section: s.count > 1 ? s[1] : nil, key: s.count > 2 ? s[2] : nil)
         case ("GET", ["peer"]), ("HEAD", ["peer"]):
             return peerSettings()
         case ("POST", ["peer"]):
@@ -64,14 +83,14 @@ struct AdminAPI {
             return Answer(status: 200, body: modeDocument())
         case ("POST", ["mode"]):
             return switchMode(query: query)
-        case (_, ["status"]), (_, ["servers"]), (_, ["mode"]), (_, ["peer"]):
+        case (_, ["status"]), (_, ["servers"]), (_, ["mode"]), (_, ["peer"]), (_, ["state"]):
             return text(405, "method \(method) is not allowed on \(path)")
         default:
-            return text(404, "unknown admin path \(path); try GET /status, GET /servers, POST /servers/ID/drain|enable|maint, GET or POST /mode, GET or POST /peer")
+            return text(404, "unknown admin path \(path); try GET /status, GET /servers, POST /servers/ID/drain|enable|maint, GET or POST /mode, GET or POST /peer, POST /servers/ID/weight?value=N, POST /pools/NAME/servers?id=ID&address=IP:PORT, DELETE /pools/NAME/servers/ID, GET or DELETE /state")
         }
     }
 
-    private func text(_ status: Int, _ message: String) -> Answer {
+    func text(_ status: Int, _ message: String) -> Answer {
         Answer(status: status, contentType: "text/plain; charset=utf-8", body: Array((message + "\n").utf8))
     }
 
@@ -116,7 +135,8 @@ struct AdminAPI {
         default: return text(404, "unknown action \(action); use drain, enable or maint")
         }
         log("weir: server \(id): \(action) (admin API); now \(server.condition.description)")
-        return Answer(status: 200, body: Array("{\"id\":\"\(id)\",\"state\":\"\(server.condition.description)\"}\n".utf8))
+        let kept = keepLive { $0.setCondition(AdminCondition(rawValue: action), pool: poolName(ofServer: index), id: id) }
+        return Answer(status: 200, body: Array("{\"id\":\"\(id)\",\(kept)\"state\":\"\(server.condition.description)\"}\n".utf8))
     }
 
     // MARK: - Peer levels and interval (weir peer)
@@ -186,7 +206,10 @@ struct AdminAPI {
             modes.set(i, mode.mode)
             log("weir: listener \(modes.names[i]) now in \(mode.rawValue) mode (admin API)")
         }
-        return Answer(status: 200, body: modeDocument())
+        let kept = keepLive { state in for i in targets { state.setMode(mode.mode, listener: modes.names[i]) } }
+        var body = modeDocument()
+        if !kept.isEmpty, body.last == 10, body.first == UInt8(ascii: "{") { body = Array("{".utf8) + Array(kept.utf8) + body.dropFirst() }
+        return Answer(status: 200, body: body)
     }
 
     private enum ModeName: String {

@@ -9,10 +9,14 @@ public final class Gateway {
     private let configuration: WeirConfiguration
     private let log: (String) -> Void
     private let services: [ControlService]
+    private let runtimeState: RuntimeStateStore?
 
     /// `log` receives operational messages (one line each); the access log goes where the configuration says.
     /// `services` run on the control thread (a peer group's beacons, see `ControlService`).
-    public init(configuration: WeirConfiguration, log: @escaping (String) -> Void, services: [ControlService] = []) {
+    /// `runtimeState`: where the admin API keeps runtime changes (its state already laid over `configuration`).
+    public init(configuration: WeirConfiguration, log: @escaping (String) -> Void, services: [ControlService] = [],
+                runtimeState: RuntimeStateStore? = nil) {
+        self.runtimeState = runtimeState
         self.configuration = configuration
         self.log = log
         self.services = services
@@ -84,6 +88,7 @@ public final class Gateway {
             api.groupStatus = { services.lazy.compactMap { $0.groupStatus() }.first }
             api.groupService = services.first { $0.beaconIntervalMilliseconds != nil }
             api.monitorStatus = { monitor.status(now: $0) }
+            api.runtimeState = runtimeState
             admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
         }
         let remaining = ManagedCounter(workers.count)
