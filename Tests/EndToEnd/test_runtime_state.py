@@ -70,7 +70,7 @@ def test_a_drain_and_a_mode_switch_survive_a_restart(weir_bin, demo_backend, gat
     for _ in range(6):       # redirect mode, and never to the drained server
         r = curl(gw.url("/x"))
         assert r.status == 307 and r.header("Location") == f"http://127.0.0.1:{b2.port}/x", (r.status, r.headers)
-    assert "runtime state" in gw.stderr() and "2 of 2 entries applied" in gw.stderr()
+    assert "runtime state" in gw.stderr() and "2 entries laid over conf.d" in gw.stderr()
 
     shown = weir(weir_bin, "state", "--admin", gw.admin)
     assert shown.returncode == 0, shown.stderr

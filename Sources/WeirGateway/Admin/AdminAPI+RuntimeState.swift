@@ -129,7 +129,8 @@ extension AdminAPI {
         let result = reload()
         if result.ok { return text(200, "\(what): in effect; \(result.message)") }
         if let undo, let store = runtimeState { store.restore(undo) }
-        return text(500, "\(what): not applied, the reload failed: \(result.message)" + (undo == nil ? "" : "; the runtime state is as before"))
+        return text(500, "\(what): not applied, the reload failed: \(result.message)"
+                    + (undo == nil ? "; kept for the next reload that succeeds" : "; the runtime state is as before"))
     }
 
     private var notKept: Answer { text(503, "runtime changes are not kept by this process (no state directory)") }

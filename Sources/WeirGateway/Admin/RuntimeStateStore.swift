@@ -53,7 +53,9 @@ public final class RuntimeStateStore: @unchecked Sendable {
         let (configuration, warnings) = state.apply(to: base)
         lock.withLock { lastWarnings = warnings }
         for line in warnings { log("weir: runtime state \(path): \(line) (clear it with weir state clear)") }
-        if !state.isEmpty { log("weir: runtime state \(path): \(state.count - warnings.count) of \(state.count) entries applied") }
+        if !state.isEmpty {
+            log("weir: runtime state \(path): \(state.count) entries laid over conf.d" + (warnings.isEmpty ? "" : ", \(warnings.count) not applied"))
+        }
         return configuration
     }
 
