@@ -57,7 +57,7 @@ import WeirBalance
     @Test func aDrainAndAModeSwitchActAtOnceAndAreThereAfterARestart() throws {
         let dir = stateDirectory("drain")
         let (first, _) = try api(dir)
-        #expect(call(first, "POST", "/servers/w1/drain") == (200, #"{"id":"w1","persisted":true,"state":"drain"}"# + "\n"))
+        #expect(call(first, "POST", "/servers/w1/drain") == (200, #"{"id":"w1","state":"drain"}"# + "\n"))
         #expect(call(first, "POST", "/mode?mode=redirect").0 == 200)
         #expect(first.snapshot.servers[0].condition == .drain && first.modes.mode(0) == .redirect)
         let (second, _) = try api(dir)           // a restart on the same conf.d and state_dir
@@ -132,6 +132,20 @@ import WeirBalance
         #expect(store.state.added.isEmpty && store.state.servers.count == 1)
         #expect(call(api, "DELETE", "/state").0 == 202)
         #expect(try RuntimeState.read(stateDirectory: dir).isEmpty)
+    }
+
+    @Test func aDrainThatCannotBeKeptStillActsAndSaysSoButAServerChangeChangesNothing() throws {
+        let blocker = stateDirectory("blocked")
+        try Data("a file, not a directory".utf8).write(to: URL(fileURLWithPath: blocker))
+        defer { try? FileManager.default.removeItem(atPath: blocker) }
+        let (api, store) = try api(blocker + "/state")
+        let (status, body) = call(api, "POST", "/servers/w1/drain")
+        #expect(status == 200 && body.hasPrefix(#"{"id":"w1","persisted":false,"persist_error":"cannot write \#(blocker)/state/runtime.json: "#))
+        #expect(api.snapshot.servers[0].condition == .drain)
+        #expect(store.state.servers == [.init(pool: "web", id: "w1", condition: .drain)])   // kept for a later write
+        let (added, message) = call(api, "POST", "/pools/web/servers?id=w3&address=192.0.2.3:80")
+        #expect(added == 500 && message.hasPrefix("nothing changed: cannot write \(blocker)/state/runtime.json: "))
+        #expect(store.state.added.isEmpty)
     }
 
     @Test func aCorruptFileIsSetAsideAndTheGatewayStartsOnConfDAlone() throws {

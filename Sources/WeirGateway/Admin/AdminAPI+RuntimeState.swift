@@ -101,11 +101,12 @@ extension AdminAPI {
 
     // MARK: - Keeping and reloading
 
-    /// The JSON fragment for an answer after a live change was kept: `"persisted":true,` (or false and why);
-    /// empty without a store.
+    /// The JSON fragment for an answer after a live change: empty when it was kept (the answer is the one it
+    /// always was) or there is no store; `"persisted":false,"persist_error":"...",` when the file could not be
+    /// written.
     func keepLive(_ change: (inout RuntimeState) -> Void) -> String {
         guard let store = runtimeState else { return "" }
-        guard let error = store.update(keepOnFailure: true, change) else { return "\"persisted\":true," }
+        guard let error = store.update(keepOnFailure: true, change) else { return "" }
         return "\"persisted\":false,\"persist_error\":\(Self.jsonString("cannot write \(store.path): \(error)")),"
     }
 
@@ -150,6 +151,8 @@ extension AdminAPI {
     }
 
     static func jsonString(_ text: String) -> String {
-        String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return String(decoding: (try? encoder.encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
     }
 }
