@@ -82,6 +82,9 @@ public final class RoutingSnapshot: Sendable {
                 let carried = previousLive[server.id]
                 carried.map { ServerState.clearLending($0) }
                 let state = ServerState(config: server, index: servers.count, settings: own, live: carried)
+                // The operator's drain/maint is kept in the runtime state, laid over conf.d at every load:
+                // it holds from the start and after every reload, and a cleared one ends with the reload.
+                state.setAdminCondition(server.adminCondition.map { $0 == .drain ? .drain : .maint })
                 if isLocal, let peer = configuration.peer { state.setServedPaths(peer.serves) }
                 servers.append(state)
             }

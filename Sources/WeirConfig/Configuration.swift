@@ -622,10 +622,14 @@ public struct Server: Sendable, Equatable {
     /// the pool of a route whose path lies in one of them while that pool is loaded (see `Pool.lendLevel`), and
     /// then takes only requests whose path lies in one of them. Default `[]` (never lent).
     public var canServe: [String]
+    /// The operator's drain or maint, from the runtime state (`RuntimeState.apply(to:)`); no TOML key. The server
+    /// starts in it (health as any new server). Default nil (none).
+    public var adminCondition: AdminCondition?
 
     public init(id: String, address: SocketAddress, weight: Int = 1, capacity: Int = 100,
                 publicURL: String? = nil, group: Int = 0, maxConns: Int? = nil, probed: Bool = true,
-                canServe: [String] = []) {
+                canServe: [String] = [], adminCondition: AdminCondition? = nil) {
+        self.adminCondition = adminCondition
         self.canServe = canServe
         self.id = id
         self.address = address

@@ -10,7 +10,8 @@ struct Weir: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "Weir: an HTTP reverse-proxy gateway and IP redirector.",
-        subcommands: [Run.self, PeerCommand.self, LevelsCommand.self, Check.self, StatusCommand.self, ReloadCommand.self, ModeCommand.self, DemoBackendCommand.self],
+        subcommands: [Run.self, PeerCommand.self, LevelsCommand.self, Check.self, StatusCommand.self, ReloadCommand.self, ModeCommand.self,
+                      DemoBackendCommand.self, StateCommand.self, ServerCommand.self, WeightCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -26,10 +27,11 @@ struct ConfigOptions: ParsableArguments {
     init() {}
     init(directory: String) { self.directory = directory }
 
-    /// Reads the directory again for a reload; throws the loader's errors (file and key named).
-    var reader: () throws -> WeirConfiguration {
+    /// Reads the directory again for a reload, with the runtime state laid over it; throws the
+    /// loader's errors (file and key named).
+    func reader(overlay store: RuntimeStateStore) -> () throws -> WeirConfiguration {
         let directory = self.directory
-        return { try ConfigLoader.load(directory: directory) }
+        return { store.overlay(on: try ConfigLoader.load(directory: directory)) }
     }
 
     func load() throws -> WeirConfiguration {
@@ -55,8 +57,9 @@ struct Run: ParsableCommand {
         do {
             // A gateway with a [group] listens to its beacons (pools with load_source = "beacons").
             let group = try configuration.group.map { _ in try PeerSetup.runtime(configuration, log: logLine) }
-            let gateway = Gateway(configuration: configuration, log: logLine, services: group.map { [$0] } ?? [],
-                                  reader: config.reader)
+            let (effective, kept) = RuntimeStateStore.overlay(on: configuration, log: logLine)
+            let gateway = Gateway(configuration: effective, log: logLine, services: group.map { [$0] } ?? [],
+                                  reader: config.reader(overlay: kept), runtimeState: kept)
             let status = try gateway.run()
             throw ExitCode(status)
         } catch let error as ExitCode {
@@ -82,7 +85,9 @@ struct PeerCommand: ParsableCommand {
         }
         do {
             let group = try PeerSetup.runtime(configuration, log: logLine)
-            let gateway = Gateway(configuration: configuration, log: logLine, services: [group], reader: config.reader)
+            let (effective, kept) = RuntimeStateStore.overlay(on: configuration, log: logLine)
+            let gateway = Gateway(configuration: effective, log: logLine, services: [group],
+                                  reader: config.reader(overlay: kept), runtimeState: kept)
             let status = try gateway.run()
             group.releaseOwnAddresses()
             throw ExitCode(status)

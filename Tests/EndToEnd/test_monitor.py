@@ -143,7 +143,7 @@ def test_monitor_drives_balancing_and_its_failures_are_ignored(demo_backend, gat
         monitor.close()
 
 
-def test_another_weirs_status_serves_as_the_monitor(demo_backend, gateway):
+def test_another_weirs_status_serves_as_the_monitor(demo_backend, gateway, tmp_path):
     a, b = demo_backend("a"), demo_backend("b")
     upstream = gateway(pools={"p": [a, b]}, admin="auto")
     host, _, port = upstream.admin.rpartition(":")
@@ -151,8 +151,10 @@ def test_another_weirs_status_serves_as_the_monitor(demo_backend, gateway):
     conn.request("POST", "/servers/b/drain")
     assert conn.getresponse().status == 200
     conn.close()
-    gw = gateway(pools={"p": [a, b]}, admin="auto", pool_options={"p": {
-        "monitor": {"url": f"http://{upstream.admin}/status", "interval": "300ms", "timeout": "200ms"}}})
+    # Its own state_dir: the upstream's drain is kept in the shared one, and b must be drained by the monitor.
+    gw = gateway(pools={"p": [a, b]}, admin="auto", global_extra={"state_dir": str(tmp_path / "monitor-state")},
+                 pool_options={"p": {"monitor": {"url": f"http://{upstream.admin}/status", "interval": "300ms",
+                                                 "timeout": "200ms"}}})
     wait_until(lambda: gw.server_status("b")["state"] == "drain", 10, what="b drained through the other Weir")
     assert served_by(gw, 10) == {"a": 10}
     entry = pool_entry(gw)["monitor"]

@@ -18,8 +18,11 @@ import WeirConfig
         old.servers[1].setHealth(up: false, now: clock.nowNanoseconds)
         old.servers[1].requestStarted()
         old.servers[1].recordReport(load: 0.7, state: nil, now: clock.nowNanoseconds)
-        // b moves to the front and changes weight; c is new; a stays.
-        let new = snapshot([server("b", port: 2, weight: 5), server("c", port: 3), server("a", port: 1)], previous: old)
+        // b moves to the front and changes weight; c is new; a stays, drained (the runtime state laid
+        // over conf.d says so: every drain made at run time is kept there).
+        var drained = server("a", port: 1)
+        drained.adminCondition = .drain
+        let new = snapshot([server("b", port: 2, weight: 5), server("c", port: 3), drained], previous: old)
         #expect(new.servers.map(\.config.id) == ["b", "c", "a"])
         #expect(new.servers[2].condition == .drain)
         #expect(new.servers[0].isHealthy == false)
@@ -32,6 +35,15 @@ import WeirConfig
         #expect(new.servers[0].inFlightCount == 0)
         // A new server starts fresh.
         #expect(new.servers[1].condition == .up && new.servers[1].totalRequests.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func aDrainTheConfigurationNoLongerHoldsEndsWithTheReload() {
+        var drained = server("a", port: 1)
+        drained.adminCondition = .drain
+        let old = snapshot([drained])
+        #expect(old.servers[0].condition == .drain)
+        let new = snapshot([server("a", port: 1)], previous: old)
+        #expect(new.servers[0].condition == .up)
     }
 
     @Test func aServerRemovedAndAddedAgainStartsFresh() {

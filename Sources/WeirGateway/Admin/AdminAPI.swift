@@ -1,5 +1,6 @@
 import Foundation
 import WeirBalance
+import WeirConfig
 import WeirHTTP
 
 /// What the admin listener answers, apart from the socket work:
@@ -13,6 +14,9 @@ import WeirHTTP
 ///   and gets no new requests; maint gets nothing; enable clears either
 /// - `GET /mode`, `POST /mode?mode=proxy|redirect[&listener=NAME]`: the listeners' run-time mode,
 ///   effective for new requests at once (requests in flight finish as they started)
+/// - `POST /servers/{id}/weight?value=N`, `POST /pools/{name}/servers?id=&address=[&weight=...]`,
+///   `DELETE /pools/{name}/servers/{id}[?now=1]`, `GET /state`, `DELETE /state[/SECTION[/KEY]]`: runtime
+///   changes that persist (see AdminAPI+RuntimeState.swift). Drains, enables and mode switches are kept too.
 /// - `POST /reload`: reads conf.d again and swaps it in (200 and what changed), or keeps the
 ///   configuration in force (409 and why: the file and key of a broken one)
 struct AdminAPI {
@@ -29,7 +33,10 @@ struct AdminAPI {
     var groupService: ControlService? = nil
     /// Per pool index, its `[pool.monitor]` status (control thread), for /status.
     var monitorStatus: (UInt64) -> [Int: StatusDocument.MonitorEntry] = { _ in [:] }
-    /// `POST /reload`: reads conf.d again (nil: refused).
+    /// Where runtime changes are kept (`<state_dir>/runtime.json`); nil: they are not kept.
+    var runtimeState: RuntimeStateStore? = nil
+    /// `POST /reload`, and the runtime changes that need a new snapshot (weights, servers added or
+    /// removed): reads conf.d again with the runtime state laid over it (nil: refused, or saved for the next start).
     var reload: (() -> ReloadResult)? = nil
     /// The last reload's outcome (nil: none yet), for /status.
     var lastReload: () -> ReloadResult? = { nil }
@@ -68,8 +75,18 @@ struct AdminAPI {
             return Answer(status: 200, body: document.encoded())
         case ("GET", ["servers"]), ("HEAD", ["servers"]):
             return Answer(status: 200, body: register(detail: LocalEndpoints.queryValue("detail", in: query) == "1"))
+        case ("POST", let s) where s.count == 3 && s[0] == "servers" && s[2] == "weight":
+            return setWeight(id: s[1], query: query)
         case ("POST", let s) where s.count == 3 && s[0] == "servers":
             return setCondition(id: s[1], action: s[2])
+        case ("POST", let s) where s.count == 3 && s[0] == "pools" && s[2] == "servers":
+            return addServer(pool: s[1], query: query)
+        case ("DELETE", let s) where s.count == 4 && s[0] == "pools" && s[2] == "servers":
+            return removeServer(pool: s[1], id: s[3], now: LocalEndpoints.queryValue("now", in: query) == "1")
+        case ("GET", ["state"]), ("HEAD", ["state"]):
+            return stateDocument()
+        case ("DELETE", let s) where (1...3).contains(s.count) && s[0] == "state":
+            return clearState(section: s.count > 1 ? s[1] : nil, key: s.count > 2 ? s[2] : nil)
         case ("GET", ["peer"]), ("HEAD", ["peer"]):
             return peerSettings()
         case ("POST", ["peer"]):
@@ -82,14 +99,14 @@ struct AdminAPI {
             guard let reload else { return text(409, "reload refused: this process cannot read its configuration again") }
             let result = reload()
             return text(result.ok ? 200 : 409, result.message)
-        case (_, ["status"]), (_, ["servers"]), (_, ["mode"]), (_, ["peer"]), (_, ["reload"]):
+        case (_, ["status"]), (_, ["servers"]), (_, ["mode"]), (_, ["peer"]), (_, ["state"]), (_, ["reload"]):
             return text(405, "method \(method) is not allowed on \(path)")
         default:
-            return text(404, "unknown admin path \(path); try GET /status, GET /servers, POST /servers/ID/drain|enable|maint, GET or POST /mode, GET or POST /peer, POST /reload")
+            return text(404, "unknown admin path \(path); try GET /status, GET /servers, POST /servers/ID/drain|enable|maint, GET or POST /mode, GET or POST /peer, POST /reload, POST /servers/ID/weight?value=N, POST /pools/NAME/servers?id=ID&address=IP:PORT, DELETE /pools/NAME/servers/ID, GET or DELETE /state")
         }
     }
 
-    private func text(_ status: Int, _ message: String) -> Answer {
+    func text(_ status: Int, _ message: String) -> Answer {
         Answer(status: status, contentType: "text/plain; charset=utf-8", body: Array((message + "\n").utf8))
     }
 
@@ -134,7 +151,8 @@ struct AdminAPI {
         default: return text(404, "unknown action \(action); use drain, enable or maint")
         }
         log("weir: server \(id): \(action) (admin API); now \(server.condition.description)")
-        return Answer(status: 200, body: Array("{\"id\":\"\(id)\",\"state\":\"\(server.condition.description)\"}\n".utf8))
+        let kept = keepLive { $0.setCondition(AdminCondition(rawValue: action), pool: poolName(ofServer: index), id: id) }
+        return Answer(status: 200, body: Array("{\"id\":\"\(id)\",\(kept)\"state\":\"\(server.condition.description)\"}\n".utf8))
     }
 
     // MARK: - Peer levels and interval (weir peer)
@@ -204,7 +222,10 @@ struct AdminAPI {
             modes.set(i, mode.mode)
             log("weir: listener \(modes.names[i]) now in \(mode.rawValue) mode (admin API)")
         }
-        return Answer(status: 200, body: modeDocument())
+        let kept = keepLive { state in for i in targets { state.setMode(mode.mode, listener: modes.names[i]) } }
+        var body = modeDocument()
+        if !kept.isEmpty, body.last == 10, body.first == UInt8(ascii: "{") { body = Array("{".utf8) + Array(kept.utf8) + body.dropFirst() }
+        return Answer(status: 200, body: body)
     }
 
     private enum ModeName: String {

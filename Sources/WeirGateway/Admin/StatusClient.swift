@@ -4,6 +4,8 @@ import WeirIO
 public enum StatusClient {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        /// Nothing answered (not listening, or no answer in time), as opposed to an answer that says no.
+        public var unreachable = false
     }
 
     /// Asks the admin listener at `host`:`port`; waits at most `timeoutMilliseconds`.
@@ -17,7 +19,8 @@ public enum StatusClient {
         }
     }
 
-    /// Sends `method path` to the admin listener and returns the body of a 200 answer.
+    /// Sends `method path` to the admin listener and returns the body of a 2xx answer (202: accepted, e.g. a
+    /// runtime change saved for the next reload).
     /// Throws a `Failure` with the listener's own message for any other status.
     public static func send(method: String, path: String, host: String, port: Int, timeoutMilliseconds: Int64 = 3000) throws -> [UInt8] {
         let loop = try EventLoop()
@@ -32,12 +35,13 @@ public enum StatusClient {
         loop.run()
         switch result {
         case .response(let head, let body):
-            guard head.status == 200 else {
+            guard (200..<300).contains(head.status) else {
                 throw Failure(description: "admin listener \(shown) answered \(head.status): \(String(decoding: body, as: UTF8.self))")
             }
             return body
         case .failed(let why):
-            throw Failure(description: "cannot reach the admin listener at \(shown): \(why) (is weir running, and is [admin] address set?)")
+            throw Failure(description: "cannot reach the admin listener at \(shown): \(why) (is weir running, and is [admin] address set?)",
+                          unreachable: true)
         case .connected:
             throw Failure(description: "no answer from \(shown)")
         }

@@ -10,13 +10,16 @@ public final class Gateway {
     private let log: (String) -> Void
     private let services: [ControlService]
     private let reader: (() throws -> WeirConfiguration)?
+    private let runtimeState: RuntimeStateStore?
 
     /// `log` receives operational messages (one line each); the access log goes where the configuration says.
     /// `services` run on the control thread (a peer group's beacons, see `ControlService`).
-    /// `reader` reads the configuration again for a reload (SIGHUP, `POST /reload`): conf.d as
-    /// `ConfigLoader` validates it, with the runtime state laid over; nil: reloads are refused.
+    /// `reader` reads conf.d again for a reload (SIGHUP, `POST /reload`), as `ConfigLoader` validates
+    /// it; nil: reloads are refused. `runtimeState`: where the admin API keeps runtime changes; its
+    /// state is already laid over `configuration`, and is laid over every configuration `reader` reads.
     public init(configuration: WeirConfiguration, log: @escaping (String) -> Void, services: [ControlService] = [],
-                reader: (() throws -> WeirConfiguration)? = nil) {
+                reader: (() throws -> WeirConfiguration)? = nil, runtimeState: RuntimeStateStore? = nil) {
+        self.runtimeState = runtimeState
         self.configuration = configuration
         self.log = log
         self.services = services
@@ -79,6 +82,7 @@ public final class Gateway {
             api.groupStatus = { services.lazy.compactMap { $0.groupStatus() }.first }
             api.groupService = services.first { $0.beaconIntervalMilliseconds != nil }
             api.monitorStatus = { plane.monitorStatus(now: $0) }
+            api.runtimeState = runtimeState
             api.reload = { plane.reload(trigger: "admin POST /reload") }
             api.lastReload = { plane.lastReload }
             admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
