@@ -10,7 +10,9 @@ struct Weir: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "Weir: an HTTP reverse-proxy gateway and IP redirector.",
-        subcommands: [Run.self, PeerCommand.self, LevelsCommand.self, Check.self, StatusCommand.self, ModeCommand.self, DemoBackendCommand.self],
+        version: BuildInfo.versionLine,
+        subcommands: [Run.self, PeerCommand.self, LevelsCommand.self, Check.self, StatusCommand.self, ModeCommand.self, DemoBackendCommand.self,
+                      VersionCommand.self],
         defaultSubcommand: Run.self)
 }
 

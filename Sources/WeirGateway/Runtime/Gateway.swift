@@ -56,6 +56,9 @@ public final class Gateway {
                                       clock: clock, log: log, sticky: sticky, modes: modes, tls: tls, peer: peer))
         }
         let control = try EventLoop()
+        // systemd (sd-unit): READY/RELOADING/STOPPING/STATUS and the watchdog over the workers' heartbeats.
+        let systemd = SystemdService(loop: control, listeners: configuration.listeners.count,
+                                     heartbeats: workers.map(\.heartbeat), log: log, snapshot: { snapshot })
         // The control thread's own work: health probes and the admin listener.
         let prober = Prober(loop: control, snapshot: snapshot, clock: clock, log: log, tls: tls)
         let monitor = Monitor(loop: control, snapshot: snapshot, clock: clock, log: log)
@@ -63,7 +66,10 @@ public final class Gateway {
         // SIGHUP reloads certificates (a broken one keeps the old serving); ticket keys rotate.
         let hup = SignalWatcher(loop: control, signal: SIGHUP) { [configuration, log] in
             log("weir: SIGHUP: reloading certificates")
-            for line in tls.reloadCertificates(configuration) { log(line) }
+            systemd.reloading()   // systemd (sd-unit)
+            let lines = tls.reloadCertificates(configuration)
+            for line in lines { log(line) }
+            systemd.reloaded(SystemdService.certificateOutcome(lines))   // systemd (sd-unit)
         }
         var rotations: [LoopTimer] = []
         for (i, listener) in configuration.listeners.enumerated() {
@@ -110,6 +116,7 @@ public final class Gateway {
         let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
         let adminNote = admin.map { _ in " (admin on \(configuration.admin.address!))" } ?? ""
         log("weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
+        systemd.ready()   // systemd (sd-unit)
 
         var draining = false
         var drainStartedMs: Int64 = 0
@@ -125,6 +132,7 @@ public final class Gateway {
             }
             draining = true
             drainStartedMs = control.monotonicMilliseconds
+            systemd.stopping()   // systemd (sd-unit)
             snapshot.failureReports.setProbeHook(nil)
             prober.stop()
             monitor.stop()
@@ -142,7 +150,7 @@ public final class Gateway {
         let term = SignalWatcher(loop: control, signal: SIGTERM) { startDrain("SIGTERM") }
         let int = SignalWatcher(loop: control, signal: SIGINT) { startDrain("SIGINT") }
         control.run()
-        _ = (term, int, drainTimer, hup, rotations)
+        _ = (term, int, drainTimer, hup, rotations, systemd)
         log("weir: stopped; \(stats.summary)")
         return 0
     }

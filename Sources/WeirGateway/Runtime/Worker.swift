@@ -45,6 +45,8 @@ final class Worker {
     private(set) var isDraining = false
     private var housekeeping: LoopTimer?
     private var onStopped: (() -> Void)?
+    /// systemd (sd-unit): bumped every tick; the control thread's watchdog checks it moves.
+    let heartbeat = WorkerHeartbeat()
 
     /// Binds this worker's listeners. Throws an `IOError` naming the address when one cannot be bound.
     init(index: Int, configuration: WeirConfiguration, snapshot: RoutingSnapshot, stats: GatewayStats,
@@ -117,6 +119,7 @@ final class Worker {
         housekeeping = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.tick() }
         housekeeping?.schedule(milliseconds: 100)
         loop.run()
+        heartbeat.finish()   // systemd (sd-unit)
         accessLog.flush()
         upstreamPool.closeAll()
         housekeeping = nil
@@ -208,6 +211,7 @@ final class Worker {
 
     /// Every 100 ms: flush the access log; end the loop when a drain is done.
     private func tick() {
+        heartbeat.beat(worker: index)   // systemd (sd-unit)
         accessLog.flush()
         stopIfDrained()
     }
