@@ -18,12 +18,28 @@ FUZZ_SMOKE_SECONDS ?= 8
 FUZZ_JOBS          ?= 1
 FUZZ_TARGETS       ?=
 
-.PHONY: run test build deps test-deps bench-deps unit e2e bench bench-all bench-instructions check clean tls-audit tls-deps fuzz bench-peers
+# `make install` / `make deb`: where things go, and the binary installed (already built: neither
+# target builds, so a test can install the binary it has; `make build` first).
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+SYSCONFDIR  ?= /etc
+BINDIR      ?= $(PREFIX)/bin
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/weir
+INSTALL_BIN ?= $(RELEASE_BIN)
+VERSION     := $(shell sed -n 's/^\#define WEIR_VERSION "\(.*\)"/\1/p' Sysroot/CWeirBuild/shim.h)
+DEB_ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_OUT     ?= .build
+DEB_LEVEL   ?= 9
+
+.PHONY: run test build deps test-deps bench-deps unit e2e bench bench-all bench-instructions check clean tls-audit tls-deps fuzz bench-peers install deb man
 
 run: deps build
 	@scripts/run-demo.sh $(RELEASE_BIN) $(CONF)
 
 test: deps test-deps
+	@scripts/build-stamp.sh
 	$(SWIFT) build -c release $(RELEASE_FLAGS)
 	$(SWIFT) test
 	WEIR_BIN=$(RELEASE_BIN) python3 -m pytest Tests/EndToEnd -q
@@ -60,8 +76,40 @@ tls-audit: deps tls-deps build
 check: build
 	$(RELEASE_BIN) check -c $(CONF)
 
+# The build stamp first: `weir version` names the commit built (scripts/build-stamp.sh).
 build:
+	@scripts/build-stamp.sh
 	$(SWIFT) build -c release $(RELEASE_FLAGS)
+
+# weir(8) from the binary's own command tree, weir.toml(5) from the shipped conf.d (scripts/gen-man.py).
+man:
+	@test -x $(INSTALL_BIN) || { echo "make man: $(INSTALL_BIN) is missing: run make build first" >&2; exit 1; }
+	python3 scripts/gen-man.py $(INSTALL_BIN) conf.d .build/man
+
+# The binary, both units (their paths rewritten to BINDIR and SYSCONFDIR), conf.d into
+# SYSCONFDIR/weir (an existing file is never overwritten), the README and the man pages.
+install: man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/weir/conf.d \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/weir
+	for unit in systemd/*.service; do \
+		sed -e 's|/usr/local/bin/weir|$(BINDIR)/weir|g' -e 's|/etc/weir/|$(SYSCONFDIR)/weir/|g' $$unit \
+			> $(DESTDIR)$(UNITDIR)/$$(basename $$unit) && chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$unit); \
+	done
+	for conf in conf.d/*.toml; do \
+		target=$(DESTDIR)$(SYSCONFDIR)/weir/conf.d/$$(basename $$conf); \
+		if [ -e $$target ]; then echo "keeping $$target (exists)"; else install -m 0644 $$conf $$target; fi; \
+	done
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 0644 .build/man/man8/weir.8 $(DESTDIR)$(MANDIR)/man8/weir.8
+	install -m 0644 .build/man/man5/weir.toml.5 $(DESTDIR)$(MANDIR)/man5/weir.toml.5
+
+# weir_VERSION_ARCH.deb in DEB_OUT: `make install PREFIX=/usr` staged, then dpkg-deb (scripts/make-deb.sh).
+deb:
+	rm -rf .build/deb-root
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath .build/deb-root) PREFIX=/usr UNITDIR=/usr/lib/systemd/system \
+		INSTALL_BIN=$(abspath $(INSTALL_BIN))
+	scripts/make-deb.sh $(abspath .build/deb-root) $(VERSION) $(DEB_ARCH) $(abspath $(DEB_OUT)) $(DEB_LEVEL)
 
 deps:
 	@scripts/install-packages.sh $(BUILD_PACKAGES)

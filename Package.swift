@@ -22,6 +22,8 @@ let package = Package(
         .systemLibrary(name: "CLibevent", path: "Sysroot/CLibevent", pkgConfig: "libevent"),
         // Module map and shims over the system OpenSSL 3 (libssl, libcrypto).
         .systemLibrary(name: "COpenSSL", path: "Sysroot/COpenSSL", pkgConfig: "openssl"),
+        // The version and build commit (a header; scripts/build-stamp.sh writes the commit before `make build`).
+        .systemLibrary(name: "CWeirBuild", path: "Sysroot/CWeirBuild"),
         // Incremental strict HTTP/1.1 head parsers, the body reader, the response head writer: pure, no I/O.
         .target(name: "WeirHTTP", swiftSettings: dataPath),
         // Reads conf.d/*.toml into one validated immutable snapshot; every error names file and key.
@@ -41,7 +43,7 @@ let package = Package(
         .target(name: "WeirDemoBackend", dependencies: ["WeirHTTP", "WeirIO"]),
         // The command line: run, peer, check, status, mode, demo-backend.
         .executableTarget(name: "weir", dependencies: [
-            "WeirGateway", "WeirConfig", "WeirDemoBackend", "WeirPeer",
+            "WeirGateway", "WeirConfig", "WeirDemoBackend", "WeirPeer", "CWeirBuild",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // `make bench-peers`: simulates the peer rule (figure 2 + herding correction) against simpler policies.

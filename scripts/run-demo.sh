@@ -5,6 +5,10 @@ set -euo pipefail
 bin=${1:-.build/release/weir}
 conf=${2:-conf.d}
 pids=()
+# The shipped conf.d sets no state_dir: the default is $STATE_DIRECTORY (as under systemd), here an
+# absolute directory in the repository, so the demo needs no root rights and any working directory works.
+repo=$(cd "$(dirname "$0")/.." && pwd)
+export STATE_DIRECTORY="${STATE_DIRECTORY:-$repo/.weir-state}"
 # Ctrl-C reaches every process of the terminal's group, the gateway included (it drains by
 # itself); a TERM is passed on to the gateway too (it counts a burst of signals once). Backends
 # stop last.

@@ -76,7 +76,8 @@ public struct GlobalSettings: Sendable, Equatable {
     /// `state_dir`: directory for the state Weir keeps across restarts (today: the sticky-pin secret generated
     /// at first start when `[sticky]` sets none). Non-empty; a relative path is relative to the working
     /// directory of the process (not to the configuration directory). The loader does not require it to exist
-    /// (the gateway creates it when it first needs it). Default `"/var/lib/weir"`.
+    /// (the gateway creates it when it first needs it). Default `defaultStateDirectory`: the unit's
+    /// `StateDirectory` under systemd, else `"/var/lib/weir"`.
     public var stateDirectory: String
 
     public init(workers: Int = 0, maxConnections: Int = 20000, drainTimeout: Duration = .seconds(30),
@@ -88,8 +89,10 @@ public struct GlobalSettings: Sendable, Equatable {
         self.stateDirectory = stateDirectory
     }
 
-    /// `"/var/lib/weir"`.
-    public static let defaultStateDirectory = "/var/lib/weir"
+    /// `$STATE_DIRECTORY` when systemd sets it (`StateDirectory=` of the unit; the first of a
+    /// colon-separated list), else `"/var/lib/weir"`: never relative to the working directory.
+    /// See StateDirectoryDefault.swift.
+    public static var defaultStateDirectory: String { stateDirectoryFromEnvironment() }
 }
 
 /// Destination of the access log. TOML: `"stdout"`, `"off"`, or an absolute path such as `"/var/log/weir/access.log"`.

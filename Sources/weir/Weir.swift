@@ -10,8 +10,9 @@ struct Weir: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "Weir: an HTTP reverse-proxy gateway and IP redirector.",
+        version: BuildInfo.versionLine,
         subcommands: [Run.self, PeerCommand.self, LevelsCommand.self, Check.self, StatusCommand.self, ReloadCommand.self, ModeCommand.self,
-                      DemoBackendCommand.self, StateCommand.self, ServerCommand.self, WeightCommand.self],
+                      DemoBackendCommand.self, StateCommand.self, ServerCommand.self, WeightCommand.self, VersionCommand.self],
         defaultSubcommand: Run.self)
 }
 

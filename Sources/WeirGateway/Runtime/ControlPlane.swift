@@ -20,6 +20,8 @@ final class ControlPlane {
     var draining = false
     /// The outcome of the last reload, nil before the first.
     private(set) var lastReload: ReloadResult?
+    /// Told when a reload begins and ends (RELOADING=1, READY=1 and the STATUS line under systemd).
+    var systemd: SystemdService?
 
     init(loop: EventLoop, clock: MonotonicClock, log: @escaping (String) -> Void, services: [ControlService],
          workers: [Worker], current: SharedGeneration, stats: GatewayStats, reader: (() throws -> WeirConfiguration)?) {
@@ -55,7 +57,9 @@ final class ControlPlane {
     /// ones in flight finish on the one they started with. Otherwise nothing changes. Either way the
     /// result says what happened, and the log has it (`trigger` names what asked).
     func reload(trigger: String) -> ReloadResult {
+        systemd?.reloading()
         let result = attemptReload()
+        systemd?.reloaded(result.ok ? "ok (configuration \(current.number))" : "failed: \(result.message)")
         lastReload = result
         (result.ok ? stats.reloads : stats.reloadsFailed).wrappingIncrement(ordering: .relaxed)
         log("weir: \(trigger): " + result.message)

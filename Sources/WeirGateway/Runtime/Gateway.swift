@@ -68,6 +68,10 @@ public final class Gateway {
         let control = try EventLoop()
         let plane = ControlPlane(loop: control, clock: clock, log: log, services: services, workers: workers,
                                  current: first, stats: stats, reader: reader)
+        // systemd: READY/RELOADING/STOPPING/STATUS and the watchdog over the workers' heartbeats.
+        let systemd = SystemdService(loop: control, heartbeats: workers.map(\.heartbeat), log: log,
+                                     snapshot: { plane.current.snapshot })
+        plane.systemd = systemd
         // SIGHUP reloads conf.d (a broken one keeps the old one serving, and says why).
         let hup = SignalWatcher(loop: control, signal: SIGHUP) { _ = plane.reload(trigger: "SIGHUP") }
         var admin: AdminServer? = nil
@@ -106,6 +110,7 @@ public final class Gateway {
         let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
         let adminNote = admin.map { _ in " (admin on \(configuration.admin.address!))" } ?? ""
         log("weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
+        systemd.ready()
 
         var drainStartedMs: Int64 = 0
         var drainTimer: LoopTimer?
@@ -120,6 +125,7 @@ public final class Gateway {
             }
             plane.draining = true
             drainStartedMs = control.monotonicMilliseconds
+            systemd.stopping()
             plane.stopTasks()
             for service in self.services { service.stop() }
             admin?.close()
@@ -135,7 +141,7 @@ public final class Gateway {
         let term = SignalWatcher(loop: control, signal: SIGTERM) { startDrain("SIGTERM") }
         let int = SignalWatcher(loop: control, signal: SIGINT) { startDrain("SIGINT") }
         control.run()
-        _ = (term, int, drainTimer, hup)
+        _ = (term, int, drainTimer, hup, systemd)
         log("weir: stopped; \(stats.summary)")
         return 0
     }

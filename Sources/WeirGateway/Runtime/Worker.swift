@@ -31,6 +31,8 @@ final class Worker {
     private(set) var isDraining = false
     private var housekeeping: LoopTimer?
     private var onStopped: (() -> Void)?
+    /// Bumped every tick; the control thread's watchdog checks it moves.
+    let heartbeat = WorkerHeartbeat()
 
     /// Requests queued in every generation.
     var queuedCount: Int { queuedGenerations.reduce(0) { $0 + $1.queuedCount } }
@@ -86,6 +88,7 @@ final class Worker {
         housekeeping = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.tick() }
         housekeeping?.schedule(milliseconds: 100)
         loop.run()
+        heartbeat.finish()
         accessLog.flush()
         generation.upstreamPool.closeAll()
         housekeeping = nil
@@ -189,6 +192,7 @@ final class Worker {
 
     /// Every 100 ms: flush the access log; end the loop when a drain is done.
     private func tick() {
+        heartbeat.beat(worker: index)
         accessLog.flush()
         stopIfDrained()
     }
