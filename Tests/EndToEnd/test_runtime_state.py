@@ -76,10 +76,12 @@ def test_a_drain_and_a_mode_switch_survive_a_restart(weir_bin, demo_backend, gat
     assert shown.returncode == 0, shown.stderr
     assert "mode     listener public: redirect" in shown.stdout and "drain    p/b1" in shown.stdout, shown.stdout
 
-    # Cleared, the next start is conf.d's again: both up, proxy mode.
+    # Cleared, conf.d applies again at once (the gateway reloads) and after the next start: both up, proxy mode.
     cleared = weir(weir_bin, "state", "clear", "--admin", gw.admin)
-    assert cleared.returncode == 0 and "takes effect at the next reload or restart" in cleared.stdout, cleared.stdout
+    assert cleared.returncode == 0 and "state cleared: in effect; reloaded" in cleared.stdout, cleared.stdout
     assert state_of(weir_bin, gw)["state"] == {"added": [], "modes": {}, "removed": [], "servers": [], "version": 1}
+    assert gw.server_status("b1")["state"] == "up"
+    assert set(served_by(gw, 4)) == {"b1", "b2"}
     gw = restart(gw, procs)
     assert gw.server_status("b1")["state"] == "up"
     assert set(served_by(gw, 4)) == {"b1", "b2"}
