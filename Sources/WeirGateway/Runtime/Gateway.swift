@@ -53,6 +53,8 @@ public final class Gateway {
                                    unconfirmedIdleMs: Int64(configuration.sticky.unconfirmedTimeout.weirNanoseconds / 1_000_000))
         let snapshot = RoutingSnapshot(configuration: configuration, clock: clock)
         let slots = configuration.listeners.map(ListenerSlot.init)
+        // Binary upgrade: a process started by `weir upgrade` takes the sockets it inherited (UpgradeChild.swift).
+        let handOver = try UpgradeChild.adopt(workers: workerCount, log: log)
         let sockets = try ListenerBinding.bind(slots, workers: workerCount, freebind: configuration.peer != nil)
         let first = SharedGeneration(number: 1, configuration: configuration, snapshot: snapshot, tls: try TLSSetup(configuration),
                                      modes: ListenerModes(configuration.listeners),
@@ -63,6 +65,7 @@ public final class Gateway {
                                       clock: clock, log: log, sticky: sticky))
         }
         let control = try EventLoop()
+        let upgrade = UpgradeControl(loop: control, log: log)
         let plane = ControlPlane(loop: control, clock: clock, log: log, services: services, workers: workers,
                                  current: first, stats: stats, reader: reader)
         // SIGHUP reloads conf.d (a broken one keeps the old one serving, and says why).
@@ -81,6 +84,7 @@ public final class Gateway {
             api.monitorStatus = { plane.monitorStatus(now: $0) }
             api.reload = { plane.reload(trigger: "admin POST /reload") }
             api.lastReload = { plane.lastReload }
+            api.upgrade = upgrade
             admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
         }
         let remaining = ManagedCounter(workers.count)
@@ -102,6 +106,7 @@ public final class Gateway {
         let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
         let adminNote = admin.map { _ in " (admin on \(configuration.admin.address!))" } ?? ""
         log("weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
+        handOver?.serving(loop: control)
 
         var drainStartedMs: Int64 = 0
         var drainTimer: LoopTimer?
@@ -116,6 +121,7 @@ public final class Gateway {
             }
             plane.draining = true
             drainStartedMs = control.monotonicMilliseconds
+            upgrade.drainBegins()
             plane.stopTasks()
             for service in self.services { service.stop() }
             admin?.close()
@@ -130,6 +136,7 @@ public final class Gateway {
         }
         let term = SignalWatcher(loop: control, signal: SIGTERM) { startDrain("SIGTERM") }
         let int = SignalWatcher(loop: control, signal: SIGINT) { startDrain("SIGINT") }
+        upgrade.activate(workerLoops: workers.map(\.loop), drain: { startDrain("upgrade") }, isDraining: { plane.draining })
         control.run()
         _ = (term, int, drainTimer, hup)
         log("weir: stopped; \(stats.summary)")
