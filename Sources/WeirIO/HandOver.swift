@@ -45,6 +45,21 @@ public enum ProcessSpawn {
         return weir_exited(status) != 0 ? .exited(weir_exit_status(status)) : .killed(signal: weir_term_signal(status))
     }
 
+    /// Why `path` may not be started by an upgrade, or nil: it must be a regular executable file
+    /// owned by root or by this process's user and writable by nobody else (whoever can reach the
+    /// admin listener must not get to run a binary of their own as the gateway's user).
+    public static func untrustedExecutable(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "\(IOError.errno("stat \(path)"))" }
+        guard info.st_mode & S_IFMT == S_IFREG else { return "\(path) is not a regular file" }
+        guard info.st_mode & 0o111 != 0 else { return "\(path) is not executable" }
+        guard info.st_uid == 0 || info.st_uid == geteuid() else {
+            return "\(path) belongs to uid \(info.st_uid), neither root nor this process's user (\(geteuid()))"
+        }
+        guard info.st_mode & 0o022 == 0 else { return "\(path) is writable by its group or others" }
+        return nil
+    }
+
     /// Sends `signal` to `pid`.
     public static func signal(_ pid: pid_t, _ signal: Int32) { _ = kill(pid, signal) }
 

@@ -192,7 +192,7 @@ def test_upgrade_under_load_refuses_resets_and_fails_nothing(upgradable, weir_bi
         assert os.readlink(f"/proc/{pid}/exe") == str(gw.binary), "the new process runs the installed binary"
         assert holders([old.pid, pid], gw.port) == {pid: 2}
         assert holders([pid], gw.tls_port) == {pid: 2}
-        assert report.refused == 0 and report.reset == 0 and report.failed == 0, str(report)
+        assert report.refused == 0 and report.reset == 0 and report.failed == 0, f"{report}\n{gw.stderr()}"
         assert report.by_client.get("keepalive", 0) > 0 and report.by_client.get("fresh", 0) > 0 \
             and report.by_client.get("tls", 0) > 0, str(report)
         assert set(report.bodies) == {"b1", "b2"}, str(report)
@@ -256,6 +256,9 @@ def test_an_upgrade_to_a_binary_that_fails_keeps_the_old_process_serving_and_say
     assert outcome.returncode == 1
     assert f"upgrade to {broken} failed" in outcome.stderr and "stopped before it was ready (it exited with status 3)" in outcome.stderr, outcome.stderr
     assert f"pid {gw.proc.pid} keeps serving" in outcome.stderr
+    broken.chmod(0o777)
+    writable = gw.upgrade("--binary", broken)
+    assert writable.returncode == 1 and "is writable by its group or others" in writable.stderr, writable.stderr
     missing = gw.upgrade("--binary", tmp_path / "no-such-weir")
     assert missing.returncode == 1 and "No such file or directory" in missing.stderr, missing.stderr
     assert gw.proc.poll() is None
@@ -311,3 +314,29 @@ def test_without_the_hand_over_a_restart_under_the_same_load_refuses_connections
         loop.wait_progress(50)
     report = loop.report()
     assert report.refused > 0, str(report)
+
+
+def test_a_peer_upgrades_too_and_hears_and_is_heard_by_the_group_afterwards(weir_bin, procs, tmp_path, demo_backend):
+    from peerutil import PeerGroup
+    group = PeerGroup(weir_bin, procs, tmp_path, demo_backend, ids=("a", "b"), interval="200ms")
+    group.start_all()
+    a, b = group["a"], group["b"]
+    with LoadLoop(url_plain=a.url("/"), keepalive=2, fresh=1, tls=0, max_seconds=30, max_requests=20_000) as loop:
+        loop.wait_progress(300)
+        outcome = subprocess.run([str(weir_bin), "upgrade", "--admin", f"127.0.0.1:{a.admin_port}"],
+                                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        assert outcome.returncode == 0, (outcome.stdout, outcome.stderr, a.stderr())
+        pid = new_pid(outcome)
+        try:
+            assert a.proc.wait(timeout=15) == 0, a.stderr()
+            loop.wait_progress(300)
+            # The new process bound the beacon port beside the old one: it hears b, and b hears it.
+            wait_until(lambda: a.member("b")["online"] and b.member("a")["online"] and b.member("a")["state"] == "up",
+                       5, what="the group to see the new peer a")
+            assert holders([pid], a.port) == {pid: 1}
+        except BaseException:
+            stop_pid(pid)
+            raise
+    report = loop.report()
+    stop_pid(pid)
+    assert report.refused == 0 and report.reset == 0 and report.failed == 0, f"{report}\n{a.stderr()}"

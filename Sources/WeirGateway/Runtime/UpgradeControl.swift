@@ -95,6 +95,10 @@ public final class UpgradeControl {
             report(Outcome(succeeded: false, message: "the path of this process's binary is unknown: name one (--binary)"), to: reply)
             return
         }
+        if let problem = ProcessSpawn.untrustedExecutable(binary) {
+            report(Outcome(succeeded: false, message: "cannot start \(binary): \(problem); pid \(getpid()) keeps serving"), to: reply)
+            return
+        }
         do {
             pending = try spawn(binary, reply: reply)
         } catch {
