@@ -333,7 +333,7 @@ def test_a_peer_upgrades_too_and_hears_and_is_heard_by_the_group_afterwards(weir
             # The new process bound the beacon port beside the old one: it hears b, and b hears it.
             wait_until(lambda: a.member("b")["online"] and b.member("a")["online"] and b.member("a")["state"] == "up",
                        5, what="the group to see the new peer a")
-            assert holders([pid], a.port) == {pid: 1}
+            assert wait_until(lambda: holders([a.proc.pid, pid], a.port) == {pid: 1}, 5, what="the new peer to hold the listener")
         except BaseException:
             stop_pid(pid)
             raise
