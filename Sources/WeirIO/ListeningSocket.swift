@@ -1,5 +1,6 @@
 import Glibc
 import CLibevent
+import Synchronization
 
 /// A listening TCP socket with SO_REUSEPORT on one loop: each worker binds its own, and the kernel
 /// spreads new connections among them. Use on the loop's thread.
@@ -54,12 +55,17 @@ public final class ListeningSocket {
     public static func localPort(_ fd: Int32) -> Int { Int(weir_local_port(fd)) }
 
     /// Starts accepting on `fd`, a listening socket (from `bind`, or inherited), on `loop`; the socket
-    /// is owned (closed by `close`) from now on, also when this throws.
-    public init(loop: EventLoop, adopting fd: Int32, onAccept: @escaping (Int32, PeerAddress) -> Void) throws {
+    /// is owned (closed by `close`) from now on, also when this throws. An inherited socket keeps
+    /// its accept queue: connections already waiting in it are accepted here.
+    /// `handOver`: a binary upgrade passes this socket to the new process (`handOverCopies`).
+    public init(loop: EventLoop, adopting fd: Int32, handOver: Bool = false, onAccept: @escaping (Int32, PeerAddress) -> Void) throws {
         self.onAccept = onAccept
         self.loop = loop
         self.port = Int(weir_local_port(fd))
         let shown = "listening socket \(fd) (port \(port))"
+        // Accepted sockets are close-on-exec: a process spawned meanwhile (an upgrade's new
+        // binary, `ip`) must not hold client connections open after this process closes them.
+        let options = UInt32(weir_lev_opt_close_on_free() | weir_lev_opt_close_on_exec())
         listener = evconnlistener_new(loop.base, { _, fd, sa, _, ctx in
             let me = Unmanaged<ListeningSocket>.fromOpaque(ctx!).takeUnretainedValue()
             var text = [CChar](repeating: 0, count: 64)
@@ -67,7 +73,7 @@ public final class ListeningSocket {
             _ = weir_format_address(sa, &text, 64, &port)
             let host = text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             me.onAccept(fd, PeerAddress(host: host, port: Int(port)))
-        }, Unmanaged.passUnretained(self).toOpaque(), UInt32(weir_lev_opt_close_on_free()), -1, fd)
+        }, Unmanaged.passUnretained(self).toOpaque(), options, -1, fd)
         guard let listener else {
             Glibc.close(fd)
             throw IOError("evconnlistener_new \(shown)")
@@ -75,6 +81,12 @@ public final class ListeningSocket {
         // Called by libevent right after the failed accept: errno is still that call's.
         evconnlistener_set_error_cb(listener) { _, ctx in
             Unmanaged<ListeningSocket>.fromOpaque(ctx!).takeUnretainedValue().acceptFailed(SystemCall.lastErrno)
+        }
+        if handOver {
+            // The address as bound (a port 0 listener's real port), as the new process will see it.
+            let bound = (try? InheritedSocket.address(of: fd)) ?? shown
+            Self.handOverTable.withLock { $0[fd] = bound }
+            handOverFD = fd
         }
     }
 
@@ -92,11 +104,44 @@ public final class ListeningSocket {
         if let listener, !backingOff { evconnlistener_enable(listener) }
     }
 
-    /// Closes the listening socket; no new connections arrive on it.
+    /// Closes the listening socket; no new connections arrive on it. (After an upgrade handed it
+    /// over, this closes only this process's copy: the socket and its queue live on in the new one.)
     public func close() {
         backoff?.cancel()
         backoff = nil
-        if let l = listener { evconnlistener_free(l); listener = nil }
+        guard let l = listener else { return }
+        // Out of the hand-over table first, under its lock: a copy is never made of a closed number.
+        if handOverFD >= 0 { Self.handOverTable.withLock { _ = $0.removeValue(forKey: handOverFD) } }
+        evconnlistener_free(l)
+        listener = nil
+    }
+
+    // MARK: - Binary upgrade
+
+    /// The listening sockets marked `handOver` that are open, by descriptor, with their addresses
+    /// as bound ("127.0.0.1:8080", "[::1]:8443"). Any thread.
+    private static let handOverTable = Mutex<[Int32: String]>([:])
+    private var handOverFD: Int32 = -1
+
+    /// A copy (close-on-exec) of every open listening socket marked `handOver`, in every worker,
+    /// with its address, ordered by address and then by descriptor (a stable order for the new
+    /// process to spread them over its workers). The caller owns and closes the copies.
+    /// Made under the table's lock, so a worker closing its socket meanwhile cannot hand over a
+    /// number that is already reused. Any thread.
+    public static func handOverCopies() throws -> [(fd: Int32, address: String)] {
+        try handOverTable.withLock { table in
+            var copies: [(fd: Int32, address: String)] = []
+            for (fd, address) in table.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) {
+                let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
+                guard copy >= 0 else {
+                    let error = IOError.errno("copy listening socket \(address)")
+                    for c in copies { Glibc.close(c.fd) }
+                    throw error
+                }
+                copies.append((copy, address))
+            }
+            return copies
+        }
     }
 
     private func acceptFailed(_ code: Int32) {

@@ -12,13 +12,22 @@ struct Weir: ParsableCommand {
         abstract: "Weir: an HTTP reverse-proxy gateway and IP redirector.",
         version: BuildInfo.versionLine,
         subcommands: [Run.self, PeerCommand.self, LevelsCommand.self, Check.self, StatusCommand.self, ReloadCommand.self, ModeCommand.self,
-                      DemoBackendCommand.self, StateCommand.self, ServerCommand.self, WeightCommand.self, VersionCommand.self],
+                      UpgradeCommand.self, DemoBackendCommand.self, StateCommand.self, ServerCommand.self, WeightCommand.self,
+                      VersionCommand.self],
         defaultSubcommand: Run.self)
 }
 
 /// Where operational messages go: standard error, one line each (the access log owns stdout).
 func logLine(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Logs why the gateway cannot start and, in a process started by `weir upgrade`, tells the old
+/// process (which keeps serving and reports it). Returns the exit status to throw.
+func cannotStart(_ message: String) -> ExitCode {
+    logLine(message)
+    UpgradeChild.reportStartFailure(message)
+    return ExitCode(1)
 }
 
 struct ConfigOptions: ParsableArguments {
@@ -40,6 +49,8 @@ struct ConfigOptions: ParsableArguments {
             return try ConfigLoader.load(directory: directory)
         } catch let errors as ConfigErrors {
             logLine(errors.description)
+            // A process started by `weir upgrade` on a broken conf.d: the old one says why and serves on.
+            UpgradeChild.reportStartFailure(errors.description)
             throw ExitCode(1)
         }
     }
@@ -52,8 +63,7 @@ struct Run: ParsableCommand {
     func run() throws {
         let configuration = try config.load()
         if configuration.peer != nil {
-            logLine("weir: \(config.directory) configures a peer ([peer]): run it with `weir peer -c \(config.directory)`")
-            throw ExitCode(1)
+            throw cannotStart("weir: \(config.directory) configures a peer ([peer]): run it with `weir peer -c \(config.directory)`")
         }
         do {
             // A gateway with a [group] listens to its beacons (pools with load_source = "beacons").
@@ -66,8 +76,7 @@ struct Run: ParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch {
-            logLine("weir: cannot start: \(error)")
-            throw ExitCode(1)
+            throw cannotStart("weir: cannot start: \(error)")
         }
     }
 }
@@ -81,8 +90,7 @@ struct PeerCommand: ParsableCommand {
     func run() throws {
         let configuration = try config.load()
         guard configuration.peer != nil else {
-            logLine("weir peer: \(config.directory) has no [peer] table (it configures a gateway: run it with `weir run -c \(config.directory)`)")
-            throw ExitCode(1)
+            throw cannotStart("weir peer: \(config.directory) has no [peer] table (it configures a gateway: run it with `weir run -c \(config.directory)`)")
         }
         do {
             let group = try PeerSetup.runtime(configuration, log: logLine)
@@ -90,13 +98,13 @@ struct PeerCommand: ParsableCommand {
             let gateway = Gateway(configuration: effective, log: logLine, services: [group],
                                   reader: config.reader(overlay: kept), runtimeState: kept)
             let status = try gateway.run()
-            group.releaseOwnAddresses()
+            // After a binary upgrade the new process holds the service addresses: they stay.
+            if !UpgradeControl.handedOver { group.releaseOwnAddresses() }
             throw ExitCode(status)
         } catch let error as ExitCode {
             throw error
         } catch {
-            logLine("weir peer: cannot start: \(error)")
-            throw ExitCode(1)
+            throw cannotStart("weir peer: cannot start: \(error)")
         }
     }
 }
@@ -324,6 +332,35 @@ struct LevelsCommand: ParsableCommand {
             print(String(decoding: body, as: UTF8.self), terminator: "")
         } catch {
             logLine("weir levels: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct UpgradeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "upgrade",
+        abstract: "Replace the running gateway by a new binary without refusing a connection: the new process takes over the listening sockets, the old one drains (SIGUSR2 does the same).",
+        discussion: "The new process runs with the same arguments. This command returns once it serves (exit 0) or has failed (exit 1, with the reason; the old process keeps serving).")
+    @Option(help: "The binary to start (default: the path the running process was started from, which a package upgrade may have replaced).")
+    var binary: String?
+    @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
+    @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
+    var directory: String?
+
+    func run() throws {
+        let address = try adminAddress(admin: admin, directory: directory, command: "upgrade")
+        var path = "/upgrade"
+        if let binary {
+            let absolute = URL(fileURLWithPath: binary).standardizedFileURL.path
+            path += "?binary=" + (absolute.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "/._-"))) ?? absolute)
+        }
+        do {
+            // The old process answers once the new one serves or has failed (at most its 10 s deadline and a little).
+            let body = try StatusClient.send(method: "POST", path: path, host: address.host, port: Int(address.port),
+                                             timeoutMilliseconds: UpgradeControl.readyTimeoutMilliseconds + 5_000)
+            print(String(decoding: body, as: UTF8.self), terminator: "")
+        } catch {
+            logLine("weir upgrade: \(error)")
             throw ExitCode(1)
         }
     }

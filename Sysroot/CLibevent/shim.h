@@ -225,4 +225,7 @@ static inline int weir_udp_socket(const struct sockaddr *sa, socklen_t len) {
     return fd;
 }
 
+// Binary upgrade: spawning with inherited sockets, the hand-over channel, sd_notify (upgrade.h).
+#include "upgrade.h"
+
 #endif

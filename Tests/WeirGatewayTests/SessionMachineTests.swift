@@ -387,6 +387,8 @@ private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
 
     @Test func drainClosesIdleSessionsAndLetsBusyOnesFinish() {
         var idle = SessionHarness()
+        idle.client(get)
+        idle.server(ok)
         idle.event(.drain)
         #expect(idle.closedWith == false)
 
@@ -397,6 +399,18 @@ private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
         busy.server(ok)
         #expect(busy.exchangesEnded == [200] && busy.closedWith == true)
         #expect(busy.plans.first?.connection == .close)
+    }
+
+    /// A connection accepted just before the drain (an upgrade's hand-over) is not reset: its first
+    /// request is answered, with Connection: close.
+    @Test func drainLetsAConnectionThatHasNotSentItsFirstRequestYetHaveOneExchange() {
+        var fresh = SessionHarness()
+        fresh.event(.drain)
+        #expect(!fresh.isClosed)
+        fresh.client(get)
+        fresh.server(ok)
+        #expect(fresh.exchangesEnded == [200] && fresh.closedWith == true)
+        #expect(fresh.plans.first?.connection == .close)
     }
 
     @Test func clientLeavingMidExchangeIsLogged499AndReleasesTheServer() {

@@ -40,6 +40,8 @@ struct AdminAPI {
     var reload: (() -> ReloadResult)? = nil
     /// The last reload's outcome (nil: none yet), for /status.
     var lastReload: () -> ReloadResult? = { nil }
+    /// `POST /upgrade[?binary=PATH]`, answered once its outcome is known (AdminAPI+Upgrade.swift); nil: not offered.
+    var upgrade: UpgradeControl? = nil
 
     var snapshot: RoutingSnapshot { generation().snapshot }
     var modes: ListenerModes { generation().modes }

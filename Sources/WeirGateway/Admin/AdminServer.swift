@@ -7,7 +7,7 @@ import WeirIO
 final class AdminServer {
     private var socket: ListeningSocket?
     private let loop: EventLoop
-    private let api: AdminAPI
+    fileprivate let api: AdminAPI
     private var sessions: [ObjectIdentifier: AdminSession] = [:]
 
     /// Binds `host`:`port`; `api` answers the requests.
@@ -87,7 +87,16 @@ final class AdminServer {
                     return
                 }
             }
-            let answer = server.respond(to: head)
+            if let deferred = server.api.deferredAnswer(method: head.methodString, target: head.targetString) {
+                // POST /upgrade: answered when its outcome is known (seconds); nothing more is read meanwhile.
+                c.setReading(false)
+                deferred { [self] answer in if c.isOpen { self.send(answer, for: head, on: c) } }
+                return
+            }
+            send(server.respond(to: head), for: head, on: c)
+        }
+
+        private func send(_ answer: AdminAPI.Answer, for head: RequestHead, on c: Connection) {
             var response = ResponseHeadWriter(status: answer.status)
             response.field("Content-Type", answer.contentType)
             response.field("Cache-Control", "no-store")

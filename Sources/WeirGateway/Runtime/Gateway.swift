@@ -56,6 +56,8 @@ public final class Gateway {
                                    unconfirmedIdleMs: Int64(configuration.sticky.unconfirmedTimeout.weirNanoseconds / 1_000_000))
         let snapshot = RoutingSnapshot(configuration: configuration, clock: clock)
         let slots = configuration.listeners.map(ListenerSlot.init)
+        // Binary upgrade: a process started by `weir upgrade` takes the sockets it inherited (UpgradeChild.swift).
+        let handOver = try UpgradeChild.adopt(workers: workerCount, log: log)
         let sockets = try ListenerBinding.bind(slots, workers: workerCount, freebind: configuration.peer != nil)
         let first = SharedGeneration(number: 1, configuration: configuration, snapshot: snapshot, tls: try TLSSetup(configuration),
                                      modes: ListenerModes(configuration.listeners),
@@ -66,6 +68,7 @@ public final class Gateway {
                                       clock: clock, log: log, sticky: sticky))
         }
         let control = try EventLoop()
+        let upgrade = UpgradeControl(loop: control, log: log)
         let plane = ControlPlane(loop: control, clock: clock, log: log, services: services, workers: workers,
                                  current: first, stats: stats, reader: reader)
         // systemd: READY/RELOADING/STOPPING/STATUS and the watchdog over the workers' heartbeats.
@@ -89,6 +92,7 @@ public final class Gateway {
             api.runtimeState = runtimeState
             api.reload = { plane.reload(trigger: "admin POST /reload") }
             api.lastReload = { plane.lastReload }
+            api.upgrade = upgrade
             admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
         }
         let remaining = ManagedCounter(workers.count)
@@ -110,6 +114,7 @@ public final class Gateway {
         let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
         let adminNote = admin.map { _ in " (admin on \(configuration.admin.address!))" } ?? ""
         log("weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
+        handOver?.serving(loop: control)
         systemd.ready()
 
         var drainStartedMs: Int64 = 0
@@ -126,6 +131,7 @@ public final class Gateway {
             plane.draining = true
             drainStartedMs = control.monotonicMilliseconds
             systemd.stopping()
+            upgrade.drainBegins()
             plane.stopTasks()
             for service in self.services { service.stop() }
             admin?.close()
@@ -140,6 +146,7 @@ public final class Gateway {
         }
         let term = SignalWatcher(loop: control, signal: SIGTERM) { startDrain("SIGTERM") }
         let int = SignalWatcher(loop: control, signal: SIGINT) { startDrain("SIGINT") }
+        upgrade.activate(workerLoops: workers.map(\.loop), drain: { startDrain("upgrade") }, isDraining: { plane.draining })
         control.run()
         _ = (term, int, drainTimer, hup, systemd)
         log("weir: stopped; \(stats.summary)")

@@ -13,6 +13,9 @@ enum ListenerBinding {
             for slot in slots {
                 var port = Int(slot.address.port)
                 for w in 0..<workers {
+                    // Binary upgrade: the sockets a previous process handed over for this address, if any (UpgradeChild.swift).
+                    let inherited = UpgradeSockets.take(address: slot.address, worker: w)
+                    if !inherited.isEmpty { bound[w] += inherited.map { (slot, $0) }; continue }
                     // A peer may listen on an address it holds only while it stands in for another peer.
                     let fd = try ListeningSocket.bind(host: slot.address.host, port: port, freebind: freebind)
                     bound[w].append((slot, fd))

@@ -56,7 +56,8 @@ final class Worker {
 
     private func adopt(_ sockets: [(ListenerSlot, Int32)]) throws {
         for (slot, fd) in sockets {
-            let socket = try ListeningSocket(loop: loop, adopting: fd) { [unowned self, unowned slot] fd, peer in
+            // handOver: a binary upgrade passes it to the new process (UpgradeControl.swift).
+            let socket = try ListeningSocket(loop: loop, adopting: fd, handOver: true) { [unowned self, unowned slot] fd, peer in
                 self.accept(fd: fd, peer: peer, slot: slot)
             }
             listeners.append((slot, socket))

@@ -851,7 +851,11 @@ struct SessionMachine {
 
     private mutating func drain(_ actions: inout SessionActions) {
         draining = true
-        if case .awaitingHead(_, let partial) = phase, !partial { close(flush: false, &actions) }
+        // Only a kept-alive connection between requests closes now. A connection accepted just
+        // before the drain (its TLS handshake or first request still on the way: after a binary
+        // upgrade's hand-over, the last ones the old process took) gets its first exchange,
+        // answered with Connection: close, within client_header; closing it would reset it.
+        if case .awaitingHead(true, false) = phase { close(flush: false, &actions) }
     }
 
     // MARK: - Tunnel and end
