@@ -1,3 +1,4 @@
+import CLibevent
 import Glibc
 
 /// A connectionless AF_UNIX datagram socket that sends to one fixed address: a filesystem path,
