@@ -67,6 +67,9 @@ public final class Connection {
     private var retainedWhileFlushing: Connection?
     /// The OpenSSL session when the connection is TLS (SSL*), and where its handshake stands.
     private var ssl: OpaquePointer?
+    /// The listener's TLS side a server-side `ssl` was made from: held for the connection's life,
+    /// since the SSL's SNI and ticket callbacks use it (a reload may let go of it meanwhile).
+    private var serverContext: TLSServerContext?
     private var handshaking = false
     /// A TLS read that could not proceed until the socket is writable (OpenSSL's WANT_WRITE).
     private var readWaitsForWrite = false
@@ -128,6 +131,7 @@ public final class Connection {
         if let tls {
             guard let ssl = tls.newSession(fd: fd) else { c.close(); return nil }
             c.ssl = ssl
+            c.serverContext = tls
             c.handshaking = true
         }
         c.setReading(true)

@@ -125,6 +125,12 @@ static inline weir_ticket_ring *weir_ticket_ring_new(void) {
     return r;
 }
 
+/// Frees a ring no context uses any more (its listener's contexts and every SSL made from them are gone).
+static inline void weir_ticket_ring_free(weir_ticket_ring *r) {
+    pthread_mutex_destroy(&r->lock);
+    OPENSSL_clear_free(r, sizeof(*r));
+}
+
 static inline void weir_ticket_ring_rotate(weir_ticket_ring *r) {
     pthread_mutex_lock(&r->lock);
     int next = 1 - r->current;

@@ -115,7 +115,7 @@ final class SnapshotTasks {
     let prober: Prober
     let monitor: Monitor
     let lending: LendingService
-    private let snapshot: RoutingSnapshot
+    private var snapshot: RoutingSnapshot { generation.snapshot }
     private let loop: EventLoop
     private let generation: SharedGeneration
     private var rotations: [LoopTimer] = []
@@ -123,7 +123,7 @@ final class SnapshotTasks {
     init(loop: EventLoop, generation: SharedGeneration, clock: MonotonicClock, log: @escaping (String) -> Void) {
         self.loop = loop
         self.generation = generation
-        snapshot = generation.snapshot
+        let snapshot = generation.snapshot
         prober = Prober(loop: loop, snapshot: snapshot, clock: clock, log: log, tls: generation.tls)
         monitor = Monitor(loop: loop, snapshot: snapshot, clock: clock, log: log)
         lending = LendingService(loop: loop, snapshot: snapshot, clock: clock, log: log)

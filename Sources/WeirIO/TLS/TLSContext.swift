@@ -1,6 +1,5 @@
 import Glibc
 import COpenSSL
-import Synchronization
 
 /// OpenSSL's error queue of this thread as one line (and cleared).
 func openSSLErrors() -> String {
@@ -23,8 +22,9 @@ public struct CertificateFiles: Sendable, Equatable {
 /// and wildcard names read from each certificate), the first as the default. TLS 1.2 and 1.3 only
 /// (1.3 only with `modern`), Mozilla's intermediate cipher list and groups (X25519, P-256, P-384),
 /// ALPN http/1.1, session resumption by tickets whose keys rotate, optional OCSP stapling. Shared
-/// by every worker; `reload()` swaps in new certificates without touching connections that
-/// already negotiated.
+/// by every worker and immutable: a reload of the gateway's configuration builds new ones, and
+/// every connection made from one holds it (`Connection`), so its contexts and ticket keys are
+/// freed when the last of them is gone.
 public final class TLSServerContext: @unchecked Sendable {
     public enum Profile: Sendable { case intermediate, modern }
 
@@ -38,7 +38,8 @@ public final class TLSServerContext: @unchecked Sendable {
     private let profile: Profile
     private let ocspFile: String?
     private let tickets: OpaquePointer    // weir_ticket_ring*
-    private let state: Mutex<Loaded>
+    /// Set once in `init`, read by any thread afterwards.
+    private var loaded = Loaded(contexts: [], names: [])
 
     /// Loads every certificate. Throws an `IOError` naming the file and OpenSSL's reason when one
     /// cannot be used (unreadable, not PEM, key does not match).
@@ -49,24 +50,12 @@ public final class TLSServerContext: @unchecked Sendable {
         self.ocspFile = ocspFile
         guard let ring = weir_ticket_ring_new() else { throw IOError("tls: cannot allocate session ticket keys") }
         tickets = OpaquePointer(ring)
-        state = Mutex(Loaded(contexts: [], names: []))
-        let loaded = try load()
-        state.withLock { $0 = loaded }
+        loaded = try load()
     }
 
-    /// Builds fresh contexts from the same files and swaps them in; on failure the old ones stay
-    /// and the error says why. New connections use the new certificates at once. Safe from any
-    /// thread while workers accept: see `retainedContext`.
-    public func reload() throws {
-        let fresh = try load()
-        let old = state.withLock { current -> [OpaquePointer] in
-            let previous = current.contexts
-            current = fresh
-            return previous
-        }
-        // Drops the reference `state` held. Sessions made earlier hold their own, and so does a
-        // worker between `retainedContext` and its release, so the context lives as long as they do.
-        for ctx in old { SSL_CTX_free(ctx) }
+    deinit {
+        for ctx in loaded.contexts { SSL_CTX_free(ctx) }
+        weir_ticket_ring_free(UnsafeMutablePointer<weir_ticket_ring>(tickets))
     }
 
     /// Rotates the session ticket keys (tickets sealed with the previous key stay valid until the next rotation).
@@ -77,25 +66,16 @@ public final class TLSServerContext: @unchecked Sendable {
     /// A new server-side SSL for an accepted socket (retained: the caller frees it), or nil when
     /// OpenSSL cannot allocate one.
     func newSession(fd: Int32) -> OpaquePointer? {
-        guard let ctx = retainedContext(for: nil) else { return nil }
-        defer { SSL_CTX_free(ctx) }   // the SSL holds its own reference from here on
-        guard let ssl = SSL_new(ctx) else { return nil }
+        guard let ctx = context(for: nil), let ssl = SSL_new(ctx) else { return nil }
         SSL_set_fd(ssl, fd)
         SSL_set_accept_state(ssl)
         return ssl
     }
 
     /// The context for an SNI name (exact, then wildcard match), or for nil the default one; nil
-    /// when no certificate names `serverName`. The reference is taken inside the lock, so a
-    /// `reload()` on another thread cannot free the context before the caller is done with it;
-    /// the caller releases it with `SSL_CTX_free`.
-    func retainedContext(for serverName: String?) -> OpaquePointer? {
-        let name = serverName?.lowercased()
-        return state.withLock { loaded -> OpaquePointer? in
-            guard let chosen = Self.choose(name, in: loaded) else { return nil }
-            SSL_CTX_up_ref(chosen)
-            return chosen
-        }
+    /// when no certificate names `serverName`. Valid while this object lives (not retained).
+    func context(for serverName: String?) -> OpaquePointer? {
+        Self.choose(serverName?.lowercased(), in: loaded)
     }
 
     private static func choose(_ name: String?, in loaded: Loaded) -> OpaquePointer? {
@@ -160,9 +140,8 @@ public final class TLSServerContext: @unchecked Sendable {
                     return Int32(weir_tlsext_err_ok())
                 }
                 let me = Unmanaged<TLSServerContext>.fromOpaque(arg).takeUnretainedValue()
-                if let chosen = me.retainedContext(for: String(cString: raw)) {
+                if let chosen = me.context(for: String(cString: raw)) {
                     SSL_set_SSL_CTX(ssl, chosen)   // takes its own reference
-                    SSL_CTX_free(chosen)
                 }
                 return Int32(weir_tlsext_err_ok())
             }, Unmanaged.passUnretained(self).toOpaque())
