@@ -58,7 +58,9 @@ extension Rule where Value == LogLevel {
         Rule<String>.string.then { text, site, reader in
             if let level = LogLevel(name: text) { return level }
             let names = LogLevel.allCases.reversed().map(\.name)
-            let hint = ValueRules.suggestion(for: text, among: names).map { " (did you mean \"\($0)\"?)" } ?? ""
+            // "warn", "err": the short names other tools use are a prefix of ours.
+            let guess = ValueRules.suggestion(for: text, among: names) ?? names.first { !text.isEmpty && $0.hasPrefix(text) }
+            let hint = guess.map { " (did you mean \"\($0)\"?)" } ?? ""
             reader.fail(site, "unknown log level \"\(ValueRules.clip(text))\"\(hint); supported levels: \(ValueRules.quotedList(names))")
             return nil
         }
