@@ -109,7 +109,6 @@ extension ClientSession {
         Redirector.response(status: status, base: base, path: path, setCookie: generation.hstsFields[listenerIndex] + setCookie,
                             keepAlive: keepAlive, into: &out)
         worker.stats.redirects.wrappingIncrement(ordering: .relaxed)
-        redirectedTo = config.id
         redirectedServer = server
         return answer(out, status: status, keepAlive: keepAlive)
     }

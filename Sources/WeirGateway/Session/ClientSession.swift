@@ -37,11 +37,11 @@ final class ClientSession: ConnectionHandler {
     var excluded: [Int] = []
     /// A Set-Cookie field (with CRLF) the current response must carry, or empty.
     var setCookie: [UInt8] = []
-    /// The server a redirect sent the client to (for the access log).
-    var redirectedTo: String?
-    /// Access log (json): the server index a redirect sent the client to, what the sticky rule did,
-    /// and the connect time of the current attempt (see ClientSession+AccessLog.swift).
+    /// The server (index) a redirect sent the client to (for the access log; an index, not its id,
+    /// so that setting it retains nothing).
     var redirectedServer: Int?
+    /// Access log (json only): what the sticky rule did, and the connect time of the current
+    /// attempt (see ClientSession+AccessLog.swift).
     var pinOutcome: PinOutcome?
     var connectStartedMs: Int64 = 0
     var upstreamConnectMs: Int64?
@@ -448,7 +448,6 @@ final class ClientSession: ConnectionHandler {
                         totalMs: worker.loop.monotonicMilliseconds - exchangeStartedMs, upstreamMs: responseHeadMs)
         }
         bytesToClient = 0
-        redirectedTo = nil
         redirectedServer = nil
         currentServer = nil
         // They slice the request's bytes: let go, so the next head reuses its buffer.
