@@ -225,3 +225,20 @@ def test_plain_lines_carry_a_timestamp_and_the_level(demo_backend, gateway):
     gw = gateway({"p": [demo_backend("b1")]})
     assert gw.terminate() == 0
     assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z notice weir: serving ", gw.stderr(), re.M), gw.stderr()
+
+
+def test_json_pin_follows_the_sticky_transaction(demo_backend, gateway, tmp_path):
+    from stickyutil import start_sticky_gateway
+    log = tmp_path / "access.log"
+    backends = [demo_backend(f"b{i}") for i in (1, 2)]
+    gw = start_sticky_gateway(gateway, tmp_path, backends, access_log=str(log),
+                              global_extra={"access_log_format": "json"})
+    jar = tmp_path / "jar.txt"
+    for path in ("/banking/", "/banking/step", "/catalog", "/banking/logout"):
+        assert curl(gw.url(path), "-c", str(jar), "-b", str(jar)).status == 200
+    # A pin that does not verify is balanced anew, and counted.
+    assert curl(gw.url("/banking/step"), "-b", "weir_pin=forged").status == 200
+    assert gw.terminate() == 0
+    pins = [(line["target"], line["pin"]) for line in json_lines(log)]
+    assert pins == [("/banking/", "new"), ("/banking/step", "kept"), ("/catalog", None),
+                    ("/banking/logout", "ended"), ("/banking/step", "rejected")], pins
