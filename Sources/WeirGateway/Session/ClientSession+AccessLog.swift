@@ -41,10 +41,13 @@ extension ClientSession {
         pinOutcome = nil
     }
 
+    /// The fields every format has; the listener and the TLS version only for `json`, which prints them.
     private func baseEntry(requestLine: ArraySlice<UInt8>, status: Int) -> AccessLogEntry {
-        AccessLogEntry(wallMs: worker.loop.wallClockMilliseconds, client: client.peer.host, clientPort: client.peer.port,
-                       listener: generation.configuration.listeners[listenerIndex].name, requestLine: requestLine,
-                       status: status, bytes: 0, totalMs: 0, tls: client.tlsVersionName)
+        let detail = worker.accessLog.needsDetail
+        return AccessLogEntry(wallMs: worker.loop.wallClockMilliseconds, client: client.peer.host, clientPort: client.peer.port,
+                              listener: detail ? generation.configuration.listeners[listenerIndex].name : "",
+                              requestLine: requestLine, status: status, bytes: 0, totalMs: 0,
+                              tls: detail ? client.tlsVersionName : nil)
     }
 }
 
