@@ -242,3 +242,15 @@ def test_json_pin_follows_the_sticky_transaction(demo_backend, gateway, tmp_path
     pins = [(line["target"], line["pin"]) for line in json_lines(log)]
     assert pins == [("/banking/", "new"), ("/banking/step", "kept"), ("/catalog", None),
                     ("/banking/logout", "ended"), ("/banking/step", "rejected")], pins
+
+
+def test_json_names_a_redirect_and_its_server(demo_backend, gateway, tmp_path):
+    from test_redirect import public
+    log = tmp_path / "access.log"
+    gw = gateway({"p": [public(demo_backend("s1"))]}, access_log=str(log), listener_extra={"mode": "redirect"},
+                 global_extra={"access_log_format": "json"})
+    assert curl(gw.url("/go")).status == 307
+    assert gw.terminate() == 0
+    (line,) = json_lines(log)
+    assert (line["mode"], line["status"], line["server"], line["pool"]) == ("redirect", 307, "s1", "p"), line
+    assert line["upstream_ms"] is None and line["upstream_connect_ms"] is None
