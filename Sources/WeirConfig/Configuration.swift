@@ -79,14 +79,25 @@ public struct GlobalSettings: Sendable, Equatable {
     /// (the gateway creates it when it first needs it). Default `defaultStateDirectory`: the unit's
     /// `StateDirectory` under systemd, else `"/var/lib/weir"`.
     public var stateDirectory: String
+    /// `access_log_format`: `"weir"` (the default: the line Weir always wrote), `"combined"` (nginx/Apache)
+    /// or `"json"` (one object per line). See LogSettings.swift and README "Logs".
+    public var accessLogFormat: AccessLogFormat
+    /// `log_level`: operational messages below this level are not written. Default `.info`.
+    public var logLevel: LogLevel
+    /// `log_format`: `"auto"` (the default: `journal` under systemd's journal), `"plain"` or `"journal"`.
+    public var logFormat: LogFormat
 
     public init(workers: Int = 0, maxConnections: Int = 20000, drainTimeout: Duration = .seconds(30),
-                accessLog: AccessLog = .stdout, stateDirectory: String = GlobalSettings.defaultStateDirectory) {
+                accessLog: AccessLog = .stdout, stateDirectory: String = GlobalSettings.defaultStateDirectory,
+                accessLogFormat: AccessLogFormat = .weir, logLevel: LogLevel = .info, logFormat: LogFormat = .auto) {
         self.workers = workers
         self.maxConnections = maxConnections
         self.drainTimeout = drainTimeout
         self.accessLog = accessLog
         self.stateDirectory = stateDirectory
+        self.accessLogFormat = accessLogFormat
+        self.logLevel = logLevel
+        self.logFormat = logFormat
     }
 
     /// `$STATE_DIRECTORY` when systemd sets it (`StateDirectory=` of the unit; the first of a

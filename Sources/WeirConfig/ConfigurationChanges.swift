@@ -27,6 +27,9 @@ public struct ConfigurationChanges: Sendable, Equatable {
         restartOnly("[global] workers", old.global.workers, new.global.workers)
         restartOnly("[global] access_log", old.global.accessLog, new.global.accessLog)
         restartOnly("[global] state_dir", old.global.stateDirectory, new.global.stateDirectory)
+        restartOnly("[global] access_log_format", old.global.accessLogFormat, new.global.accessLogFormat)
+        restartOnly("[global] log_level", old.global.logLevel, new.global.logLevel)
+        restartOnly("[global] log_format", old.global.logFormat, new.global.logFormat)
         restartOnly("[admin]", old.admin, new.admin)
         // The pin secret stays, so that pins handed out before the reload remain valid.
         restartOnly("[sticky]", old.sticky, new.sticky)

@@ -103,6 +103,9 @@ enum Schema {
             .key("access_log", .accessLog, \.accessLog),
             .key("state_dir", .nonEmpty("must not be empty; \(ValueRules.stateDirectoryForm)", blank: true),
                  \.stateDirectory),
+            .key("access_log_format", .choice(kind: "access log format", plural: "formats"), \.accessLogFormat),
+            .key("log_level", .logLevel, \.logLevel),
+            .key("log_format", .choice(kind: "log format", plural: "formats"), \.logFormat),
         ], defaults: { GlobalSettings() }, oncePerConfiguration: true, neighbours: { settingsHomes })
     }
 

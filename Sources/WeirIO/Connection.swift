@@ -147,6 +147,19 @@ public final class Connection {
     /// Whether the TLS session was resumed (ticket or session cache) rather than fully negotiated.
     public var tlsSessionReused: Bool { ssl.map { weir_ssl_session_reused($0) == 1 } ?? false }
 
+    /// The negotiated TLS version's name ("TLSv1.3", "TLSv1.2", ...), or nil on a plain connection
+    /// (static text: nothing is allocated; for the access log).
+    public var tlsVersionName: StaticString? {
+        guard let ssl else { return nil }
+        switch SSL_version(ssl) {
+        case 0x0304: return "TLSv1.3"
+        case 0x0303: return "TLSv1.2"
+        case 0x0302: return "TLSv1.1"
+        case 0x0301: return "TLSv1"
+        default: return "unknown"
+        }
+    }
+
     /// Starts a non-blocking connect to a numeric `host`:`port`. The handler receives `.connected`
     /// or `.failed` (or `.writeTimeout` when a write timeout is set and passes first). Bytes written
     /// before the connection completes are sent once it does.

@@ -9,6 +9,8 @@ public final class OutputFile: @unchecked Sendable {
 
     /// Standard output.
     public static let standardOutput = OutputFile(fd: 1, owned: false)
+    /// Standard error (operational messages).
+    public static let standardError = OutputFile(fd: 2, owned: false)
 
     private init(fd: Int32, owned: Bool) {
         self.fd = fd
@@ -23,6 +25,14 @@ public final class OutputFile: @unchecked Sendable {
     }
 
     deinit { if owned { close(fd) } }
+
+    /// The device and inode number of the open file (fstat), or nil when it cannot be read; what
+    /// systemd's `JOURNAL_STREAM` names for a stream connected to the journal.
+    public var deviceAndInode: (device: UInt64, inode: UInt64)? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
 
     /// Writes all of `bytes` (retrying EINTR); gives up silently on other errors (a log must never stop traffic).
     public func write(_ bytes: UnsafeRawBufferPointer) {

@@ -1,4 +1,5 @@
 import Foundation
+import WeirConfig
 
 /// One service address this host adds to (or removes from) one of its network devices.
 ///
@@ -105,7 +106,7 @@ public final class AddressKeeper {
         if !held.contains(a) {
             held.append(a)
             takeovers += 1
-            log("peer: holding \(a)")
+            log(LogLevel.notice.tag + "peer: holding \(a)")
         }
         announce(a, count: 3)
         return true
@@ -125,7 +126,7 @@ public final class AddressKeeper {
         if let index = held.firstIndex(of: a) {
             held.remove(at: index)
             releases += 1
-            log("peer: released \(a)")
+            log(LogLevel.notice.tag + "peer: released \(a)")
         }
         return true
     }
@@ -146,7 +147,7 @@ public final class AddressKeeper {
             announcements += 1
         } catch {
             failures += 1
-            log("peer: cannot start `\(arguments.joined(separator: " "))`: \(error)")
+            log(LogLevel.error.tag + "peer: cannot start `\(arguments.joined(separator: " "))`: \(error)")
         }
     }
 
@@ -182,7 +183,7 @@ public final class AddressKeeper {
         guard result.status != 0 else { return true }
         failures += 1
         let stderr = result.standardError.trimmingCharacters(in: .whitespacesAndNewlines)
-        log("peer: `\(arguments.joined(separator: " "))` failed (exit \(result.status)): \(stderr.isEmpty ? "no message" : stderr)")
+        log(LogLevel.error.tag + "peer: `\(arguments.joined(separator: " "))` failed (exit \(result.status)): \(stderr.isEmpty ? "no message" : stderr)")
         return false
     }
 

@@ -361,7 +361,7 @@ public final class GroupRuntime: ControlService {
         guard let snapshot else { return }
         let server = serverOfMember[transition.id].map { snapshot.servers[$0] }
         if transition.online {
-            log("weir: group: \(transition.id) is on-line")
+            log(LogLevel.notice.tag + "weir: group: \(transition.id) is on-line")
             if let server, let beacon = lastBeacon[transition.id] {
                 if !server.isHealthy { server.setHealth(up: true, now: now) }
                 server.recordReport(load: beacon.load, state: beacon.state, now: now)
@@ -369,7 +369,7 @@ public final class GroupRuntime: ControlService {
         } else {
             let silence = intake.detector.silenceNanoseconds(transition.id, now: now).map { " (silent for \($0 / 1_000_000) ms)" } ?? ""
             let what = listenerIDs.contains(transition.id) ? "its users are no longer counted" : "it gets no requests"
-            log("weir: group: \(transition.id) is off-line\(silence): \(what)")
+            log(LogLevel.warning.tag + "weir: group: \(transition.id) is off-line\(silence): \(what)")
             server?.recordReport(load: nil, state: .down, now: now)
         }
         if listenerIDs.contains(transition.id) { shareRemoteUsers() }
@@ -416,8 +416,8 @@ public final class GroupRuntime: ControlService {
         let isolated = intake.detector.isIsolated(now: now)
         if isolated != wasIsolated {
             wasIsolated = isolated
-            log(isolated ? "weir: group: \(peer.id) hears no member at all: standing back (takes over nothing, releases what it holds for others)"
-                         : "weir: group: \(peer.id) hears the group again")
+            log(isolated ? LogLevel.warning.tag + "weir: group: \(peer.id) hears no member at all: standing back (takes over nothing, releases what it holds for others)"
+                         : LogLevel.notice.tag + "weir: group: \(peer.id) hears the group again")
         }
         guard let keeper else { return }
         let views = lastBeacon.mapValues { TakeoverPlan.MemberView(standsInFor: $0.standsInFor, addresses: $0.addresses) }
@@ -436,14 +436,14 @@ public final class GroupRuntime: ControlService {
         for id in detector.memberIDs { if let heard = detector.lastHeardNanoseconds(id), heard > newest { newest = heard } }
         let hearsOthers = newest > 0 && now &- newest <= detector.intervalNanoseconds + detector.intervalNanoseconds / 2
         for address in keeper.held where !ownCIDRs.contains(address.cidr) && !wanted.contains(address.cidr) {
-            log("weir: group: releasing \(address) (its owner is back, or another peer stands in)")
+            log(LogLevel.notice.tag + "weir: group: releasing \(address) (its owner is back, or another peer stands in)")
             _ = keeper.release(address)
         }
         let held = Set(keeper.held.map(\.cidr))
         for cidr in wanted.sorted() where !held.contains(cidr) && hearsOthers {
             guard let address = assumable[cidr] else { continue }
             let owner = assume.first { $0.value.contains(cidr) }?.key ?? "?"
-            log("weir: group: taking over \(address) for \(owner), which is off-line")
+            log(LogLevel.warning.tag + "weir: group: taking over \(address) for \(owner), which is off-line")
             _ = keeper.hold(ManagedAddress(address))
         }
     }
@@ -453,7 +453,7 @@ public final class GroupRuntime: ControlService {
         // The first few are logged; after that only counted (a flood must not flood the log).
         if refusalsLogged < 20 {
             refusalsLogged += 1
-            log("weir: group: dropped \(detail)\(refusalsLogged == 20 ? " (further drops are only counted, see weir status)" : "")")
+            log(LogLevel.warning.tag + "weir: group: dropped \(detail)\(refusalsLogged == 20 ? " (further drops are only counted, see weir status)" : "")")
         }
     }
 

@@ -17,15 +17,23 @@ struct Weir: ParsableCommand {
         defaultSubcommand: Run.self)
 }
 
-/// Where operational messages go: standard error, one line each (the access log owns stdout).
+/// Where a command's messages go: standard error, one line each (the access log owns stdout), as
+/// they are (a level prefix a shared component put on is dropped). `run` and `peer` log through
+/// `OperationalLog` instead (`serviceLog`), with levels.
 func logLine(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    FileHandle.standardError.write(Data((OperationalLog.split(message).text + "\n").utf8))
+}
+
+/// The operational log of `weir run` and `weir peer`, set up with `[global] log_level` and `log_format`.
+func serviceLog(_ configuration: WeirConfiguration) -> (String) -> Void {
+    OperationalLog.standardError.configure(configuration.global)
+    return { OperationalLog.standardError.write($0) }
 }
 
 /// Logs why the gateway cannot start and, in a process started by `weir upgrade`, tells the old
 /// process (which keeps serving and reports it). Returns the exit status to throw.
 func cannotStart(_ message: String) -> ExitCode {
-    logLine(message)
+    OperationalLog.standardError.write(LogLevel.error.tag + message)
     UpgradeChild.reportStartFailure(message)
     return ExitCode(1)
 }
@@ -65,11 +73,12 @@ struct Run: ParsableCommand {
         if configuration.peer != nil {
             throw cannotStart("weir: \(config.directory) configures a peer ([peer]): run it with `weir peer -c \(config.directory)`")
         }
+        let log = serviceLog(configuration)
         do {
             // A gateway with a [group] listens to its beacons (pools with load_source = "beacons").
-            let group = try configuration.group.map { _ in try PeerSetup.runtime(configuration, log: logLine) }
-            let (effective, kept) = RuntimeStateStore.overlay(on: configuration, log: logLine)
-            let gateway = Gateway(configuration: effective, log: logLine, services: group.map { [$0] } ?? [],
+            let group = try configuration.group.map { _ in try PeerSetup.runtime(configuration, log: log) }
+            let (effective, kept) = RuntimeStateStore.overlay(on: configuration, log: log)
+            let gateway = Gateway(configuration: effective, log: log, services: group.map { [$0] } ?? [],
                                   reader: config.reader(overlay: kept), runtimeState: kept)
             let status = try gateway.run()
             throw ExitCode(status)
@@ -92,10 +101,11 @@ struct PeerCommand: ParsableCommand {
         guard configuration.peer != nil else {
             throw cannotStart("weir peer: \(config.directory) has no [peer] table (it configures a gateway: run it with `weir run -c \(config.directory)`)")
         }
+        let log = serviceLog(configuration)
         do {
-            let group = try PeerSetup.runtime(configuration, log: logLine)
-            let (effective, kept) = RuntimeStateStore.overlay(on: configuration, log: logLine)
-            let gateway = Gateway(configuration: effective, log: logLine, services: [group],
+            let group = try PeerSetup.runtime(configuration, log: log)
+            let (effective, kept) = RuntimeStateStore.overlay(on: configuration, log: log)
+            let gateway = Gateway(configuration: effective, log: log, services: [group],
                                   reader: config.reader(overlay: kept), runtimeState: kept)
             let status = try gateway.run()
             // After a binary upgrade the new process holds the service addresses: they stay.

@@ -17,7 +17,7 @@ import Testing
 
     @Test func unknownKeyWithoutSuggestion() {
         #expect(errorLines(appending: "[global]\ncolour = \"blue\"\n") == [
-            "a.toml: global.colour: unknown key; known keys in [global]: workers, max_connections, drain_timeout, access_log, state_dir",
+            "a.toml: global.colour: unknown key; known keys in [global]: workers, max_connections, drain_timeout, access_log, state_dir, access_log_format, log_level, log_format",
         ])
     }
 

@@ -158,7 +158,7 @@ import WeirBalance
         var lines: [String] = []
         let store = RuntimeStateStore(stateDirectory: dir, log: { lines.append($0) })
         #expect(store.state.isEmpty)
-        #expect(lines.count == 1 && lines[0].hasPrefix("weir: WARNING: runtime state \(dir)/runtime.json: not a runtime state document"))
+        #expect(lines.count == 1 && lines[0].hasPrefix(LogLevel.warning.tag + "weir: WARNING: runtime state \(dir)/runtime.json: not a runtime state document"))
         #expect(lines[0].contains("IGNORED, starting on conf.d alone") && lines[0].hasSuffix("moved to \(dir)/runtime.json.corrupt"))
         #expect(FileManager.default.fileExists(atPath: dir + "/runtime.json.corrupt"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/runtime.json"))

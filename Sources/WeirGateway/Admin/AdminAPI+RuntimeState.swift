@@ -71,7 +71,7 @@ extension AdminAPI {
             return text(500, "nothing changed: cannot write \(store.path): \(error)")
         }
         snapshot.servers[index].setAdminCondition(.drain)
-        log("weir: server \(id): removed from pool \(pool) (admin API); draining until it leaves")
+        log(LogLevel.notice.tag + "weir: server \(id): removed from pool \(pool) (admin API); draining until it leaves")
         guard now, let reload else {
             return text(202, "server \(id) is draining; it leaves pool \(pool) at the next reload or restart"
                         + (now ? "" : " (DELETE ...?now=1 to remove it at once)"))
@@ -120,7 +120,7 @@ extension AdminAPI {
             return text(500, "nothing changed: cannot write \(store.path): \(error)")
         }
         if let message = unchanged() { return text(404, message) }
-        log("weir: \(what) (admin API; kept in \(store.path))")
+        log(LogLevel.notice.tag + "weir: \(what) (admin API; kept in \(store.path))")
         guard let reload else { return text(202, "\(what): saved; takes effect at the next reload or restart") }
         return reloadAnswer(what, reload: reload, undo: before)
     }

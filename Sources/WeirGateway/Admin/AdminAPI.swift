@@ -152,7 +152,7 @@ struct AdminAPI {
         case "enable": server.setAdminCondition(nil)
         default: return text(404, "unknown action \(action); use drain, enable or maint")
         }
-        log("weir: server \(id): \(action) (admin API); now \(server.condition.description)")
+        log(LogLevel.notice.tag + "weir: server \(id): \(action) (admin API); now \(server.condition.description)")
         let kept = keepLive { $0.setCondition(AdminCondition(rawValue: action), pool: poolName(ofServer: index), id: id) }
         return Answer(status: 200, body: Array("{\"id\":\"\(id)\",\(kept)\"state\":\"\(server.condition.description)\"}\n".utf8))
     }
@@ -198,7 +198,7 @@ struct AdminAPI {
         let levels = snapshot.peerLevels
         if first != nil || second != nil {
             levels.set(first: first ?? levels.first, second: second ?? levels.second)
-            log("weir: peer levels now first \(levels.first), second \(levels.second) (admin API)")
+            log(LogLevel.notice.tag + "weir: peer levels now first \(levels.first), second \(levels.second) (admin API)")
         }
         if let interval { groupService?.setBeaconInterval(milliseconds: interval) }
         return peerSettings()
@@ -222,7 +222,7 @@ struct AdminAPI {
         }
         for i in targets {
             modes.set(i, mode.mode)
-            log("weir: listener \(modes.names[i]) now in \(mode.rawValue) mode (admin API)")
+            log(LogLevel.notice.tag + "weir: listener \(modes.names[i]) now in \(mode.rawValue) mode (admin API)")
         }
         let kept = keepLive { state in for i in targets { state.setMode(mode.mode, listener: modes.names[i]) } }
         var body = modeDocument()

@@ -28,7 +28,7 @@ public final class RuntimeStateStore: @unchecked Sendable {
             current = try RuntimeState.read(stateDirectory: stateDirectory)
         } catch {
             current = RuntimeState()
-            log("weir: WARNING: runtime state \(error): IGNORED, starting on conf.d alone (drains, modes, weights and "
+            log(LogLevel.warning.tag + "weir: WARNING: runtime state \(error): IGNORED, starting on conf.d alone (drains, modes, weights and "
                 + "servers added or removed at run time are not applied)" + Self.setAside(path))
         }
     }
@@ -52,9 +52,9 @@ public final class RuntimeStateStore: @unchecked Sendable {
         let state = self.state
         let (configuration, warnings) = state.apply(to: base)
         lock.withLock { lastWarnings = warnings }
-        for line in warnings { log("weir: runtime state \(path): \(line) (clear it with weir state clear)") }
+        for line in warnings { log(LogLevel.warning.tag + "weir: runtime state \(path): \(line) (clear it with weir state clear)") }
         if !state.isEmpty {
-            log("weir: runtime state \(path): \(state.count) entries laid over conf.d" + (warnings.isEmpty ? "" : ", \(warnings.count) not applied"))
+            log(LogLevel.notice.tag + "weir: runtime state \(path): \(state.count) entries laid over conf.d" + (warnings.isEmpty ? "" : ", \(warnings.count) not applied"))
         }
         return configuration
     }
@@ -72,7 +72,7 @@ public final class RuntimeStateStore: @unchecked Sendable {
                 return nil
             } catch {
                 if !keepOnFailure { current = before }
-                log("weir: WARNING: cannot write runtime state \(path): \(error)")
+                log(LogLevel.error.tag + "weir: WARNING: cannot write runtime state \(path): \(error)")
                 return "\(error)"
             }
         }

@@ -126,7 +126,7 @@ final class Monitor {
     private func apply(_ answer: MonitorAnswer, to target: Target) {
         let now = clock.nowNanoseconds
         if target.lastError != nil {
-            log("weir: monitor \(target.config.url) of pool \(poolName(target)) answers again")
+            log(LogLevel.notice.tag + "weir: monitor \(target.config.url) of pool \(poolName(target)) answers again")
         }
         target.lastSuccess = now
         target.lastError = nil
@@ -154,7 +154,7 @@ final class Monitor {
         target.failingSinceLog += 1
         if let last = target.lastLog, now - last < Self.logEveryNanoseconds { return }
         let more = target.failingSinceLog > 1 ? " (\(target.failingSinceLog) failed polls)" : ""
-        log("weir: monitor \(target.config.url) of pool \(poolName(target)) failed: \(why)\(more); ignored, probes decide")
+        log(LogLevel.warning.tag + "weir: monitor \(target.config.url) of pool \(poolName(target)) failed: \(why)\(more); ignored, probes decide")
         target.lastLog = now
         target.failingSinceLog = 0
     }

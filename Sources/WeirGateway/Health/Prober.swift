@@ -118,14 +118,14 @@ final class Prober {
         if server.takePassiveDown() {
             target.machine.forceDown()
             target.lastFailure = "\(server.consecutivePassiveFailures) consecutive failures on client traffic"
-            log("weir: server \(server.config.id) is down: \(target.lastFailure)")
+            log(LogLevel.warning.tag + "weir: server \(server.config.id) is down: \(target.lastFailure)")
         }
         switch target.check.kind {
         case .none:
             // No active check: a server taken down by passive failures gets traffic again one interval later.
             if !server.isHealthy {
                 server.setHealth(up: true, now: clock.nowNanoseconds)
-                log("weir: server \(server.config.id) is back (no health check configured; retried after passive failures)")
+                log(LogLevel.notice.tag + "weir: server \(server.config.id) is back (no health check configured; retried after passive failures)")
             }
         case .tcp, .http:
             guard !target.inFlight else { return }
@@ -175,9 +175,9 @@ final class Prober {
         if target.machine.record(success: failure == nil) {
             target.server.setHealth(up: target.machine.isUp, now: now)
             if target.machine.isUp {
-                log("weir: server \(target.server.config.id) is up (\(target.check.rise) good probes)")
+                log(LogLevel.notice.tag + "weir: server \(target.server.config.id) is up (\(target.check.rise) good probes)")
             } else {
-                log("weir: server \(target.server.config.id) is down: \(failure ?? "probe failed") (\(target.check.fall) failed probes)")
+                log(LogLevel.warning.tag + "weir: server \(target.server.config.id) is down: \(failure ?? "probe failed") (\(target.check.fall) failed probes)")
             }
         }
         if let failure { target.lastFailure = failure }

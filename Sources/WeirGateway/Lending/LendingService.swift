@@ -52,12 +52,12 @@ final class LendingService {
         case .lend(let server, let pool):
             let state = snapshot.servers[server]
             state.setLent(to: pool)
-            log("weir: lending: server \(state.config.id) (pool \(ownPool(server))) lent to pool \(snapshot.pools[pool].name): "
+            log(LogLevel.notice.tag + "weir: lending: server \(state.config.id) (pool \(ownPool(server))) lent to pool \(snapshot.pools[pool].name): "
                 + "its servers stayed at or above lend_level for lend_after")
         case .giveBack(let server, let pool, let reason):
             let state = snapshot.servers[server]
             state.setLent(to: nil)
-            log("weir: lending: server \(state.config.id) given back by pool \(snapshot.pools[pool].name) to pool "
+            log(LogLevel.notice.tag + "weir: lending: server \(state.config.id) given back by pool \(snapshot.pools[pool].name) to pool "
                 + "\(ownPool(server)) (\(reason.rawValue))")
         }
     }

@@ -62,7 +62,7 @@ final class ControlPlane {
         systemd?.reloaded(result.ok ? "ok (configuration \(current.number))" : "failed: \(result.message)")
         lastReload = result
         (result.ok ? stats.reloads : stats.reloadsFailed).wrappingIncrement(ordering: .relaxed)
-        log("weir: \(trigger): " + result.message)
+        log((result.ok ? LogLevel.notice : LogLevel.error).tag + "weir: \(trigger): " + result.message)
         return result
     }
 

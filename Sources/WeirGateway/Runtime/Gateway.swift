@@ -44,12 +44,7 @@ public final class Gateway {
         ProcessSetup.ignoreSIGPIPE()
         let clock = MonotonicClock()
         let stats = GatewayStats()
-        let sink: OutputFile?
-        switch configuration.global.accessLog {
-        case .off: sink = nil
-        case .stdout: sink = OutputFile.standardOutput
-        case .file(let path): sink = try OutputFile(appendingTo: path)
-        }
+        let sink = try AccessLogFile.open(configuration.global.accessLog)
         let sticky = StickyContext(key: try StickySecret.resolve(configuration, log: log),
                                    capacity: configuration.sticky.sourceTableSize,
                                    unconfirmedCapacity: configuration.sticky.unconfirmedTableSize,
@@ -77,6 +72,8 @@ public final class Gateway {
         plane.systemd = systemd
         // SIGHUP reloads conf.d (a broken one keeps the old one serving, and says why).
         let hup = SignalWatcher(loop: control, signal: SIGHUP) { _ = plane.reload(trigger: "SIGHUP") }
+        // SIGUSR1 reopens the access log (logrotate's postrotate).
+        let usr1 = SignalWatcher(loop: control, signal: SIGUSR1) { self.reopenAccessLog(workers) }
         var admin: AdminServer? = nil
         for service in services {
             service.shareUsers(UserExchange(sticky))
@@ -113,7 +110,7 @@ public final class Gateway {
         plane.startTasks()
         let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
         let adminNote = admin.map { _ in " (admin on \(configuration.admin.address!))" } ?? ""
-        log("weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
+        log(LogLevel.notice.tag + "weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
         handOver?.serving(loop: control)
         systemd.ready()
 
@@ -124,7 +121,7 @@ public final class Gateway {
                 // The same stop often arrives twice at once (a terminal's Ctrl-C reaches the whole
                 // process group, and a wrapper script passes it on): only a later one means "now".
                 guard control.monotonicMilliseconds - drainStartedMs >= 1000 else { return }
-                self.log("weir: \(signal) again: stopping now")
+                self.log(LogLevel.notice.tag + "weir: \(signal) again: stopping now")
                 for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.stopNow() } }
                 return
             }
@@ -136,10 +133,10 @@ public final class Gateway {
             for service in self.services { service.stop() }
             admin?.close()
             let drain = Settings(plane.current.configuration)
-            self.log("weir: \(signal): draining (up to \(plane.current.configuration.global.drainTimeout))")
+            self.log(LogLevel.notice.tag + "weir: \(signal): draining (up to \(plane.current.configuration.global.drainTimeout))")
             for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.beginDrain() } }
             drainTimer = LoopTimer(loop: control) {
-                self.log("weir: drain timeout reached: closing remaining connections")
+                self.log(LogLevel.warning.tag + "weir: drain timeout reached: closing remaining connections")
                 for w in workers { let box = UncheckedBox(w); w.loop.execute { box.value.stopNow() } }
             }
             drainTimer?.schedule(milliseconds: drain.drainMs)
@@ -148,9 +145,29 @@ public final class Gateway {
         let int = SignalWatcher(loop: control, signal: SIGINT) { startDrain("SIGINT") }
         upgrade.activate(workerLoops: workers.map(\.loop), drain: { startDrain("upgrade") }, isDraining: { plane.draining })
         control.run()
-        _ = (term, int, drainTimer, hup, systemd)
-        log("weir: stopped; \(stats.summary)")
+        _ = (term, int, drainTimer, hup, usr1, systemd)
+        log(LogLevel.notice.tag + "weir: stopped; \(stats.summary)")
         return 0
+    }
+}
+
+extension Gateway {
+    /// SIGUSR1: opens the access log's path again (after logrotate moved the file away); each
+    /// worker, on its own loop, writes what it has pending to the old file and then writes to the
+    /// new one, so no line is lost. When the path cannot be opened the old file stays in use.
+    private func reopenAccessLog(_ workers: [Worker]) {
+        let fresh: OutputFile?
+        do {
+            fresh = try AccessLogFile.reopen(configuration.global.accessLog)
+        } catch {
+            log(LogLevel.error.tag + "weir: SIGUSR1: \(error); still writing to the old file")
+            return
+        }
+        for w in workers {
+            let box = UncheckedBox(w)
+            w.loop.execute { if let fresh { box.value.accessLog.reopen(fresh) } else { box.value.accessLog.flush() } }
+        }
+        log(LogLevel.notice.tag + (fresh == nil ? "weir: SIGUSR1: access log flushed (nothing to reopen)" : "weir: SIGUSR1: access log reopened"))
     }
 }
 

@@ -1,5 +1,6 @@
 import Atomics
 import Foundation
+import WeirConfig
 import WeirIO
 
 /// One worker's sign of life: its 100 ms housekeeping timer (`Worker.tick`) bumps the count, the
@@ -70,13 +71,13 @@ final class ServiceWatchdog {
         let stuck = Self.stalled(previous: last, current: now)
         last = now
         if stuck.isEmpty {
-            if withholding { log("weir: systemd watchdog: every worker turns again: pinging") }
+            if withholding { log(LogLevel.notice.tag + "weir: systemd watchdog: every worker turns again: pinging") }
             withholding = false
             notifier.watchdog()
         } else if !withholding {
             withholding = true
             let names = stuck.map { "weir-worker-\($0)" }.joined(separator: ", ")
-            log("weir: systemd watchdog: \(names) did not turn for \(intervalMs) ms: WATCHDOG=1 withheld")
+            log(LogLevel.error.tag + "weir: systemd watchdog: \(names) did not turn for \(intervalMs) ms: WATCHDOG=1 withheld")
         }
     }
 

@@ -89,7 +89,7 @@ public final class UpgradeChild {
         }
         UpgradeSockets.offer(handOver.sockets, workers: workers)
         let addresses = Set(handOver.sockets.map(\.address.description)).sorted().joined(separator: " ")
-        log("weir: upgrade: taking over \(handOver.sockets.count) listening socket(s) from pid \(handOver.previousPID.map(String.init) ?? "?")"
+        log(LogLevel.notice.tag + "weir: upgrade: taking over \(handOver.sockets.count) listening socket(s) from pid \(handOver.previousPID.map(String.init) ?? "?")"
             + (addresses.isEmpty ? "" : ": \(addresses)"))
         return UpgradeChild(channel: channel, previousPID: handOver.previousPID, log: log)
     }

@@ -74,7 +74,7 @@ public final class UpgradeControl {
         self.drain = drain
         self.isDraining = isDraining
         signal = SignalWatcher(loop: loop, signal: SIGUSR2) { [unowned self] in
-            self.log("weir: SIGUSR2: upgrading the binary")
+            self.log(LogLevel.notice.tag + "weir: SIGUSR2: upgrading the binary")
             self.request(binary: nil, reply: nil)
         }
     }
@@ -130,7 +130,7 @@ public final class UpgradeControl {
         let pid = try ProcessSpawn.spawn(path: binary, arguments: [binary] + arguments.dropFirst(), environment: environment,
                                          passing: [childEnd] + copies.map(\.fd))
         let started = Pending(pid: pid, binary: binary, channel: channel, startedMs: loop.monotonicMilliseconds, reply: reply)
-        log("weir: upgrade: started \(binary) as pid \(pid) with \(copies.count) listening socket(s); "
+        log(LogLevel.notice.tag + "weir: upgrade: started \(binary) as pid \(pid) with \(copies.count) listening socket(s); "
             + "waiting up to \(Self.readyTimeoutMilliseconds / 1000) s for it to serve")
         channel.watch(loop: loop, onLine: { [unowned self, unowned started] line in self.heard(line, from: started) },
                       onEnd: { [unowned self, unowned started] in self.channelEnded(started) })
@@ -158,7 +158,7 @@ public final class UpgradeControl {
         Self.handedOverFlag.store(true, ordering: .releasing)
         child.timer?.cancel()
         let ms = loop.monotonicMilliseconds - child.startedMs
-        log("weir: upgrade: pid \(child.pid) serves now (ready after \(ms) ms); pid \(getpid()) stops accepting and drains")
+        log(LogLevel.notice.tag + "weir: upgrade: pid \(child.pid) serves now (ready after \(ms) ms); pid \(getpid()) stops accepting and drains")
         let replies = child.replies
         child.replies = []
         let outcome = Outcome(succeeded: true, message: "upgraded: pid \(child.pid) (\(child.binary)) serves now; pid \(getpid()) drains and exits")
@@ -218,7 +218,7 @@ public final class UpgradeControl {
 
     /// Logs a failure and answers `reply`.
     private func report(_ outcome: Outcome, to reply: ((Outcome) -> Void)?) {
-        if !outcome.succeeded { log("weir: \(outcome.message.hasPrefix("upgrade") ? "" : "upgrade: ")\(outcome.message)") }
+        if !outcome.succeeded { log(LogLevel.error.tag + "weir: \(outcome.message.hasPrefix("upgrade") ? "" : "upgrade: ")\(outcome.message)") }
         reply?(outcome)
     }
 }

@@ -50,7 +50,7 @@ final class Worker {
         loop = try EventLoop()
         self.stats = stats
         generation = Generation(shared, worker: index)
-        accessLog = AccessLog(sink: logSink)
+        accessLog = AccessLog(sink: logSink, format: shared.configuration.global.accessLogFormat)
         try adopt(sockets)
     }
 
@@ -80,7 +80,7 @@ final class Worker {
             for (_, fd) in sockets { Glibc.close(fd) }
             return
         }
-        do { try adopt(sockets) } catch { log("weir: worker \(index): \(error)") }
+        do { try adopt(sockets) } catch { log(LogLevel.error.tag + "weir: worker \(index): \(error)") }
     }
 
     /// Runs the loop on the calling thread until the worker has drained. `onStopped` runs on this thread at the end.

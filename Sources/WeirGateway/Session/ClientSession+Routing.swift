@@ -28,6 +28,7 @@ extension ClientSession {
             if let failed = routedServer { excluded.append(failed) }
             guard case .forward(let next, let pin) = decide(head, target, mode: .proxy) else { return .noAlternative }
             setCookie = worker.sticky.apply(pin, nowMs: worker.loop.wallClockMilliseconds)
+            if worker.accessLog.needsDetail { pinOutcome = PinOutcome(pin) }
             return .forward(forwardTarget(next))
         }
         switch decide(head, target) {
@@ -44,10 +45,12 @@ extension ClientSession {
         case .forward(let server, let pin):
             queueDeadline = nil
             setCookie = worker.sticky.apply(pin, nowMs: worker.loop.wallClockMilliseconds)
+            if worker.accessLog.needsDetail { pinOutcome = PinOutcome(pin) }
             return .forward(forwardTarget(server))
         case .redirect(let server, let status, let pin):
             queueDeadline = nil
             setCookie = worker.sticky.apply(pin, nowMs: worker.loop.wallClockMilliseconds)
+            if worker.accessLog.needsDetail { pinOutcome = PinOutcome(pin) }
             return redirect(to: server, status: status, head: head, target: target)
         case .httpsRedirect(let location):
             return redirectToHTTPS(location: location)
@@ -106,7 +109,7 @@ extension ClientSession {
         Redirector.response(status: status, base: base, path: path, setCookie: generation.hstsFields[listenerIndex] + setCookie,
                             keepAlive: keepAlive, into: &out)
         worker.stats.redirects.wrappingIncrement(ordering: .relaxed)
-        redirectedTo = config.id
+        redirectedServer = server
         return answer(out, status: status, keepAlive: keepAlive)
     }
 

@@ -37,8 +37,14 @@ final class ClientSession: ConnectionHandler {
     var excluded: [Int] = []
     /// A Set-Cookie field (with CRLF) the current response must carry, or empty.
     var setCookie: [UInt8] = []
-    /// The server a redirect sent the client to (for the access log).
-    var redirectedTo: String?
+    /// The server (index) a redirect sent the client to (for the access log; an index, not its id,
+    /// so that setting it retains nothing).
+    var redirectedServer: Int?
+    /// Access log (json only): what the sticky rule did, and the connect time of the current
+    /// attempt (see ClientSession+AccessLog.swift).
+    var pinOutcome: PinOutcome?
+    var connectStartedMs: Int64 = 0
+    var upstreamConnectMs: Int64?
     /// When a queued request gives up (set when it is first queued; kept while it waits again).
     var queueDeadline: UInt64?
     /// The request head's bytes while `decide` runs (what the `RequestFieldSource` lookups point into).
@@ -129,7 +135,9 @@ final class ClientSession: ConnectionHandler {
             if event.endsInput, !connection.input.isEmpty { feedUpstream() }
             guard connection === upstream else { return }
             switch event {
-            case .connected: handle(.upstreamConnected)
+            case .connected:
+                if worker.accessLog.needsDetail { upstreamConnectMs = worker.loop.monotonicMilliseconds - connectStartedMs }
+                handle(.upstreamConnected)
             case .endOfStream: handle(.upstreamEndOfStream)
             case .failed(let error): handle(.upstreamFailed("\(error)"))
             case .readTimeout: handle(.upstreamReadTimeout)
@@ -317,8 +325,7 @@ final class ClientSession: ConnectionHandler {
         case .logUnparsed(let status):
             if worker.accessLog.isEnabled {
                 let line = client.input.copyPrefix(min(client.input.count, 200))
-                worker.accessLog.record(client: client.peer.host, requestLine: line.prefix { $0 != 13 && $0 != 10 },
-                                        status: status, bytes: 0, server: nil, totalMs: 0, upstreamMs: nil)
+                logUnparsed(line.prefix { $0 != 13 && $0 != 10 }, status: status)
             }
         case .armTimer(let ms):
             timerChange = .arm(ms)
@@ -397,6 +404,7 @@ final class ClientSession: ConnectionHandler {
             return
         }
         let config = snapshot.servers[server].config
+        if worker.accessLog.needsDetail { connectStartedMs = worker.loop.monotonicMilliseconds }
         do {
             let pool = generation.poolOfServer[server]
             let c = try Connection.connect(loop: worker.loop, host: config.address.host, port: Int(config.address.port),
@@ -417,7 +425,7 @@ final class ClientSession: ConnectionHandler {
         let state = snapshot.servers[server]
         state.failures.wrappingIncrement(ordering: .relaxed)
         if state.recordPassiveFailure() {
-            worker.log("weir: server \(state.config.id) marked down after \(state.consecutivePassiveFailures) consecutive failures on client traffic")
+            worker.log(LogLevel.warning.tag + "weir: server \(state.config.id) marked down after \(state.consecutivePassiveFailures) consecutive failures on client traffic")
         }
     }
 
@@ -436,16 +444,11 @@ final class ClientSession: ConnectionHandler {
 
     private func endExchange(status: Int, server: Int?) {
         if worker.accessLog.isEnabled, let request = machine.request {
-            var end = 0
-            let bytes = request.bytes
-            while end < bytes.count && bytes[end] != 13 { end += 1 }
-            let serverName = server.map { snapshot.servers[$0].config.id } ?? redirectedTo.map { "->" + $0 }
-            worker.accessLog.record(client: client.peer.host, requestLine: bytes[0..<end], status: status,
-                                    bytes: bytesToClient, server: serverName,
-                                    totalMs: worker.loop.monotonicMilliseconds - exchangeStartedMs, upstreamMs: responseHeadMs)
+            logExchange(request, status: status, server: server, bytes: bytesToClient,
+                        totalMs: worker.loop.monotonicMilliseconds - exchangeStartedMs, upstreamMs: responseHeadMs)
         }
         bytesToClient = 0
-        redirectedTo = nil
+        redirectedServer = nil
         currentServer = nil
         // They slice the request's bytes: let go, so the next head reuses its buffer.
         target = nil
@@ -467,6 +470,7 @@ final class ClientSession: ConnectionHandler {
             if worker.accessLog.isEnabled { exchangeStartedMs = worker.loop.monotonicMilliseconds }
             exchangeIsNew = true
             responseHeadMs = nil
+            if worker.accessLog.needsDetail { resetAccessLogDetail() }
         case .badRequest: stats.badRequests.wrappingIncrement(ordering: .relaxed)
         case .badGateway: stats.badGateway.wrappingIncrement(ordering: .relaxed)
         case .unavailable: stats.unavailable.wrappingIncrement(ordering: .relaxed)

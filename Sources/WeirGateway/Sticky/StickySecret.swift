@@ -33,7 +33,7 @@ public enum StateSecret {
                 log("weir: \(what) signed with the secret kept in \(path)")
                 return Array(text.utf8)
             }
-            log("weir: \(path) holds no usable secret (shorter than 32 characters): generating a new one")
+            log(LogLevel.warning.tag + "weir: \(path) holds no usable secret (shorter than 32 characters): generating a new one")
         }
         do {
             try files.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -41,7 +41,7 @@ public enum StateSecret {
             guard files.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
                 throw CocoaError(.fileWriteNoPermission)
             }
-            log("weir: no \(configure) configured: generated one into \(path) (mode 0600); \(generatedNote)")
+            log(LogLevel.notice.tag + "weir: no \(configure) configured: generated one into \(path) (mode 0600); \(generatedNote)")
             return Array(secret.utf8)
         } catch {
             throw IOError("cannot keep a generated secret for \(what) in \(path) (set [global] state_dir to a writable directory, or \(configure)): \(error)")
