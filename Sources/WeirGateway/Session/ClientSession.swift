@@ -275,7 +275,9 @@ final class ClientSession: ConnectionHandler {
             connect(server, allowPooled: allowPooled)
         case .parkUpstream:
             stopSplicing()
-            if let upstream, let server = currentServer { generation.upstreamPool.park(upstream, server: server) }
+            // A connection that began with this client's PROXY header is never lent to another client.
+            if let server = currentServer, generation.sendProxyOfServer[server] != nil { upstream?.close() }
+            else if let upstream, let server = currentServer { generation.upstreamPool.park(upstream, server: server) }
             upstream = nil
         case .closeUpstream:
             stopSplicing()
@@ -379,7 +381,8 @@ final class ClientSession: ConnectionHandler {
         upstreamHead.reserveCapacity(head.bytes.count + 256)   // the forwarding fields it adds
         let hop = generation.peer.map { $0.isMemberServer[server] ? $0.hopField(nowWallMs: worker.loop.wallClockMilliseconds) : [] } ?? []
         HeadRewriter.upstreamRequest(head, path: target.path, client: clientView,
-                                     fallbackHost: state.config.address.description, extraFields: hop, into: &upstreamHead)
+                                     fallbackHost: state.config.address.description, extraFields: hop,
+                                     forwarded: generation.forwardedOfServer[server], into: &upstreamHead)
         state.requestRouted()
         state.inFlight.wrappingIncrement(ordering: .relaxed)
         state.totalRequests.wrappingIncrement(ordering: .relaxed)
@@ -388,7 +391,8 @@ final class ClientSession: ConnectionHandler {
     /// Attaches a pooled connection when allowed and available, else a new one, and writes the
     /// request head; tells the machine which (or that the connection could not even be started).
     private func connect(_ server: Int, allowPooled: Bool) {
-        if allowPooled, let pooled = generation.upstreamPool.take(server: server) {
+        let sendProxy = generation.sendProxyOfServer[server]
+        if allowPooled, sendProxy == nil, let pooled = generation.upstreamPool.take(server: server) {
             pooled.handler = self
             upstream = pooled
             pooled.setReading(true)
@@ -400,7 +404,8 @@ final class ClientSession: ConnectionHandler {
         do {
             let pool = generation.poolOfServer[server]
             let c = try Connection.connect(loop: worker.loop, host: config.address.host, port: Int(config.address.port),
-                                           handler: self, tls: generation.tls.pools[pool], serverName: generation.tls.serverNames[server])
+                                           handler: self, tls: generation.tls.pools[pool], serverName: generation.tls.serverNames[server],
+                                           preface: sendProxy.map(proxyHeader) ?? [])
             upstream = c
             c.setWriteLowWatermark(generation.settings.bufferBytes / 2)
             c.setReading(true)
@@ -410,6 +415,14 @@ final class ClientSession: ConnectionHandler {
             upstream = nil
             followUp = .event(.upstreamFailed("\(error)"))
         }
+    }
+
+    /// The PROXY protocol header for a new connection to a `send_proxy` pool: this client's address
+    /// (after an inbound PROXY header, the one it stated) and the address it connected to.
+    private func proxyHeader(_ version: SendProxy) -> [UInt8] {
+        let source = ProxyAddress(host: client.peer.host, port: client.peer.port)
+        let destination = client.localAddress.flatMap { ProxyAddress(host: $0.host, port: $0.port) }
+        return ProxyHeaderWriter.header(version == .v1 ? .v1 : .v2, source: source, destination: destination)
     }
 
     /// Counts a failure against `server`; enough in a row take it down (passive health).
