@@ -66,7 +66,7 @@ extension Worker {
     private func refuseProxy(_ peer: PeerAddress, _ reason: String) {
         stats.proxyProtocolRefused.wrappingIncrement(ordering: .relaxed)
         let now = loop.monotonicMilliseconds
-        guard now - proxyRefusalLog.lastMs >= 1000 || proxyRefusalLog.lastMs == Int64.min else {
+        guard proxyRefusalLog.lastMs == Int64.min || now - proxyRefusalLog.lastMs >= 1000 else {
             proxyRefusalLog.unlogged += 1
             return
         }
