@@ -103,7 +103,8 @@ public final class PrefaceReader {
         if case .ready = outcome { fd = -1 } else if fd >= 0 { Glibc.close(fd); fd = -1 }
         let finish = self.finish
         self.finish = nil
-        finish?(self, outcome)
+        // The owner usually lets go of this reader in `finish`: it must outlive the call.
+        withExtendedLifetime(self) { finish?(self, outcome) }
     }
 
     private func stop() {

@@ -51,12 +51,15 @@ extension Worker {
 
     /// Admits a connection whose header was read: with the stated addresses, or its own for LOCAL/UNKNOWN.
     private func admitProxied(fd: Int32, peer: PeerAddress, header: ProxyHeader, slot: ListenerSlot) {
-        guard !isDraining else { Glibc.close(fd); return }
+        // The configuration may have been reloaded while the header came: the listener may be gone.
+        let generation = self.generation
+        guard !isDraining, let listener = generation.listenerIndex(of: slot) else { Glibc.close(fd); return }
         switch header {
         case .local:
-            admit(fd: fd, peer: peer, slot: slot)
+            admit(fd: fd, peer: peer, slot: slot, generation: generation, listener: listener)
         case .proxied(let source, let destination):
             admit(fd: fd, peer: PeerAddress(host: source.host, port: Int(source.port)), slot: slot,
+                  generation: generation, listener: listener,
                   local: PeerAddress(host: destination.host, port: Int(destination.port)))
         }
     }

@@ -97,11 +97,13 @@ final class Worker {
     }
 
     private func accept(fd: Int32, peer: PeerAddress, slot: ListenerSlot) {
-        if let listener = generation.listenerIndex(of: slot), let allowed = generation.proxyProtocolFrom[listener] {
+        let generation = self.generation
+        guard let listener = generation.listenerIndex(of: slot) else { Glibc.close(fd); return }
+        if let allowed = generation.proxyProtocolFrom[listener] {
             readProxyHeader(fd: fd, peer: peer, slot: slot, listener: listener, allowed: allowed)
             return
         }
-        admit(fd: fd, peer: peer, slot: slot)
+        admit(fd: fd, peer: peer, slot: slot, generation: generation, listener: listener)
     }
 
     /// Connections reading their PROXY protocol header (ProxyProtocolAccept.swift).
@@ -109,11 +111,10 @@ final class Worker {
     /// When a refused PROXY connection was last logged, and how many were not logged since.
     var proxyRefusalLog = (lastMs: Int64.min, unlogged: 0)
 
-    /// Starts a session on an accepted socket (`local`: the address the client connected to, when a
-    /// PROXY header stated it).
-    func admit(fd: Int32, peer: PeerAddress, slot: ListenerSlot, local: PeerAddress? = nil) {
-        let generation = self.generation
-        guard let listener = generation.listenerIndex(of: slot) else { Glibc.close(fd); return }
+    /// Starts a session on an accepted socket of `slot`, listener `listener` of `generation` (the current
+    /// one); `local`: the address the client connected to, when a PROXY header stated it.
+    func admit(fd: Int32, peer: PeerAddress, slot: ListenerSlot, generation: Generation, listener: Int,
+               local: PeerAddress? = nil) {
         let open = stats.openConnections.wrappingIncrementThenLoad(ordering: .relaxed)
         let openHere = slot.open.wrappingIncrementThenLoad(ordering: .relaxed)
         let tls = generation.tls.listeners[listener]
