@@ -535,8 +535,8 @@ public struct Pool: Sendable, Equatable {
     /// give back) before a server moves, so that a burst does not make servers flap. Default 10 seconds.
     public var lendAfter: Duration
     /// `send_proxy`: `"v1"` or `"v2"`: every new connection to a server of this pool starts with a PROXY protocol
-    /// header carrying the client's address and the address it connected to; such connections are never shared
-    /// between clients (not parked for reuse), and health checks send the header without addresses. Default nil.
+    /// header carrying the client's address and the address it connected to; such connections are reused only by
+    /// the same client's session, never shared, and health checks send the header without addresses. Default nil.
     public var sendProxy: SendProxy?
     /// `forwarded`: requests to this pool also carry an RFC 7239 `Forwarded` field (`for`, `proto`, `host`),
     /// appended to the one received, next to the `X-Forwarded-*` fields. Default false.

@@ -261,6 +261,36 @@ def test_send_proxy_reaches_a_server_that_requires_it(gateway, haproxy_accepting
     assert gw.server_status("haproxy")["state"] == "up"
 
 
+def test_a_connection_with_a_proxy_header_is_reused_by_its_own_client_only(gateway, origin):
+    """Keep-alive to a send_proxy server: one client's requests share its connection (one header), the
+    next client gets a connection of its own with its own header."""
+    def handler(conn):
+        while b"\r\n" not in conn.buf:
+            if not conn._fill():
+                return
+        line, conn.buf = conn.buf.split(b"\r\n", 1)
+        conn.proxy_line = line
+        while conn.read_request() is not None:
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(line) + line)
+
+    server = origin(handler)
+    gw = gateway({"p": [("origin", server.address)]}, listener_extra={"proxy_protocol": True},
+                 pool_options={"p": {"send_proxy": "v1", "health": {"type": "none"}}})
+    with RawConn("127.0.0.1", gw.port) as a:
+        a.send(v1("203.0.113.1", sport=5001))
+        for _ in range(3):
+            a.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = a.read_response()
+            assert r.status == 200 and r.body.startswith(b"PROXY TCP4 203.0.113.1 127.0.0.1 5001 "), r.body
+        with RawConn("127.0.0.1", gw.port) as b:
+            b.send(v1("203.0.113.2", sport=5002) + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = b.read_response()
+            assert r.status == 200 and r.body.startswith(b"PROXY TCP4 203.0.113.2 127.0.0.1 5002 "), r.body
+    assert server.accepted == 2, [c.requests for c in server.conns]
+    assert sorted(len(c.requests) for c in server.conns) == [1, 3]
+    assert not server.errors
+
+
 def test_without_send_proxy_a_server_that_requires_it_refuses(gateway, haproxy_accepting_proxy):
     gw = gateway({"p": [("haproxy", haproxy_accepting_proxy)]}, pool_options={"p": {"retries": 0}})
     r = curl(gw.url("/echo"))

@@ -59,6 +59,8 @@ final class ClientSession: ConnectionHandler {
     /// The pipe of a response body being spliced socket to socket (see BodySplicer.swift).
     var splicePipe: SplicePipe?
     private var bytesToClient = 0
+    /// The idle connection to a `send_proxy` server this client may use again (nil until one is kept).
+    private var privateUpstream: PrivateUpstream?
 
     /// Follow-up events raised while actions run, handled right after.
     fileprivate enum FollowUp { case none, clientBytes, upstreamBytes, both, event(SessionEvent) }
@@ -275,9 +277,11 @@ final class ClientSession: ConnectionHandler {
             connect(server, allowPooled: allowPooled)
         case .parkUpstream:
             stopSplicing()
-            // A connection that began with this client's PROXY header is never lent to another client.
-            if let server = currentServer, generation.sendProxyOfServer[server] != nil { upstream?.close() }
-            else if let upstream, let server = currentServer { generation.upstreamPool.park(upstream, server: server) }
+            if let upstream, let server = currentServer {
+                // A connection that began with this client's PROXY header is kept for this client only.
+                if generation.sendProxyOfServer[server] != nil { keepPrivately(upstream, server: server) }
+                else { generation.upstreamPool.park(upstream, server: server) }
+            }
             upstream = nil
         case .closeUpstream:
             stopSplicing()
@@ -342,6 +346,7 @@ final class ClientSession: ConnectionHandler {
         case .closeClient(let flush):
             stopSplicing()
             timer.cancel()
+            privateUpstream?.drop()
             if let upstream {
                 if flush && machine.isTunnel == false { upstream.close() } else if flush { upstream.closeAfterFlush() } else { upstream.close() }
             }
@@ -392,7 +397,8 @@ final class ClientSession: ConnectionHandler {
     /// request head; tells the machine which (or that the connection could not even be started).
     private func connect(_ server: Int, allowPooled: Bool) {
         let sendProxy = generation.sendProxyOfServer[server]
-        if allowPooled, sendProxy == nil, let pooled = generation.upstreamPool.take(server: server) {
+        if allowPooled, let pooled = sendProxy == nil ? generation.upstreamPool.take(server: server)
+            : privateUpstream?.take(server: server, generation: generation) {
             pooled.handler = self
             upstream = pooled
             pooled.setReading(true)
@@ -415,6 +421,13 @@ final class ClientSession: ConnectionHandler {
             upstream = nil
             followUp = .event(.upstreamFailed("\(error)"))
         }
+    }
+
+    /// Keeps a `send_proxy` server's connection for this client's next request (see PrivateUpstream.swift).
+    private func keepPrivately(_ connection: Connection, server: Int) {
+        let kept = privateUpstream ?? PrivateUpstream()
+        privateUpstream = kept
+        kept.keep(connection, server: server, generation: generation, idleMs: generation.settings.upstreamIdleMs)
     }
 
     /// The PROXY protocol header for a new connection to a `send_proxy` pool: this client's address
