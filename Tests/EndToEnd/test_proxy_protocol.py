@@ -211,10 +211,10 @@ def test_hash_by_source_follows_the_stated_source(gateway, demo_backend):
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
-@pytest.fixture
-def haproxy_accepting_proxy(procs, tmp_path, demo_backend):
-    """haproxy on 127.0.0.1 with `accept-proxy` in front of a demo backend; it copies the source address it
-    learned from the PROXY header into X-Haproxy-Src. Returns its address."""
+def start_haproxy(procs, tmp_path, demo_backend, bind_extra: str = "") -> str:
+    """haproxy on 127.0.0.1 with `accept-proxy` (and `bind_extra`, e.g. "ssl crt FILE") in front of a demo
+    backend; it copies the source address it learned from the PROXY header into X-Haproxy-Src. Returns
+    its address."""
     if not shutil.which(HAPROXY):
         pytest.skip("haproxy is not installed (make test-deps installs it)")
     backend = demo_backend("behind-haproxy")
@@ -229,7 +229,7 @@ defaults
     timeout client 10s
     timeout server 10s
 frontend fe
-    bind 127.0.0.1:{port} accept-proxy
+    bind 127.0.0.1:{port} accept-proxy {bind_extra}
     http-request set-header X-Haproxy-Src %[src]
     default_backend be
 backend be
@@ -242,6 +242,11 @@ backend be
         p = procs.start([HAPROXY, "-db", "-f", cfg], stdout=subprocess.DEVNULL, stderr=f)
     wait_until(lambda: p.poll() is None and can_connect("127.0.0.1", port), 10, what="haproxy to listen")
     return f"127.0.0.1:{port}"
+
+
+@pytest.fixture
+def haproxy_accepting_proxy(procs, tmp_path, demo_backend):
+    return start_haproxy(procs, tmp_path, demo_backend)
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
@@ -259,6 +264,19 @@ def test_send_proxy_reaches_a_server_that_requires_it(gateway, haproxy_accepting
         echo = proxied_echo(gw, v1(source) if version == "v1" else v2(source))
         assert header_values(echo, "X-Haproxy-Src") == [source], echo
     assert gw.server_status("haproxy")["state"] == "up"
+
+
+def test_send_proxy_to_a_tls_pool_comes_before_the_handshake(gateway, procs, tmp_path, demo_backend):
+    pki = PKI(tmp_path / "pki")
+    leaf = pki.issue("backend", "backend.test", ["DNS:backend.test"])
+    combined = tmp_path / "haproxy.pem"
+    combined.write_bytes(leaf.cert.read_bytes() + leaf.key.read_bytes())
+    address = start_haproxy(procs, tmp_path, demo_backend, bind_extra=f"ssl crt {combined}")
+    gw = gateway({"p": [("haproxy", address)]}, listener_extra={"proxy_protocol": True},
+                 pool_options={"p": {"send_proxy": "v2", "health": {"type": "none"},
+                                     "tls": {"ca_file": str(pki.ca.cert), "server_name": "backend.test"}}})
+    echo = proxied_echo(gw, v2("203.0.113.50"))
+    assert header_values(echo, "X-Haproxy-Src") == ["203.0.113.50"], echo
 
 
 def test_a_connection_with_a_proxy_header_is_reused_by_its_own_client_only(gateway, origin):
