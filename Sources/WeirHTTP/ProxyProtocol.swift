@@ -84,10 +84,11 @@ public enum ProxyProtocolParser {
             if let _ = bytes.firstIndex(of: 0x0A) { return .error("v1 header: line ends without CR") }
             return bytes.count >= maxV1Bytes ? .error("v1 header: longer than \(maxV1Bytes) bytes") : .needMore
         }
+        // Checked in the order the bytes come, so that more bytes never undo an error.
+        if bytes[..<cr].contains(0x0A) { return .error("v1 header: line ends without CR") }
         if cr + 2 > maxV1Bytes { return .error("v1 header: longer than \(maxV1Bytes) bytes") }
         if cr + 1 == bytes.count { return .needMore }
         guard bytes[cr + 1] == 0x0A else { return .error("v1 header: CR not followed by LF") }
-        if let lf = bytes[..<cr].firstIndex(of: 0x0A) { _ = lf; return .error("v1 header: line ends without CR") }
         let line = Array(bytes[v1Prefix.count..<cr])
         let consumed = cr + 2
         let words = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)

@@ -69,6 +69,7 @@ private let v4Body: [UInt8] = [192, 0, 2, 1, 198, 51, 100, 7, 0xC3, 0x50, 0x01, 
         #expect(isError(parse("PROXY TCP4 192.0.2.1 198.51.100.7 1 2\n")))
         #expect(isError(parse("PROXY TCP4 192.0.2.1 198.51.100.7 1 2\rX")))
         #expect(parse("PROXY TCP4 192.0.2.1 198.51.100.7 1 2\r") == .needMore)
+        #expect(isError(parse("PROXY TCP4 192.0.2.1\n198.51.100.7 1 2\r")))   // an error stays one as bytes come
     }
 
     @Test func anythingButAHeaderIsRefusedAtItsFirstBytes() {
