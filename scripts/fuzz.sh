@@ -30,6 +30,7 @@ TARGETS=(
   "request-head|RequestHead.swift|Invariants.swift HTTPChecks.swift|WeirHTTP|WeirHTTP|"
   "response-head|ResponseHead.swift|Invariants.swift HTTPChecks.swift|WeirHTTP|WeirHTTP|"
   "chunked|Chunked.swift|Invariants.swift|WeirHTTP|WeirHTTP|"
+  "proxy-header|ProxyHeader.swift|Invariants.swift|WeirHTTP|WeirHTTP|"
   "config|Config.swift|Invariants.swift|WeirConfig|WeirConfig TOMLKit CTOML|-lstdc++"
   # The session machine through the unit tests' harness (a support path with a / is taken from the
   # repository root); WeirGateway is built with -enable-testing for its `@testable import`.

@@ -305,9 +305,19 @@ public struct Listener: Sendable, Equatable {
     /// endpoints say) with a 308 redirect to `https://<host><path>` on this port, e.g. 443 or 8443. Range 1...65535.
     /// The loader rejects it on a TLS listener (`tls` set) and when it is the listener's own port. Default nil (off).
     public var httpsRedirectPort: Int?
+    /// `proxy_protocol`: every connection starts with a PROXY protocol header (v1 or v2, told apart by its first
+    /// byte; before the TLS handshake on a TLS listener) whose source address becomes the client's address.
+    /// A connection without a valid header, or from outside `proxyProtocolFrom`, is closed. Default false.
+    public var proxyProtocol: Bool
+    /// `proxy_protocol_from`: the networks allowed to send PROXY protocol headers, e.g. `["10.0.0.0/8"]`; the
+    /// loader rejects it without `proxy_protocol = true`, and an empty array. Default `NetworkPrefix.loopback`.
+    public var proxyProtocolFrom: [NetworkPrefix]
 
     public init(name: String, address: SocketAddress, maxConnections: Int = 20000, mode: Mode = .proxy,
-                tls: ListenerTLS? = nil, httpsRedirectPort: Int? = nil) {
+                tls: ListenerTLS? = nil, httpsRedirectPort: Int? = nil, proxyProtocol: Bool = false,
+                proxyProtocolFrom: [NetworkPrefix] = NetworkPrefix.loopback) {
+        self.proxyProtocol = proxyProtocol
+        self.proxyProtocolFrom = proxyProtocolFrom
         self.name = name
         self.address = address
         self.maxConnections = maxConnections
@@ -535,6 +545,13 @@ public struct Pool: Sendable, Equatable {
     /// `lend_after`: how long the pool's load must stay above `lend_level` (to borrow) or below `return_level` (to
     /// give back) before a server moves, so that a burst does not make servers flap. Default 10 seconds.
     public var lendAfter: Duration
+    /// `send_proxy`: `"v1"` or `"v2"`: every new connection to a server of this pool starts with a PROXY protocol
+    /// header carrying the client's address and the address it connected to; such connections are reused only by
+    /// the same client's session, never shared, and health checks send the header without addresses. Default nil.
+    public var sendProxy: SendProxy?
+    /// `forwarded`: requests to this pool also carry an RFC 7239 `Forwarded` field (`for`, `proto`, `host`),
+    /// appended to the one received, next to the `X-Forwarded-*` fields. Default false.
+    public var forwarded: Bool
 
     /// The level at which this pool borrows servers: `lend_level`, else `first_level`.
     public var effectiveLendLevel: Double { lendLevel ?? firstLevel }
@@ -546,7 +563,10 @@ public struct Pool: Sendable, Equatable {
                 slowStart: Duration = .seconds(10), maxQueue: Int = 100, queueTimeout: Duration = .seconds(5),
                 passiveFailures: Int = 3, health: HealthCheck = HealthCheck(), rewriteBodyTypes: [String] = [],
                 tls: PoolTLS? = nil, loadSource: LoadSource = .probes, monitor: PoolMonitor? = nil,
-                lendLevel: Double? = nil, returnLevel: Double? = nil, lendAfter: Duration = .seconds(10)) {
+                lendLevel: Double? = nil, returnLevel: Double? = nil, lendAfter: Duration = .seconds(10),
+                sendProxy: SendProxy? = nil, forwarded: Bool = false) {
+        self.sendProxy = sendProxy
+        self.forwarded = forwarded
         self.lendLevel = lendLevel
         self.returnLevel = returnLevel
         self.lendAfter = lendAfter

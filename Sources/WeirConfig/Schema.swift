@@ -224,9 +224,12 @@ enum Schema {
             .key("max_connections", Rule.integer(maxConnectionsRange).some, \.maxConnections),
             .key("mode", .choice(kind: "mode", plural: "modes"), \.listener.mode),
             .key("https_redirect", Rule.integer(1...65535).some, \.listener.httpsRedirectPort),
+            .key("proxy_protocol", .boolean, \.listener.proxyProtocol),
+            .key("proxy_protocol_from", .networks, \.listener.proxyProtocolFrom),
             section("tls", listenerTLS, expected: "a table ([listener.tls]) with cert and key") { $0.listener.tls = $1 },
         ], defaults: { ListenerDraft() }, neighbours: { [listenerTLS.asNeighbour] },
         check: { table, site, reader, draft in
+            guard checkProxyProtocol(table, site, &reader, draft) else { return false }
             guard let port = draft.listener.httpsRedirectPort else { return true }
             if table["tls"] != nil {
                 reader.fail(site.child("https_redirect"), "cannot be set on a TLS listener (this one has "
@@ -330,6 +333,8 @@ enum Schema {
             .key("lend_level", Rule.level.some, \.lendLevel),
             .key("return_level", Rule.level.some, \.returnLevel),
             .key("lend_after", .duration(allowZero: true), \.lendAfter),
+            .key("send_proxy", Rule.choice(kind: "PROXY protocol version", plural: "versions").some, \.sendProxy),
+            .key("forwarded", .boolean, \.forwarded),
             section("health", health, expected: "a table ([pool.health])") { $0.health = $1.health },
             section("monitor", monitor, expected: "a table ([pool.monitor])") { $0.monitor = $1.monitor },
             KeySpec("tls") { value, site, reader, pool in

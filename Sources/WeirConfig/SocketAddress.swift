@@ -117,7 +117,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         return formatIPv6(groups)
     }
 
-    private static func ipv6Groups(_ text: String) -> [UInt16]? {
+    static func ipv6Groups(_ text: String) -> [UInt16]? {
         if text.isEmpty { return nil }
         let halves = text.components(separatedBy: "::")
         guard halves.count <= 2 else { return nil }

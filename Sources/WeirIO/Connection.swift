@@ -32,6 +32,11 @@ public struct PeerAddress: Sendable {
     /// "192.0.2.1" or "2001:db8::1" (no brackets).
     public var host: String
     public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
 }
 
 /// A non-blocking TCP socket driven by two libevent events, with an input and an output `Buffer`.
@@ -89,6 +94,11 @@ public final class Connection {
     private var readsDirectlyFlag = false
     /// `outputGrew` activated the write event and it has not run yet.
     private var writeActivated = false
+    /// Sent raw on the socket as soon as an outgoing connect completes, before TLS and `output`
+    /// (a PROXY protocol header); emptied once sent.
+    private var preface: [UInt8] = []
+    /// The address the peer connected to, when a PROXY protocol header stated it (see `localAddress`).
+    private var statedLocal: PeerAddress?
 
     /// The most bytes read per readiness notification.
     static let maxRead = 256 * 1024
@@ -125,9 +135,13 @@ public final class Connection {
 
     /// Wraps an accepted socket `fd` (takes ownership of it). Reading starts enabled. With `tls`,
     /// the TLS handshake runs first; a failed one is reported as `.failed` ("tls handshake: …").
-    public static func accepted(loop: EventLoop, fd: Int32, peer: PeerAddress, tls: TLSServerContext? = nil) -> Connection? {
+    /// `local`: the address the client connected to when a PROXY protocol header stated it (else
+    /// `localAddress` asks the socket).
+    public static func accepted(loop: EventLoop, fd: Int32, peer: PeerAddress, tls: TLSServerContext? = nil,
+                                local: PeerAddress? = nil) -> Connection? {
         weir_set_nodelay(fd)
         let c = Connection(loop: loop, fd: fd, peer: peer)
+        c.statedLocal = local
         if let tls {
             guard let ssl = tls.newSession(fd: fd) else { c.close(); return nil }
             c.ssl = ssl
@@ -136,6 +150,27 @@ public final class Connection {
         }
         c.setReading(true)
         return c
+    }
+
+    /// The local end of the connection: for an accepted one, the address the client connected to (as a
+    /// PROXY protocol header stated it, else the socket's own). nil when the socket cannot tell (closed).
+    /// Asks the kernel each time unless stated: call it only where it is needed.
+    public var localAddress: PeerAddress? {
+        if let statedLocal { return statedLocal }
+        guard fd >= 0 else { return nil }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard rc == 0 else { return nil }
+        var text = [CChar](repeating: 0, count: 64)
+        var port: Int32 = 0
+        let formatted = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { weir_format_address($0, &text, 64, &port) }
+        }
+        guard formatted >= 0 else { return nil }
+        return PeerAddress(host: text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }, port: Int(port))
     }
 
     /// Whether this is a TLS connection.
@@ -166,8 +201,11 @@ public final class Connection {
     /// Throws only when the address is not numeric or no socket could be made.
     /// With `tls`, the TLS handshake follows the TCP connect (`serverName` is verified and sent as
     /// SNI) and `.connected` comes when it has completed.
+    /// `preface` (a PROXY protocol header) is sent as it is right after the TCP connect, before the TLS
+    /// handshake and anything appended to `output`.
     public static func connect(loop: EventLoop, host: String, port: Int, handler: ConnectionHandler,
-                               tls: TLSClientContext? = nil, serverName: String? = nil) throws -> Connection {
+                               tls: TLSClientContext? = nil, serverName: String? = nil,
+                               preface: [UInt8] = []) throws -> Connection {
         var storage = sockaddr_storage()
         let len = weir_make_address(host, Int32(port), &storage)
         guard len > 0 else { throw IOError("connect \(host):\(port): not a numeric address") }
@@ -178,6 +216,7 @@ public final class Connection {
         let c = Connection(loop: loop, fd: fd, peer: PeerAddress(host: host, port: port))
         c.handler = handler
         c.connecting = true
+        c.preface = preface
         if let tls {
             guard let ssl = tls.newSession(fd: fd, serverName: serverName ?? host) else {
                 c.close()
@@ -399,6 +438,12 @@ public final class Connection {
                 return
             }
             connecting = false
+            if !preface.isEmpty, let error = sendPreface() {
+                watchWrite(false)
+                if closeWhenFlushed { close(); return }
+                handler?.connection(self, event: .failed(IOError("send PROXY header to \(peer.host):\(peer.port)", code: error)))
+                return
+            }
             if ssl != nil {
                 handshaking = true
                 if !reading { setReading(true) }
@@ -418,6 +463,20 @@ public final class Connection {
             guard fd >= 0 else { return }
         }
         flush()
+    }
+
+    /// Writes `preface` on a socket that just connected (its send buffer is empty, so the few bytes of a
+    /// PROXY header go in one call). Returns nil when all were sent, else the errno (EAGAIN counted as one).
+    private func sendPreface() -> Int32? {
+        defer { preface = [] }
+        let result = preface.withUnsafeBytes { raw in
+            SystemCall.run { Glibc.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL)) }
+        }
+        switch result {
+        case .done(let n) where n == preface.count: return nil
+        case .failed(let code): return code
+        default: return EAGAIN
+        }
     }
 
     /// Something was appended to the output: write it later in this loop pass.

@@ -45,7 +45,7 @@ import Testing
             prefix = "/"
             """)])
         #expect(lines == [
-            "a.toml: listener[0].port: unknown key; known keys in [[listener]]: name, address, max_connections, mode, https_redirect, tls",
+            "a.toml: listener[0].port: unknown key; known keys in [[listener]]: name, address, max_connections, mode, https_redirect, proxy_protocol, proxy_protocol_from, tls",
             "a.toml: pool[0].address: unknown key; address belongs in [[pool.server]], not [[pool]]",
             #"a.toml: pool[0].server[0].adress: unknown key (did you mean "address"?)"#,
             #"a.toml: pool[0].server[0].address: missing required key, e.g. address = "127.0.0.1:9001""#,

@@ -252,8 +252,12 @@ struct TLSFiles {
             try text.write(toFile: configDirectory + "/" + name, atomically: true, encoding: .utf8)
         }
         let config = try ConfigLoader.load(directory: configDirectory)
-        #expect(config.listeners.map(\.name) == ["https", "http-to-https", "public"])
+        #expect(config.listeners.map(\.name) == ["behind-lb", "https", "http-to-https", "public"])
+        // "behind-lb" is the PROXY protocol example (issue 13).
         #expect(config.listeners[0] == Listener(
+            name: "behind-lb", address: SocketAddress(host: "0.0.0.0", port: 8081), proxyProtocol: true,
+            proxyProtocolFrom: [NetworkPrefix(bytes: [10, 0, 0, 0], length: 8), NetworkPrefix(bytes: [127, 0, 0, 1], length: 32)]))
+        #expect(config.listeners[1] == Listener(
             name: "https", address: SocketAddress(host: "0.0.0.0", port: 443),
             tls: ListenerTLS(defaultCertificate: .init(cert: tlsDirectory + "/example.com.pem",
                                                        key: tlsDirectory + "/example.com.key"),
@@ -262,9 +266,9 @@ struct TLSFiles {
                              profile: .intermediate, ocspFile: tlsDirectory + "/example.com.ocsp",
                              hsts: "max-age=63072000", ticketRotation: .seconds(12 * 3600),
                              handshakeTimeout: .seconds(10))))
-        #expect(config.listeners[1] == Listener(name: "http-to-https", address: SocketAddress(host: "0.0.0.0", port: 80),
+        #expect(config.listeners[2] == Listener(name: "http-to-https", address: SocketAddress(host: "0.0.0.0", port: 80),
                                                 httpsRedirectPort: 443))
-        #expect(config.listeners[2].tls == nil && config.listeners[2].httpsRedirectPort == nil)
+        #expect(config.listeners[3].tls == nil && config.listeners[3].httpsRedirectPort == nil)
         // "peers" is the load_source = "beacons" example (issue 10); "banking" and "securities" the lending one.
         #expect(config.pools.map(\.name) == ["secure", "banking", "securities", "demo", "peers"])
         #expect(config.pools[1].lendLevel == 0.7 && config.pools[1].returnLevel == 0.4)

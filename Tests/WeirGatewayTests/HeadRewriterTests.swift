@@ -233,3 +233,47 @@ private func upstreamText(_ head: RequestHead) -> String {
         #expect(rewrite(["http://127.0.0.1:900"]).0 == "http://127.0.0.1:900")
     }
 }
+
+@Suite struct ForwardedFieldTests {
+    private func upstream(_ text: String, client: HeadRewriter.ClientView, forwarded: Bool = true) -> String {
+        let head = request(text)
+        var out: [UInt8] = []
+        HeadRewriter.upstreamRequest(head, path: TargetParts(head).path, client: client, fallbackHost: "127.0.0.1:9001",
+                                     forwarded: forwarded, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private func forwardedLines(_ text: String) -> [String] {
+        text.components(separatedBy: "\r\n").filter { $0.lowercased().hasPrefix("forwarded:") }
+    }
+
+    @Test func ipv4ClientWithAHostThatHasAPortIsQuoted() {
+        let out = upstream("GET / HTTP/1.1\r\nHost: gw.example:8080\r\n\r\n", client: client)
+        #expect(forwardedLines(out) == [#"Forwarded: for=192.0.2.7;proto=http;host="gw.example:8080""#])
+        #expect(out.contains("X-Forwarded-For: 192.0.2.7\r\n"))   // still there
+    }
+
+    @Test func ipv6ClientIsQuotedAndBracketed() {
+        let six = HeadRewriter.ClientView(clientAddress: "2001:db8::1", scheme: "https", host: ArraySlice("example.com".utf8))
+        #expect(forwardedLines(upstream("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", client: six))
+                == [#"Forwarded: for="[2001:db8::1]";proto=https;host=example.com"#])
+    }
+
+    @Test func receivedElementsComeFirstInOneField() {
+        let out = upstream("GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=198.51.100.1\r\nforwarded: for=\"[::1]\";proto=https\r\n\r\n",
+                           client: client)
+        #expect(forwardedLines(out) == [
+            #"Forwarded: for=198.51.100.1, for="[::1]";proto=https, for=192.0.2.7;proto=http;host="gw.example:8080""#,
+        ])
+    }
+
+    @Test func offByDefaultAndAReceivedFieldPassesUntouched() {
+        let out = upstream("GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=198.51.100.1\r\n\r\n", client: client, forwarded: false)
+        #expect(forwardedLines(out) == ["Forwarded: for=198.51.100.1"])
+    }
+
+    @Test func noHostNoHostParameter() {
+        let bare = HeadRewriter.ClientView(clientAddress: "192.0.2.7", scheme: "http", host: [])
+        #expect(forwardedLines(upstream("GET / HTTP/1.0\r\n\r\n", client: bare)) == ["Forwarded: for=192.0.2.7;proto=http"])
+    }
+}

@@ -40,9 +40,12 @@ enum HeadRewriter {
     ///
     /// A `Weir-Hop` field (a peer's hop marker) is never passed on: a peer adds its own in
     /// `extraFields` (complete field lines with CRLF) when it forwards to another peer.
+    ///
+    /// `forwarded` (the pool's `forwarded = true`) also adds an RFC 7239 `Forwarded` field (see
+    /// `appendForwarded`); the received Forwarded fields are then folded into it instead of copied.
     static func upstreamRequest(_ head: RequestHead, path: ArraySlice<UInt8>, client: ClientView,
                                 fallbackHost: @autoclosure () -> String, extraFields: [UInt8] = [],
-                                into out: inout [UInt8]) {
+                                forwarded: Bool = false, into out: inout [UInt8]) {
         let bytes = head.bytes
         append(bytes, head.method, to: &out)
         out.append(UInt8(ascii: " "))
@@ -67,6 +70,7 @@ enum HeadRewriter {
                 continue
             }
             if head.fieldName(i, is: "via") { priorVia = field.value; continue }
+            if forwarded && head.fieldName(i, is: "forwarded") { continue }   // folded into ours below
             if head.fieldName(i, is: "x-forwarded-proto") || head.fieldName(i, is: "x-forwarded-host")
                 || head.fieldName(i, is: "weir-hop") { continue }
             if head.fieldName(i, is: "content-length") {
@@ -106,6 +110,7 @@ enum HeadRewriter {
             append("\r\nX-Forwarded-Host: ", to: &out)
             out.append(contentsOf: client.host)
         }
+        if forwarded { appendForwarded(head, client: client, into: &out) }
         append("\r\nVia: ", to: &out)
         if let prior = priorVia, !prior.isEmpty {
             append(bytes, prior, to: &out)
@@ -127,6 +132,45 @@ enum HeadRewriter {
             append("\r\n", to: &out)
         }
         append("\r\n", to: &out)
+    }
+
+    /// Appends `CRLF Forwarded: <received elements>, for=<client>;proto=<scheme>;host=<host>` (RFC 7239):
+    /// the elements of every received Forwarded field come first, as the received X-Forwarded-For does; an
+    /// IPv6 client is quoted and bracketed (`for="[2001:db8::1]"`, §6), a host that is not a token (one with a
+    /// port) is quoted; no `host` when the request has none. The client's port is left out, as in
+    /// X-Forwarded-For. Precondition: the fields were accepted by the strict parser (no quote or backslash in
+    /// a Host value).
+    static func appendForwarded(_ head: RequestHead, client: ClientView, into out: inout [UInt8]) {
+        let bytes = head.bytes
+        append("\r\nForwarded: ", to: &out)
+        for i in head.fields.indices where head.fieldName(i, is: "forwarded") && !head.fields[i].value.isEmpty {
+            append(bytes, head.fields[i].value, to: &out)
+            append(", ", to: &out)
+        }
+        append("for=", to: &out)
+        if client.clientAddress.contains(UInt8(ascii: ":")) {
+            append("\"[", to: &out)
+            out.append(contentsOf: client.clientAddress)
+            append("]\"", to: &out)
+        } else {
+            out.append(contentsOf: client.clientAddress)
+        }
+        append(";proto=", to: &out)
+        append(client.scheme, to: &out)
+        guard !client.host.isEmpty else { return }
+        append(";host=", to: &out)
+        let token = client.host.allSatisfy(isTokenByte)
+        if !token { out.append(UInt8(ascii: "\"")) }
+        out.append(contentsOf: client.host)
+        if !token { out.append(UInt8(ascii: "\"")) }
+    }
+
+    /// A token character (RFC 9110 §5.6.2): a Forwarded value of only these needs no quotes.
+    private static func isTokenByte(_ b: UInt8) -> Bool {
+        switch b {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
+        default: return "!#$%&'*+-.^_`|~".utf8.contains(b)
+        }
     }
 
     /// How the response body is sent on to the client.

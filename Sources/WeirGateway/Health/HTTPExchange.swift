@@ -28,7 +28,7 @@ final class HTTPExchange: ConnectionHandler {
 
     /// Starts connecting to `host`:`port` at once; `completion` runs exactly once on `loop`'s thread.
     init(loop: EventLoop, host: String, port: Int, request: [UInt8]?, tls: TLSClientContext? = nil, serverName: String? = nil,
-         requestWasHEAD: Bool = false,
+         requestWasHEAD: Bool = false, preface: [UInt8] = [],
          timeoutMilliseconds: Int64, maxBody: Int = 64 * 1024, completion: @escaping (Outcome) -> Void) {
         self.loop = loop
         self.request = request
@@ -41,7 +41,8 @@ final class HTTPExchange: ConnectionHandler {
         }
         deadline?.schedule(milliseconds: timeoutMilliseconds)
         do {
-            let c = try Connection.connect(loop: loop, host: host, port: port, handler: self, tls: tls, serverName: serverName)
+            let c = try Connection.connect(loop: loop, host: host, port: port, handler: self, tls: tls, serverName: serverName,
+                                           preface: preface)
             connection = c
             c.setReading(true)
             if let request { c.output.append(request) }

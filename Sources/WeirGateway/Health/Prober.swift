@@ -24,6 +24,8 @@ final class Prober {
         var lastFailure = ""
         var tls: TLSClientContext?
         var serverName = ""
+        /// The PROXY header without addresses (v1 UNKNOWN, v2 LOCAL) when the pool has `send_proxy`, else empty.
+        var proxyPreface: [UInt8] = []
         /// When `probeNow` last probed it (control loop monotonic ms).
         var lastRequested: Int64?
         /// Probes still to make soon after a requested one failed (see `probeNow`), and their timer.
@@ -55,6 +57,9 @@ final class Prober {
                 let target = Target(server: snapshot.servers[serverIndex], check: pool.health)
                 target.tls = tls.pools[poolIndex]
                 target.serverName = tls.serverNames[serverIndex]
+                if let version = pool.sendProxy {
+                    target.proxyPreface = ProxyHeaderWriter.header(version == .v1 ? .v1 : .v2, source: nil, destination: nil)
+                }
                 let intervalMs = max(1, pool.health.interval.milliseconds)
                 target.timer = LoopTimer(loop: loop, repeating: true) { [unowned self, unowned target] in self.tick(target) }
                 target.timer?.schedule(milliseconds: intervalMs)
@@ -145,7 +150,8 @@ final class Prober {
         }
         _ = HTTPExchange(loop: loop, host: address.host, port: Int(address.port), request: request,
                          tls: check.kind == .http ? target.tls : nil, serverName: target.serverName,
-                         requestWasHEAD: check.method == "HEAD", timeoutMilliseconds: max(1, check.timeout.milliseconds)) { [weak self, weak target] outcome in
+                         requestWasHEAD: check.method == "HEAD", preface: target.proxyPreface,
+                         timeoutMilliseconds: max(1, check.timeout.milliseconds)) { [weak self, weak target] outcome in
             guard let self, let target else { return }
             target.inFlight = false
             self.evaluate(outcome, for: target)

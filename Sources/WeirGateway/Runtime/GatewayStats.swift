@@ -27,6 +27,9 @@ final class GatewayStats: Sendable {
     let peerHopsReceived = ManagedAtomic<Int>(0)
     let peerHopsRefused = ManagedAtomic<Int>(0)
     let connectionsRefusedAtLimit = ManagedAtomic<Int>(0)
+    /// Connections to a `proxy_protocol` listener closed before any request: from a source outside
+    /// `proxy_protocol_from`, or without a valid PROXY header in time (see ProxyProtocolAccept.swift).
+    let proxyProtocolRefused = ManagedAtomic<Int>(0)
     /// Open client connections, all listeners (per listener: `ListenerSlot.open`).
     let openConnections = ManagedAtomic<Int>(0)
     /// Reloads that took effect, and those refused (the previous configuration kept serving).
@@ -45,5 +48,6 @@ final class GatewayStats: Sendable {
             + "aborted=\(abortedResponses.load(ordering: .relaxed)) refused-at-limit=\(connectionsRefusedAtLimit.load(ordering: .relaxed)) "
             + "tls-handshakes=\(tlsHandshakes.load(ordering: .relaxed)) tls-resumed=\(tlsResumedHandshakes.load(ordering: .relaxed)) "
             + "spliced-bytes=\(splicedBytes.load(ordering: .relaxed))"
+            + " proxy-protocol-refused=\(proxyProtocolRefused.load(ordering: .relaxed))"
     }
 }

@@ -68,6 +68,12 @@ final class Generation {
     let hstsFields: [[UInt8]]
     /// Per listener: its TLS handshake timeout in milliseconds (0 for plain listeners).
     let handshakeTimeoutsMs: [Int64]
+    /// Per listener: the networks allowed to send a PROXY protocol header, nil when `proxy_protocol` is off.
+    let proxyProtocolFrom: [[NetworkPrefix]?]
+    /// Per server: the PROXY protocol version its pool sends (`send_proxy`), nil for none.
+    let sendProxyOfServer: [SendProxy?]
+    /// Per server: whether its pool adds a `Forwarded` field (`forwarded = true`).
+    let forwardedOfServer: [Bool]
     /// Requests waiting for a server below its max_conns, per pool, oldest first, with their deadlines.
     var queues: [[(session: ClientSession, deadline: UInt64)]]
     var queuedCount = 0
@@ -93,6 +99,9 @@ final class Generation {
         hstsFields = configuration.listeners.map { l in l.tls?.hsts.map { Array("Strict-Transport-Security: \($0)\r\n".utf8) } ?? [] }
         handshakeTimeoutsMs = configuration.listeners.map { $0.tls?.handshakeTimeout.milliseconds ?? 0 }
         queues = Array(repeating: [], count: snapshot.pools.count)
+        proxyProtocolFrom = configuration.listeners.map { $0.proxyProtocol ? $0.proxyProtocolFrom : nil }
+        sendProxyOfServer = poolOfServer.map { configuration.pools[$0].sendProxy }
+        forwardedOfServer = poolOfServer.map { configuration.pools[$0].forwarded }
     }
 
     /// The index of `slot` among this generation's listeners, nil when it has none there (removed).

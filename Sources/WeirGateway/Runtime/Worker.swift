@@ -99,6 +99,22 @@ final class Worker {
     private func accept(fd: Int32, peer: PeerAddress, slot: ListenerSlot) {
         let generation = self.generation
         guard let listener = generation.listenerIndex(of: slot) else { Glibc.close(fd); return }
+        if let allowed = generation.proxyProtocolFrom[listener] {
+            readProxyHeader(fd: fd, peer: peer, slot: slot, listener: listener, allowed: allowed)
+            return
+        }
+        admit(fd: fd, peer: peer, slot: slot, generation: generation, listener: listener)
+    }
+
+    /// Connections reading their PROXY protocol header (ProxyProtocolAccept.swift).
+    var proxyHeaderReaders: [ObjectIdentifier: PrefaceReader] = [:]
+    /// When a refused PROXY connection was last logged, and how many were not logged since.
+    var proxyRefusalLog = (lastMs: Int64.min, unlogged: 0)
+
+    /// Starts a session on an accepted socket of `slot`, listener `listener` of `generation` (the current
+    /// one); `local`: the address the client connected to, when a PROXY header stated it.
+    func admit(fd: Int32, peer: PeerAddress, slot: ListenerSlot, generation: Generation, listener: Int,
+               local: PeerAddress? = nil) {
         let open = stats.openConnections.wrappingIncrementThenLoad(ordering: .relaxed)
         let openHere = slot.open.wrappingIncrementThenLoad(ordering: .relaxed)
         let tls = generation.tls.listeners[listener]
@@ -115,7 +131,7 @@ final class Worker {
             }
             return
         }
-        guard let connection = Connection.accepted(loop: loop, fd: fd, peer: peer, tls: tls) else {
+        guard let connection = Connection.accepted(loop: loop, fd: fd, peer: peer, tls: tls, local: local) else {
             stats.openConnections.wrappingDecrement(ordering: .relaxed)
             slot.open.wrappingDecrement(ordering: .relaxed)
             return
@@ -205,6 +221,8 @@ final class Worker {
         isDraining = true
         for l in listeners { l.socket.close() }
         listeners.removeAll()
+        for reader in proxyHeaderReaders.values { reader.cancel() }
+        proxyHeaderReaders.removeAll()
         generation.upstreamPool.closeAll()
         for session in Array(sessions.values) { session.closeIfIdle() }
         stopIfDrained()

@@ -65,6 +65,8 @@ final class ClientSession: ConnectionHandler {
     /// The pipe of a response body being spliced socket to socket (see BodySplicer.swift).
     var splicePipe: SplicePipe?
     private var bytesToClient = 0
+    /// The idle connection to a `send_proxy` server this client may use again (nil until one is kept).
+    private var privateUpstream: PrivateUpstream?
 
     /// Follow-up events raised while actions run, handled right after.
     fileprivate enum FollowUp { case none, clientBytes, upstreamBytes, both, event(SessionEvent) }
@@ -283,7 +285,11 @@ final class ClientSession: ConnectionHandler {
             connect(server, allowPooled: allowPooled)
         case .parkUpstream:
             stopSplicing()
-            if let upstream, let server = currentServer { generation.upstreamPool.park(upstream, server: server) }
+            if let upstream, let server = currentServer {
+                // A connection that began with this client's PROXY header is kept for this client only.
+                if generation.sendProxyOfServer[server] != nil { keepPrivately(upstream, server: server) }
+                else { generation.upstreamPool.park(upstream, server: server) }
+            }
             upstream = nil
         case .closeUpstream:
             stopSplicing()
@@ -347,6 +353,7 @@ final class ClientSession: ConnectionHandler {
         case .closeClient(let flush):
             stopSplicing()
             timer.cancel()
+            privateUpstream?.drop()
             if let upstream {
                 if flush && machine.isTunnel == false { upstream.close() } else if flush { upstream.closeAfterFlush() } else { upstream.close() }
             }
@@ -386,7 +393,8 @@ final class ClientSession: ConnectionHandler {
         upstreamHead.reserveCapacity(head.bytes.count + 256)   // the forwarding fields it adds
         let hop = generation.peer.map { $0.isMemberServer[server] ? $0.hopField(nowWallMs: worker.loop.wallClockMilliseconds) : [] } ?? []
         HeadRewriter.upstreamRequest(head, path: target.path, client: clientView,
-                                     fallbackHost: state.config.address.description, extraFields: hop, into: &upstreamHead)
+                                     fallbackHost: state.config.address.description, extraFields: hop,
+                                     forwarded: generation.forwardedOfServer[server], into: &upstreamHead)
         state.requestRouted()
         state.inFlight.wrappingIncrement(ordering: .relaxed)
         state.totalRequests.wrappingIncrement(ordering: .relaxed)
@@ -395,7 +403,9 @@ final class ClientSession: ConnectionHandler {
     /// Attaches a pooled connection when allowed and available, else a new one, and writes the
     /// request head; tells the machine which (or that the connection could not even be started).
     private func connect(_ server: Int, allowPooled: Bool) {
-        if allowPooled, let pooled = generation.upstreamPool.take(server: server) {
+        let sendProxy = generation.sendProxyOfServer[server]
+        if allowPooled, let pooled = sendProxy == nil ? generation.upstreamPool.take(server: server)
+            : privateUpstream?.take(server: server, generation: generation) {
             pooled.handler = self
             upstream = pooled
             pooled.setReading(true)
@@ -408,7 +418,8 @@ final class ClientSession: ConnectionHandler {
         do {
             let pool = generation.poolOfServer[server]
             let c = try Connection.connect(loop: worker.loop, host: config.address.host, port: Int(config.address.port),
-                                           handler: self, tls: generation.tls.pools[pool], serverName: generation.tls.serverNames[server])
+                                           handler: self, tls: generation.tls.pools[pool], serverName: generation.tls.serverNames[server],
+                                           preface: sendProxy.map(proxyHeader) ?? [])
             upstream = c
             c.setWriteLowWatermark(generation.settings.bufferBytes / 2)
             c.setReading(true)
@@ -418,6 +429,21 @@ final class ClientSession: ConnectionHandler {
             upstream = nil
             followUp = .event(.upstreamFailed("\(error)"))
         }
+    }
+
+    /// Keeps a `send_proxy` server's connection for this client's next request (see PrivateUpstream.swift).
+    private func keepPrivately(_ connection: Connection, server: Int) {
+        let kept = privateUpstream ?? PrivateUpstream()
+        privateUpstream = kept
+        kept.keep(connection, server: server, generation: generation, idleMs: generation.settings.upstreamIdleMs)
+    }
+
+    /// The PROXY protocol header for a new connection to a `send_proxy` pool: this client's address
+    /// (after an inbound PROXY header, the one it stated) and the address it connected to.
+    private func proxyHeader(_ version: SendProxy) -> [UInt8] {
+        let source = ProxyAddress(host: client.peer.host, port: client.peer.port)
+        let destination = client.localAddress.flatMap { ProxyAddress(host: $0.host, port: $0.port) }
+        return ProxyHeaderWriter.header(version == .v1 ? .v1 : .v2, source: source, destination: destination)
     }
 
     /// Counts a failure against `server`; enough in a row take it down (passive health).
