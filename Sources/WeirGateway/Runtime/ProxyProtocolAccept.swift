@@ -76,8 +76,6 @@ extension Worker {
         let more = proxyRefusalLog.unlogged > 0 ? " (and \(proxyRefusalLog.unlogged) more refused since the last message)" : ""
         proxyRefusalLog = (now, 0)
         let shown = peer.host.contains(":") ? "[\(peer.host)]:\(peer.port)" : "\(peer.host):\(peer.port)"
-        // "<4>": the sd-daemon warning prefix, which the operational log reads as the level
-        // (`LogLevel.warning.tag` once the log levels of issue 13 are merged).
-        log("<4>weir: PROXY protocol connection from \(shown) closed: \(reason)\(more)")
+        log(LogLevel.warning.tag + "weir: PROXY protocol connection from \(shown) closed: \(reason)\(more)")
     }
 }
