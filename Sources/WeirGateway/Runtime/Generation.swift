@@ -37,9 +37,13 @@ final class SharedGeneration: Sendable {
     let peer: PeerContext?
     /// Per listener index of `configuration.listeners`.
     let slots: [ListenerSlot]
+    /// The counters of its servers, pools and listeners, one stripe per worker (GenerationMetrics.swift).
+    let metrics: GenerationMetrics
 
+    /// `metrics` nil: new blocks with one stripe (for one worker, index 0).
     init(number: Int, configuration: WeirConfiguration, snapshot: RoutingSnapshot, tls: TLSSetup, modes: ListenerModes,
-         peer: PeerContext?, slots: [ListenerSlot]) {
+         peer: PeerContext?, slots: [ListenerSlot], metrics: GenerationMetrics? = nil) {
+        self.metrics = metrics ?? GenerationMetrics(snapshot: snapshot, listeners: configuration.listeners, workers: 1)
         self.number = number
         self.configuration = configuration
         self.snapshot = snapshot
@@ -71,6 +75,8 @@ final class Generation {
     /// Requests waiting for a server below its max_conns, per pool, oldest first, with their deadlines.
     var queues: [[(session: ClientSession, deadline: UInt64)]]
     var queuedCount = 0
+    /// This worker's stripes of `shared.metrics`.
+    let meters: WorkerMeters
 
     var snapshot: RoutingSnapshot { shared.snapshot }
     var configuration: WeirConfiguration { shared.configuration }
@@ -93,6 +99,7 @@ final class Generation {
         hstsFields = configuration.listeners.map { l in l.tls?.hsts.map { Array("Strict-Transport-Security: \($0)\r\n".utf8) } ?? [] }
         handshakeTimeoutsMs = configuration.listeners.map { $0.tls?.handshakeTimeout.milliseconds ?? 0 }
         queues = Array(repeating: [], count: snapshot.pools.count)
+        meters = WorkerMeters(shared.metrics, worker: index)
     }
 
     /// The index of `slot` among this generation's listeners, nil when it has none there (removed).

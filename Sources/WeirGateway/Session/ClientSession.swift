@@ -59,6 +59,8 @@ final class ClientSession: ConnectionHandler {
     /// The pipe of a response body being spliced socket to socket (see BodySplicer.swift).
     var splicePipe: SplicePipe?
     private var bytesToClient = 0
+    /// Times and request bytes of the exchange for the metrics (Metrics/ExchangeMeter.swift).
+    var meter = ExchangeMeter()
 
     /// Follow-up events raised while actions run, handled right after.
     fileprivate enum FollowUp { case none, clientBytes, upstreamBytes, both, event(SessionEvent) }
@@ -129,7 +131,7 @@ final class ClientSession: ConnectionHandler {
             if event.endsInput, !connection.input.isEmpty { feedUpstream() }
             guard connection === upstream else { return }
             switch event {
-            case .connected: handle(.upstreamConnected)
+            case .connected: meterConnected(server: currentServer); handle(.upstreamConnected)
             case .endOfStream: handle(.upstreamEndOfStream)
             case .failed(let error): handle(.upstreamFailed("\(error)"))
             case .readTimeout: handle(.upstreamReadTimeout)
@@ -251,6 +253,7 @@ final class ClientSession: ConnectionHandler {
         case .moveClientToUpstream(let n):
             guard let upstream else { client.input.drain(n); return }
             _ = client.input.move(n, to: upstream.output)
+            meter.bytesIn &+= n
         case .moveUpstreamToClient(let n):
             guard let upstream else { return }
             if let rewriter {
@@ -289,6 +292,7 @@ final class ClientSession: ConnectionHandler {
         case .sendResponseHead(let plan):
             guard let head = machine.responseHead, let server = currentServer else { return }
             snapshot.servers[server].recordPassiveSuccess()
+            meterFirstByte(server: server)
             if worker.accessLog.isEnabled { responseHeadMs = worker.loop.monotonicMilliseconds - exchangeStartedMs }
             if plan.rewrite {
                 var replacement = Array(clientView.scheme.description.utf8) + Array("://".utf8)
@@ -391,6 +395,7 @@ final class ClientSession: ConnectionHandler {
         if allowPooled, let pooled = generation.upstreamPool.take(server: server) {
             pooled.handler = self
             upstream = pooled
+            meterAttached(server: server, pooled: true)
             pooled.setReading(true)
             upstreamHead.withUnsafeBytes { pooled.output.append($0) }
             followUp = .event(.upstreamAttached(pooled: true))
@@ -402,6 +407,7 @@ final class ClientSession: ConnectionHandler {
             let c = try Connection.connect(loop: worker.loop, host: config.address.host, port: Int(config.address.port),
                                            handler: self, tls: generation.tls.pools[pool], serverName: generation.tls.serverNames[server])
             upstream = c
+            meterAttached(server: server, pooled: false)
             c.setWriteLowWatermark(generation.settings.bufferBytes / 2)
             c.setReading(true)
             upstreamHead.withUnsafeBytes { c.output.append($0) }
@@ -444,6 +450,7 @@ final class ClientSession: ConnectionHandler {
                                     bytes: bytesToClient, server: serverName,
                                     totalMs: worker.loop.monotonicMilliseconds - exchangeStartedMs, upstreamMs: responseHeadMs)
         }
+        meterExchangeEnded(status: status, server: server, bytesOut: bytesToClient)
         bytesToClient = 0
         redirectedTo = nil
         currentServer = nil
@@ -465,6 +472,7 @@ final class ClientSession: ConnectionHandler {
                 if client.tlsSessionReused { stats.tlsResumedHandshakes.wrappingIncrement(ordering: .relaxed) }
             }
             if worker.accessLog.isEnabled { exchangeStartedMs = worker.loop.monotonicMilliseconds }
+            meterRequestStarted()
             exchangeIsNew = true
             responseHeadMs = nil
         case .badRequest: stats.badRequests.wrappingIncrement(ordering: .relaxed)
@@ -472,7 +480,7 @@ final class ClientSession: ConnectionHandler {
         case .unavailable: stats.unavailable.wrappingIncrement(ordering: .relaxed)
         case .gatewayTimeout: stats.gatewayTimeout.wrappingIncrement(ordering: .relaxed)
         case .retriedOnStaleConnection: stats.retriedOnStaleConnection.wrappingIncrement(ordering: .relaxed)
-        case .retry: stats.retries.wrappingIncrement(ordering: .relaxed)
+        case .retry: stats.retries.wrappingIncrement(ordering: .relaxed); meterRetry()
         case .abortedResponse: stats.abortedResponses.wrappingIncrement(ordering: .relaxed)
         case .tlsHandshakeFailure: stats.tlsHandshakeFailures.wrappingIncrement(ordering: .relaxed)
         case .tlsHandshakeTimeout: stats.tlsHandshakeTimeouts.wrappingIncrement(ordering: .relaxed)

@@ -1,0 +1,99 @@
+/// What the metrics need to remember of the exchange in flight on a client connection: when it
+/// began, when its upstream connect began, when its request went to the server, the request bytes
+/// read. Plain fields of the session: setting them costs a store.
+struct ExchangeMeter {
+    var startUs: UInt64 = 0
+    var connectStartUs: UInt64 = 0
+    var sentUs: UInt64 = 0
+    var bytesIn = 0
+
+    /// `later - earlier`, or 0 when the cached clock stepped back in between.
+    @inline(__always)
+    static func elapsed(_ earlier: UInt64, _ later: UInt64) -> UInt64 { later > earlier ? later - earlier : 0 }
+}
+
+/// The session's metric hooks: each is called at one point of `ClientSession` and writes this
+/// worker's stripes of the exchange's generation (no lock, no allocation, no dictionary lookup).
+extension ClientSession {
+    /// A request head was parsed (`.count(.request)`): the exchange begins now.
+    @inline(__always)
+    func meterRequestStarted() {
+        meter.startUs = worker.loop.cachedMicroseconds
+        meter.bytesIn = machine.request?.bytes.count ?? 0
+        generation.meters.listeners[listenerIndex].add(ListenerSlots.requests)
+    }
+
+    /// The request to `server` is being handed to a connection: an idle pooled one (sent now) or a
+    /// new one (sent once it is connected, see `meterConnected`).
+    @inline(__always)
+    func meterAttached(server: Int, pooled: Bool) {
+        let now = worker.loop.cachedMicroseconds
+        let meters = generation.meters
+        if pooled {
+            meter.sentUs = now
+            meters.servers[server].add(ExchangeSlots.connectionsReused)
+        } else {
+            meter.connectStartUs = now
+            meters.servers[server].add(ExchangeSlots.connectionsOpened)
+            meters.pools[generation.poolOfServer[server]].add(ExchangeSlots.connectionsOpened)
+        }
+    }
+
+    /// A new upstream connection to `server` is established: observe the connect time.
+    @inline(__always)
+    func meterConnected(server: Int?) {
+        guard let server else { return }
+        let now = worker.loop.cachedMicroseconds
+        let us = ExchangeMeter.elapsed(meter.connectStartUs, now)
+        meter.sentUs = now
+        let meters = generation.meters
+        meters.servers[server].observe(ExchangeSlots.connect, microseconds: us)
+        meters.pools[generation.poolOfServer[server]].observe(ExchangeSlots.connect, microseconds: us)
+    }
+
+    /// `server`'s final response head arrived: observe the time to first byte.
+    @inline(__always)
+    func meterFirstByte(server: Int) {
+        let us = ExchangeMeter.elapsed(meter.sentUs, worker.loop.cachedMicroseconds)
+        let meters = generation.meters
+        meters.servers[server].observe(ExchangeSlots.firstByte, microseconds: us)
+        meters.pools[generation.poolOfServer[server]].observe(ExchangeSlots.firstByte, microseconds: us)
+    }
+
+    /// The request failed on a server and goes to another one (`.count(.retry)`; the failed
+    /// server is the last one `route(retry:)` excluded).
+    func meterRetry() {
+        let meters = generation.meters
+        meters.listeners[listenerIndex].add(ListenerSlots.retries)
+        guard let failed = excluded.last else { return }
+        meters.servers[failed].add(ExchangeSlots.retries)
+        meters.pools[generation.poolOfServer[failed]].add(ExchangeSlots.retries)
+    }
+
+    /// The exchange ended with `status` (`server`: the one that answered, nil for an answer Weir
+    /// made itself); `bytesOut` response bytes went to the client. Counts the response by class
+    /// for the listener, and for the server and its pool with the exchange's duration.
+    @inline(__always)
+    func meterExchangeEnded(status: Int, server: Int?, bytesOut: Int) {
+        let meters = generation.meters
+        let statusClass = WorkerMeters.statusClass(status)
+        let bytesIn = UInt64(max(0, meter.bytesIn)), bytesOut = UInt64(max(0, bytesOut))
+        let listener = meters.listeners[listenerIndex]
+        listener.add(ListenerSlots.responses + statusClass)
+        listener.add(ListenerSlots.bytesIn, bytesIn)
+        listener.add(ListenerSlots.bytesOut, bytesOut)
+        if redirectedTo != nil { listener.add(ListenerSlots.redirects) }
+        meter.bytesIn = 0
+        guard let server else { return }
+        let us = ExchangeMeter.elapsed(meter.startUs, worker.loop.cachedMicroseconds)
+        // A nested function, not a loop over an array literal (which would allocate).
+        @inline(__always) func count(_ stripe: MeterStripe) {
+            stripe.add(ExchangeSlots.responses + statusClass)
+            stripe.add(ExchangeSlots.bytesIn, bytesIn)
+            stripe.add(ExchangeSlots.bytesOut, bytesOut)
+            stripe.observe(ExchangeSlots.duration, microseconds: us)
+        }
+        count(meters.servers[server])
+        count(meters.pools[generation.poolOfServer[server]])
+    }
+}
