@@ -82,7 +82,8 @@ public final class EventLoop: @unchecked Sendable {
     /// the poll returns; no system call), for latency metrics: durations are differences of two such
     /// values, accurate to the loop pass. It follows the wall clock's offset (libevent re-measures it
     /// at most every 5 s), so a difference across a clock step can be off; callers clamp it at 0.
-    /// Call on the owning thread.
+    /// Call on the owning thread. Inlinable: it is read a few times per request.
+    @inlinable
     public var cachedMicroseconds: UInt64 {
         var tv = timeval()
         event_base_gettimeofday_cached(base, &tv)

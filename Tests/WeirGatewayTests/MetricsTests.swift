@@ -123,6 +123,25 @@ import WeirBalance
         #expect(after.pools[web2] === before.pools[web1])
     }
 
+    @Test func aPoolIsItsServersPlusWhatServersThatLeftItCounted() throws {
+        let first = try configuration([("web", "a"), ("web", "b")])
+        let snapshot1 = RoutingSnapshot(configuration: first)
+        let before = GenerationMetrics(snapshot: snapshot1, listeners: first.listeners, workers: 2)
+        let web1 = snapshot1.poolIndex(named: "web")!
+        WorkerMeters(before, worker: 0).servers[snapshot1.serverIndex(id: "a")!].add(ExchangeSlots.responses + 1, 3)
+        WorkerMeters(before, worker: 1).servers[snapshot1.serverIndex(id: "b")!].add(ExchangeSlots.responses + 1, 5)
+        WorkerMeters(before, worker: 1).pools[web1].add(ExchangeSlots.queued)
+        #expect(before.poolTotals(web1, ExchangeSlots.responses + 1 ..< ExchangeSlots.responses + 2) == [8])
+        // b leaves: the pool keeps its 5; the queue gauge is not a count and stays as it is.
+        let second = try configuration([("web", "a")])
+        let snapshot2 = RoutingSnapshot(configuration: second)
+        let after = GenerationMetrics(snapshot: snapshot2, listeners: second.listeners, workers: 2, previous: before)
+        let web2 = snapshot2.poolIndex(named: "web")!
+        #expect(after.poolTotals(web2, ExchangeSlots.responses + 1 ..< ExchangeSlots.responses + 2) == [8])
+        #expect(after.poolTotals(web2, ExchangeSlots.queued ..< ExchangeSlots.queued + 1) == [1])
+        #expect(after.servers.count == 1)
+    }
+
     @Test func statusClassesAreTheHundredsAndOtherForNoStatus() {
         #expect([101, 200, 204, 307, 404, 499, 502, 0, 600].map(WorkerMeters.statusClass) == [0, 1, 1, 2, 3, 3, 4, 5, 5])
     }

@@ -14,6 +14,7 @@ struct ExchangeMeter {
 
 /// The session's metric hooks: each is called at one point of `ClientSession` and writes this
 /// worker's stripes of the exchange's generation (no lock, no allocation, no dictionary lookup).
+/// Servers only: a pool's figures are summed from its servers when scraped.
 extension ClientSession {
     /// A request head was parsed (`.count(.request)`): the exchange begins now.
     @inline(__always)
@@ -35,7 +36,6 @@ extension ClientSession {
         } else {
             meter.connectStartUs = now
             meters.servers[server].add(ExchangeSlots.connectionsOpened)
-            meters.pools[generation.poolOfServer[server]].add(ExchangeSlots.connectionsOpened)
         }
     }
 
@@ -46,18 +46,14 @@ extension ClientSession {
         let now = worker.loop.cachedMicroseconds
         let us = ExchangeMeter.elapsed(meter.connectStartUs, now)
         meter.sentUs = now
-        let meters = generation.meters
-        meters.servers[server].observe(ExchangeSlots.connect, microseconds: us)
-        meters.pools[generation.poolOfServer[server]].observe(ExchangeSlots.connect, microseconds: us)
+        generation.meters.servers[server].observe(ExchangeSlots.connect, microseconds: us)
     }
 
     /// `server`'s final response head arrived: observe the time to first byte.
     @inline(__always)
     func meterFirstByte(server: Int) {
         let us = ExchangeMeter.elapsed(meter.sentUs, worker.loop.cachedMicroseconds)
-        let meters = generation.meters
-        meters.servers[server].observe(ExchangeSlots.firstByte, microseconds: us)
-        meters.pools[generation.poolOfServer[server]].observe(ExchangeSlots.firstByte, microseconds: us)
+        generation.meters.servers[server].observe(ExchangeSlots.firstByte, microseconds: us)
     }
 
     /// The request failed on a server and goes to another one (`.count(.retry)`; the failed
@@ -67,7 +63,6 @@ extension ClientSession {
         meters.listeners[listenerIndex].add(ListenerSlots.retries)
         guard let failed = excluded.last else { return }
         meters.servers[failed].add(ExchangeSlots.retries)
-        meters.pools[generation.poolOfServer[failed]].add(ExchangeSlots.retries)
     }
 
     /// The exchange ended with `status` (`server`: the one that answered, nil for an answer Weir
@@ -86,14 +81,11 @@ extension ClientSession {
         meter.bytesIn = 0
         guard let server else { return }
         let us = ExchangeMeter.elapsed(meter.startUs, worker.loop.cachedMicroseconds)
-        // A nested function, not a loop over an array literal (which would allocate).
-        @inline(__always) func count(_ stripe: MeterStripe) {
-            stripe.add(ExchangeSlots.responses + statusClass)
-            stripe.add(ExchangeSlots.bytesIn, bytesIn)
-            stripe.add(ExchangeSlots.bytesOut, bytesOut)
-            stripe.observe(ExchangeSlots.duration, microseconds: us)
-        }
-        count(meters.servers[server])
-        count(meters.pools[generation.poolOfServer[server]])
+        // The server's pool is the sum of its servers (see GenerationMetrics): one set of writes.
+        let stripe = meters.servers[server]
+        stripe.add(ExchangeSlots.responses + statusClass)
+        stripe.add(ExchangeSlots.bytesIn, bytesIn)
+        stripe.add(ExchangeSlots.bytesOut, bytesOut)
+        stripe.observe(ExchangeSlots.duration, microseconds: us)
     }
 }

@@ -44,6 +44,13 @@ final class MeterBlock: @unchecked Sendable {
         return sum
     }
 
+    /// Control thread, at a reload: adds `other`'s totals of `slots` to this block (in worker 0's
+    /// stripe, at slots no worker writes in this block: a pool's exchange counts).
+    func absorb(_ other: MeterBlock, slots: [Int]) {
+        let stripe = stripe(worker: 0)
+        for slot in slots { stripe.add(slot, other.total(slot)) }
+    }
+
     /// Slots `range` summed over every worker, in one pass per worker (any thread).
     func totals(_ range: Range<Int>) -> [UInt64] {
         var sums = [UInt64](repeating: 0, count: range.count)

@@ -117,52 +117,52 @@ struct MetricsScrape {
 
     // MARK: - Pools and servers
 
-    /// The families pools and servers share (from their `MeterBlock`s), `prefix` "weir_pool" or "weir_server".
-    private func exchangeFamilies(_ t: inout PrometheusText, prefix: String, blocks: [MeterBlock], labels: [[UInt8]],
-                                  what: String) {
+    /// The families pools and servers share, `prefix` "weir_pool" or "weir_server": `totals(i, slots)`
+    /// gives entry i's slots summed over the workers (a pool's: with its servers'), `labels[i]` its labels.
+    private func exchangeFamilies(_ t: inout PrometheusText, prefix: String, labels: [[UInt8]], what: String,
+                                  totals: (Int, Range<Int>) -> [UInt64]) {
         let responses = prefix + "_responses_total"
         t.family(responses, .counter, "Responses from the \(what) by status class (other: none before the exchange ended).")
-        for (i, block) in blocks.enumerated() {
-            let counts = block.totals(ExchangeSlots.responses ..< ExchangeSlots.responses + 6)
+        for i in labels.indices {
+            let counts = totals(i, ExchangeSlots.responses ..< ExchangeSlots.responses + 6)
             for c in counts.indices { t.sample(responses, labels[i], Self.codeLabels[c], count: counts[c]) }
         }
         func counter(_ suffix: String, _ help: String, _ slot: Int) {
             let name = prefix + suffix
             t.family(name, .counter, help)
-            for (i, block) in blocks.enumerated() { t.sample(name, labels[i], count: block.total(slot)) }
+            for i in labels.indices { t.sample(name, labels[i], count: totals(i, slot ..< slot + 1)[0]) }
         }
         counter("_request_bytes_total", "Request bytes read from clients for exchanges the \(what) answered.", ExchangeSlots.bytesIn)
         counter("_response_bytes_total", "Response bytes written to clients for exchanges the \(what) answered.", ExchangeSlots.bytesOut)
         counter("_retries_total", "Requests sent elsewhere after failing on the \(what).", ExchangeSlots.retries)
         let connections = prefix + "_upstream_connections_total"
         t.family(connections, .counter, "Requests sent to the \(what) on a new connection or an idle pooled one.")
-        for (i, block) in blocks.enumerated() {
-            t.sample(connections, labels[i], Self.newLabel, count: block.total(ExchangeSlots.connectionsOpened))
-            t.sample(connections, labels[i], Self.reusedLabel, count: block.total(ExchangeSlots.connectionsReused))
+        for i in labels.indices {
+            let counts = totals(i, ExchangeSlots.connectionsOpened ..< ExchangeSlots.connectionsReused + 1)
+            t.sample(connections, labels[i], Self.newLabel, count: counts[0])
+            t.sample(connections, labels[i], Self.reusedLabel, count: counts[1])
         }
-        histogram(&t, prefix + "_request_duration_seconds", "Exchanges the \(what) answered, from the request head to the end of the response.",
-                  blocks, labels, ExchangeSlots.duration)
-        histogram(&t, prefix + "_upstream_connect_seconds", "Time to open a new connection to the \(what).",
-                  blocks, labels, ExchangeSlots.connect)
-        histogram(&t, prefix + "_first_byte_seconds", "From the request being sent to the \(what) to its final response head.",
-                  blocks, labels, ExchangeSlots.firstByte)
+        func histogram(_ suffix: String, _ help: String, _ first: Int) {
+            let name = prefix + suffix
+            t.family(name, .histogram, help)
+            for i in labels.indices {
+                let slots = totals(i, first ..< first + LatencyBuckets.slots)
+                t.histogram(name, labels[i], counts: Array(slots[0..<LatencyBuckets.buckets]), sumMicroseconds: slots[LatencyBuckets.sumSlot])
+            }
+        }
+        histogram("_request_duration_seconds", "Exchanges the \(what) answered, from the request head to the end of the response.",
+                  ExchangeSlots.duration)
+        histogram("_upstream_connect_seconds", "Time to open a new connection to the \(what).", ExchangeSlots.connect)
+        histogram("_first_byte_seconds", "From the request being sent to the \(what) to its final response head.", ExchangeSlots.firstByte)
     }
 
     private static let newLabel = PrometheusText.labels(["connection": "new"])
     private static let reusedLabel = PrometheusText.labels(["connection": "reused"])
 
-    private func histogram(_ t: inout PrometheusText, _ name: String, _ help: String, _ blocks: [MeterBlock],
-                           _ labels: [[UInt8]], _ first: Int) {
-        t.family(name, .histogram, help)
-        for (i, block) in blocks.enumerated() {
-            let slots = block.totals(first ..< first + LatencyBuckets.slots)
-            t.histogram(name, labels[i], counts: Array(slots[0..<LatencyBuckets.buckets]), sumMicroseconds: slots[LatencyBuckets.sumSlot])
-        }
-    }
-
     private func pools(_ t: inout PrometheusText, _ snapshot: RoutingSnapshot) {
         let labels = snapshot.pools.map { PrometheusText.labels(["pool": $0.name]) }
-        exchangeFamilies(&t, prefix: "weir_pool", blocks: generation.metrics.pools, labels: labels, what: "pool's servers")
+        let metrics = generation.metrics
+        exchangeFamilies(&t, prefix: "weir_pool", labels: labels, what: "pool's servers") { metrics.poolTotals($0, $1) }
         t.family("weir_pool_queued_requests", .gauge, "Requests waiting for a server below its max_conns.")
         for (p, block) in generation.metrics.pools.enumerated() {
             t.sample("weir_pool_queued_requests", labels[p], .int(Int64(bitPattern: block.total(ExchangeSlots.queued))))
@@ -188,7 +188,8 @@ struct MetricsScrape {
         var poolName = [String](repeating: "", count: snapshot.servers.count)
         for pool in snapshot.pools { for s in pool.servers { poolName[s] = pool.name } }
         let labels = snapshot.servers.map { PrometheusText.labels(["pool": poolName[$0.index], "server": $0.config.id]) }
-        exchangeFamilies(&t, prefix: "weir_server", blocks: generation.metrics.servers, labels: labels, what: "server")
+        let blocks = generation.metrics.servers
+        exchangeFamilies(&t, prefix: "weir_server", labels: labels, what: "server") { blocks[$0].totals($1) }
         func gauge(_ name: String, _ help: String, _ value: (ServerState) -> PrometheusText.Value?) {
             t.family(name, .gauge, help)
             for s in snapshot.servers { if let v = value(s) { t.sample(name, labels[s.index], v) } }
