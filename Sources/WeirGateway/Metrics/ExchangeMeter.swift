@@ -6,6 +6,9 @@ struct ExchangeMeter {
     var connectStartUs: UInt64 = 0
     var sentUs: UInt64 = 0
     var bytesIn = 0
+    /// The cached clock read once in the current `run()` of the session (0: not yet): every action
+    /// of one run is carried out in the same loop pass, so one reading serves them all.
+    var passUs: UInt64 = 0
 
     /// `later - earlier`, or 0 when the cached clock stepped back in between.
     @inline(__always)
@@ -16,10 +19,17 @@ struct ExchangeMeter {
 /// worker's stripes of the exchange's generation (no lock, no allocation, no dictionary lookup).
 /// Servers only: a pool's figures are summed from its servers when scraped.
 extension ClientSession {
+    /// The loop pass's time for hooks called while actions run (`run()` clears it when it ends).
+    @inline(__always)
+    func passMicroseconds() -> UInt64 {
+        if meter.passUs == 0 { meter.passUs = worker.loop.cachedMicroseconds }
+        return meter.passUs
+    }
+
     /// A request head was parsed (`.count(.request)`): the exchange begins now.
     @inline(__always)
     func meterRequestStarted() {
-        meter.startUs = worker.loop.cachedMicroseconds
+        meter.startUs = passMicroseconds()
         meter.bytesIn = machine.request?.bytes.count ?? 0
         generation.meters.listeners[listenerIndex].add(ListenerSlots.requests)
     }
@@ -28,7 +38,7 @@ extension ClientSession {
     /// new one (sent once it is connected, see `meterConnected`).
     @inline(__always)
     func meterAttached(server: Int, pooled: Bool) {
-        let now = worker.loop.cachedMicroseconds
+        let now = passMicroseconds()
         let meters = generation.meters
         if pooled {
             meter.sentUs = now
@@ -39,7 +49,8 @@ extension ClientSession {
         }
     }
 
-    /// A new upstream connection to `server` is established: observe the connect time.
+    /// A new upstream connection to `server` is established: observe the connect time. Called
+    /// outside `run()`, so it reads the clock itself.
     @inline(__always)
     func meterConnected(server: Int?) {
         guard let server else { return }
@@ -52,7 +63,7 @@ extension ClientSession {
     /// `server`'s final response head arrived: observe the time to first byte.
     @inline(__always)
     func meterFirstByte(server: Int) {
-        let us = ExchangeMeter.elapsed(meter.sentUs, worker.loop.cachedMicroseconds)
+        let us = ExchangeMeter.elapsed(meter.sentUs, passMicroseconds())
         generation.meters.servers[server].observe(ExchangeSlots.firstByte, microseconds: us)
     }
 
@@ -80,7 +91,7 @@ extension ClientSession {
         if redirectedTo != nil { listener.add(ListenerSlots.redirects) }
         meter.bytesIn = 0
         guard let server else { return }
-        let us = ExchangeMeter.elapsed(meter.startUs, worker.loop.cachedMicroseconds)
+        let us = ExchangeMeter.elapsed(meter.startUs, passMicroseconds())
         // The server's pool is the sum of its servers (see GenerationMetrics): one set of writes.
         let stripe = meters.servers[server]
         stripe.add(ExchangeSlots.responses + statusClass)
