@@ -208,3 +208,29 @@ def test_counters_survive_a_reload_and_removed_servers_disappear(metered):
     assert histogram(after, "weir_pool_request_duration_seconds", pool="web")[2] == N_OK + M_NOT_FOUND + 10
     assert value(after, "weir_listener_requests_total", listener="public") == N_OK + M_NOT_FOUND + K_BAD_GATEWAY + R_REDIRECTS + 10
     assert not [k for k in after if dict(k[1]).get("server") == "gone" or dict(k[1]).get("pool") == "dead"]
+
+
+def test_tls_handshakes_and_certificate_expiry_per_file(gateway, demo_backend, tmp_path):
+    from conftest import curl
+    from tlsutil import PKI, curl_tls_args, tls_table
+    pki = PKI(tmp_path / "pki")
+    pki.weir = pki.issue("weir", "weir.test", ["DNS:weir.test", "IP:127.0.0.1"])
+    pki.other = pki.issue("other", "other.test", ["DNS:other.test"], kind="rsa")
+    gw = gateway({"p": [demo_backend("b1")]}, tls=tls_table(pki), admin="auto", workers=2,
+                 pool_options={"p": {"health": {"type": "none"}}})
+    for i in range(3):
+        r = curl(gw.https_url(f"/{i}", host="weir.test"), *curl_tls_args(pki.ca.cert, gw.port, "weir.test"))
+        assert r.status == 200, r
+    text, s = scrape(gw.admin)
+    assert value(s, "weir_tls_handshakes_total") == 3
+    for cert in (pki.weir.cert, pki.other.cert):
+        out = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in", str(cert)],
+                             capture_output=True, text=True, check=True).stdout
+        # notAfter=2027-12-01 22:49:37Z
+        import datetime
+        when = datetime.datetime.strptime(out.strip().split("=", 1)[1], "%Y-%m-%d %H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        assert value(s, "weir_tls_certificate_expiry_timestamp_seconds", listener="public", file=str(cert)) == when.timestamp()
+    promtool = shutil.which("promtool")
+    if promtool:
+        r = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
+        assert r.returncode == 0 and r.stdout.strip() == b"" and r.stderr.strip() == b"", (r.stdout, r.stderr)
