@@ -234,3 +234,27 @@ def test_tls_handshakes_and_certificate_expiry_per_file(gateway, demo_backend, t
     if promtool:
         r = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
         assert r.returncode == 0 and r.stdout.strip() == b"" and r.stderr.strip() == b"", (r.stdout, r.stderr)
+
+
+def test_a_peer_shows_its_group_beacons_and_members(weir_bin, procs, tmp_path, demo_backend):
+    from peerutil import PeerGroup
+    group = PeerGroup(weir_bin, procs, tmp_path, demo_backend, ids=("a", "b"))
+    group.start_all()
+    group.wait_all_online()
+    admin = f"127.0.0.1:{group['a'].admin_port}"
+    wait_until(lambda: value(scrape(admin)[1], "weir_peer_beacons_received_total", result="accepted") >= 2, 10,
+               what="beacons from b")
+    text, s = scrape(admin)
+    assert value(s, "weir_peer_beacons_sent_total") >= 1
+    online = {dict(l)["member"]: v for (n, l), v in s.items() if n == "weir_peer_member_online"}
+    assert online.get("b") == 1, online
+    member = next(dict(l) for (n, l) in s if n == "weir_peer_member_online" and dict(l)["member"] == "b")
+    assert value(s, "weir_peer_member_state", member="b", role=member["role"], state="up") == 1
+    assert value(s, "weir_peer_isolated") == 0
+    group["b"].kill()
+    wait_until(lambda: value(scrape(admin)[1], "weir_peer_member_online", member="b", role=member["role"]) == 0, 5,
+               what="b off-line in /metrics")
+    promtool = shutil.which("promtool")
+    if promtool:
+        r = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
+        assert r.returncode == 0 and r.stdout.strip() == b"" and r.stderr.strip() == b"", (r.stdout, r.stderr)
