@@ -6,6 +6,7 @@ import WeirHTTP
 /// What the admin listener answers, apart from the socket work:
 ///
 /// - `GET /status`: pools and servers (state, load, reports, in-flight, failures) and totals
+/// - `GET /metrics`: the Prometheus text exposition (AdminAPI+Metrics.swift, Metrics/)
 /// - `GET /servers[?detail=1]`: the register of users: per server its confirmed pinned sessions
 ///   (count; with detail each pin's age, idle time and path), its unconfirmed pins (handed out, not
 ///   presented back yet), the users other gateway instances report, and `users` as the server list
