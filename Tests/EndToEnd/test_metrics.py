@@ -87,12 +87,13 @@ def metered(gateway, demo_backend):
     a, b = demo_backend("a"), demo_backend("b")
     dead = f"127.0.0.1:{free_port()}"   # nothing listens there: connect refused
     gw = gateway(
-        pools={"web": [a, b], "dead": [("gone", dead)]},
+        pools={"web": [a, b], "dead": [("gone", dead)], "spare": [("s1", b.address)]},
         routes=[{"name": "go", "pool": "web", "path": "/go/", "mode": "redirect"},
                 {"name": "dead", "pool": "dead", "path": "/dead/"},
+                {"name": "spare", "pool": "spare", "path": "/spare/"},
                 {"name": "all", "pool": "web", "path": "/"}],
         workers=2, admin="auto", access_log="off",
-        pool_options={"web": {"health": {"type": "none"}},
+        pool_options={"web": {"health": {"type": "none"}}, "spare": {"health": {"type": "none"}},
                       "dead": {"health": {"type": "none"}, "retries": 0, "passive_failures": 0}})
     return gw, a, b
 
@@ -154,6 +155,21 @@ def test_metrics_match_a_known_request_mix_exactly(metered):
     assert value(s, "weir_pool_response_bytes_total", pool="web") > 0
     assert value(s, "weir_listener_request_bytes_total", listener="public") > 0
     assert value(s, "weir_requests_total") == forwarded + K_BAD_GATEWAY + R_REDIRECTS
+
+
+def test_a_pool_with_no_server_available_counts_its_503s(metered):
+    gw, _, _ = metered
+    assert requests.post(f"http://{gw.admin}/servers/s1/maint", timeout=5).status_code == 200
+    for i in range(3):
+        assert requests.get(gw.url(f"/spare/{i}"), timeout=5).status_code == 503
+    assert requests.get(gw.url("/spare/ok"), timeout=5).status_code == 503
+    _, s = scrape(gw.admin)
+    assert value(s, "weir_pool_unavailable_total", pool="spare") == 4
+    assert value(s, "weir_pool_responses_total", pool="spare", code="5xx") == 4
+    assert value(s, "weir_server_responses_total", pool="spare", server="s1", code="5xx") == 0
+    assert value(s, "weir_pool_unavailable_total", pool="web") == 0
+    assert value(s, "weir_listener_responses_total", listener="public", code="5xx") == 4
+    assert value(s, "weir_server_state", pool="spare", server="s1", state="maint") == 1
 
 
 def test_head_metrics_has_no_body_and_post_is_refused(metered):

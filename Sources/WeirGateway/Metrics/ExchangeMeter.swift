@@ -9,6 +9,8 @@ struct ExchangeMeter {
     /// The cached clock read once in the current `run()` of the session (0: not yet): every action
     /// of one run is carried out in the same loop pass, so one reading serves them all.
     var passUs: UInt64 = 0
+    /// The pool that could not take the request (-1: none): a 503 that ends the exchange counts there.
+    var unavailablePool = -1
 
     /// `later - earlier`, or 0 when the cached clock stepped back in between.
     @inline(__always)
@@ -67,6 +69,22 @@ extension ClientSession {
         generation.meters.servers[server].observe(ExchangeSlots.firstByte, microseconds: us)
     }
 
+    /// Pool `pool` had no server for the request (or queued it): a 503 answer that ends the
+    /// exchange counts as the pool's (`weir_pool_unavailable_total`, and its 5xx responses).
+    func meterUnavailable(pool: Int?) {
+        meter.unavailablePool = pool ?? -1
+    }
+
+    /// The pool of the route `target` takes (for a 503 `Decision` gave without naming the pool;
+    /// a failure path only: the route is looked up again).
+    func routedPool(_ target: TargetParts) -> Int? {
+        target.hostOnly.withUnsafeBytes { host in
+            target.routingPath.withUnsafeBytes { path in
+                snapshot.route(host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex)?.pool
+            }
+        }
+    }
+
     /// The request failed on a server and goes to another one (`.count(.retry)`; the failed
     /// server is the last one `route(retry:)` excluded).
     func meterRetry() {
@@ -90,6 +108,10 @@ extension ClientSession {
         listener.add(ListenerSlots.bytesOut, bytesOut)
         if redirectedTo != nil { listener.add(ListenerSlots.redirects) }
         meter.bytesIn = 0
+        if meter.unavailablePool >= 0 {
+            if server == nil && status == 503 { meters.pools[meter.unavailablePool].add(ExchangeSlots.unavailable) }
+            meter.unavailablePool = -1
+        }
         guard let server else { return }
         let us = ExchangeMeter.elapsed(meter.startUs, passMicroseconds())
         // The server's pool is the sum of its servers (see GenerationMetrics): one set of writes.

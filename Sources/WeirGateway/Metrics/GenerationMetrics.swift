@@ -17,6 +17,9 @@ enum ExchangeSlots {
     static let connectionsReused = 10
     /// Pools: requests waiting for a server below max_conns (a gauge: + when queued, − when taken out).
     static let queued = 11
+    /// Pools: requests answered 503 because none of its servers could take them (none available,
+    /// queue full, queue timeout). Written by the workers in the pool's own block.
+    static let unavailable = 12
     /// Latency histograms (`LatencyBuckets.slots` each): the whole exchange; connecting a new
     /// upstream connection; from the request being sent to the server's final response head.
     static let duration = 16

@@ -162,7 +162,18 @@ struct MetricsScrape {
     private func pools(_ t: inout PrometheusText, _ snapshot: RoutingSnapshot) {
         let labels = snapshot.pools.map { PrometheusText.labels(["pool": $0.name]) }
         let metrics = generation.metrics
-        exchangeFamilies(&t, prefix: "weir_pool", labels: labels, what: "pool's servers") { metrics.poolTotals($0, $1) }
+        // A pool's 5xx include the 503s Weir answered for it when none of its servers could take a request.
+        let fiveXX = ExchangeSlots.responses + 4
+        exchangeFamilies(&t, prefix: "weir_pool", labels: labels, what: "pool") { p, range in
+            var sums = metrics.poolTotals(p, range)
+            if range.contains(fiveXX) { sums[fiveXX - range.lowerBound] &+= metrics.pools[p].total(ExchangeSlots.unavailable) }
+            return sums
+        }
+        t.family("weir_pool_unavailable_total", .counter,
+                 "Requests answered 503 because no server of the pool could take them (none available, queue full or timed out).")
+        for (p, block) in metrics.pools.enumerated() {
+            t.sample("weir_pool_unavailable_total", labels[p], count: block.total(ExchangeSlots.unavailable))
+        }
         t.family("weir_pool_queued_requests", .gauge, "Requests waiting for a server below its max_conns.")
         for (p, block) in generation.metrics.pools.enumerated() {
             t.sample("weir_pool_queued_requests", labels[p], .int(Int64(bitPattern: block.total(ExchangeSlots.queued))))
