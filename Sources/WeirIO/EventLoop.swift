@@ -78,18 +78,6 @@ public final class EventLoop: @unchecked Sendable {
         return Int64(tv.tv_sec) * 1000 + Int64(tv.tv_usec) / 1000
     }
 
-    /// Microseconds of libevent's cached time for the current loop pass (read once per pass after
-    /// the poll returns; no system call), for latency metrics: durations are differences of two such
-    /// values, accurate to the loop pass. It follows the wall clock's offset (libevent re-measures it
-    /// at most every 5 s), so a difference across a clock step can be off; callers clamp it at 0.
-    /// Call on the owning thread. Inlinable: it is read a few times per request.
-    @inlinable
-    public var cachedMicroseconds: UInt64 {
-        var tv = timeval()
-        event_base_gettimeofday_cached(base, &tv)
-        return UInt64(truncatingIfNeeded: Int64(tv.tv_sec) &* 1_000_000 &+ Int64(tv.tv_usec))
-    }
-
     /// The same value as `wallClockMilliseconds`: wall time (this comment used to call it
     /// monotonic). Kept for existing callers; new code says which clock it means, and durations
     /// and timeouts use `monotonicMilliseconds`.

@@ -1,3 +1,5 @@
+import Glibc
+
 /// What the metrics need to remember of the exchange in flight on a client connection: when it
 /// began, when its upstream connect began, when its request went to the server, the request bytes
 /// read. Plain fields of the session: setting them costs a store.
@@ -6,13 +8,23 @@ struct ExchangeMeter {
     var connectStartUs: UInt64 = 0
     var sentUs: UInt64 = 0
     var bytesIn = 0
-    /// The cached clock read once in the current `run()` of the session (0: not yet): every action
-    /// of one run is carried out in the same loop pass, so one reading serves them all.
+    /// The clock read once in the current `run()` of the session (0: not yet): every action of one
+    /// run is carried out in the same callback, so one reading serves them all.
     var passUs: UInt64 = 0
     /// The pool that could not take the request (-1: none): a 503 that ends the exchange counts there.
     var unavailablePool = -1
 
-    /// `later - earlier`, or 0 when the cached clock stepped back in between.
+    /// CLOCK_MONOTONIC in microseconds (the vDSO: no system call). Not libevent's cached loop time:
+    /// libevent keeps it with CLOCK_MONOTONIC_COARSE (a few ms per tick) unless its timers are made
+    /// precise, too coarse for the first buckets.
+    @inline(__always)
+    static func nowMicroseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(truncatingIfNeeded: ts.tv_sec) &* 1_000_000 &+ UInt64(truncatingIfNeeded: ts.tv_nsec / 1000)
+    }
+
+    /// `later - earlier`, or 0 if they are out of order.
     @inline(__always)
     static func elapsed(_ earlier: UInt64, _ later: UInt64) -> UInt64 { later > earlier ? later - earlier : 0 }
 }
@@ -21,10 +33,10 @@ struct ExchangeMeter {
 /// worker's stripes of the exchange's generation (no lock, no allocation, no dictionary lookup).
 /// Servers only: a pool's figures are summed from its servers when scraped.
 extension ClientSession {
-    /// The loop pass's time for hooks called while actions run (`run()` clears it when it ends).
+    /// The time of the current run of actions, for hooks called while actions run (`run()` clears it when it ends).
     @inline(__always)
     func passMicroseconds() -> UInt64 {
-        if meter.passUs == 0 { meter.passUs = worker.loop.cachedMicroseconds }
+        if meter.passUs == 0 { meter.passUs = ExchangeMeter.nowMicroseconds() }
         return meter.passUs
     }
 
@@ -56,7 +68,7 @@ extension ClientSession {
     @inline(__always)
     func meterConnected(server: Int?) {
         guard let server else { return }
-        let now = worker.loop.cachedMicroseconds
+        let now = ExchangeMeter.nowMicroseconds()
         let us = ExchangeMeter.elapsed(meter.connectStartUs, now)
         meter.sentUs = now
         generation.meters.servers[server].observe(ExchangeSlots.connect, microseconds: us)

@@ -192,7 +192,7 @@ final class ClientSession: ConnectionHandler {
     /// Carries out the pending actions, then any follow-up event they raised, until none is left.
     private func run() {
         running = true
-        defer { meter.passUs = 0 }   // the metrics' clock reading is good for this run only (one loop pass)
+        defer { meter.passUs = 0 }   // the metrics' clock reading is good for this run only (one callback)
         var rounds = 0
         while true {
             for action in actions.items { perform(action) }
