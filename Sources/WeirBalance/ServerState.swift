@@ -86,6 +86,8 @@ public final class ServerState: Sendable {
         /// The pool this server is lent to (index into `RoutingSnapshot.pools`), -1 when none.
         let lentPool = ManagedAtomic<Int>(-1)
         let lendCount = ManagedAtomic<Int>(0)
+        /// Health changes (up → down or down → up, by probes or passive failures), for /metrics.
+        let healthTransitions = ManagedAtomic<Int>(0)
 
         public init() {}
     }
@@ -234,6 +236,7 @@ public final class ServerState: Sendable {
     /// went down (its next report says it again if it still holds).
     public func setHealth(up: Bool, now: UInt64) {
         let wasUp = live.healthUp.exchange(up, ordering: .relaxed)
+        if wasUp != up { live.healthTransitions.wrappingIncrement(ordering: .relaxed) }
         guard up, !wasUp else { return }
         live.passiveFailureCount.store(0, ordering: .relaxed)
         live.passiveDownPending.store(false, ordering: .relaxed)
@@ -281,6 +284,7 @@ public final class ServerState: Sendable {
         let count = live.passiveFailureCount.wrappingIncrementThenLoad(ordering: .relaxed)
         guard count == limit else { return false }          // exactly one thread sees the crossing
         guard live.healthUp.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged else { return false }
+        live.healthTransitions.wrappingIncrement(ordering: .relaxed)
         live.passiveDownPending.store(true, ordering: .releasing)
         return true
     }
@@ -296,6 +300,9 @@ public final class ServerState: Sendable {
     }
 
     public var consecutivePassiveFailures: Int { live.passiveFailureCount.load(ordering: .relaxed) }
+
+    /// Health changes since the server was first configured (up → down and down → up).
+    public var healthTransitions: Int { live.healthTransitions.load(ordering: .relaxed) }
 
     // MARK: - Lending
 

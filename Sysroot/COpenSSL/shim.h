@@ -11,6 +11,7 @@
 #include <openssl/core_names.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 // Macros and callbacks Swift cannot call or write directly.
 
@@ -89,6 +90,17 @@ static inline int weir_ssl_ctx_cert_names(SSL_CTX *ctx, char *out, size_t outlen
         if (len > 0) { out[len] = 0; count = 1; }
     }
     return count;
+}
+
+/// The notAfter time of the context's certificate in Unix seconds, or -1 when it has none or the
+/// time cannot be read (for the certificate expiry metric).
+static inline long long weir_ssl_ctx_cert_not_after(SSL_CTX *ctx) {
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    if (!cert) return -1;
+    struct tm t;
+    memset(&t, 0, sizeof(t));
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &t) != 1) return -1;
+    return (long long)timegm(&t);
 }
 
 /// The OpenSSL error queue of this thread as one line (and cleared).

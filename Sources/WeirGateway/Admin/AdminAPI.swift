@@ -6,6 +6,7 @@ import WeirHTTP
 /// What the admin listener answers, apart from the socket work:
 ///
 /// - `GET /status`: pools and servers (state, load, reports, in-flight, failures) and totals
+/// - `GET /metrics`: the Prometheus text exposition (AdminAPI+Metrics.swift, Metrics/)
 /// - `GET /servers[?detail=1]`: the register of users: per server its confirmed pinned sessions
 ///   (count; with detail each pin's age, idle time and path), its unconfirmed pins (handed out, not
 ///   presented back yet), the users other gateway instances report, and `users` as the server list
@@ -42,6 +43,8 @@ struct AdminAPI {
     var lastReload: () -> ReloadResult? = { nil }
     /// `POST /upgrade[?binary=PATH]`, answered once its outcome is known (AdminAPI+Upgrade.swift); nil: not offered.
     var upgrade: UpgradeControl? = nil
+    /// When the last reload was tried (Unix seconds, 0 before the first), for /metrics.
+    var lastReloadSeconds: () -> Int64 = { 0 }
 
     var snapshot: RoutingSnapshot { generation().snapshot }
     var modes: ListenerModes { generation().modes }
@@ -53,7 +56,7 @@ struct AdminAPI {
     }
 
     /// The group section with this process's hop counters filled in.
-    private func groupWithHops() -> GroupStatus? {
+    func groupWithHops() -> GroupStatus? {
         guard var group = groupStatus() else { return nil }
         group.hops_received = stats.peerHopsReceived.load(ordering: .relaxed)
         group.hops_refused = stats.peerHopsRefused.load(ordering: .relaxed)
@@ -101,6 +104,10 @@ struct AdminAPI {
             guard let reload else { return text(409, "reload refused: this process cannot read its configuration again") }
             let result = reload()
             return text(result.ok ? 200 : 409, result.message)
+        case ("GET", ["metrics"]), ("HEAD", ["metrics"]):
+            return metricsAnswer()
+        case (_, ["metrics"]):
+            return text(405, "method \(method) is not allowed on \(path)")
         case (_, ["status"]), (_, ["servers"]), (_, ["mode"]), (_, ["peer"]), (_, ["state"]), (_, ["reload"]):
             return text(405, "method \(method) is not allowed on \(path)")
         default:

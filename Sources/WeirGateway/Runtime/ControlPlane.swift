@@ -20,6 +20,8 @@ final class ControlPlane {
     var draining = false
     /// The outcome of the last reload, nil before the first.
     private(set) var lastReload: ReloadResult?
+    /// When the last reload was tried (Unix seconds), 0 before the first: for /metrics.
+    private(set) var lastReloadSeconds: Int64 = 0
     /// Told when a reload begins and ends (RELOADING=1, READY=1 and the STATUS line under systemd).
     var systemd: SystemdService?
 
@@ -61,6 +63,7 @@ final class ControlPlane {
         let result = attemptReload()
         systemd?.reloaded(result.ok ? "ok (configuration \(current.number))" : "failed: \(result.message)")
         lastReload = result
+        lastReloadSeconds = WallClock.milliseconds() / 1000
         (result.ok ? stats.reloads : stats.reloadsFailed).wrappingIncrement(ordering: .relaxed)
         log((result.ok ? LogLevel.notice : LogLevel.error).tag + "weir: \(trigger): " + result.message)
         return result
@@ -94,7 +97,9 @@ final class ControlPlane {
             number: old.number + 1, configuration: configuration, snapshot: snapshot, tls: tls,
             modes: ListenerModes(configuration.listeners, previous: old.modes, previousListeners: old.configuration.listeners),
             peer: services.lazy.compactMap { $0.peerContext(snapshot: snapshot) }.first,
-            slots: slots)
+            slots: slots,
+            metrics: GenerationMetrics(snapshot: snapshot, listeners: configuration.listeners, workers: workers.count,
+                                       previous: old.metrics))
         current = next
         for service in services { service.adopt(snapshot: snapshot) }
         tasks?.stop()

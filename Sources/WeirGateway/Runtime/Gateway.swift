@@ -56,7 +56,9 @@ public final class Gateway {
         let sockets = try ListenerBinding.bind(slots, workers: workerCount, freebind: configuration.peer != nil)
         let first = SharedGeneration(number: 1, configuration: configuration, snapshot: snapshot, tls: try TLSSetup(configuration),
                                      modes: ListenerModes(configuration.listeners),
-                                     peer: services.lazy.compactMap { $0.peerContext(snapshot: snapshot) }.first, slots: slots)
+                                     peer: services.lazy.compactMap { $0.peerContext(snapshot: snapshot) }.first, slots: slots,
+                                     metrics: GenerationMetrics(snapshot: snapshot, listeners: configuration.listeners,
+                                                                workers: workerCount))
         var workers: [Worker] = []
         for i in 0..<workerCount {
             workers.append(try Worker(index: i, generation: first, sockets: sockets[i], stats: stats, logSink: sink,
@@ -89,6 +91,7 @@ public final class Gateway {
             api.runtimeState = runtimeState
             api.reload = { plane.reload(trigger: "admin POST /reload") }
             api.lastReload = { plane.lastReload }
+            api.lastReloadSeconds = { plane.lastReloadSeconds }
             api.upgrade = upgrade
             admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
         }

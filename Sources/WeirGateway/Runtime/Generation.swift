@@ -37,9 +37,13 @@ final class SharedGeneration: Sendable {
     let peer: PeerContext?
     /// Per listener index of `configuration.listeners`.
     let slots: [ListenerSlot]
+    /// The counters of its servers, pools and listeners, one stripe per worker (GenerationMetrics.swift).
+    let metrics: GenerationMetrics
 
+    /// `metrics` nil: new blocks with one stripe (for one worker, index 0).
     init(number: Int, configuration: WeirConfiguration, snapshot: RoutingSnapshot, tls: TLSSetup, modes: ListenerModes,
-         peer: PeerContext?, slots: [ListenerSlot]) {
+         peer: PeerContext?, slots: [ListenerSlot], metrics: GenerationMetrics? = nil) {
+        self.metrics = metrics ?? GenerationMetrics(snapshot: snapshot, listeners: configuration.listeners, workers: 1)
         self.number = number
         self.configuration = configuration
         self.snapshot = snapshot
@@ -77,6 +81,8 @@ final class Generation {
     /// Requests waiting for a server below its max_conns, per pool, oldest first, with their deadlines.
     var queues: [[(session: ClientSession, deadline: UInt64)]]
     var queuedCount = 0
+    /// This worker's stripes of `shared.metrics`.
+    let meters: WorkerMeters
 
     var snapshot: RoutingSnapshot { shared.snapshot }
     var configuration: WeirConfiguration { shared.configuration }
@@ -102,6 +108,7 @@ final class Generation {
         proxyProtocolFrom = configuration.listeners.map { $0.proxyProtocol ? $0.proxyProtocolFrom : nil }
         sendProxyOfServer = poolOfServer.map { configuration.pools[$0].sendProxy }
         forwardedOfServer = poolOfServer.map { configuration.pools[$0].forwarded }
+        meters = WorkerMeters(shared.metrics, worker: index)
     }
 
     /// The index of `slot` among this generation's listeners, nil when it has none there (removed).

@@ -138,6 +138,7 @@ final class Worker {
         }
         let session = ClientSession(worker: self, generation: generation, client: connection, listenerIndex: listener, slot: slot)
         sessions[ObjectIdentifier(session)] = session
+        generation.meters.listeners[listener].add(ListenerSlots.connections)
     }
 
     // MARK: - Waiting for a server (max_conns)
@@ -153,6 +154,7 @@ final class Worker {
         deadline = due
         generation.queues[pool].append((session, due))
         generation.queuedCount += 1
+        generation.meters.pools[pool].add(ExchangeSlots.queued)
         if !queuedGenerations.contains(where: { $0 === generation }) { queuedGenerations.append(generation) }
         if queueTimer == nil {
             queueTimer = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.serveQueues() }
@@ -168,6 +170,7 @@ final class Worker {
             if let i = generation.queues[p].firstIndex(where: { $0.session === session }) {
                 generation.queues[p].remove(at: i)
                 generation.queuedCount -= 1
+                generation.meters.pools[p].subtract(ExchangeSlots.queued)
             }
         }
         forgetEmptyQueues()
@@ -182,6 +185,7 @@ final class Worker {
                 let waiting = generation.queues[p]
                 generation.queues[p].removeAll(keepingCapacity: true)
                 generation.queuedCount -= waiting.count
+                generation.meters.pools[p].subtract(ExchangeSlots.queued, UInt64(waiting.count))
                 for entry in waiting { entry.session.retryFromQueue(timedOut: now >= entry.deadline) }
             }
         }

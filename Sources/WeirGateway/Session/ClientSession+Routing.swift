@@ -33,8 +33,10 @@ extension ClientSession {
         }
         switch decide(head, target) {
         case .reject(let status, let reason):
+            if status == 503 { meterUnavailable(pool: routedPool(target)) }
             return .reject(status: status, reason: reason, retryAfter: status == 503 ? 5 : nil)
         case .queue(let pool):
+            meterUnavailable(pool: pool)   // counted only if the request ends in a 503 (queue full or timed out)
             // Every eligible server is at max_conns: wait (bounded) for one to free up.
             guard worker.enqueue(self, pool: pool, deadline: &queueDeadline) else {
                 queueDeadline = nil

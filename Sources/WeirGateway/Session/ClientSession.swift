@@ -67,6 +67,8 @@ final class ClientSession: ConnectionHandler {
     private var bytesToClient = 0
     /// The idle connection to a `send_proxy` server this client may use again (nil until one is kept).
     private var privateUpstream: PrivateUpstream?
+    /// Times and request bytes of the exchange for the metrics (Metrics/ExchangeMeter.swift).
+    var meter = ExchangeMeter()
 
     /// Follow-up events raised while actions run, handled right after.
     fileprivate enum FollowUp { case none, clientBytes, upstreamBytes, both, event(SessionEvent) }
@@ -139,6 +141,7 @@ final class ClientSession: ConnectionHandler {
             switch event {
             case .connected:
                 if worker.accessLog.needsDetail { upstreamConnectMs = worker.loop.monotonicMilliseconds - connectStartedMs }
+                meterConnected(server: currentServer)
                 handle(.upstreamConnected)
             case .endOfStream: handle(.upstreamEndOfStream)
             case .failed(let error): handle(.upstreamFailed("\(error)"))
@@ -200,6 +203,7 @@ final class ClientSession: ConnectionHandler {
     /// Carries out the pending actions, then any follow-up event they raised, until none is left.
     private func run() {
         running = true
+        defer { meter.passUs = 0 }   // the metrics' clock reading is good for this run only (one callback)
         var rounds = 0
         while true {
             for action in actions.items { perform(action) }
@@ -261,6 +265,7 @@ final class ClientSession: ConnectionHandler {
         case .moveClientToUpstream(let n):
             guard let upstream else { client.input.drain(n); return }
             _ = client.input.move(n, to: upstream.output)
+            meter.bytesIn &+= n
         case .moveUpstreamToClient(let n):
             guard let upstream else { return }
             if let rewriter {
@@ -303,6 +308,7 @@ final class ClientSession: ConnectionHandler {
         case .sendResponseHead(let plan):
             guard let head = machine.responseHead, let server = currentServer else { return }
             snapshot.servers[server].recordPassiveSuccess()
+            meterFirstByte(server: server)
             if worker.accessLog.isEnabled { responseHeadMs = worker.loop.monotonicMilliseconds - exchangeStartedMs }
             if plan.rewrite {
                 var replacement = Array(clientView.scheme.description.utf8) + Array("://".utf8)
@@ -408,6 +414,7 @@ final class ClientSession: ConnectionHandler {
             : privateUpstream?.take(server: server, generation: generation) {
             pooled.handler = self
             upstream = pooled
+            meterAttached(server: server, pooled: true)
             pooled.setReading(true)
             upstreamHead.withUnsafeBytes { pooled.output.append($0) }
             followUp = .event(.upstreamAttached(pooled: true))
@@ -421,6 +428,7 @@ final class ClientSession: ConnectionHandler {
                                            handler: self, tls: generation.tls.pools[pool], serverName: generation.tls.serverNames[server],
                                            preface: sendProxy.map(proxyHeader) ?? [])
             upstream = c
+            meterAttached(server: server, pooled: false)
             c.setWriteLowWatermark(generation.settings.bufferBytes / 2)
             c.setReading(true)
             upstreamHead.withUnsafeBytes { c.output.append($0) }
@@ -473,6 +481,7 @@ final class ClientSession: ConnectionHandler {
             logExchange(request, status: status, server: server, bytes: bytesToClient,
                         totalMs: worker.loop.monotonicMilliseconds - exchangeStartedMs, upstreamMs: responseHeadMs)
         }
+        meterExchangeEnded(status: status, server: server, bytesOut: bytesToClient)
         bytesToClient = 0
         redirectedServer = nil
         currentServer = nil
@@ -494,6 +503,7 @@ final class ClientSession: ConnectionHandler {
                 if client.tlsSessionReused { stats.tlsResumedHandshakes.wrappingIncrement(ordering: .relaxed) }
             }
             if worker.accessLog.isEnabled { exchangeStartedMs = worker.loop.monotonicMilliseconds }
+            meterRequestStarted()
             exchangeIsNew = true
             responseHeadMs = nil
             if worker.accessLog.needsDetail { resetAccessLogDetail() }
@@ -502,7 +512,7 @@ final class ClientSession: ConnectionHandler {
         case .unavailable: stats.unavailable.wrappingIncrement(ordering: .relaxed)
         case .gatewayTimeout: stats.gatewayTimeout.wrappingIncrement(ordering: .relaxed)
         case .retriedOnStaleConnection: stats.retriedOnStaleConnection.wrappingIncrement(ordering: .relaxed)
-        case .retry: stats.retries.wrappingIncrement(ordering: .relaxed)
+        case .retry: stats.retries.wrappingIncrement(ordering: .relaxed); meterRetry()
         case .abortedResponse: stats.abortedResponses.wrappingIncrement(ordering: .relaxed)
         case .tlsHandshakeFailure: stats.tlsHandshakeFailures.wrappingIncrement(ordering: .relaxed)
         case .tlsHandshakeTimeout: stats.tlsHandshakeTimeouts.wrappingIncrement(ordering: .relaxed)

@@ -53,6 +53,15 @@ public final class TLSServerContext: @unchecked Sendable {
         loaded = try load()
     }
 
+    /// Per certificate file (the default first, then the SNI ones): its notAfter time in Unix
+    /// seconds (nil when it cannot be read). Any thread.
+    public var certificateExpiries: [(file: String, notAfter: Int64?)] {
+        zip([defaultFiles] + sniFiles, loaded.contexts).map { files, ctx in
+            let t = weir_ssl_ctx_cert_not_after(ctx)
+            return (files.cert, t >= 0 ? Int64(t) : nil)
+        }
+    }
+
     deinit {
         for ctx in loaded.contexts { SSL_CTX_free(ctx) }
         weir_ticket_ring_free(UnsafeMutablePointer<weir_ticket_ring>(tickets))
