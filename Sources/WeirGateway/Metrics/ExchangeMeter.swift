@@ -118,7 +118,7 @@ extension ClientSession {
         listener.add(ListenerSlots.responses + statusClass)
         listener.add(ListenerSlots.bytesIn, bytesIn)
         listener.add(ListenerSlots.bytesOut, bytesOut)
-        if redirectedTo != nil { listener.add(ListenerSlots.redirects) }
+        if redirectedServer != nil { listener.add(ListenerSlots.redirects) }
         meter.bytesIn = 0
         if meter.unavailablePool >= 0 {
             if server == nil && status == 503 { meters.pools[meter.unavailablePool].add(ExchangeSlots.unavailable) }
