@@ -27,7 +27,8 @@ public struct ConfigurationChanges: Sendable, Equatable {
         restartOnly("[global] workers", old.global.workers, new.global.workers)
         restartOnly("[global] access_log", old.global.accessLog, new.global.accessLog)
         restartOnly("[global] state_dir", old.global.stateDirectory, new.global.stateDirectory)
-        restartOnly("[admin]", old.admin, new.admin)
+        // The admin token (token / token_file) applies at every load; only the address waits for a restart.
+        restartOnly("[admin] address", old.admin.address, new.admin.address)
         // The pin secret stays, so that pins handed out before the reload remain valid.
         restartOnly("[sticky]", old.sticky, new.sticky)
         restartOnly("[peer]", old.peer, new.peer)

@@ -36,6 +36,9 @@ struct AdminState {
     var settings = AdminSettings()
     var written = false
     var location: String? = nil
+    /// Where `token` and `token_file` were written (valid or not), so that setting both is reported.
+    var tokenLocation: String? = nil
+    var tokenFileLocation: String? = nil
 }
 
 /// `[sticky]` across the files: the secret as written inline or read from `secret_file`, and where each key
@@ -138,6 +141,7 @@ enum Schema {
                 state.location = site.location
                 return true
             },
+            adminTokenKey, adminTokenFileKey,
         ], defaults: { AdminState() }, oncePerConfiguration: true, neighbours: { settingsHomes })
     }
 

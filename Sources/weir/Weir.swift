@@ -160,12 +160,14 @@ struct StatusCommand: ParsableCommand {
     @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
     @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
     var directory: String?
+    @Option(help: adminTokenHelp) var token: String?
     @Flag(help: "Print the raw JSON document.") var json = false
 
     func run() throws {
         let address = try adminAddress(admin: admin, directory: directory, command: "status")
         do {
-            let document = try StatusClient.fetch(host: address.host, port: Int(address.port))
+            let document = try StatusClient.fetch(host: address.host, port: Int(address.port),
+                                                  token: try adminToken(token, directory: directory))
             print(json ? String(decoding: try jsonBytes(document), as: UTF8.self) : StatusTable.render(document))
         } catch {
             logLine("weir status: \(error)")
@@ -266,12 +268,13 @@ struct ReloadCommand: ParsableCommand {
     @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
     @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
     var directory: String?
+    @Option(help: adminTokenHelp) var token: String?
 
     func run() throws {
         let address = try adminAddress(admin: admin, directory: directory, command: "reload")
         do {
             let body = try StatusClient.send(method: "POST", path: "/reload", host: address.host, port: Int(address.port),
-                                             timeoutMilliseconds: 30_000)
+                                             timeoutMilliseconds: 30_000, token: try adminToken(token, directory: directory))
             print("weir: " + String(decoding: body, as: UTF8.self), terminator: "")
         } catch {
             logLine("weir reload: \(error)")
@@ -288,6 +291,7 @@ struct ModeCommand: ParsableCommand {
     @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
     @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
     var directory: String?
+    @Option(help: adminTokenHelp) var token: String?
 
     func run() throws {
         if let mode, mode != "proxy" && mode != "redirect" {
@@ -301,7 +305,8 @@ struct ModeCommand: ParsableCommand {
             if let listener { path += "&listener=\(listener.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? listener)" }
         }
         do {
-            let body = try StatusClient.send(method: mode == nil ? "GET" : "POST", path: path, host: address.host, port: Int(address.port))
+            let body = try StatusClient.send(method: mode == nil ? "GET" : "POST", path: path, host: address.host, port: Int(address.port),
+                                             token: try adminToken(token, directory: directory))
             print(String(decoding: body, as: UTF8.self), terminator: "")
         } catch {
             logLine("weir mode: \(error)")
@@ -319,6 +324,7 @@ struct LevelsCommand: ParsableCommand {
     @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
     @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
     var directory: String?
+    @Option(help: adminTokenHelp) var token: String?
 
     func run() throws {
         let address = try adminAddress(admin: admin, directory: directory, command: "levels")
@@ -328,7 +334,8 @@ struct LevelsCommand: ParsableCommand {
         if let intervalMs { parameters.append("interval_ms=\(intervalMs)") }
         let path = parameters.isEmpty ? "/peer" : "/peer?" + parameters.joined(separator: "&")
         do {
-            let body = try StatusClient.send(method: parameters.isEmpty ? "GET" : "POST", path: path, host: address.host, port: Int(address.port))
+            let body = try StatusClient.send(method: parameters.isEmpty ? "GET" : "POST", path: path, host: address.host, port: Int(address.port),
+                                             token: try adminToken(token, directory: directory))
             print(String(decoding: body, as: UTF8.self), terminator: "")
         } catch {
             logLine("weir levels: \(error)")
@@ -346,6 +353,7 @@ struct UpgradeCommand: ParsableCommand {
     @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
     @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
     var directory: String?
+    @Option(help: adminTokenHelp) var token: String?
 
     func run() throws {
         let address = try adminAddress(admin: admin, directory: directory, command: "upgrade")
@@ -357,7 +365,8 @@ struct UpgradeCommand: ParsableCommand {
         do {
             // The old process answers once the new one serves or has failed (at most its 10 s deadline and a little).
             let body = try StatusClient.send(method: "POST", path: path, host: address.host, port: Int(address.port),
-                                             timeoutMilliseconds: UpgradeControl.readyTimeoutMilliseconds + 5_000)
+                                             timeoutMilliseconds: UpgradeControl.readyTimeoutMilliseconds + 5_000,
+                                             token: try adminToken(token, directory: directory))
             print(String(decoding: body, as: UTF8.self), terminator: "")
         } catch {
             logLine("weir upgrade: \(error)")

@@ -42,6 +42,11 @@ struct AdminAPI {
     var lastReload: () -> ReloadResult? = { nil }
     /// `POST /upgrade[?binary=PATH]`, answered once its outcome is known (AdminAPI+Upgrade.swift); nil: not offered.
     var upgrade: UpgradeControl? = nil
+    /// The admin token when the configuration in force sets none (AdminAuth.swift): the one configured at start,
+    /// or generated into `<state_dir>/admin.token`. Empty: only a configured token is accepted.
+    var startToken: [UInt8] = []
+    /// Reads (GET, HEAD) need no token: the listener is on a loopback address.
+    var openReads = true
 
     var snapshot: RoutingSnapshot { generation().snapshot }
     var modes: ListenerModes { generation().modes }
@@ -50,6 +55,8 @@ struct AdminAPI {
         var status: Int
         var contentType = "application/json"
         var body: [UInt8]
+        /// Further header fields, e.g. `Set-Cookie`, `WWW-Authenticate`.
+        var headers: [(String, String)] = []
     }
 
     /// The group section with this process's hop counters filled in.
@@ -66,6 +73,8 @@ struct AdminAPI {
         let query = parts.count > 1 ? String(parts[1]) : ""
         let segments = path.split(separator: "/").map(String.init)
         switch (method, segments) {
+        case ("GET", []), ("HEAD", []):
+            return Answer(status: 200, contentType: "text/html; charset=utf-8", body: Dashboard.page)
         case ("GET", ["status"]), ("HEAD", ["status"]):
             let now = clock()
             var document = StatusDocument(snapshot: snapshot, stats: stats, now: now, group: groupWithHops(),

@@ -33,8 +33,8 @@ final class AdminServer {
 
     fileprivate func ended(_ session: AdminSession) { sessions.removeValue(forKey: ObjectIdentifier(session)) }
 
-    fileprivate func respond(to head: RequestHead) -> AdminAPI.Answer {
-        api.answer(method: head.methodString, target: head.targetString)
+    fileprivate func respond(to request: AdminRequest) -> AdminAPI.Answer {
+        api.answer(request)
     }
 
     fileprivate final class AdminSession: ConnectionHandler {
@@ -43,6 +43,8 @@ final class AdminServer {
         private var head: RequestHead?
         private var body = BodyReader.empty
         private var bodyBytes = 0
+        /// The body as read (a login form); at most `maxBodyBytes`.
+        private var bodyData: [UInt8] = []
         /// Admin requests carry no body that matters; a larger one is refused instead of read on.
         static let maxBodyBytes = 64 * 1024
 
@@ -69,23 +71,31 @@ final class AdminServer {
                 }
             }
             guard let head else { return }
-            // The body is not used, but it is read to its end so that closing after the answer
+            // The body (a login form) is read to its end, also so that closing after the answer
             // does not reset the connection under it.
             while !body.isComplete {
                 switch body.next(available: c.input.count, prefix: { c.input.withContiguousPrefix($0, $1) }) {
                 case .needMore:
                     return
-                case .data(let n), .framing(let n):
-                    c.input.drain(n)
+                case .data(let n):
                     bodyBytes += n
                     if bodyBytes > Self.maxBodyBytes {
                         reject(413, "admin requests take no body larger than \(Self.maxBodyBytes) bytes", on: c)
                         return
                     }
+                    bodyData += c.input.withContiguousPrefix(n) { Array($0.prefix(n)) }
+                    c.input.drain(n)
+                case .framing(let n):
+                    c.input.drain(n)
                 case .error(let e):
                     reject(e.status, e.reason, on: c)
                     return
                 }
+            }
+            let request = AdminRequest(head: head, body: bodyData)
+            if let refusal = server.api.refusal(request) {
+                send(refusal, for: head, on: c)
+                return
             }
             if let deferred = server.api.deferredAnswer(method: head.methodString, target: head.targetString) {
                 // POST /upgrade: answered when its outcome is known (seconds); nothing more is read meanwhile.
@@ -93,13 +103,14 @@ final class AdminServer {
                 deferred { [self] answer in if c.isOpen { self.send(answer, for: head, on: c) } }
                 return
             }
-            send(server.respond(to: head), for: head, on: c)
+            send(server.respond(to: request), for: head, on: c)
         }
 
         private func send(_ answer: AdminAPI.Answer, for head: RequestHead, on c: Connection) {
             var response = ResponseHeadWriter(status: answer.status)
             response.field("Content-Type", answer.contentType)
             response.field("Cache-Control", "no-store")
+            for (name, value) in answer.headers { response.field(name, value) }
             response.connection(keepAlive: false)
             response.contentLength(answer.body.count)
             c.output.append(response.finish())

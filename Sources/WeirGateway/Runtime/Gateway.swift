@@ -93,6 +93,8 @@ public final class Gateway {
             api.reload = { plane.reload(trigger: "admin POST /reload") }
             api.lastReload = { plane.lastReload }
             api.upgrade = upgrade
+            api.startToken = try AdminToken.resolve(configuration, log: log)
+            api.openReads = AdminToken.isLoopback(address)
             admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
         }
         let remaining = ManagedCounter(workers.count)
