@@ -1,0 +1,108 @@
+"""Admin API safety (issue 13): state changes need the token, cross-site posts are refused, weir commands
+send the token (README, "Admin API security")."""
+from __future__ import annotations
+
+import http.client
+import os
+import stat
+import subprocess
+
+from conftest import ADMIN_TOKEN
+
+
+def request(gw, method: str, path: str, headers: dict | None = None, body: bytes | None = None):
+    """(status, headers as a dict of lower-cased names, body text) of one admin request."""
+    host, _, port = gw.admin.rpartition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode()
+    finally:
+        conn.close()
+
+
+def state(gw, server: str) -> str:
+    return gw.server_status(server)["state"]
+
+
+def test_a_post_without_the_token_is_401_and_changes_nothing(demo_backend, gateway):
+    b1, b2 = demo_backend("b1"), demo_backend("b2")
+    gw = gateway(pools={"p": [b1, b2]}, admin="auto")
+    status, headers, body = request(gw, "POST", "/servers/b1/drain")
+    assert status == 401 and headers["www-authenticate"] == 'Bearer realm="weir"', (status, headers)
+    assert body.startswith("unauthorized: POST needs the admin token"), body
+    status, _, body = request(gw, "POST", "/servers/b1/drain", {"Authorization": "Bearer not-the-token"})
+    assert status == 401 and "the bearer token is wrong" in body, body
+    status, _, _ = request(gw, "POST", "/mode?mode=redirect")
+    assert status == 401
+    assert state(gw, "b1") == "up"
+    assert {l["mode"] for l in request_json(gw, "/mode")["listeners"]} == {"proxy"}
+    status, _, body = request(gw, "POST", "/servers/b1/drain", {"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert status == 200, body
+    assert state(gw, "b1") == "drain"
+
+
+def request_json(gw, path: str) -> dict:
+    import json
+    status, _, body = request(gw, "GET", path)
+    assert status == 200, (status, body)
+    return json.loads(body)
+
+
+def test_a_cross_site_form_post_with_the_cookie_is_403_and_a_wrong_login_401(demo_backend, gateway):
+    b1 = demo_backend("b1")
+    gw = gateway(pools={"p": [b1]}, admin="auto")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, headers, _ = request(gw, "POST", "/login", form, b"token=wrong-token")
+    assert status == 401 and "set-cookie" not in headers
+    status, headers, _ = request(gw, "POST", "/login", form, f"token={ADMIN_TOKEN}".encode())
+    assert status == 200, headers
+    cookie = headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie, cookie
+    session = cookie.split(";")[0]
+    evil = {**form, "Cookie": session, "Origin": "http://evil.example"}
+    status, _, body = request(gw, "POST", "/servers/b1/drain", evil, b"x=1")
+    assert status == 403 and "evil.example" in body, (status, body)
+    status, _, _ = request(gw, "POST", "/servers/b1/drain", {**form, "Cookie": session, "Sec-Fetch-Site": "cross-site",
+                                                            "X-Weir-CSRF": "1"}, b"x=1")
+    assert status == 403
+    # The cookie without the CSRF header (what a plain form can send from this very origin) is refused too.
+    status, _, _ = request(gw, "POST", "/servers/b1/drain", {"Cookie": session})
+    assert status == 403
+    assert state(gw, "b1") == "up"
+    own = {"Cookie": session, "Origin": f"http://{gw.admin}", "X-Weir-CSRF": "1"}
+    status, _, body = request(gw, "POST", "/servers/b1/drain", own)
+    assert status == 200, body
+    assert state(gw, "b1") == "drain"
+
+
+def test_weir_commands_use_the_generated_token_file(weir_bin, demo_backend, gateway, tmp_path):
+    b1, b2 = demo_backend("b1"), demo_backend("b2")
+    gw = gateway(pools={"p": [b1, b2]}, admin="auto", admin_token=None)
+    token_file = tmp_path / "weir-state" / "admin.token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    token = token_file.read_text().strip()
+    assert len(token) == 64 and token != ADMIN_TOKEN
+    env = {k: v for k, v in os.environ.items() if k != "WEIR_ADMIN_TOKEN"}
+
+    def weir(*args):
+        return subprocess.run([str(weir_bin), *args], capture_output=True, text=True, timeout=20, env=env)
+
+    refused = weir("server", "drain", "b1", "--admin", gw.admin)
+    assert refused.returncode == 1 and "401" in refused.stderr, refused.stderr
+    assert state(gw, "b1") == "up"
+    drained = weir("server", "drain", "b1", "--admin", gw.admin, "-c", str(gw.confdir))
+    assert drained.returncode == 0, drained.stderr
+    assert state(gw, "b1") == "drain"
+    mode = weir("mode", "redirect", "--admin", gw.admin, "--token", token)
+    assert mode.returncode == 0, mode.stderr
+    assert {l["mode"] for l in request_json(gw, "/mode")["listeners"]} == {"redirect"}
+    env["WEIR_ADMIN_TOKEN"] = token
+    assert weir("server", "enable", "b1", "--admin", gw.admin).returncode == 0
+    assert state(gw, "b1") == "up"
+    # A restart reuses the kept token.
+    gw.terminate()
+    again = gateway(pools={"p": [b1, b2]}, admin="auto", admin_token=None)
+    assert token_file.read_text().strip() == token
+    assert weir("server", "maint", "b2", "--admin", again.admin).returncode == 0
