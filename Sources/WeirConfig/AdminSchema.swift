@@ -46,6 +46,38 @@ extension Schema {
     }
 }
 
+extension Schema {
+    /// `address = "unix:/absolute/path"`: nil when `value` is not of that form (the numeric-address
+    /// rule reads it), else whether the path is valid.
+    static func unixAdminAddress(_ value: TOMLValueConvertible, _ site: Site, _ reader: inout Reader,
+                                 _ state: inout AdminState) -> Bool? {
+        guard let text = value.string, text.hasPrefix("unix:") else { return nil }
+        let path = String(text.dropFirst(5))
+        guard path.hasPrefix("/"), path.utf8.count <= 107, !path.hasSuffix("/") else {
+            reader.fail(site, "invalid Unix socket address \"\(ValueRules.clip(text))\"; give an absolute path of at most 107 bytes, "
+                        + "e.g. address = \"unix:/run/weir/admin.sock\"")
+            return false
+        }
+        state.settings.address = nil
+        state.settings.unixSocket = path
+        state.location = site.location
+        return true
+    }
+
+    /// `socket_mode`: the Unix socket's permissions as an octal string such as "0660".
+    static var adminSocketModeKey: KeySpec<AdminState> {
+        KeySpec("socket_mode") { value, site, reader, state in
+            guard let text = Rule.string.check(value, site, &reader) else { return false }
+            guard (3...4).contains(text.count), let mode = Int(text, radix: 8), mode <= 0o777 else {
+                reader.fail(site, "expected permissions in octal such as \"0660\" or \"0600\", found \"\(ValueRules.clip(text))\"")
+                return false
+            }
+            state.settings.socketMode = mode
+            return true
+        }
+    }
+}
+
 extension Merger {
     /// `token` and `token_file` both written (in any files): one error at `token_file`.
     mutating func checkAdminToken() {

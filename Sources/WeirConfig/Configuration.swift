@@ -183,11 +183,19 @@ public struct AdminSettings: Sendable, Equatable {
     public var token: String?
     /// `token_file`: the file `token` was read from (for messages), or nil.
     public var tokenFile: String?
+    /// `address = "unix:/path"`: the admin listener is this Unix-domain socket instead (`address` is
+    /// then nil); its file permissions are the protection (no token is asked there).
+    public var unixSocket: String?
+    /// `socket_mode`: the permissions of `unixSocket`. Default 0600.
+    public var socketMode: Int
 
-    public init(address: SocketAddress? = AdminSettings.defaultAddress, token: String? = nil, tokenFile: String? = nil) {
+    public init(address: SocketAddress? = AdminSettings.defaultAddress, token: String? = nil, tokenFile: String? = nil,
+                unixSocket: String? = nil, socketMode: Int = 0o600) {
         self.address = address
         self.token = token
         self.tokenFile = tokenFile
+        self.unixSocket = unixSocket
+        self.socketMode = socketMode
     }
 
     /// The shortest token accepted (`token`, `token_file`): guessing must stay out of reach.

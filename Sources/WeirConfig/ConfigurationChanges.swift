@@ -29,6 +29,8 @@ public struct ConfigurationChanges: Sendable, Equatable {
         restartOnly("[global] state_dir", old.global.stateDirectory, new.global.stateDirectory)
         // The admin token (token / token_file) applies at every load; only the address waits for a restart.
         restartOnly("[admin] address", old.admin.address, new.admin.address)
+        restartOnly("[admin] address (unix)", old.admin.unixSocket, new.admin.unixSocket)
+        restartOnly("[admin] socket_mode", old.admin.socketMode, new.admin.socketMode)
         // The pin secret stays, so that pins handed out before the reload remain valid.
         restartOnly("[sticky]", old.sticky, new.sticky)
         restartOnly("[peer]", old.peer, new.peer)

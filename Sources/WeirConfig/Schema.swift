@@ -136,12 +136,13 @@ enum Schema {
         TableSpec(header: "[admin]", keys: [
             KeySpec("address") { value, site, reader, state in
                 state.written = true
+                if let handled = unixAdminAddress(value, site, &reader, &state) { return handled }
                 guard let address = Rule.adminAddress.check(value, site, &reader) else { return false }
                 state.settings.address = address
                 state.location = site.location
                 return true
             },
-            adminTokenKey, adminTokenFileKey,
+            adminTokenKey, adminTokenFileKey, adminSocketModeKey,
         ], defaults: { AdminState() }, oncePerConfiguration: true, neighbours: { settingsHomes })
     }
 

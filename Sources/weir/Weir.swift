@@ -242,24 +242,35 @@ enum StatusTable {
     private static func percent(_ v: Double) -> String { String(format: "%.0f%%", v * 100) }
 }
 
+/// Where a command reaches the admin listener: a numeric host and port, or host `unix:/path` (port 0)
+/// for a Unix socket (`StatusClient.send` takes either).
+struct AdminEndpoint {
+    var host: String
+    var port: UInt16
+    init(host: String, port: UInt16) { self.host = host; self.port = port }
+    init(_ address: SocketAddress) { self.init(host: address.host, port: address.port) }
+}
+
 /// The admin listener to talk to: `--admin`, else the `[admin] address` of `-c DIR`, else 127.0.0.1:9090.
-func adminAddress(admin: String?, directory: String?, command: String) throws -> SocketAddress {
+func adminAddress(admin: String?, directory: String?, command: String) throws -> AdminEndpoint {
+    if let admin, admin.hasPrefix("unix:/") { return AdminEndpoint(host: admin, port: 0) }
     if let admin {
         guard let parsed = SocketAddress.parse(admin) else {
-            logLine("weir \(command): --admin \(admin) is not a numeric address such as 127.0.0.1:9090")
+            logLine("weir \(command): --admin \(admin) is not a numeric address such as 127.0.0.1:9090 (or unix:/path)")
             throw ExitCode(1)
         }
-        return parsed
+        return AdminEndpoint(parsed)
     }
     if let directory {
         let configuration = try ConfigOptions(directory: directory).load()
+        if let path = configuration.admin.unixSocket { return AdminEndpoint(host: "unix:" + path, port: 0) }
         guard let configured = configuration.admin.address else {
             logLine("weir \(command): the admin listener is off in \(directory) ([admin] address = \"off\")")
             throw ExitCode(1)
         }
-        return configured
+        return AdminEndpoint(configured)
     }
-    return SocketAddress(host: "127.0.0.1", port: 9090)
+    return AdminEndpoint(host: "127.0.0.1", port: 9090)
 }
 
 struct ReloadCommand: ParsableCommand {

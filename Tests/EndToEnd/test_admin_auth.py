@@ -106,3 +106,55 @@ def test_weir_commands_use_the_generated_token_file(weir_bin, demo_backend, gate
     again = gateway(pools={"p": [b1, b2]}, admin="auto", admin_token=None)
     assert token_file.read_text().strip() == token
     assert weir("server", "maint", "b2", "--admin", again.admin).returncode == 0
+
+
+def start_unix_admin(weir_bin, procs, tmp_path, backends, socket_path, name="unix"):
+    """A gateway whose admin listener is the Unix socket `socket_path` (socket_mode 0660): (process, confdir, stderr path)."""
+    from conftest import free_port, render_config
+    confdir = tmp_path / name
+    confdir.mkdir()
+    text = render_config(port_host="127.0.0.1", port=free_port(), pools={"p": backends}, routes=None, workers=1,
+                         access_log="off", timeouts={}, limits={}, global_extra={"state_dir": str(tmp_path / "weir-state")},
+                         listener_extra={}, extra="", admin=f"unix:{socket_path}", admin_token=None)
+    (confdir / "00-weir.toml").write_text(text.replace("[admin]\n", '[admin]\nsocket_mode = "0660"\n', 1))
+    err = confdir / "stderr.log"
+    with open(err, "wb") as e:
+        p = procs.start([str(weir_bin), "run", "-c", str(confdir)], stdout=subprocess.DEVNULL, stderr=e)
+    return p, confdir, err
+
+
+def test_the_admin_listener_on_a_unix_socket(weir_bin, procs, demo_backend, tmp_path):
+    from conftest import curl, wait_until
+    b1, b2 = demo_backend("b1"), demo_backend("b2")
+    sock = tmp_path / "admin.sock"
+    # A stale socket file (nobody accepts on it) is replaced.
+    import socket as s
+    stale = s.socket(s.AF_UNIX, s.SOCK_STREAM)
+    stale.bind(str(sock))
+    stale.close()
+    p, confdir, err = start_unix_admin(weir_bin, procs, tmp_path, [b1, b2], sock)
+    wait_until(lambda: b"weir: serving" in err.read_bytes(), 10, what="the gateway serving")
+    assert f"admin on unix:{sock}".encode() in err.read_bytes()
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o660
+    r = curl("http://localhost/status", "--unix-socket", str(sock))
+    assert r.status == 200 and b'"pools"' in r.body, r
+    # File permissions are the protection here: no token is asked.
+    r = curl("http://localhost/servers/b1/drain", "--unix-socket", str(sock), "-X", "POST")
+    assert r.status == 200, r.body
+    env = {k: v for k, v in os.environ.items() if k != "WEIR_ADMIN_TOKEN"}
+    enabled = subprocess.run([str(weir_bin), "server", "enable", "b1", "--admin", f"unix:{sock}"],
+                             capture_output=True, text=True, timeout=20, env=env)
+    assert enabled.returncode == 0, enabled.stderr
+    status = subprocess.run([str(weir_bin), "status", "-c", str(confdir), "--json"], capture_output=True, text=True,
+                            timeout=20, env=env)
+    assert status.returncode == 0, status.stderr
+    assert '"state" : "up"' in status.stdout or '"state": "up"' in status.stdout, status.stdout
+    # A second gateway on the same live socket refuses to start, and says why.
+    q, _, err2 = start_unix_admin(weir_bin, procs, tmp_path, [b1, b2], sock, name="second")
+    assert q.wait(timeout=15) == 1
+    assert "another process listens there" in err2.read_text(), err2.read_text()
+    assert sock.exists()
+    # Stopped, the gateway removes its socket file.
+    p.terminate()
+    p.wait(timeout=15)
+    assert not sock.exists()

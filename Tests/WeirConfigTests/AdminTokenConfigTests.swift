@@ -41,4 +41,22 @@ import Testing
             "a.toml: admin.token_file: token and token_file are both set (token at a.toml: admin.token); set only one of them",
         ])
     }
+
+    @Test func aUnixSocketAddressAndItsMode() throws {
+        let configuration = try parse([("a.toml", baseTOML + "[admin]\naddress = \"unix:/run/weir/admin.sock\"\nsocket_mode = \"0660\"\n")])
+        #expect(configuration.admin.address == nil && configuration.admin.unixSocket == "/run/weir/admin.sock")
+        #expect(configuration.admin.socketMode == 0o660)
+        #expect(try parse([("a.toml", baseTOML)]).admin.socketMode == 0o600)
+    }
+
+    @Test func badUnixSocketAddressesAndModes() {
+        #expect(errorLines(appending: "[admin]\naddress = \"unix:run/admin.sock\"\n") == [
+            "a.toml: admin.address: invalid Unix socket address \"unix:run/admin.sock\"; give an absolute path of at most 107 bytes, "
+                + "e.g. address = \"unix:/run/weir/admin.sock\"",
+        ])
+        #expect(errorLines(appending: "[admin]\nsocket_mode = \"rw\"\n") == [
+            "a.toml: admin.socket_mode: expected permissions in octal such as \"0660\" or \"0600\", found \"rw\"",
+        ])
+        #expect(errorLines(appending: "[admin]\nsocket_mode = \"1777\"\n").count == 1)
+    }
 }

@@ -47,6 +47,8 @@ struct AdminAPI {
     var startToken: [UInt8] = []
     /// Reads (GET, HEAD) need no token: the listener is on a loopback address.
     var openReads = true
+    /// The listener is a Unix socket: its file permissions are the protection, no token is asked.
+    var overUnixSocket = false
 
     var snapshot: RoutingSnapshot { generation().snapshot }
     var modes: ListenerModes { generation().modes }

@@ -83,6 +83,8 @@ struct AdminAuth {
     let token: [UInt8]
     /// Reads need no credentials (the listener is bound to a loopback address).
     let openReads: Bool
+    /// Nothing needs credentials: the listener is a Unix socket, whose file permissions decide who connects.
+    var trusted = false
 
     static let cookieName = "weir_admin"
     static let csrfHeader = "X-Weir-CSRF"
@@ -105,7 +107,7 @@ struct AdminAuth {
         default: break
         }
         let reading = method == "GET" || method == "HEAD"
-        if reading && openReads { return nil }
+        if trusted || reading && openReads { return nil }
         if let bearer = request.bearerToken {
             return matches(bearer) ? nil : Self.unauthorized("the bearer token is wrong")
         }
@@ -124,7 +126,7 @@ struct AdminAuth {
 
     /// `GET /session`: whether the request carries a valid credential, and whether reads are open.
     func session(_ request: AdminRequest) -> AdminAPI.Answer {
-        var authenticated = false
+        var authenticated = trusted
         if let bearer = request.bearerToken { authenticated = matches(bearer) }
         else if case .valid = cookieCredential(request) { authenticated = true }
         return AdminAPI.Answer(status: 200, body: Array("{\"authenticated\":\(authenticated),\"reads_open\":\(openReads)}\n".utf8))
@@ -231,7 +233,8 @@ extension AdminAPI {
     /// The rules in force: the configured token of the current generation (so a reload that
     /// changes `token` / `token_file` applies at once), else the one the process started with.
     var auth: AdminAuth {
-        AdminAuth(token: generation().configuration.admin.token.map { Array($0.utf8) } ?? startToken, openReads: openReads)
+        AdminAuth(token: generation().configuration.admin.token.map { Array($0.utf8) } ?? startToken, openReads: openReads,
+                  trusted: overUnixSocket)
     }
 
     /// Answers `request` after authenticating it (`AdminAuth.check`); nil when it is allowed and

@@ -1,3 +1,4 @@
+import Glibc
 import WeirBalance
 import WeirHTTP
 import WeirIO
@@ -22,11 +23,35 @@ final class AdminServer {
         }
     }
 
+    /// The socket file and its inode when listening on a Unix socket (removed at close if still ours).
+    private var unixSocket: (path: String, inode: UInt64)?
+
+    /// Listens on the Unix-domain socket `path` (permissions `mode`); see `UnixStreamSocket.listen`
+    /// for `replaceLive`. Throws an `IOError` naming the path when it cannot listen there.
+    convenience init(loop: EventLoop, unixPath path: String, mode: Int, replaceLive: Bool, api: AdminAPI) throws {
+        let fd = try UnixStreamSocket.listen(path: path, mode: mode_t(mode), replaceLive: replaceLive)
+        try self.init(loop: loop, adopting: fd, api: api)
+        unixSocket = UnixStreamSocket.inode(path).map { (path, $0) }
+    }
+
+    private init(loop: EventLoop, adopting fd: Int32, api: AdminAPI) throws {
+        self.loop = loop
+        self.api = api
+        socket = try ListeningSocket(loop: loop, adopting: fd) { [unowned self] fd, peer in
+            guard let c = Connection.accepted(loop: self.loop, fd: fd, peer: peer) else { return }
+            let session = AdminSession(server: self, connection: c)
+            self.sessions[ObjectIdentifier(session)] = session
+        }
+    }
+
     /// The bound port.
     var port: Int { socket?.port ?? 0 }
 
     func close() {
         socket?.close()
+        // A binary upgrade's new process may have bound the path since: its file stays.
+        if let (path, inode) = unixSocket, UnixStreamSocket.inode(path) == inode { unlink(path) }
+        unixSocket = nil
         for s in sessions.values { s.connection.close() }
         sessions.removeAll()
     }
