@@ -108,19 +108,52 @@ def test_weir_commands_use_the_generated_token_file(weir_bin, demo_backend, gate
     assert weir("server", "maint", "b2", "--admin", again.admin).returncode == 0
 
 
-def start_unix_admin(weir_bin, procs, tmp_path, backends, socket_path, name="unix"):
-    """A gateway whose admin listener is the Unix socket `socket_path` (socket_mode 0660): (process, confdir, stderr path)."""
+def start_with_admin(weir_bin, procs, tmp_path, backends, admin: str, admin_lines: str, name: str):
+    """A gateway with [admin] address `admin` and the further [admin] lines `admin_lines`: (process, confdir, stderr path)."""
     from conftest import free_port, render_config
     confdir = tmp_path / name
     confdir.mkdir()
     text = render_config(port_host="127.0.0.1", port=free_port(), pools={"p": backends}, routes=None, workers=1,
                          access_log="off", timeouts={}, limits={}, global_extra={"state_dir": str(tmp_path / "weir-state")},
-                         listener_extra={}, extra="", admin=f"unix:{socket_path}", admin_token=None)
-    (confdir / "00-weir.toml").write_text(text.replace("[admin]\n", '[admin]\nsocket_mode = "0660"\n', 1))
+                         listener_extra={}, extra="", admin=admin, admin_token=None)
+    (confdir / "00-weir.toml").write_text(text.replace("[admin]\n", "[admin]\n" + admin_lines, 1))
     err = confdir / "stderr.log"
     with open(err, "wb") as e:
         p = procs.start([str(weir_bin), "run", "-c", str(confdir)], stdout=subprocess.DEVNULL, stderr=e)
     return p, confdir, err
+
+
+def start_unix_admin(weir_bin, procs, tmp_path, backends, socket_path, name: str):
+    """A gateway whose admin listener is the Unix socket `socket_path` (socket_mode 0660)."""
+    return start_with_admin(weir_bin, procs, tmp_path, backends, f"unix:{socket_path}", 'socket_mode = "0660"\n', name)
+
+
+def test_a_token_file_is_read_again_at_reload(weir_bin, procs, demo_backend, tmp_path):
+    import signal
+    from conftest import free_port, wait_until
+    b1, b2 = demo_backend("b1"), demo_backend("b2")
+    token_file = tmp_path / "admin.token"
+    old, new = "o" * 40, "n" * 40
+    token_file.write_text(old + "\n")
+    address = f"127.0.0.1:{free_port()}"
+    p, confdir, err = start_with_admin(weir_bin, procs, tmp_path, [b1, b2], address, f'token_file = "{token_file}"\n', "file")
+    wait_until(lambda: b"weir: serving" in err.read_bytes(), 10, what="the gateway serving")
+
+    class Gw:
+        admin = address
+    assert request(Gw, "POST", "/servers/b1/drain", {"Authorization": f"Bearer {old}"})[0] == 200
+    token_file.write_text(new + "\n")
+    p.send_signal(signal.SIGHUP)
+    wait_until(lambda: b"SIGHUP: reloaded" in err.read_bytes(), 10, what="the reload")
+    assert request(Gw, "POST", "/servers/b1/enable", {"Authorization": f"Bearer {old}"})[0] == 401
+    assert request(Gw, "POST", "/servers/b1/enable", {"Authorization": f"Bearer {new}"})[0] == 200
+    # A token file gone at reload: the reload fails naming file and key, the token in force stays.
+    token_file.unlink()
+    p.send_signal(signal.SIGHUP)
+    wait_until(lambda: b"reload FAILED" in err.read_bytes(), 10, what="the failed reload")
+    line = [l for l in err.read_text().splitlines() if "reload FAILED" in l or "admin.token_file" in l]
+    assert any("00-weir.toml: admin.token_file: cannot read secret file" in l for l in err.read_text().splitlines()), line
+    assert request(Gw, "POST", "/servers/b1/drain", {"Authorization": f"Bearer {new}"})[0] == 200
 
 
 def test_the_admin_listener_on_a_unix_socket(weir_bin, procs, demo_backend, tmp_path):
@@ -132,7 +165,7 @@ def test_the_admin_listener_on_a_unix_socket(weir_bin, procs, demo_backend, tmp_
     stale = s.socket(s.AF_UNIX, s.SOCK_STREAM)
     stale.bind(str(sock))
     stale.close()
-    p, confdir, err = start_unix_admin(weir_bin, procs, tmp_path, [b1, b2], sock)
+    p, confdir, err = start_unix_admin(weir_bin, procs, tmp_path, [b1, b2], sock, "unix")
     wait_until(lambda: b"weir: serving" in err.read_bytes(), 10, what="the gateway serving")
     assert f"admin on unix:{sock}".encode() in err.read_bytes()
     assert stat.S_IMODE(sock.stat().st_mode) == 0o660
@@ -150,7 +183,7 @@ def test_the_admin_listener_on_a_unix_socket(weir_bin, procs, demo_backend, tmp_
     assert status.returncode == 0, status.stderr
     assert '"state" : "up"' in status.stdout or '"state": "up"' in status.stdout, status.stdout
     # A second gateway on the same live socket refuses to start, and says why.
-    q, _, err2 = start_unix_admin(weir_bin, procs, tmp_path, [b1, b2], sock, name="second")
+    q, _, err2 = start_unix_admin(weir_bin, procs, tmp_path, [b1, b2], sock, "second")
     assert q.wait(timeout=15) == 1
     assert "another process listens there" in err2.read_text(), err2.read_text()
     assert sock.exists()
