@@ -3,8 +3,9 @@ import WeirBalance
 import WeirHTTP
 import WeirIO
 
-/// The admin listener (loopback by default): `GET /status` answers the live state of every pool
-/// and server as JSON. Runs on the control thread's loop; one request per connection.
+/// The admin listener (loopback by default, or a Unix socket): `GET /status` answers the live state
+/// of every pool and server as JSON, `GET /` the dashboard; `AdminAuth` decides who may do what.
+/// Runs on the control thread's loop; one request per connection.
 final class AdminServer {
     private var socket: ListeningSocket?
     private let loop: EventLoop
@@ -13,14 +14,8 @@ final class AdminServer {
 
     /// Binds `host`:`port`; `api` answers the requests.
     /// Throws an `IOError` naming the address when it cannot be bound.
-    init(loop: EventLoop, host: String, port: Int, api: AdminAPI) throws {
-        self.loop = loop
-        self.api = api
-        socket = try ListeningSocket(loop: loop, host: host, port: port) { [unowned self] fd, peer in
-            guard let c = Connection.accepted(loop: self.loop, fd: fd, peer: peer) else { return }
-            let session = AdminSession(server: self, connection: c)
-            self.sessions[ObjectIdentifier(session)] = session
-        }
+    convenience init(loop: EventLoop, host: String, port: Int, api: AdminAPI) throws {
+        try self.init(loop: loop, adopting: try ListeningSocket.bind(host: host, port: port), api: api)
     }
 
     /// The socket file and its inode when listening on a Unix socket (removed at close if still ours).
@@ -34,6 +29,7 @@ final class AdminServer {
         unixSocket = UnixStreamSocket.inode(path).map { (path, $0) }
     }
 
+    /// Starts accepting on the listening socket `fd` (owned from now on).
     private init(loop: EventLoop, adopting fd: Int32, api: AdminAPI) throws {
         self.loop = loop
         self.api = api
