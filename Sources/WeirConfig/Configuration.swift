@@ -188,10 +188,29 @@ public struct AdminSettings: Sendable, Equatable {
     /// Default 127.0.0.1:9090. A non-loopback address is allowed (it must be written explicitly).
     /// Port 0 (any free port) is accepted, which tests use.
     public var address: SocketAddress?
+    /// The token that state-changing requests must carry (`Authorization: Bearer ...`): `token` as
+    /// written, or the contents of `token_file` (read at every load, so a reload picks up a new one).
+    /// nil: the gateway generates one into `<state_dir>/admin.token` (see README, "Admin API security").
+    public var token: String?
+    /// `token_file`: the file `token` was read from (for messages), or nil.
+    public var tokenFile: String?
+    /// `address = "unix:/path"`: the admin listener is this Unix-domain socket instead (`address` is
+    /// then nil); its file permissions are the protection (no token is asked there).
+    public var unixSocket: String?
+    /// `socket_mode`: the permissions of `unixSocket`. Default 0600.
+    public var socketMode: Int
 
-    public init(address: SocketAddress? = AdminSettings.defaultAddress) {
+    public init(address: SocketAddress? = AdminSettings.defaultAddress, token: String? = nil, tokenFile: String? = nil,
+                unixSocket: String? = nil, socketMode: Int = 0o600) {
         self.address = address
+        self.token = token
+        self.tokenFile = tokenFile
+        self.unixSocket = unixSocket
+        self.socketMode = socketMode
     }
+
+    /// The shortest token accepted (`token`, `token_file`): guessing must stay out of reach.
+    public static let minimumTokenLength = 32
 
     /// 127.0.0.1:9090.
     public static let defaultAddress = SocketAddress(host: "127.0.0.1", port: 9090, isIPv6: false)

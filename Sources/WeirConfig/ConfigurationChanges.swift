@@ -30,7 +30,10 @@ public struct ConfigurationChanges: Sendable, Equatable {
         restartOnly("[global] access_log_format", old.global.accessLogFormat, new.global.accessLogFormat)
         restartOnly("[global] log_level", old.global.logLevel, new.global.logLevel)
         restartOnly("[global] log_format", old.global.logFormat, new.global.logFormat)
-        restartOnly("[admin]", old.admin, new.admin)
+        // The admin token (token / token_file) applies at every load; only the address waits for a restart.
+        restartOnly("[admin] address", old.admin.address, new.admin.address)
+        restartOnly("[admin] address (unix)", old.admin.unixSocket, new.admin.unixSocket)
+        restartOnly("[admin] socket_mode", old.admin.socketMode, new.admin.socketMode)
         // The pin secret stays, so that pins handed out before the reload remain valid.
         restartOnly("[sticky]", old.sticky, new.sticky)
         restartOnly("[peer]", old.peer, new.peer)

@@ -225,6 +225,7 @@ struct Merger {
             }
         }
         checkAlivePath()
+        checkAdminToken()
         // A clash with an explicitly set admin address is certain even when another file is unreadable.
         if let address = admin.settings.address, address.port != 0, let location = admin.location,
            let listener = listenerAddresses[address] {

@@ -36,6 +36,9 @@ struct AdminState {
     var settings = AdminSettings()
     var written = false
     var location: String? = nil
+    /// Where `token` and `token_file` were written (valid or not), so that setting both is reported.
+    var tokenLocation: String? = nil
+    var tokenFileLocation: String? = nil
 }
 
 /// `[sticky]` across the files: the secret as written inline or read from `secret_file`, and where each key
@@ -136,11 +139,13 @@ enum Schema {
         TableSpec(header: "[admin]", keys: [
             KeySpec("address") { value, site, reader, state in
                 state.written = true
+                if let handled = unixAdminAddress(value, site, &reader, &state) { return handled }
                 guard let address = Rule.adminAddress.check(value, site, &reader) else { return false }
                 state.settings.address = address
                 state.location = site.location
                 return true
             },
+            adminTokenKey, adminTokenFileKey, adminSocketModeKey,
         ], defaults: { AdminState() }, oncePerConfiguration: true, neighbours: { settingsHomes })
     }
 

@@ -11,12 +11,14 @@ struct AdminOptions: ParsableArguments {
     @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
     @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address (and state_dir) from.")
     var directory: String?
+    @Option(help: adminTokenHelp) var token: String?
 
     /// Sends `method path` and prints the answer; exits 1 with the listener's message otherwise.
     func send(_ method: String, _ path: String, command: String) throws {
         let address = try adminAddress(admin: admin, directory: directory, command: command)
         do {
-            let body = try StatusClient.send(method: method, path: path, host: address.host, port: Int(address.port))
+            let body = try StatusClient.send(method: method, path: path, host: address.host, port: Int(address.port),
+                                             token: try adminToken(token, directory: directory))
             print(String(decoding: body, as: UTF8.self), terminator: "")
         } catch {
             logLine("weir \(command): \(error)")
@@ -113,7 +115,8 @@ struct StateSource {
     private func ask(_ method: String, _ path: String) throws -> Reply {
         let address = try adminAddress(admin: options.admin, directory: options.directory, command: command)
         do {
-            return .answer(try StatusClient.send(method: method, path: path, host: address.host, port: Int(address.port)))
+            return .answer(try StatusClient.send(method: method, path: path, host: address.host, port: Int(address.port),
+                                                 token: try adminToken(options.token, directory: options.directory)))
         } catch let failure as StatusClient.Failure where failure.unreachable && options.directory != nil {
             return .down(options.directory!)
         } catch {

@@ -170,12 +170,14 @@ struct StatusCommand: ParsableCommand {
     @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
     @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
     var directory: String?
+    @Option(help: adminTokenHelp) var token: String?
     @Flag(help: "Print the raw JSON document.") var json = false
 
     func run() throws {
         let address = try adminAddress(admin: admin, directory: directory, command: "status")
         do {
-            let document = try StatusClient.fetch(host: address.host, port: Int(address.port))
+            let document = try StatusClient.fetch(host: address.host, port: Int(address.port),
+                                                  token: try adminToken(token, directory: directory))
             print(json ? String(decoding: try jsonBytes(document), as: UTF8.self) : StatusTable.render(document))
         } catch {
             logLine("weir status: \(error)")
@@ -250,24 +252,35 @@ enum StatusTable {
     private static func percent(_ v: Double) -> String { String(format: "%.0f%%", v * 100) }
 }
 
+/// Where a command reaches the admin listener: a numeric host and port, or host `unix:/path` (port 0)
+/// for a Unix socket (`StatusClient.send` takes either).
+struct AdminEndpoint {
+    var host: String
+    var port: UInt16
+    init(host: String, port: UInt16) { self.host = host; self.port = port }
+    init(_ address: SocketAddress) { self.init(host: address.host, port: address.port) }
+}
+
 /// The admin listener to talk to: `--admin`, else the `[admin] address` of `-c DIR`, else 127.0.0.1:9090.
-func adminAddress(admin: String?, directory: String?, command: String) throws -> SocketAddress {
+func adminAddress(admin: String?, directory: String?, command: String) throws -> AdminEndpoint {
+    if let admin, admin.hasPrefix("unix:/") { return AdminEndpoint(host: admin, port: 0) }
     if let admin {
         guard let parsed = SocketAddress.parse(admin) else {
-            logLine("weir \(command): --admin \(admin) is not a numeric address such as 127.0.0.1:9090")
+            logLine("weir \(command): --admin \(admin) is not a numeric address such as 127.0.0.1:9090 (or unix:/path)")
             throw ExitCode(1)
         }
-        return parsed
+        return AdminEndpoint(parsed)
     }
     if let directory {
         let configuration = try ConfigOptions(directory: directory).load()
+        if let path = configuration.admin.unixSocket { return AdminEndpoint(host: "unix:" + path, port: 0) }
         guard let configured = configuration.admin.address else {
             logLine("weir \(command): the admin listener is off in \(directory) ([admin] address = \"off\")")
             throw ExitCode(1)
         }
-        return configured
+        return AdminEndpoint(configured)
     }
-    return SocketAddress(host: "127.0.0.1", port: 9090)
+    return AdminEndpoint(host: "127.0.0.1", port: 9090)
 }
 
 struct ReloadCommand: ParsableCommand {
@@ -276,12 +289,13 @@ struct ReloadCommand: ParsableCommand {
     @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
     @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
     var directory: String?
+    @Option(help: adminTokenHelp) var token: String?
 
     func run() throws {
         let address = try adminAddress(admin: admin, directory: directory, command: "reload")
         do {
             let body = try StatusClient.send(method: "POST", path: "/reload", host: address.host, port: Int(address.port),
-                                             timeoutMilliseconds: 30_000)
+                                             timeoutMilliseconds: 30_000, token: try adminToken(token, directory: directory))
             print("weir: " + String(decoding: body, as: UTF8.self), terminator: "")
         } catch {
             logLine("weir reload: \(error)")
@@ -298,6 +312,7 @@ struct ModeCommand: ParsableCommand {
     @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
     @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
     var directory: String?
+    @Option(help: adminTokenHelp) var token: String?
 
     func run() throws {
         if let mode, mode != "proxy" && mode != "redirect" {
@@ -311,7 +326,8 @@ struct ModeCommand: ParsableCommand {
             if let listener { path += "&listener=\(listener.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? listener)" }
         }
         do {
-            let body = try StatusClient.send(method: mode == nil ? "GET" : "POST", path: path, host: address.host, port: Int(address.port))
+            let body = try StatusClient.send(method: mode == nil ? "GET" : "POST", path: path, host: address.host, port: Int(address.port),
+                                             token: try adminToken(token, directory: directory))
             print(String(decoding: body, as: UTF8.self), terminator: "")
         } catch {
             logLine("weir mode: \(error)")
@@ -329,6 +345,7 @@ struct LevelsCommand: ParsableCommand {
     @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
     @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
     var directory: String?
+    @Option(help: adminTokenHelp) var token: String?
 
     func run() throws {
         let address = try adminAddress(admin: admin, directory: directory, command: "levels")
@@ -338,7 +355,8 @@ struct LevelsCommand: ParsableCommand {
         if let intervalMs { parameters.append("interval_ms=\(intervalMs)") }
         let path = parameters.isEmpty ? "/peer" : "/peer?" + parameters.joined(separator: "&")
         do {
-            let body = try StatusClient.send(method: parameters.isEmpty ? "GET" : "POST", path: path, host: address.host, port: Int(address.port))
+            let body = try StatusClient.send(method: parameters.isEmpty ? "GET" : "POST", path: path, host: address.host, port: Int(address.port),
+                                             token: try adminToken(token, directory: directory))
             print(String(decoding: body, as: UTF8.self), terminator: "")
         } catch {
             logLine("weir levels: \(error)")
@@ -356,6 +374,7 @@ struct UpgradeCommand: ParsableCommand {
     @Option(help: "Admin listener address (default: [admin] address of -c DIR, else 127.0.0.1:9090).") var admin: String?
     @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration directory to read the admin address from.")
     var directory: String?
+    @Option(help: adminTokenHelp) var token: String?
 
     func run() throws {
         let address = try adminAddress(admin: admin, directory: directory, command: "upgrade")
@@ -367,7 +386,8 @@ struct UpgradeCommand: ParsableCommand {
         do {
             // The old process answers once the new one serves or has failed (at most its 10 s deadline and a little).
             let body = try StatusClient.send(method: "POST", path: path, host: address.host, port: Int(address.port),
-                                             timeoutMilliseconds: UpgradeControl.readyTimeoutMilliseconds + 5_000)
+                                             timeoutMilliseconds: UpgradeControl.readyTimeoutMilliseconds + 5_000,
+                                             token: try adminToken(token, directory: directory))
             print(String(decoding: body, as: UTF8.self), terminator: "")
         } catch {
             logLine("weir upgrade: \(error)")

@@ -20,6 +20,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
+# The admin token every test configuration sets ([admin] token): state changes need it (issue 13).
+# `weir` commands the tests run find it in the environment; HTTP helpers send ADMIN_AUTH.
+ADMIN_TOKEN = "weir-e2e-admin-token-0123456789abcdef"
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+os.environ["WEIR_ADMIN_TOKEN"] = ADMIN_TOKEN
+
 
 def weir_binary() -> Path:
     env = os.environ.get("WEIR_BIN")
@@ -310,7 +316,8 @@ def admin_status(host: str, port: int, timeout: float = 5.0) -> dict:
 
 def render_config(*, port_host: str, port: int, pools: dict, routes, workers: int, access_log: str,
                   timeouts: dict, limits: dict, global_extra: dict, listener_extra: dict, extra: str,
-                  admin: str = "off", pool_options: dict | None = None, tls: dict | None = None) -> str:
+                  admin: str = "off", pool_options: dict | None = None, tls: dict | None = None,
+                  admin_token: str | None = ADMIN_TOKEN) -> str:
     lines = ["[global]", f"workers = {workers}", f"access_log = {toml_value(access_log)}"]
     g = {"drain_timeout": "5s"}
     g.update(global_extra)
@@ -330,6 +337,8 @@ def render_config(*, port_host: str, port: int, pools: dict, routes, workers: in
         for entry in sni:
             lines += ["[[listener.tls.sni]]"] + [f"{k} = {toml_value(v)}" for k, v in entry.items()]
     lines += ["", "[admin]", f"address = {toml_value(admin)}"]
+    if admin_token is not None:
+        lines.append(f"token = {toml_value(admin_token)}")
     for pool_name, servers in pools.items():
         opts = {"policy": "round-robin"}
         opts.update((pool_options or {}).get(pool_name, {}))
@@ -372,12 +381,14 @@ def gateway(weir_bin, procs, tmp_path):
 
     def start(pools: dict, routes=None, workers: int = 1, access_log: str = "stdout", timeouts=None,
               limits=None, global_extra=None, listener_extra=None, extra: str = "", host: str = "127.0.0.1",
-              admin: str = "off", pool_options: dict | None = None, tls: dict | None = None) -> Gateway:
+              admin: str = "off", pool_options: dict | None = None, tls: dict | None = None,
+              admin_token: str | None = ADMIN_TOKEN) -> Gateway:
         """`admin`: "off" (default), "auto" (a free 127.0.0.1 port) or an address.
         `pool_options`: {pool name: {key: value, ..., "health": {key: value}, "tls": {key: value}}}; policy
         defaults to round-robin; a "tls" dict renders [pool.tls] (`"tls": True` stays the short form).
         `tls`: keys of the listener's [listener.tls] table (its "sni" key: a list of [[listener.tls.sni]] dicts);
-        the listener then speaks HTTPS (`Gateway.https_url`)."""
+        the listener then speaks HTTPS (`Gateway.https_url`). `admin_token`: the [admin] token (None: none is
+        configured and the gateway generates one into <state_dir>/admin.token)."""
         last_error = ""
         for _attempt in range(3):
             counter[0] += 1
@@ -391,7 +402,7 @@ def gateway(weir_bin, procs, tmp_path):
                 # state_dir (where a generated sticky secret is kept) defaults to the test's tmp dir
                 global_extra={"state_dir": str(tmp_path / "weir-state"), **(global_extra or {})},
                 listener_extra=listener_extra or {}, extra=extra, admin=admin_address, pool_options=pool_options,
-                tls=tls))
+                tls=tls, admin_token=admin_token))
             out_path, err_path = confdir / "stdout.log", confdir / "stderr.log"
             with open(out_path, "wb") as out, open(err_path, "wb") as err:
                 p = procs.start([weir_bin, "run", "-c", confdir], stdout=out, stderr=err)

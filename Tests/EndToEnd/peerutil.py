@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import admin_status, can_connect, free_port, toml_value, wait_until
+from conftest import ADMIN_TOKEN, admin_status, can_connect, free_port, toml_value, wait_until
 
 SECRET = "peer-group-test-secret-0123456789abcdef"
 
@@ -116,7 +116,7 @@ class PeerGroup:
                  "", "[timeouts]", 'upstream_connect = "1s"', 'upstream_response = "5s"',
                  "", "[[listener]]", 'name = "public"', f'address = "{host.address}"',
                  *([f"[listener.tls]", f"cert = {toml_value(o['tls']['cert'])}", f"key = {toml_value(o['tls']['key'])}"] if "tls" in o else []),
-                 "", "[admin]", f'address = "127.0.0.1:{host.admin_port}"',
+                 "", "[admin]", f'address = "127.0.0.1:{host.admin_port}"', f"token = {toml_value(ADMIN_TOKEN)}",
                  "", "[peer]", f'id = "{host.id}"', f'app = "{host.app.address}"', f"capacity = {o.get('capacity', self.capacity)}",
                  f'route_by = "{o.get("route_by", self.route_by)}"']
         for key in ("first_level", "second_level", "serves", "redirect_status"):

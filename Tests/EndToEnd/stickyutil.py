@@ -12,7 +12,7 @@ import http.client
 import json
 import time
 
-from conftest import toml_value
+from conftest import ADMIN_AUTH, toml_value
 
 SECRET = "e2e-sticky-secret-0123456789abcdefghijklmnop"   # >= 32 characters
 PIN = "weir_pin"
@@ -62,7 +62,7 @@ def admin_request(gw, method: str, path: str, timeout: float = 5.0):
     host, _, port = gw.admin.rpartition(":")
     conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
     try:
-        conn.request(method, path)
+        conn.request(method, path, headers=ADMIN_AUTH)
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import RawConn, curl, free_port, wait_until
+from conftest import ADMIN_TOKEN, RawConn, curl, free_port, wait_until
 
 VALID = """
 [global]
@@ -236,12 +236,13 @@ def test_admin_reads_a_chunked_request_body_to_its_end_then_answers(demo_backend
     gw = gateway({"p": [b1]}, admin="auto", pool_options={"p": {"health": {"type": "none"}}})
     host, _, port = gw.admin.rpartition(":")
     with RawConn(host, int(port)) as c:
-        c.send(b"POST /servers/b1/drain HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-               b"5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n")
+        c.send(b"POST /servers/b1/drain HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+               + f"Authorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode()
+               + b"5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n")
         r = c.read_response()
         assert r.status == 200 and b'"state":"drain"' in r.body, (r.raw_head, r.body)
         assert c.is_closed()
     with RawConn(host, int(port)) as c:
-        c.send(b"DELETE /status HTTP/1.1\r\nHost: a\r\n\r\n")
+        c.send(f"DELETE /status HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode())
         r = c.read_response()
         assert r.status == 405 and r.reason == "Method Not Allowed", r.raw_head

@@ -19,7 +19,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import Server, curl, wait_until
+from conftest import ADMIN_AUTH, Server, curl, wait_until
 
 
 class MonitorServer:
@@ -148,7 +148,7 @@ def test_another_weirs_status_serves_as_the_monitor(demo_backend, gateway, tmp_p
     upstream = gateway(pools={"p": [a, b]}, admin="auto")
     host, _, port = upstream.admin.rpartition(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    conn.request("POST", "/servers/b/drain")
+    conn.request("POST", "/servers/b/drain", headers=ADMIN_AUTH)
     assert conn.getresponse().status == 200
     conn.close()
     # Its own state_dir: the upstream's drain is kept in the shared one, and b must be drained by the monitor.

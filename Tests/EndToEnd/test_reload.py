@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import can_connect, free_port, wait_until
+from conftest import ADMIN_AUTH, ADMIN_TOKEN, can_connect, free_port, toml_value, wait_until
 from loadloop import LoadLoop
 from tlsutil import PKI, peer_certificate
 
@@ -51,7 +51,7 @@ class ReloadableGateway:
         """servers: {id: port} of pool "web"; pool "alt" (server b-alt) is always there, routed only with extra_route."""
         lines = ["[global]", f"workers = {workers}", 'access_log = "off"', 'drain_timeout = "5s"',
                  f'state_dir = "{self.state}"', "", "[timeouts]", 'upstream_connect = "2s"', 'upstream_response = "5s"',
-                 "", "[admin]", f'address = "127.0.0.1:{self.admin_port}"',
+                 "", "[admin]", f'address = "127.0.0.1:{self.admin_port}"', f"token = {toml_value(ADMIN_TOKEN)}",
                  "", "[[listener]]", 'name = "public"', f'address = "127.0.0.1:{self.port}"',
                  "", "[[listener]]", 'name = "secure"', f'address = "127.0.0.1:{self.tls_port}"',
                  "[listener.tls]", f'cert = "{cert}"', f'key = "{key}"']
@@ -100,7 +100,7 @@ class ReloadableGateway:
     def admin(self, method: str, path: str) -> tuple[int, str]:
         c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=10)
         try:
-            c.request(method, path)
+            c.request(method, path, headers=ADMIN_AUTH)
             r = c.getresponse()
             return r.status, r.read().decode()
         finally:

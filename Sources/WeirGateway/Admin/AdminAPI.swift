@@ -45,6 +45,13 @@ struct AdminAPI {
     var upgrade: UpgradeControl? = nil
     /// When the last reload was tried (Unix seconds, 0 before the first), for /metrics.
     var lastReloadSeconds: () -> Int64 = { 0 }
+    /// The admin token when the configuration in force sets none (AdminAuth.swift): the one configured at start,
+    /// or generated into `<state_dir>/admin.token`. Empty: only a configured token is accepted.
+    var startToken: [UInt8] = []
+    /// Reads (GET, HEAD) need no token: the listener is on a loopback address.
+    var openReads = true
+    /// The listener is a Unix socket: its file permissions are the protection, no token is asked.
+    var overUnixSocket = false
 
     var snapshot: RoutingSnapshot { generation().snapshot }
     var modes: ListenerModes { generation().modes }
@@ -53,6 +60,8 @@ struct AdminAPI {
         var status: Int
         var contentType = "application/json"
         var body: [UInt8]
+        /// Further header fields, e.g. `Set-Cookie`, `WWW-Authenticate`.
+        var headers: [(String, String)] = []
     }
 
     /// The group section with this process's hop counters filled in.
@@ -69,6 +78,8 @@ struct AdminAPI {
         let query = parts.count > 1 ? String(parts[1]) : ""
         let segments = path.split(separator: "/").map(String.init)
         switch (method, segments) {
+        case ("GET", []), ("HEAD", []):
+            return Answer(status: 200, contentType: "text/html; charset=utf-8", body: Dashboard.page)
         case ("GET", ["status"]), ("HEAD", ["status"]):
             let now = clock()
             var document = StatusDocument(snapshot: snapshot, stats: stats, now: now, group: groupWithHops(),

@@ -81,7 +81,8 @@ public final class Gateway {
             service.shareUsers(UserExchange(sticky))
             try service.start(loop: control, snapshot: snapshot, clock: clock)
         }
-        if let address = configuration.admin.address {
+        let adminUnixSocket = configuration.admin.unixSocket
+        if configuration.admin.address != nil || adminUnixSocket != nil {
             var api = AdminAPI(generation: { plane.current }, stats: stats, sticky: sticky,
                                clock: { clock.nowNanoseconds }, wallMs: { control.wallClockMilliseconds }, log: log)
             let services = self.services
@@ -93,7 +94,15 @@ public final class Gateway {
             api.lastReload = { plane.lastReload }
             api.lastReloadSeconds = { plane.lastReloadSeconds }
             api.upgrade = upgrade
-            admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
+            api.startToken = try AdminToken.resolve(configuration, log: log)
+            if let address = configuration.admin.address {
+                api.openReads = AdminToken.isLoopback(address)
+                admin = try AdminServer(loop: control, host: address.host, port: Int(address.port), api: api)
+            } else if let path = adminUnixSocket {
+                api.overUnixSocket = true
+                admin = try AdminServer(loop: control, unixPath: path, mode: configuration.admin.socketMode,
+                                        replaceLive: handOver != nil, api: api)
+            }
         }
         let remaining = ManagedCounter(workers.count)
         for worker in workers {
@@ -112,7 +121,7 @@ public final class Gateway {
         }
         plane.startTasks()
         let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
-        let adminNote = admin.map { _ in " (admin on \(configuration.admin.address!))" } ?? ""
+        let adminNote = admin.map { _ in " (admin on \(configuration.admin.address.map { "\($0)" } ?? "unix:\(adminUnixSocket ?? "")"))" } ?? ""
         log(LogLevel.notice.tag + "weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
         handOver?.serving(loop: control)
         systemd.ready()
