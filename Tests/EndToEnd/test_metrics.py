@@ -19,7 +19,7 @@ import subprocess
 import pytest
 import requests
 
-from conftest import free_port, wait_until
+from conftest import ADMIN_AUTH, free_port, wait_until
 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -159,7 +159,7 @@ def test_metrics_match_a_known_request_mix_exactly(metered):
 
 def test_a_pool_with_no_server_available_counts_its_503s(metered):
     gw, _, _ = metered
-    assert requests.post(f"http://{gw.admin}/servers/s1/maint", timeout=5).status_code == 200
+    assert requests.post(f"http://{gw.admin}/servers/s1/maint", headers=ADMIN_AUTH, timeout=5).status_code == 200
     for i in range(3):
         assert requests.get(gw.url(f"/spare/{i}"), timeout=5).status_code == 503
     assert requests.get(gw.url("/spare/ok"), timeout=5).status_code == 503
@@ -181,7 +181,9 @@ def test_head_metrics_has_no_body_and_post_is_refused(metered):
     assert r.status == 200 and r.read() == b""
     assert r.getheader("Content-Type").startswith("text/plain; version=0.0.4")
     conn.close()
-    assert requests.post(f"http://{gw.admin}/metrics", timeout=5).status_code == 405
+    assert requests.post(f"http://{gw.admin}/metrics", headers=ADMIN_AUTH, timeout=5).status_code == 405
+    # Without the admin token a POST is refused before its path is looked at (test_admin_auth.py).
+    assert requests.post(f"http://{gw.admin}/metrics", timeout=5).status_code == 401
 
 
 def test_promtool_accepts_the_exposition_without_a_warning(metered):
