@@ -47,6 +47,9 @@ only when that one is at least 20 % lighter. Try:
   sleep 3; for c in alice bob carol dave; do curl -s -H "X-Client: $c" http://127.0.0.1:8080/; done  # none lands on demo-1
   .build/release/weir status -c conf.d               # per-server state, load, reported load, in-flight
   curl -s http://127.0.0.1:8080/echo                 # what the server received: X-Forwarded-For, Via ...
+  curl -s http://127.0.0.1:9090/metrics | grep weir_server_responses_total   # Prometheus metrics
+  .build/release/weir server drain demo-1 -c conf.d --token "$(cat .weir-state/admin.token)"  # changes need the token
+The live dashboard is http://127.0.0.1:9090/ (log in with the token in .weir-state/admin.token).
 Access log lines follow below. Ctrl-C stops everything.
 
 TXT
