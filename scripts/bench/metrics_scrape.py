@@ -64,7 +64,9 @@ def get(port: int, path: str) -> tuple[float, bytes]:
 
 def config(listen: int, admin: int, origins: list[int], servers: int, per_pool: int = 20) -> str:
     lines = ["[global]", "workers = 2", 'access_log = "off"', "", "[[listener]]", 'name = "public"',
-             f'address = "{HOST}:{listen}"', "", "[admin]", f'address = "{HOST}:{admin}"']
+             f'address = "{HOST}:{listen}"', "", "[admin]", f'address = "{HOST}:{admin}"',
+             # A fixed token: otherwise one is generated into the default state_dir (/var/lib/weir).
+             'token = "metrics-scrape-bench-token-0123456789abcdef"']
     pools = (servers + per_pool - 1) // per_pool
     for p in range(pools):
         lines += ["", "[[pool]]", f'name = "pool{p}"', 'policy = "round-robin"', "[pool.health]", 'type = "none"']
