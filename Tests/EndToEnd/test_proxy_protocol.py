@@ -158,7 +158,7 @@ def test_a_header_that_never_completes_is_closed_within_client_header(gateway, d
 
 
 def test_a_source_outside_proxy_protocol_from_is_closed_and_logged(proxied_gateway):
-    gw, backend = proxied_gateway(proxy_protocol_from=["10.0.0.0/8"])
+    gw, backend = proxied_gateway(proxy_protocol_from=["198.51.100.0/24"])
     for _ in range(3):
         assert refused(gw, v1("203.0.113.9") + echo_request())
     assert backend_requests(backend) == 0
