@@ -79,7 +79,7 @@ def start_keepalived(net: TestNet, root: Path, host: str, conf: Path) -> subproc
     d = root / host
     log = open(d / "keepalived.log", "ab")
     return net.popen(host, ["keepalived", "-n", "-l", "-D", "-P", "-f", conf, "-p", d / "keepalived.pid",
-                            "-r", d / "vrrp.pid", "-c", d / "checkers.pid"], stdout=log, stderr=subprocess.STDOUT)
+                            "-r", d / "vrrp.pid", "-c", d / "checkers.pid", "-b", d / "bfd.pid"], stdout=log, stderr=subprocess.STDOUT)
 
 
 def health(net: TestNet, host: str, weir_bin) -> str:
