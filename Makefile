@@ -13,7 +13,7 @@ TEST_BIN      := .build-test/release/weir
 # backend servers, wrk as load generator; iproute2 and iputils' arping for the network-namespace
 # tests of `weir peer`, which move addresses between hosts and announce them).
 BUILD_PACKAGES := libevent-dev libssl-dev pkg-config
-TEST_PACKAGES  := curl nginx openssl iproute2 iputils-arping haproxy prometheus chromium
+TEST_PACKAGES  := curl nginx openssl iproute2 iputils-arping haproxy prometheus chromium keepalived
 BENCH_PACKAGES := wrk haproxy nginx valgrind binutils
 # Fuzzing (scripts/fuzz.sh): seconds per target for `make fuzz` and for the smoke run in `make test`.
 FUZZ_SECONDS       ?= 600
