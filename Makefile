@@ -5,9 +5,6 @@ RELEASE_BIN  := .build/release/weir
 # The Swift runtime and Foundation linked in: no dynamic symbol binding at start, about 6 MiB less
 # resident memory per process, and direct calls instead of PLT stubs on the data path (issue 9).
 RELEASE_FLAGS := --static-swift-stdlib
-# `make test`'s build (see the test target).
-TEST_BUILD    := -c release --scratch-path .build-test -Xswiftc -enable-testing
-TEST_BIN      := .build-test/release/weir
 # System packages the build needs (libevent and OpenSSL headers) and those the tests and
 # benchmarks drive as real peers (curl as the client, nginx and haproxy as comparison or
 # backend servers, wrk as load generator; iproute2 and iputils' arping for the network-namespace
@@ -41,16 +38,11 @@ DEB_LEVEL   ?= 9
 run: deps build
 	@scripts/run-demo.sh $(RELEASE_BIN) $(CONF)
 
-# One optimised build serves both the unit tests (`@testable import` needs -enable-testing) and the
-# end-to-end tests; it lives in its own scratch path so `make build`'s static binary is not rebuilt
-# by it, nor it by `make build`. (Swift Testing has no static-stdlib variant, so this build links the
-# stdlib dynamically: the only difference from the shipped binary.) One build instead of a release
-# and a debug one keeps CI within its time.
 test: deps test-deps
 	@scripts/build-stamp.sh
-	$(SWIFT) build $(TEST_BUILD) --build-tests
-	$(SWIFT) test $(TEST_BUILD) --skip-build
-	WEIR_BIN=$(TEST_BIN) python3 -m pytest Tests/EndToEnd -q
+	$(SWIFT) build -c release $(RELEASE_FLAGS)
+	$(SWIFT) test
+	WEIR_BIN=$(RELEASE_BIN) python3 -m pytest Tests/EndToEnd -q
 	FUZZ_JOBS=2 scripts/fuzz.sh smoke $(FUZZ_SMOKE_SECONDS)
 
 fuzz: deps
@@ -134,4 +126,4 @@ tls-deps:
 	@scripts/install-packages.sh testssl.sh
 
 clean:
-	rm -rf .build .build-test .build-fuzz
+	rm -rf .build
