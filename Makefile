@@ -43,7 +43,7 @@ test: deps test-deps
 	$(SWIFT) build -c release $(RELEASE_FLAGS)
 	$(SWIFT) test
 	WEIR_BIN=$(RELEASE_BIN) python3 -m pytest Tests/EndToEnd -q
-	FUZZ_JOBS=2 scripts/fuzz.sh smoke $(FUZZ_SMOKE_SECONDS)
+	FUZZ_CONFIG=debug FUZZ_JOBS=2 scripts/fuzz.sh smoke $(FUZZ_SMOKE_SECONDS)
 
 fuzz: deps
 	FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
