@@ -59,21 +59,19 @@ enum ListenerProbe {
         let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return "socket: \(String(cString: strerror(errno)))" }
         defer { close(fd) }
-        var result: Int32
+        let result: Int32
         if ipv6 {
             var sa = sockaddr_in6()
             sa.sin6_family = sa_family_t(AF_INET6)
             sa.sin6_port = in_port_t(UInt16(port).bigEndian)
             guard inet_pton(AF_INET6, target, &sa.sin6_addr) == 1 else { return "not a numeric address" }
-            result = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+            result = startConnect(fd, &sa)
         } else {
             var sa = sockaddr_in()
             sa.sin_family = sa_family_t(AF_INET)
             sa.sin_port = in_port_t(UInt16(port).bigEndian)
             guard inet_pton(AF_INET, target, &sa.sin_addr) == 1 else { return "not a numeric address" }
-            result = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            result = startConnect(fd, &sa)
         }
         if result == 0 { return nil }
         guard errno == EINPROGRESS else { return String(cString: strerror(errno)) }
@@ -83,5 +81,11 @@ enum ListenerProbe {
         var length = socklen_t(MemoryLayout<Int32>.size)
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &length)
         return soError == 0 ? nil : String(cString: strerror(soError))
+    }
+
+    /// connect(2) on `fd` to the socket address `address` (a sockaddr_in or sockaddr_in6).
+    private static func startConnect<Address>(_ fd: Int32, _ address: inout Address) -> Int32 {
+        withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            Glibc.connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) } }
     }
 }
