@@ -52,6 +52,10 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         client.handler = self
         client.setTimeouts(readMilliseconds: nil, writeMilliseconds: generation.settings.clientIdleMs)
         worker.stats.http2Connections.wrappingIncrement(ordering: .relaxed)
+        if client.isTLS {   // an HTTP/1.1 session counts it at its first request; this one never had one
+            worker.stats.tlsHandshakes.wrappingIncrement(ordering: .relaxed)
+            if client.tlsSessionReused { worker.stats.tlsResumedHandshakes.wrappingIncrement(ordering: .relaxed) }
+        }
         if !client.input.isEmpty { connectionReadable(client) } else { scheduleFlush() }
     }
 
