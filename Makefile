@@ -118,6 +118,7 @@ test-deps:
 	@scripts/install-packages.sh $(TEST_PACKAGES)
 	@python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install --quiet pytest
 	@python3 -c "import requests" >/dev/null 2>&1 || python3 -m pip install --quiet requests
+	@python3 -c "import h2" >/dev/null 2>&1 || python3 -m pip install --quiet h2
 
 bench-deps:
 	@scripts/install-packages.sh $(BENCH_PACKAGES)
