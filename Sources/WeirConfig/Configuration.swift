@@ -40,12 +40,14 @@ public struct WeirConfiguration: Sendable, Equatable {
     /// `[group]`: the beacon group this process belongs to (a peer, or a gateway listening to beacons).
     /// Default nil.
     public var group: GroupSettings?
+    /// `[http2]`: the HTTP/2 attack guard's thresholds. Default: `HTTP2GuardSettings()`.
+    public var http2Guard: HTTP2GuardSettings
 
     public init(global: GlobalSettings = GlobalSettings(), timeouts: Timeouts = Timeouts(), limits: Limits = Limits(),
                 listeners: [Listener] = [], pools: [Pool] = [], routes: [Route] = [], sourceFiles: [String] = [],
                 admin: AdminSettings = AdminSettings(), sticky: StickySettings = StickySettings(),
                 discovery: DiscoverySettings = DiscoverySettings(), peer: PeerSettings? = nil,
-                group: GroupSettings? = nil) {
+                group: GroupSettings? = nil, http2Guard: HTTP2GuardSettings = HTTP2GuardSettings()) {
         self.global = global
         self.timeouts = timeouts
         self.limits = limits
@@ -58,6 +60,7 @@ public struct WeirConfiguration: Sendable, Equatable {
         self.discovery = discovery
         self.peer = peer
         self.group = group
+        self.http2Guard = http2Guard
     }
 }
 

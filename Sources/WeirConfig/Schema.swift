@@ -87,6 +87,7 @@ enum Schema {
         ("sticky", "[sticky]"), ("discovery", "[discovery]"),
         ("listener", "[[listener]]"), ("pool", "[[pool]]"), ("route", "[[route]]"),
         ("peer", "[peer]"), ("group", "[group]"),
+        ("http2", "[http2]"),
     ]
     static var topLevelHeaders: String { topLevel.map(\.header).joined(separator: ", ") }
 
