@@ -39,6 +39,9 @@ class H2Conn:
     def __init__(self, host: str, port: int, *, cafile=None, server_name: str = "weir.test",
                  settings: dict | None = None, timeout: float = 10.0):
         raw = socket.create_connection((host, port), timeout=timeout)
+        # Small frames (WINDOW_UPDATE, RST_STREAM) go out at once, as real HTTP/2 clients send them: with
+        # Nagle each would wait for the server's delayed ACK (40 ms).
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if cafile is not None:
             ctx = ssl.create_default_context(cafile=str(cafile))
             ctx.set_alpn_protocols(["h2"])

@@ -106,8 +106,15 @@ def under_attack(h2gw, pki, attack, *, settings=None):
     return outcome, cpu, caused
 
 
-def assert_calmed(outcome, cpu, caused=0, reach=FLOOD_REACH):
-    assert outcome.goaway == h2attack.ENHANCE_YOUR_CALM, outcome
+# GOAWAY codes that end an attacker's connection: ENHANCE_YOUR_CALM from Weir's guard (or a flood nghttp2
+# detects), or a connection error nghttp2 1.52 raises itself on the first offence (DATA on a half-closed
+# stream is STREAM_CLOSED, streams past the concurrency limit PROTOCOL_ERROR): cut off sooner still.
+CALM = (h2attack.ENHANCE_YOUR_CALM,)
+CUT_OFF = (h2attack.ENHANCE_YOUR_CALM, 0x1, 0x5)
+
+
+def assert_calmed(outcome, cpu, caused=0, reach=FLOOD_REACH, codes=CALM):
+    assert outcome.goaway in codes, outcome
     assert cpu < CPU_BUDGET, f"Weir spent {cpu:.2f} s CPU on the attack"
     assert caused <= reach, f"the backend received {caused} of the attacker's requests"
 
@@ -120,7 +127,7 @@ def test_rapid_reset_is_cut_off(h2gw, pki):
 
 def test_made_you_reset_data_after_end_stream_is_cut_off(h2gw, pki):
     outcome, cpu, caused = under_attack(h2gw, pki, lambda c: h2attack.provoked_resets(c, count=20000))
-    assert_calmed(outcome, cpu, caused)
+    assert_calmed(outcome, cpu, caused, codes=CUT_OFF)
 
 
 def test_made_you_reset_window_overflow_is_cut_off(h2gw, pki):
@@ -131,7 +138,9 @@ def test_made_you_reset_window_overflow_is_cut_off(h2gw, pki):
 def test_continuation_flood_is_cut_off_before_hpack(h2gw, pki):
     outcome, cpu, caused = under_attack(h2gw, pki, lambda c: h2attack.continuation_flood(c, frames=100000))
     assert_calmed(outcome, cpu, caused, reach=0)
-    assert outcome.sent <= 32 + 2 * 200, "Weir read far past the header block's frame limit"
+    # nghttp2 stops at its 8th CONTINUATION (Debian's back-ported limit), the guard at 32; what the client
+    # managed to send meanwhile is what the loopback socket buffers absorb (a few 200-frame batches).
+    assert outcome.sent <= 5 * 200, "Weir read far past the header block's frame limit"
 
 
 @pytest.mark.parametrize("flood", ["ping_flood", "settings_flood", "priority_flood"])

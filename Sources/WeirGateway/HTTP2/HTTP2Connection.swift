@@ -9,6 +9,13 @@ import WeirIO
 /// Limits: SETTINGS_MAX_CONCURRENT_STREAMS, the header list and frame sizes, a stream idle timeout,
 /// and a cap on streams per connection, reached with a graceful GOAWAY. A drain or reload sends
 /// a graceful GOAWAY too: streams under way finish, the client opens the next ones elsewhere.
+///
+/// Attacks: every frame header, client reset, provoked reset, useless WINDOW_UPDATE and completed
+/// stream goes to the connection's `HTTP2Guard` (WeirHTTP); past its threshold the connection gets
+/// GOAWAY(ENHANCE_YOUR_CALM), is read no more and closes once that is sent. Streams start only
+/// after the whole input that carried their HEADERS was processed, so HEADERS followed by RST_STREAM
+/// in one read (rapid reset) never reaches a server. A stream or the connection blocked on a zero
+/// window past `zero_window_timeout` is reset, or the connection closed.
 final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     unowned(unsafe) let worker: Worker
     let client: Connection
@@ -31,6 +38,12 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     private var goingAway = false
     private var closed = false
     private var idleSinceMs: Int64
+    private var glitches: HTTP2Guard
+    /// A guard verdict ended the connection: nothing more is read; it closes once the GOAWAY is out.
+    private var calming = false
+    /// Frames went out since the last zero-window check (a window that is 0 at the check but keeps
+    /// opening is progress, not a stall).
+    private var sentSinceCheck = false
 
     /// Takes over `client`, whose TLS handshake chose h2 or whose first bytes are the h2c preface
     /// (left in its input). Returns nil when nghttp2 cannot make a session (the caller closes).
@@ -42,6 +55,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         self.slot = slot
         limits = generation.configuration.listeners[listenerIndex].http2Limits
         idleSinceMs = worker.loop.monotonicMilliseconds
+        glitches = HTTP2Guard(limits: HTTP2GuardLimits(generation.configuration.http2Guard), now: Self.nowNs())
         let settings = HTTP2SessionSettings(maxConcurrentStreams: limits.maxConcurrentStreams,
                                             maxHeaderListSize: limits.maxHeaderListSize, maxFrameSize: limits.maxFrameSize)
         guard let session = HTTP2ServerSession(delegate: self, settings: settings) else { return nil }
@@ -63,8 +77,10 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
 
     func connectionReadable(_ connection: Connection) {
         guard !closed else { return }
-        if let failure = session.receive(client.input) {
-            worker.log(LogLevel.info.tag + "weir: http2 \(client.peer.host):\(client.peer.port): \(failure)")
+        if calming { client.input.drainAll(); return }
+        if let failure = session.receive(client.input), !failure.stoppedByDelegate {
+            // nghttp2 stopped without answering (a flood it detected, a bad preface): GOAWAY and close.
+            calmDown(errorCode: failure.isFlood ? HTTP2Guard.enhanceYourCalm : 0x1, reason: failure.reason)
         }
         startReadyStreams()
         flush()
@@ -87,7 +103,8 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         dirty.removeAll()
         flushTimer.cancel()
         sweepTimer.cancel()
-        if flush { client.closeAfterFlush(linger: false) } else { client.close() }
+        // Lingering: a GOAWAY after an error must not be lost to the reset unread input would cause.
+        if flush { client.closeAfterFlush(linger: true) } else { client.close() }
         worker.http2Ended(self)
     }
 
@@ -119,11 +136,40 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
             for stream in batch { stream.translate(nowMs: now) }
         }
         let limit = generation.settings.bufferBytes
+        let before = client.output.count
         guard session.send(into: client.output, limit: limit) else { end(flush: true); return }
-        if session.isFinished { end(flush: true); return }
+        if client.output.count > before { sentSinceCheck = true }
+        if session.isFinished || (calming && !session.wantsWrite) { end(flush: true); return }
         // Past the buffer size, read nothing more until the client takes what it has (a client that
         // sends without reading, e.g. a PING flood, stops being read).
-        client.setReading(client.output.count < limit)
+        client.setReading(!calming && client.output.count < limit)
+    }
+
+    /// Monotonic nanoseconds for the guard.
+    private static func nowNs() -> UInt64 { MonotonicTime.nanoseconds() }
+
+    /// Acts on a guard verdict: past the threshold, GOAWAY(ENHANCE_YOUR_CALM) and close. Returns
+    /// false when the connection is being closed.
+    @discardableResult
+    private func obey(_ verdict: HTTP2GuardVerdict) -> Bool {
+        guard case .goAway(let reason) = verdict else { return true }
+        calmDown(errorCode: HTTP2Guard.enhanceYourCalm, reason: reason.description)
+        return false
+    }
+
+    /// Ends the connection for the client's behaviour: GOAWAY(`errorCode`, `reason`), every stream
+    /// cut off, nothing more read; it closes once the GOAWAY is sent.
+    private func calmDown(errorCode: UInt32, reason: String) {
+        guard !calming else { return }
+        calming = true
+        if errorCode == HTTP2Guard.enhanceYourCalm { worker.stats.http2GuardCloses.wrappingIncrement(ordering: .relaxed) }
+        worker.log(LogLevel.warning.tag + "weir: http2 \(client.peer.host):\(client.peer.port): GOAWAY \(errorCode == HTTP2Guard.enhanceYourCalm ? "enhance_your_calm" : "protocol_error"): \(reason)")
+        session.goAway(graceful: false, errorCode: errorCode, debug: reason)
+        for stream in streams.values { stream.cancel() }
+        streams.removeAll()
+        toStart.removeAll()
+        client.setReading(false)
+        scheduleFlush()
     }
 
     func markDirty(_ stream: HTTP2Stream) {
@@ -201,6 +247,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     /// streams idle past the client idle timeout (with a GOAWAY).
     private func sweep() {
         guard !closed else { return }
+        checkWindows()
         let now = worker.loop.monotonicMilliseconds
         let idleLimit = limits.streamIdleTimeout.milliseconds
         for stream in streams.values where now - stream.lastActivityMs > idleLimit {
@@ -212,9 +259,36 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         scheduleFlush()
     }
 
+    /// Zero-window stalls: a stream whose response waits on its own window past the timeout is
+    /// reset; response data waiting on the connection window past it ends the connection.
+    private func checkWindows() {
+        let now = Self.nowNs()
+        defer { sentSinceCheck = false }
+        var waiting = false
+        for stream in streams.values where stream.hasResponseWaiting {
+            waiting = true
+            if session.streamSendWindow(stream.id) > 0 { stream.blockedSinceNs = nil; continue }
+            let since = stream.blockedSinceNs ?? now
+            stream.blockedSinceNs = since
+            if HTTP2Guard.isStalled(blockedSince: since, now: now, limits: glitches.limits) {
+                session.reset(streamID: stream.id, errorCode: 0x8)   // CANCEL
+            }
+        }
+        if waiting && !sentSinceCheck && session.sendWindow <= 0 { glitches.sendBlocked(now: now) } else { glitches.sendProgressed() }
+        obey(glitches.checkStall(now: now))
+    }
+
     // MARK: - HTTP2SessionDelegate
 
-    func http2FrameHeader(type: UInt8, flags: UInt8, length: Int, streamID: Int32) -> Bool { true }
+    func http2FrameHeader(type: UInt8, flags: UInt8, length: Int, streamID: Int32) -> Bool {
+        guard !calming else { return false }
+        return obey(glitches.frameHeader(type: type, flags: flags, length: length, now: Self.nowNs()))
+    }
+
+    func http2StreamReset(streamID: Int32, errorCode: UInt32) {
+        let started = streams[streamID]?.responseStarted ?? true
+        obey(glitches.clientReset(responseStarted: started, now: Self.nowNs()))
+    }
 
     func http2BeginHeaders(streamID: Int32, isRequest: Bool) {
         guard isRequest else { streams[streamID]?.beginTrailers(); return }
@@ -248,12 +322,22 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
 
     func http2DataEnded(streamID: Int32) { streams[streamID]?.requestEnded() }
 
-    func http2WindowUpdate(streamID: Int32, increment: Int) { scheduleFlush() }
+    func http2WindowUpdate(streamID: Int32, increment: Int) {
+        let blocking = streamID == 0 ? session.sendWindow <= increment : (streams[streamID].map { $0.blockedSinceNs != nil } ?? false)
+        obey(glitches.windowUpdate(increment: increment, wasBlocking: blocking, now: Self.nowNs()))
+        scheduleFlush()
+    }
 
-    func http2InvalidFrame(streamID: Int32, type: UInt8) {}
+    /// nghttp2 reset a stream (or will end the connection) because of the client's frame: MadeYouReset.
+    func http2InvalidFrame(streamID: Int32, type: UInt8) {
+        // nghttp2 resets the stream: it must not reach (or keep) a server meanwhile.
+        if let stream = streams.removeValue(forKey: streamID) { stream.cancel() }
+        obey(glitches.provokedReset(now: Self.nowNs()))
+    }
 
     func http2StreamClosed(streamID: Int32, errorCode: UInt32) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
+        if errorCode == 0 { glitches.streamCompleted(now: Self.nowNs()) }
         stream.cancel()
         if streams.isEmpty { idleSinceMs = worker.loop.monotonicMilliseconds }
     }

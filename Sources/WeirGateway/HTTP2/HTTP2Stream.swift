@@ -39,6 +39,12 @@ final class HTTP2Stream: StreamEndpoint {
     private var sessionClosed = false
     /// Whether the final response head was submitted (a reset before it is the client's rapid reset).
     private(set) var responseStarted = false
+    /// Since when the response has waited on the stream's zero window (the connection's sweep sets it).
+    var blockedSinceNs: UInt64?
+    /// Whether response bytes wait to be sent (in `pending` or in the session's output).
+    var hasResponseWaiting: Bool {
+        state == .body && (!pending.buffer.isEmpty || !(connection?.output.isEmpty ?? true))
+    }
     /// When the stream last moved a byte either way (for the idle timeout).
     private(set) var lastActivityMs: Int64
 
@@ -239,6 +245,7 @@ final class HTTP2Stream: StreamEndpoint {
     /// nghttp2 asks for the next DATA bytes (see `HTTP2SessionDelegate.http2Body`).
     func nextBody(into buffer: UnsafeMutableRawBufferPointer) -> HTTP2BodyChunk {
         let n = pending.buffer.take(into: buffer)
+        if n > 0 { blockedSinceNs = nil }
         if pending.buffer.count < Self.pendingLimit / 2, let c = connection, !c.output.isEmpty { owner.markDirty(self) }
         if pending.buffer.isEmpty && bodyEnded {
             if let trailers { owner.submitTrailers(streamID: id, fields: trailers) }

@@ -51,12 +51,25 @@ public protocol HTTP2SessionDelegate: AnyObject {
     func http2DataEnded(streamID: Int32)
     /// A WINDOW_UPDATE (streamID 0: the connection's window).
     func http2WindowUpdate(streamID: Int32, increment: Int)
+    /// The client reset a stream (RST_STREAM); `http2StreamClosed` follows.
+    func http2StreamReset(streamID: Int32, errorCode: UInt32)
     /// nghttp2 rejected a frame on a stream (it resets the stream or ends the connection itself).
     func http2InvalidFrame(streamID: Int32, type: UInt8)
     /// The stream is gone; `errorCode` 0 after a complete exchange, else the RST_STREAM or GOAWAY code.
     func http2StreamClosed(streamID: Int32, errorCode: UInt32)
     /// The next bytes of a response body into `buffer` (at most its size).
     func http2Body(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> HTTP2BodyChunk
+}
+
+/// Why `HTTP2ServerSession.receive` stopped: the connection must end (after a GOAWAY).
+public struct HTTP2ReceiveFailure: Error, Sendable {
+    /// nghttp2's description of the error.
+    public var reason: String
+    /// The client flooded the session (too many CONTINUATION frames, or queued frames it does not
+    /// read): answer ENHANCE_YOUR_CALM.
+    public var isFlood: Bool
+    /// A delegate callback asked to stop (it has submitted its own GOAWAY).
+    public var stoppedByDelegate: Bool
 }
 
 /// One field of a header block to send: names must be lower case.
@@ -91,6 +104,11 @@ public final class HTTP2ServerSession {
         nghttp2_option_set_no_auto_window_update(option, 1)
         // Closed streams are not kept for priority (RFC 9113 deprecates it): less memory per stream.
         nghttp2_option_set_no_closed_streams(option, 1)
+        // Debian's back-ported rapid-reset limit counts every RST_STREAM (1000, then 33 a second) and
+        // ends the session with INTERNAL_ERROR: it cuts off clients that cancel streams whose response
+        // is under way (browsers, curl). The caller's guard counts only resets before a response, with
+        // credit for completed streams; the library's limit stays only as a far backstop.
+        nghttp2_option_set_stream_reset_rate_limit(option, 1_000_000, 100_000)
         var made: OpaquePointer?
         guard nghttp2_session_server_new2(&made, callbacks, Unmanaged.passUnretained(self).toOpaque(), option) == 0,
               let made else { return nil }
@@ -108,15 +126,22 @@ public final class HTTP2ServerSession {
 
     deinit { if let session { nghttp2_session_del(session) } }
 
-    /// Processes the client's bytes in `input` and drains them. Returns nil, or the reason the
-    /// connection must end now (a protocol error nghttp2 answered with GOAWAY: send, then close).
-    public func receive(_ input: Buffer) -> String? {
-        guard let session else { return "session closed" }
+    /// Processes the client's bytes in `input` and drains them. Returns nil, or why the connection
+    /// must end now (nghttp2 queued a GOAWAY for protocol errors it detects itself; for a failure it
+    /// does not answer, the caller submits one with `goAway`).
+    public func receive(_ input: Buffer) -> HTTP2ReceiveFailure? {
+        guard let session else { return HTTP2ReceiveFailure(reason: "session closed", isFlood: false, stoppedByDelegate: false) }
         while !input.isEmpty {
             let rc = input.withFirstSegment { bytes in
                 nghttp2_session_mem_recv(session, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count)
             }
-            if rc < 0 { input.drainAll(); return String(cString: nghttp2_strerror(Int32(rc))) }
+            if rc < 0 {
+                input.drainAll()
+                let code = Int32(rc)
+                return HTTP2ReceiveFailure(reason: String(cString: nghttp2_strerror(code)),
+                                           isFlood: code == NGHTTP2_ERR_FLOODED.rawValue || code == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue,
+                                           stoppedByDelegate: code == NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+            }
             if rc == 0 { break }
             input.drain(rc)
         }
@@ -202,13 +227,18 @@ public final class HTTP2ServerSession {
     }
 
     /// Sends GOAWAY. `graceful`: streams the client opened so far finish and later ones are refused
-    /// (NO_ERROR); otherwise `errorCode` and `debug` text, and nothing more is processed.
+    /// (NO_ERROR); otherwise `errorCode` and `debug` text (the caller stops feeding `receive` and
+    /// closes once it is sent).
     public func goAway(graceful: Bool, errorCode: UInt32 = 0, debug: String = "") {
         guard let session else { return }
         let last = nghttp2_session_get_last_proc_stream_id(session)
         var text = Array(debug.utf8)
         _ = nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, graceful ? 0 : errorCode, &text, text.count)
-        if !graceful { _ = nghttp2_session_terminate_session(session, errorCode) }
+    }
+
+    /// How many bytes the client lets Weir send on a stream now (0 or less: blocked on its window).
+    public func streamSendWindow(_ streamID: Int32) -> Int {
+        session.map { Int(nghttp2_session_get_stream_remote_window_size($0, streamID)) } ?? 0
     }
 
     /// How many bytes the client lets Weir send on the connection now (its connection window).
@@ -276,6 +306,8 @@ public final class HTTP2ServerSession {
                 delegate.http2HeadersComplete(streamID: f.hd.stream_id, endStream: endStream)
             case NGHTTP2_DATA.rawValue where endStream:
                 delegate.http2DataEnded(streamID: f.hd.stream_id)
+            case NGHTTP2_RST_STREAM.rawValue:
+                delegate.http2StreamReset(streamID: f.hd.stream_id, errorCode: f.rst_stream.error_code)
             case NGHTTP2_WINDOW_UPDATE.rawValue:
                 delegate.http2WindowUpdate(streamID: f.hd.stream_id, increment: Int(f.window_update.window_size_increment))
             default:
