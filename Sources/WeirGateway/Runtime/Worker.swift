@@ -78,6 +78,11 @@ final class Worker {
             entry.socket.close()
             listeners.remove(at: i)
         }
+        // HTTP/2 connections of a listener the reload removed: a graceful GOAWAY (the others take the
+        // new generation for their next streams).
+        for connection in http2Connections.values where !shared.slots.contains(where: { $0 === connection.slot }) {
+            connection.goAway()
+        }
         if isDraining {
             for (_, fd) in sockets { Glibc.close(fd) }
             return
