@@ -14,7 +14,9 @@ import WeirIO
 /// `load_source = "beacons"` pools only listens (it takes over nothing). A gateway with
 /// `[group] share_users` also sends beacons of its own, to the members with role "listener" (the
 /// other gateways), carrying its confirmed users per server, and adds their on-line members'
-/// counts to its server list (a member's counts go when it goes off-line).
+/// counts to its server list (a member's counts go when it goes off-line). With `[group] share_load`
+/// those beacons also carry its requests in flight per server, and the other gateways' fresh reports
+/// (`SharedLoad`) are summed into each server's `remoteInFlight` (its load's in-flight term).
 /// Used on the control loop's thread only.
 public final class GroupRuntime: ControlService {
     private let configuration: WeirConfiguration
@@ -50,8 +52,14 @@ public final class GroupRuntime: ControlService {
     private var serverOfMember: [String: Int] = [:]
     private var wasIsolated = false
     private var stopping = false
-    /// `[group] share_users` on a gateway: listener members are heard, and this gateway sends too.
+    /// `[group] share_users` or `share_load` on a gateway: listener members are heard, and this
+    /// gateway sends too.
     private let sharing: Bool
+    /// What its beacons carry and what it takes from the others': users, requests in flight.
+    private let sharingUsers: Bool
+    private let sharingLoad: Bool
+    /// The other gateways' in-flight reports (`share_load`).
+    private var sharedLoad: SharedLoad
     /// Role-listener members (the other gateways, when sharing users).
     private let listenerIDs: Set<String>
     /// The register of users (set by the gateway before `start` when sharing).
@@ -91,8 +99,13 @@ public final class GroupRuntime: ControlService {
         ownAddresses = configuration.peer?.addresses ?? []
         ownCIDRs = Set(ownAddresses.map(\.cidr))
         incarnation = UInt64(max(0, wallMilliseconds))
-        let sharing = configuration.peer == nil && group.shareUsers && group.id != nil
+        let gateway = configuration.peer == nil && group.id != nil
+        sharingUsers = gateway && group.shareUsers
+        sharingLoad = gateway && group.shareLoad
+        let sharing = sharingUsers || sharingLoad
         self.sharing = sharing
+        let (maxAge, overflow) = group.interval.weirNanoseconds.multipliedReportingOverflow(by: UInt64(max(1, group.deadAfter)))
+        sharedLoad = SharedLoad(maxAgeNanoseconds: overflow ? .max : maxAge)
         listenerIDs = Set(group.members.filter { $0.role == .listener }.map(\.id))
         // Peers send beacons; a gateway that listens is heard only when gateways share their users.
         let ids = group.members.filter { $0.role == .peer || (sharing && $0.role == .listener) }.map(\.id)
@@ -107,7 +120,7 @@ public final class GroupRuntime: ControlService {
     // MARK: - ControlService
 
     public func shareUsers(_ exchange: UserExchange) {
-        if sharing { self.exchange = exchange }
+        if sharingUsers { self.exchange = exchange }
     }
 
     public func peerContext(snapshot: RoutingSnapshot) -> PeerContext? {
@@ -163,6 +176,7 @@ public final class GroupRuntime: ControlService {
         guard let clock else { return }
         self.snapshot = snapshot
         mapMembers(snapshot, known: serverOfMember, now: clock.nowNanoseconds)
+        shareRemoteLoad(now: clock.nowNanoseconds)
     }
 
     public func start(loop: EventLoop, snapshot: RoutingSnapshot, clock: any BalanceClock) throws {
@@ -183,7 +197,7 @@ public final class GroupRuntime: ControlService {
             refreshTimer = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.keeper?.refresh() }
             refreshTimer?.schedule(milliseconds: Self.refreshMilliseconds)
         }
-        let role = peer.map { "peer \($0.id)" } ?? (sharing ? "gateway \(group.id ?? "") sharing users with \(listenerIDs.count) gateway(s)" : "listener")
+        let role = peer.map { "peer \($0.id)" } ?? (sharing ? "gateway \(group.id ?? "") sharing \([sharingUsers ? "users" : nil, sharingLoad ? "load" : nil].compactMap { $0 }.joined(separator: " and ")) with \(listenerIDs.count) gateway(s)" : "listener")
         log("weir: group: \(role) on udp \(group.beacon), \(members.count) member(s), beacon every \(group.interval), "
             + "off-line after \(group.deadAfter) silent intervals, on-line after \(group.rise) beacons")
         if peer != nil { sendBeacons() }
@@ -283,17 +297,22 @@ public final class GroupRuntime: ControlService {
         }
     }
 
-    /// A gateway sharing users: its confirmed users per server id, to the other gateways.
+    /// A gateway sharing users or load: its confirmed users and its own requests in flight per
+    /// server id (never what others reported), to the other gateways. Stopping: none of either.
     private func sendUserBeacon() {
-        guard sharing, let exchange, let snapshot, let loop, let socket, let id = group.id else { return }
+        guard sharing, let snapshot, let loop, let socket, let id = group.id else { return }
         sequence += 1
         let now = loop.wallClockMilliseconds
-        let counts = stopping ? [:] : exchange.local(nowMs: now)
+        let counts = stopping ? [:] : exchange?.local(nowMs: now) ?? [:]
         let users = counts.filter { $0.value > 0 }
             .map { Beacon.UserCount(server: snapshot.servers[$0.key].config.id, count: $0.value) }
             .sorted { $0.server < $1.server }
+        let inFlight = stopping || !sharingLoad ? [] : snapshot.servers.compactMap { server -> Beacon.ServerCount? in
+            let count = server.inFlightCount
+            return count > 0 ? Beacon.ServerCount(server: server.config.id, count: count) : nil
+        }
         let beacon = Beacon(sender: id, incarnation: incarnation, sequence: sequence, sentAtMs: now, load: 0, capacity: 1,
-                            state: stopping ? .drain : .up, users: users)
+                            state: stopping ? .drain : .up, users: users, inFlight: inFlight)
         let datagram = BeaconCodec.encode(beacon, mac: mac)
         for member in members where member.role == .listener {
             if socket.send(datagram, host: member.beacon.host, port: Int(member.beacon.port)) { sent += 1 }
@@ -313,6 +332,14 @@ public final class GroupRuntime: ControlService {
         exchange.setRemote(sums)
     }
 
+    /// The in-flight counts the gateways with fresh reports last sent, summed per server, into each
+    /// server's `remoteInFlight` (0 where none is reported: a silent gateway stops counting).
+    private func shareRemoteLoad(now: UInt64) {
+        guard sharingLoad, let snapshot else { return }
+        let sums = sharedLoad.sums(now: now)
+        for server in snapshot.servers { server.setRemoteInFlight(sums[server.config.id] ?? 0) }
+    }
+
     private func receive(_ datagram: [UInt8], from: PeerAddress, truncated: Bool) {
         guard let clock, let loop else { return }
         if truncated { refuse("too_large", detail: "a datagram from \(from.host) longer than any beacon"); return }
@@ -322,7 +349,10 @@ public final class GroupRuntime: ControlService {
             accepted += 1
             apply(beacon, now: now)
             for transition in transitions { changed(transition, now: now) }
-            if listenerIDs.contains(beacon.sender) { shareRemoteUsers() }
+            if listenerIDs.contains(beacon.sender) {
+                shareRemoteUsers()
+                if sharingLoad, sharedLoad.record(beacon, now: now) { shareRemoteLoad(now: now) }
+            }
             if !transitions.isEmpty { planTakeover(now: now) }
             armDeadline(now: now)
         case .rejected(let rejection):
@@ -372,7 +402,10 @@ public final class GroupRuntime: ControlService {
             log(LogLevel.warning.tag + "weir: group: \(transition.id) is off-line\(silence): \(what)")
             server?.recordReport(load: nil, state: .down, now: now)
         }
-        if listenerIDs.contains(transition.id) { shareRemoteUsers() }
+        if listenerIDs.contains(transition.id) {
+            shareRemoteUsers()
+            shareRemoteLoad(now: now)
+        }
     }
 
     /// Every interval: off-line detection, this peer's beacons, and the takeover plan.
@@ -380,6 +413,7 @@ public final class GroupRuntime: ControlService {
         guard let clock, !stopping else { return }
         let now = clock.nowNanoseconds
         for transition in intake.detector.tick(now: now) { changed(transition, now: now) }
+        shareRemoteLoad(now: now)   // a report past its deadline stops counting
         sendUserBeacon()
         guard peer != nil else { return }
         sendBeacons()
@@ -392,6 +426,7 @@ public final class GroupRuntime: ControlService {
         let now = clock.nowNanoseconds
         let transitions = intake.detector.tick(now: now)
         for transition in transitions { changed(transition, now: now) }
+        shareRemoteLoad(now: now)
         if !transitions.isEmpty { planTakeover(now: now) }
         armDeadline(now: now)
     }

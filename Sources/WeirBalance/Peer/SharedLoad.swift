@@ -1,0 +1,57 @@
+/// The other gateways' requests in flight per server (`[group] share_load`), as their beacons
+/// report them. Pure (the caller passes the monotonic time), used on the control thread only.
+///
+/// A gateway's report counts while it is fresh: younger than `maxAgeNanoseconds` (dead_after ×
+/// interval, the failure detector's deadline). A silent gateway therefore stops counting at its
+/// deadline, and counts again with its next beacon. A restarted gateway (a larger incarnation)
+/// replaces its old report; a report older than the one held (smaller incarnation, or the same
+/// one with a sequence not above it) is ignored.
+public struct SharedLoad: Sendable, Equatable {
+    struct Report: Sendable, Equatable {
+        var incarnation: UInt64
+        var sequence: UInt64
+        var heardAt: UInt64
+        var counts: [String: Int]
+    }
+
+    /// How long a report counts, in nanoseconds (≥ 1).
+    public let maxAgeNanoseconds: UInt64
+    private var reports: [String: Report] = [:]
+
+    public init(maxAgeNanoseconds: UInt64) {
+        self.maxAgeNanoseconds = max(1, maxAgeNanoseconds)
+    }
+
+    /// Records `beacon`'s in-flight counts heard at `now` (a beacon without any says "none").
+    /// Returns false when it is older than the report held for its sender (nothing changes).
+    @discardableResult
+    public mutating func record(_ beacon: Beacon, now: UInt64) -> Bool {
+        if let held = reports[beacon.sender],
+           beacon.incarnation < held.incarnation || (beacon.incarnation == held.incarnation && beacon.sequence <= held.sequence) {
+            return false
+        }
+        var counts: [String: Int] = [:]
+        for entry in beacon.inFlight where entry.count > 0 { counts[entry.server, default: 0] += entry.count }
+        reports[beacon.sender] = Report(incarnation: beacon.incarnation, sequence: beacon.sequence, heardAt: now, counts: counts)
+        return true
+    }
+
+    /// Whether `sender`'s report counts at `now`.
+    public func isFresh(_ sender: String, now: UInt64) -> Bool {
+        guard let report = reports[sender] else { return false }
+        return now < report.heardAt || now - report.heardAt < maxAgeNanoseconds
+    }
+
+    /// Server id → requests in flight summed over the gateways whose reports are fresh at `now`
+    /// (servers with none are left out).
+    public func sums(now: UInt64) -> [String: Int] {
+        var sums: [String: Int] = [:]
+        for (sender, report) in reports where isFresh(sender, now: now) {
+            for (server, count) in report.counts { sums[server, default: 0] += count }
+        }
+        return sums
+    }
+
+    /// `sender`'s counts as last reported (fresh or not), for the status page; nil before any.
+    public func counts(of sender: String) -> [String: Int]? { reports[sender]?.counts }
+}
