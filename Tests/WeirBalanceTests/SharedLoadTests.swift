@@ -94,11 +94,14 @@ import WeirConfig
         var shared = SharedLoad(maxAgeNanoseconds: Self.maxAge)
         shared.record(Self.beacon("gw-b", incarnation: 100, sequence: 50, ["s1": 9]), now: 0)
         // The new incarnation starts at sequence 1: it replaces the report, not adds to it.
-        #expect(shared.record(Self.beacon("gw-b", incarnation: 200, sequence: 1, ["s1": 1]), now: 1))
+        let recorded1 = shared.record(Self.beacon("gw-b", incarnation: 200, sequence: 1, ["s1": 1]), now: 1)
+        #expect(recorded1)
         #expect(shared.sums(now: 1) == ["s1": 1])
         // The old incarnation, or a repeated sequence, changes nothing.
-        #expect(!shared.record(Self.beacon("gw-b", incarnation: 100, sequence: 51, ["s1": 9]), now: 2))
-        #expect(!shared.record(Self.beacon("gw-b", incarnation: 200, sequence: 1, ["s1": 7]), now: 2))
+        let recorded2 = shared.record(Self.beacon("gw-b", incarnation: 100, sequence: 51, ["s1": 9]), now: 2)
+        #expect(!recorded2)
+        let recorded3 = shared.record(Self.beacon("gw-b", incarnation: 200, sequence: 1, ["s1": 7]), now: 2)
+        #expect(!recorded3)
         #expect(shared.sums(now: 2) == ["s1": 1])
     }
 
