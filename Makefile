@@ -10,7 +10,7 @@ RELEASE_FLAGS := --static-swift-stdlib
 # backend servers, wrk as load generator; iproute2 and iputils' arping for the network-namespace
 # tests of `weir peer`, which move addresses between hosts and announce them).
 BUILD_PACKAGES := libevent-dev libssl-dev pkg-config
-TEST_PACKAGES  := curl nginx openssl iproute2 iputils-arping haproxy prometheus chromium
+TEST_PACKAGES  := curl nginx openssl iproute2 iputils-arping haproxy prometheus chromium keepalived
 BENCH_PACKAGES := wrk haproxy nginx valgrind binutils
 # Fuzzing (scripts/fuzz.sh): seconds per target for `make fuzz` and for the smoke run in `make test`.
 FUZZ_SECONDS       ?= 600
@@ -43,7 +43,7 @@ test: deps test-deps
 	$(SWIFT) build -c release $(RELEASE_FLAGS)
 	$(SWIFT) test
 	WEIR_BIN=$(RELEASE_BIN) python3 -m pytest Tests/EndToEnd -q
-	FUZZ_JOBS=2 scripts/fuzz.sh smoke $(FUZZ_SMOKE_SECONDS)
+	FUZZ_CONFIG=debug FUZZ_JOBS=2 scripts/fuzz.sh smoke $(FUZZ_SMOKE_SECONDS)
 
 fuzz: deps
 	FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer targets in Fuzz/ (README, "Fuzzing").
 #
-#   scripts/fuzz.sh build [TARGET...]          build the fuzzers into .build-fuzz/fuzzers/
+#   scripts/fuzz.sh build [TARGET...]          build the fuzzers into .build-fuzz/fuzzers/ (FUZZ_CONFIG=debug: fuzzers-debug/)
 #   scripts/fuzz.sh run SECONDS [TARGET...]    fuzz each target for SECONDS (new inputs kept in .build-fuzz/corpus/)
 #   scripts/fuzz.sh smoke SECONDS [TARGET...]  same, on the seed corpus only (what `make test` runs)
 #   scripts/fuzz.sh list                       the target names
@@ -15,7 +15,11 @@ cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
 SWIFTC=${SWIFTC:-swiftc}
 SCRATCH="$PWD/.build-fuzz"  # absolute: libFuzzer runs with paths into it
-BIN=$SCRATCH/release
+# FUZZ_CONFIG=debug builds without optimisation: quicker to compile, slower to run; what the smoke run
+# of `make test` uses, since it replays the seeds for a few seconds. Real fuzzing keeps release.
+CONFIG=${FUZZ_CONFIG:-release}
+BIN=$SCRATCH/$CONFIG
+FUZZERS=$SCRATCH/fuzzers; [ "$CONFIG" = debug ] && FUZZERS=$SCRATCH/fuzzers-debug
 JOBS=${FUZZ_JOBS:-1}
 # TOMLKit leaks a few strings per parse (its .string getter and table keys), so the config target's
 # memory grows by roughly 20 KB per input under ASan: ~2.5 GB in 10 minutes.
@@ -48,7 +52,7 @@ build_modules() {
   local m
   for m in "$@"; do
     echo "fuzz: building $m (instrumented, $SCRATCH)"
-    "$SWIFT" build -c release --scratch-path "$SCRATCH" --target "$m" \
+    "$SWIFT" build -c "$CONFIG" --scratch-path "$SCRATCH" --target "$m" \
       -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing \
       -Xcc -fsanitize=fuzzer-no-link,address -Xcxx -fsanitize=fuzzer-no-link,address
   done
@@ -72,16 +76,17 @@ link_target() {
       [ -f "$f" ] && maps+=(-Xcc "-fmodule-map-file=$f")
     done
   done
-  mkdir -p "$SCRATCH/fuzzers"
-  local out="$SCRATCH/fuzzers/$name" stale=0
+  mkdir -p "$FUZZERS"
+  local out="$FUZZERS/$name" stale=0
   for f in "${support[@]}" "Fuzz/Targets/$file" "${objs[@]}" "$0"; do [ "$f" -nt "$out" ] && stale=1; done
   [ "$stale" -eq 1 ] || { echo "fuzz: $out is up to date"; return 0; }
   echo "fuzz: linking $out"
+  local optimise=-O; [ "$CONFIG" = debug ] && optimise=-Onone
   # shellcheck disable=SC2046
-  "$SWIFTC" -O -sanitize=fuzzer,address -parse-as-library -module-name "$module" -I "$BIN/Modules" "${maps[@]}" \
-    "${support[@]}" "Fuzz/Targets/$file" "${objs[@]}" $(field "$s" 5) -o "$SCRATCH/fuzzers/$name" 2>&1 \
+  "$SWIFTC" "$optimise" -sanitize=fuzzer,address -parse-as-library -module-name "$module" -I "$BIN/Modules" "${maps[@]}" \
+    "${support[@]}" "Fuzz/Targets/$file" "${objs[@]}" $(field "$s" 5) -o "$FUZZERS/$name" 2>&1 \
     | grep -v "Cannot export local symbol '__asan" || true
-  [ -x "$SCRATCH/fuzzers/$name" ] || { echo "fuzz: linking $name failed" >&2; exit 1; }
+  [ -x "$FUZZERS/$name" ] || { echo "fuzz: linking $name failed" >&2; exit 1; }
 }
 
 build() {
@@ -113,7 +118,7 @@ run_one() {
   # SWIFT_BACKTRACE off: on a trap the Swift runtime's backtracer would otherwise hold the process,
   # instead of letting libFuzzer save the input and exit.
   (SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-     "$SCRATCH/fuzzers/$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb="$RSS_MB" -max_len=8192 \
+     "$FUZZERS/$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb="$RSS_MB" -max_len=8192 \
      -print_final_stats=1 -artifact_prefix="$SCRATCH/artifacts/$name/" "${dict[@]}" "${corpus[@]}") >"$log" 2>&1 || rc=$?
   local runs cov
   runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
@@ -131,7 +136,7 @@ run() {
   local seconds=$1 mode=$2; shift 2
   local wanted=("$@") failed=0 pids=() n
   [ ${#wanted[@]} -eq 0 ] && mapfile -t wanted < <(names)
-  for n in "${wanted[@]}"; do spec "$n" >/dev/null; [ -x "$SCRATCH/fuzzers/$n" ] || build "$n"; done
+  for n in "${wanted[@]}"; do spec "$n" >/dev/null; [ -x "$FUZZERS/$n" ] || build "$n"; done
   for n in "${wanted[@]}"; do
     run_one "$n" "$seconds" "$mode" & pids+=($!)
     if [ ${#pids[@]} -ge "$JOBS" ]; then wait "${pids[0]}" || failed=1; pids=("${pids[@]:1}"); fi

@@ -328,7 +328,7 @@ public struct Listener: Sendable, Equatable {
     /// byte; before the TLS handshake on a TLS listener) whose source address becomes the client's address.
     /// A connection without a valid header, or from outside `proxyProtocolFrom`, is closed. Default false.
     public var proxyProtocol: Bool
-    /// `proxy_protocol_from`: the networks allowed to send PROXY protocol headers, e.g. `["10.0.0.0/8"]`; the
+    /// `proxy_protocol_from`: the networks allowed to send PROXY protocol headers, e.g. `["198.51.100.0/24"]`; the
     /// loader rejects it without `proxy_protocol = true`, and an empty array. Default `NetworkPrefix.loopback`.
     public var proxyProtocolFrom: [NetworkPrefix]
 

@@ -4,7 +4,7 @@ import TOMLKit
 // `proxy_protocol_from`) and towards servers (`[pool] send_proxy`), and the RFC 7239 `Forwarded`
 // field (`[pool] forwarded`).
 
-/// An IP network: an address and how many of its leading bits count (`"10.0.0.0/8"`, `"::1/128"`).
+/// An IP network: an address and how many of its leading bits count (`"198.51.100.0/24"`, `"::1/128"`).
 public struct NetworkPrefix: Sendable, Equatable, CustomStringConvertible {
     /// 4 bytes (IPv4) or 16 bytes (IPv6), network order, with every bit after `length` zero.
     public var bytes: [UInt8]
@@ -92,8 +92,8 @@ public enum SendProxy: String, Sendable, Equatable, CaseIterable {
 }
 
 extension ValueRules {
-    static let networkForm = #"expected a network "ADDRESS/LENGTH" such as "10.0.0.0/8" or "::1/128" (or one address)"#
-    static let networksForm = #"expected an array of networks, e.g. proxy_protocol_from = ["127.0.0.1/32", "10.0.0.0/8"]"#
+    static let networkForm = #"expected a network "ADDRESS/LENGTH" such as "198.51.100.0/24" or "::1/128" (or one address)"#
+    static let networksForm = #"expected an array of networks, e.g. proxy_protocol_from = ["127.0.0.1/32", "198.51.100.0/24"]"#
 }
 
 extension Rule where Value == [NetworkPrefix] {

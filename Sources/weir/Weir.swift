@@ -12,7 +12,7 @@ struct Weir: ParsableCommand {
         abstract: "Weir: an HTTP reverse-proxy gateway and IP redirector.",
         version: BuildInfo.versionLine,
         subcommands: [Run.self, PeerCommand.self, LevelsCommand.self, Check.self, StatusCommand.self, ReloadCommand.self, ModeCommand.self,
-                      UpgradeCommand.self, DemoBackendCommand.self, StateCommand.self, ServerCommand.self, WeightCommand.self,
+                      UpgradeCommand.self, DemoBackendCommand.self, StateCommand.self, ServerCommand.self, WeightCommand.self, HealthCommand.self,
                       VersionCommand.self],
         defaultSubcommand: Run.self)
 }

@@ -45,12 +45,12 @@ private func errors(listener extra: String = "", pool poolExtra: String = "") ->
     @Test func networksAreReadAndMatched() throws {
         let from = try config(listener: #"""
             proxy_protocol = true
-            proxy_protocol_from = ["10.0.0.0/8", "192.0.2.7", "2001:DB8::/32"]
+            proxy_protocol_from = ["198.51.100.0/24", "192.0.2.7", "2001:DB8::/32"]
             """#).listeners[0].proxyProtocolFrom
-        #expect(from.map(\.description) == ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"])
-        #expect(from[0].contains([10, 200, 3, 4]) && !from[0].contains([11, 0, 0, 1]))
+        #expect(from.map(\.description) == ["198.51.100.0/24", "192.0.2.7/32", "2001:db8::/32"])
+        #expect(from[0].contains([198, 51, 100, 4]) && !from[0].contains([198, 51, 101, 1]))
         #expect(from[1].contains([192, 0, 2, 7]) && !from[1].contains([192, 0, 2, 8]))
-        let mapped: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3]   // ::ffff:10.1.2.3
+        let mapped: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 3]   // ::ffff:198.51.100.3
         #expect(from[0].contains(mapped))
         #expect(from[2].contains([0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 7, count: 12)))
         #expect(!from[2].contains([0x20, 0x01, 0x0d, 0xb9] + [UInt8](repeating: 0, count: 12)))
@@ -58,19 +58,19 @@ private func errors(listener extra: String = "", pool poolExtra: String = "") ->
     }
 
     @Test func badNetworksNameTheKeyAndTheElement() {
-        #expect(errors(listener: "proxy_protocol = true\nproxy_protocol_from = [\"10.0.0.1/8\", \"10.0.0.0/33\", 5]\n") == [
-            #"a.toml: listener[0].proxy_protocol_from[0]: network "10.0.0.1/8" has bits set after its length; write "10.0.0.0/8""#,
-            #"a.toml: listener[0].proxy_protocol_from[1]: invalid network "10.0.0.0/33"; expected a network "ADDRESS/LENGTH" such as "10.0.0.0/8" or "::1/128" (or one address)"#,
-            #"a.toml: listener[0].proxy_protocol_from[2]: expected a network "ADDRESS/LENGTH" such as "10.0.0.0/8" or "::1/128" (or one address), found an integer (5)"#,
+        #expect(errors(listener: "proxy_protocol = true\nproxy_protocol_from = [\"198.51.100.1/24\", \"198.51.100.0/33\", 5]\n") == [
+            #"a.toml: listener[0].proxy_protocol_from[0]: network "198.51.100.1/24" has bits set after its length; write "198.51.100.0/24""#,
+            #"a.toml: listener[0].proxy_protocol_from[1]: invalid network "198.51.100.0/33"; expected a network "ADDRESS/LENGTH" such as "198.51.100.0/24" or "::1/128" (or one address)"#,
+            #"a.toml: listener[0].proxy_protocol_from[2]: expected a network "ADDRESS/LENGTH" such as "198.51.100.0/24" or "::1/128" (or one address), found an integer (5)"#,
         ])
         #expect(errors(listener: "proxy_protocol = true\nproxy_protocol_from = []\n") == [
             "a.toml: listener[0].proxy_protocol_from: must list at least one network (a listener that trusts no one "
-                + #"should not set proxy_protocol); expected an array of networks, e.g. proxy_protocol_from = ["127.0.0.1/32", "10.0.0.0/8"]"#,
+                + #"should not set proxy_protocol); expected an array of networks, e.g. proxy_protocol_from = ["127.0.0.1/32", "198.51.100.0/24"]"#,
         ])
     }
 
     @Test func networksWithoutTheSwitchAreAnError() {
-        #expect(errors(listener: "proxy_protocol_from = [\"10.0.0.0/8\"]\n") == [
+        #expect(errors(listener: "proxy_protocol_from = [\"198.51.100.0/24\"]\n") == [
             "a.toml: listener[0].proxy_protocol_from: is set but proxy_protocol is not; add proxy_protocol = true to "
                 + "accept PROXY protocol headers from these networks, or remove proxy_protocol_from",
         ])

@@ -256,7 +256,7 @@ struct TLSFiles {
         // "behind-lb" is the PROXY protocol example (issue 13).
         #expect(config.listeners[0] == Listener(
             name: "behind-lb", address: SocketAddress(host: "0.0.0.0", port: 8081), proxyProtocol: true,
-            proxyProtocolFrom: [NetworkPrefix(bytes: [10, 0, 0, 0], length: 8), NetworkPrefix(bytes: [127, 0, 0, 1], length: 32)]))
+            proxyProtocolFrom: [NetworkPrefix(bytes: [198, 51, 100, 0], length: 24), NetworkPrefix(bytes: [127, 0, 0, 1], length: 32)]))
         #expect(config.listeners[1] == Listener(
             name: "https", address: SocketAddress(host: "0.0.0.0", port: 443),
             tls: ListenerTLS(defaultCertificate: .init(cert: tlsDirectory + "/example.com.pem",

@@ -18,6 +18,8 @@ import WeirHTTP
 /// - `POST /servers/{id}/weight?value=N`, `POST /pools/{name}/servers?id=&address=[&weight=...]`,
 ///   `DELETE /pools/{name}/servers/{id}[?now=1]`, `GET /state`, `DELETE /state[/SECTION[/KEY]]`: runtime
 ///   changes that persist (see AdminAPI+RuntimeState.swift). Drains, enables and mode switches are kept too.
+/// - `GET /health`: listeners, worker heartbeat ages and pool availability for `weir health`
+///   (AdminAPI+Health.swift); 503 when a worker is stuck or a pool has no server up
 /// - `POST /reload`: reads conf.d again and swaps it in (200 and what changed), or keeps the
 ///   configuration in force (409 and why: the file and key of a broken one)
 struct AdminAPI {
@@ -52,6 +54,8 @@ struct AdminAPI {
     var openReads = true
     /// The listener is a Unix socket: its file permissions are the protection, no token is asked.
     var overUnixSocket = false
+    /// The workers' heartbeats, for `GET /health` (AdminAPI+Health.swift).
+    var heartbeats: [WorkerHeartbeat] = []
 
     var snapshot: RoutingSnapshot { generation().snapshot }
     var modes: ListenerModes { generation().modes }
@@ -117,6 +121,10 @@ struct AdminAPI {
             return text(result.ok ? 200 : 409, result.message)
         case ("GET", ["metrics"]), ("HEAD", ["metrics"]):
             return metricsAnswer()
+        case ("GET", ["health"]), ("HEAD", ["health"]):
+            return healthAnswer(query: query)
+        case (_, ["health"]):
+            return text(405, "method \(method) is not allowed on \(path)")
         case (_, ["metrics"]):
             return text(405, "method \(method) is not allowed on \(path)")
         case (_, ["status"]), (_, ["servers"]), (_, ["mode"]), (_, ["peer"]), (_, ["state"]), (_, ["reload"]):

@@ -94,6 +94,7 @@ public final class Gateway {
             api.lastReload = { plane.lastReload }
             api.lastReloadSeconds = { plane.lastReloadSeconds }
             api.upgrade = upgrade
+            api.heartbeats = workers.map(\.heartbeat)
             api.startToken = try AdminToken.resolve(configuration, log: log)
             if let address = configuration.admin.address {
                 api.openReads = AdminToken.isLoopback(address)

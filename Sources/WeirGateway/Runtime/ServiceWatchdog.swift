@@ -9,6 +9,8 @@ import WeirIO
 public final class WorkerHeartbeat: Sendable {
     private let count = ManagedAtomic<UInt64>(0)
     private let done = ManagedAtomic<Bool>(false)
+    /// CLOCK_MONOTONIC at the last beat (start: creation), for `GET /health`'s heartbeat age.
+    private let lastBeatNanoseconds = ManagedAtomic<UInt64>(MonotonicTime.nanoseconds())
 
     public init() {}
 
@@ -16,6 +18,7 @@ public final class WorkerHeartbeat: Sendable {
     public func beat(worker: Int) {
         TestFault.current?.blockIfDue(worker: worker)
         count.wrappingIncrement(ordering: .relaxed)
+        lastBeatNanoseconds.store(MonotonicTime.nanoseconds(), ordering: .relaxed)
     }
 
     /// Worker thread, once its loop has ended.
@@ -23,6 +26,13 @@ public final class WorkerHeartbeat: Sendable {
 
     /// The count, or nil once the worker has finished.
     var reading: UInt64? { done.load(ordering: .relaxed) ? nil : count.load(ordering: .relaxed) }
+
+    /// Milliseconds since the last beat at `now` (CLOCK_MONOTONIC ns), or nil once the worker has finished.
+    func ageMilliseconds(now: UInt64) -> Int64? {
+        guard !done.load(ordering: .relaxed) else { return nil }
+        let last = lastBeatNanoseconds.load(ordering: .relaxed)
+        return now > last ? Int64((now - last) / 1_000_000) : 0
+    }
 }
 
 /// `WatchdogSec=`: pings `WATCHDOG=1` at half the period systemd sets in `$WATCHDOG_USEC`, but
