@@ -105,7 +105,7 @@ public final class GroupRuntime: ControlService {
         let sharing = sharingUsers || sharingLoad
         self.sharing = sharing
         let (maxAge, overflow) = group.interval.weirNanoseconds.multipliedReportingOverflow(by: UInt64(max(1, group.deadAfter)))
-        sharedLoad = SharedLoad(maxAgeNanoseconds: overflow ? .max : maxAge)
+        sharedLoad = SharedLoad(maxAgeNanoseconds: overflow ? .max : maxAge, selfID: group.id ?? "")
         listenerIDs = Set(group.members.filter { $0.role == .listener }.map(\.id))
         // Peers send beacons; a gateway that listens is heard only when gateways share their users.
         let ids = group.members.filter { $0.role == .peer || (sharing && $0.role == .listener) }.map(\.id)
@@ -116,6 +116,11 @@ public final class GroupRuntime: ControlService {
     }
 
     private func mac(_ message: [UInt8]) -> [UInt8] { Digest.hmacSHA256(key: key, message: message) }
+
+    /// What this gateway's beacons share, for log lines: "users", "requests in flight" or both.
+    private var sharedViews: String {
+        [sharingUsers ? "users" : nil, sharingLoad ? "requests in flight" : nil].compactMap { $0 }.joined(separator: " and ")
+    }
 
     // MARK: - ControlService
 
@@ -197,7 +202,7 @@ public final class GroupRuntime: ControlService {
             refreshTimer = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.keeper?.refresh() }
             refreshTimer?.schedule(milliseconds: Self.refreshMilliseconds)
         }
-        let role = peer.map { "peer \($0.id)" } ?? (sharing ? "gateway \(group.id ?? "") sharing \([sharingUsers ? "users" : nil, sharingLoad ? "load" : nil].compactMap { $0 }.joined(separator: " and ")) with \(listenerIDs.count) gateway(s)" : "listener")
+        let role = peer.map { "peer \($0.id)" } ?? (sharing ? "gateway \(group.id ?? "") sharing its \(sharedViews) with \(listenerIDs.count) gateway(s)" : "listener")
         log("weir: group: \(role) on udp \(group.beacon), \(members.count) member(s), beacon every \(group.interval), "
             + "off-line after \(group.deadAfter) silent intervals, on-line after \(group.rise) beacons")
         if peer != nil { sendBeacons() }
@@ -398,7 +403,7 @@ public final class GroupRuntime: ControlService {
             }
         } else {
             let silence = intake.detector.silenceNanoseconds(transition.id, now: now).map { " (silent for \($0 / 1_000_000) ms)" } ?? ""
-            let what = listenerIDs.contains(transition.id) ? "its users are no longer counted" : "it gets no requests"
+            let what = listenerIDs.contains(transition.id) ? "its \(sharedViews) are no longer counted" : "it gets no requests"
             log(LogLevel.warning.tag + "weir: group: \(transition.id) is off-line\(silence): \(what)")
             server?.recordReport(load: nil, state: .down, now: now)
         }

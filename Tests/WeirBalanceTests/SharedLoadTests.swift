@@ -40,10 +40,27 @@ import WeirConfig
     @Test func olderVersionsStillParseAndNewerAreRefusedClearly() {
         let v1 = Self.beacon("gw-a", sequence: 1, [:])
         #expect(decode(encode(v1)) == .success(v1))
+        // A gateway of an older build sharing only users: version 2, read as before (no in-flight).
+        let v2 = Self.beacon("gw-a", sequence: 2, [:], users: [.init(server: "s1", count: 2)])
+        #expect(encode(v2)[3] == BeaconCodec.usersVersion)
+        #expect(decode(encode(v2)) == .success(v2))
         var body = Array(encode(v1).dropLast(BeaconCodec.macSize))
         body[3] = 4
         #expect(decode(signed(body)) == .failure(.unsupportedVersion))
         #expect(BeaconCodec.Rejection.unsupportedVersion.description.contains("versions 1 to 3"))
+    }
+
+    /// A build that reads versions 1 and 2 refuses version 3 on its version byte, before the MAC
+    /// (as `unsupportedVersion`, logged and counted as "unsupported_version"). Were the byte
+    /// rewritten to 2 and signed again, the v2 reader would still not take the in-flight list for
+    /// users: the body is refused as malformed (an empty users list, or bytes after it).
+    @Test func aVersion3BodyIsNeverReadAsVersion2() {
+        for users in [[], [Beacon.UserCount(server: "s1", count: 2)]] {
+            var body = Array(encode(Self.beacon("gw-a", sequence: 1, ["s1": 4], users: users)).dropLast(BeaconCodec.macSize))
+            #expect(body[3] == BeaconCodec.loadVersion)
+            body[3] = BeaconCodec.usersVersion
+            #expect(decode(signed(body)) == .failure(.malformed))
+        }
     }
 
     @Test func brokenInFlightListsAreRefused() {
@@ -68,7 +85,7 @@ import WeirConfig
     // MARK: summing
 
     @Test func freshReportsAreSummedAndStaleOnesAreNot() {
-        var shared = SharedLoad(maxAgeNanoseconds: Self.maxAge)
+        var shared = SharedLoad(maxAgeNanoseconds: Self.maxAge, selfID: "gw-a")
         shared.record(Self.beacon("gw-b", sequence: 1, ["s1": 3, "s2": 1]), now: 10 * Self.second)
         shared.record(Self.beacon("gw-c", sequence: 1, ["s1": 2]), now: 11 * Self.second)
         #expect(shared.sums(now: 11 * Self.second) == ["s1": 5, "s2": 1])
@@ -79,7 +96,7 @@ import WeirConfig
     }
 
     @Test func aSilentGatewayDropsOutAfterDeadAfterAndCountsAgainWhenItReturns() {
-        var shared = SharedLoad(maxAgeNanoseconds: Self.maxAge)
+        var shared = SharedLoad(maxAgeNanoseconds: Self.maxAge, selfID: "gw-a")
         shared.record(Self.beacon("gw-b", sequence: 1, ["s1": 4]), now: 0)
         #expect(shared.sums(now: Self.maxAge - 1) == ["s1": 4])
         #expect(shared.sums(now: Self.maxAge) == [:])
@@ -91,7 +108,7 @@ import WeirConfig
     }
 
     @Test func aRestartedGatewayReplacesItsReportAndOldOnesAreIgnored() {
-        var shared = SharedLoad(maxAgeNanoseconds: Self.maxAge)
+        var shared = SharedLoad(maxAgeNanoseconds: Self.maxAge, selfID: "gw-a")
         shared.record(Self.beacon("gw-b", incarnation: 100, sequence: 50, ["s1": 9]), now: 0)
         // The new incarnation starts at sequence 1: it replaces the report, not adds to it.
         let recorded1 = shared.record(Self.beacon("gw-b", incarnation: 200, sequence: 1, ["s1": 1]), now: 1)
@@ -103,6 +120,23 @@ import WeirConfig
         let recorded3 = shared.record(Self.beacon("gw-b", incarnation: 200, sequence: 1, ["s1": 7]), now: 2)
         #expect(!recorded3)
         #expect(shared.sums(now: 2) == ["s1": 1])
+    }
+
+    @Test func thisGatewaysOwnBeaconIsNeverRecorded() {
+        var shared = SharedLoad(maxAgeNanoseconds: Self.maxAge, selfID: "gw-a")
+        // Its own beacon (a listener entry pointing back at itself): its count is already local.
+        let recorded = shared.record(Self.beacon("gw-a", sequence: 1, ["s1": 4]), now: 0)
+        #expect(!recorded)
+        #expect(shared.sums(now: 0) == [:] && shared.counts(of: "gw-a") == nil)
+        shared.record(Self.beacon("gw-b", sequence: 1, ["s1": 4]), now: 0)
+        #expect(shared.sums(now: 0) == ["s1": 4])
+    }
+
+    @Test func aReportHeardAfterTheCallersClockIsFresh() {
+        // `now` before `heardAt` (a caller passing an older reading): still fresh, no wrap-around.
+        var shared = SharedLoad(maxAgeNanoseconds: Self.maxAge, selfID: "gw-a")
+        shared.record(Self.beacon("gw-b", sequence: 1, ["s1": 2]), now: 5 * Self.second)
+        #expect(shared.sums(now: 4 * Self.second) == ["s1": 2])
     }
 
     // MARK: the load the rules see

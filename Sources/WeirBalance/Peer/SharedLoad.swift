@@ -5,7 +5,8 @@
 /// interval, the failure detector's deadline). A silent gateway therefore stops counting at its
 /// deadline, and counts again with its next beacon. A restarted gateway (a larger incarnation)
 /// replaces its old report; a report older than the one held (smaller incarnation, or the same
-/// one with a sequence not above it) is ignored.
+/// one with a sequence not above it) is ignored. This gateway's own beacons are never recorded:
+/// its own count is read without delay from its own atomics, and must not be added a second time.
 public struct SharedLoad: Sendable, Equatable {
     struct Report: Sendable, Equatable {
         var incarnation: UInt64
@@ -16,16 +17,22 @@ public struct SharedLoad: Sendable, Equatable {
 
     /// How long a report counts, in nanoseconds (≥ 1).
     public let maxAgeNanoseconds: UInt64
+    /// This gateway's id (`[group] id`): beacons signed with it are not recorded.
+    public let selfID: String
     private var reports: [String: Report] = [:]
 
-    public init(maxAgeNanoseconds: UInt64) {
+    /// `maxAgeNanoseconds`: dead_after × interval (0 is taken as 1); `selfID`: this gateway's id.
+    public init(maxAgeNanoseconds: UInt64, selfID: String) {
         self.maxAgeNanoseconds = max(1, maxAgeNanoseconds)
+        self.selfID = selfID
     }
 
-    /// Records `beacon`'s in-flight counts heard at `now` (a beacon without any says "none").
-    /// Returns false when it is older than the report held for its sender (nothing changes).
+    /// Records `beacon`'s in-flight counts heard at monotonic time `now` (a beacon without any
+    /// says "none"). Returns false, changing nothing, when the beacon is this gateway's own or
+    /// older than the report held for its sender.
     @discardableResult
     public mutating func record(_ beacon: Beacon, now: UInt64) -> Bool {
+        if beacon.sender == selfID { return false }
         if let held = reports[beacon.sender],
            beacon.incarnation < held.incarnation || (beacon.incarnation == held.incarnation && beacon.sequence <= held.sequence) {
             return false
