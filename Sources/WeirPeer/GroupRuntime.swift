@@ -13,10 +13,11 @@ import WeirIO
 /// Two roles: a peer (`weir peer`, `[peer]` present) does all of the above; a gateway with
 /// `load_source = "beacons"` pools only listens (it takes over nothing). A gateway with
 /// `[group] share_users` also sends beacons of its own, to the members with role "listener" (the
-/// other gateways), carrying its confirmed users per server, and adds their on-line members'
-/// counts to its server list (a member's counts go when it goes off-line). With `[group] share_load`
-/// those beacons also carry its requests in flight per server, and the other gateways' fresh reports
-/// (`SharedLoad`) are summed into each server's `remoteInFlight` (its load's in-flight term).
+/// other gateways), carrying its confirmed users per server, and adds the other gateways' fresh
+/// reports to its server list and register. With `[group] share_load` those beacons also carry its
+/// requests in flight per server, and the others' fresh reports are summed into each server's
+/// `remoteInFlight` (its load's in-flight term). Both through `SharedLoad`: a gateway silent for
+/// dead_after intervals stops counting, and counts again with its next beacon.
 /// Used on the control loop's thread only.
 public final class GroupRuntime: ControlService {
     private let configuration: WeirConfiguration
@@ -58,7 +59,7 @@ public final class GroupRuntime: ControlService {
     /// What its beacons carry and what it takes from the others': users, requests in flight.
     private let sharingUsers: Bool
     private let sharingLoad: Bool
-    /// The other gateways' in-flight reports (`share_load`).
+    /// The other gateways' reports: users (`share_users`) and requests in flight (`share_load`).
     private var sharedLoad: SharedLoad
     /// Role-listener members (the other gateways, when sharing users).
     private let listenerIDs: Set<String>
@@ -181,7 +182,8 @@ public final class GroupRuntime: ControlService {
         guard let clock else { return }
         self.snapshot = snapshot
         mapMembers(snapshot, known: serverOfMember, now: clock.nowNanoseconds)
-        shareRemoteLoad(now: clock.nowNanoseconds)
+        // Server indexes may have moved: the others' counts go to the servers' new places.
+        shareRemoteCounts(now: clock.nowNanoseconds)
     }
 
     public func start(loop: EventLoop, snapshot: RoutingSnapshot, clock: any BalanceClock) throws {
@@ -324,25 +326,23 @@ public final class GroupRuntime: ControlService {
         }
     }
 
-    /// The users the on-line gateways last reported, summed per server, into the register.
-    private func shareRemoteUsers() {
-        guard sharing, let exchange, let snapshot else { return }
-        var sums: [Int: Int] = [:]
-        for id in listenerIDs where intake.detector.isOnline(id) {
-            for entry in lastBeacon[id]?.users ?? [] {
-                guard let index = snapshot.serverIndex(id: entry.server) else { continue }
-                sums[index, default: 0] += entry.count
+    /// What the other gateways' fresh reports say at `now`, into this gateway's view: their users
+    /// into the register (`share_users`), their requests in flight into each server's
+    /// `remoteInFlight` (`share_load`; 0 where none is reported). A stale report counts for neither.
+    private func shareRemoteCounts(now: UInt64) {
+        guard sharing, let snapshot else { return }
+        if sharingUsers, let exchange {
+            var users: [Int: Int] = [:]
+            for (id, count) in sharedLoad.userSums(now: now) {
+                guard let index = snapshot.serverIndex(id: id) else { continue }
+                users[index, default: 0] += count
             }
+            exchange.setRemote(users)
         }
-        exchange.setRemote(sums)
-    }
-
-    /// The in-flight counts the gateways with fresh reports last sent, summed per server, into each
-    /// server's `remoteInFlight` (0 where none is reported: a silent gateway stops counting).
-    private func shareRemoteLoad(now: UInt64) {
-        guard sharingLoad, let snapshot else { return }
-        let sums = sharedLoad.sums(now: now)
-        for server in snapshot.servers { server.setRemoteInFlight(sums[server.config.id] ?? 0) }
+        if sharingLoad {
+            let inFlight = sharedLoad.sums(now: now)
+            for server in snapshot.servers { server.setRemoteInFlight(inFlight[server.config.id] ?? 0) }
+        }
     }
 
     private func receive(_ datagram: [UInt8], from: PeerAddress, truncated: Bool) {
@@ -354,10 +354,7 @@ public final class GroupRuntime: ControlService {
             accepted += 1
             apply(beacon, now: now)
             for transition in transitions { changed(transition, now: now) }
-            if listenerIDs.contains(beacon.sender) {
-                shareRemoteUsers()
-                if sharingLoad, sharedLoad.record(beacon, now: now) { shareRemoteLoad(now: now) }
-            }
+            if listenerIDs.contains(beacon.sender), sharedLoad.record(beacon, now: now) { shareRemoteCounts(now: now) }
             if !transitions.isEmpty { planTakeover(now: now) }
             armDeadline(now: now)
         case .rejected(let rejection):
@@ -407,10 +404,7 @@ public final class GroupRuntime: ControlService {
             log(LogLevel.warning.tag + "weir: group: \(transition.id) is off-line\(silence): \(what)")
             server?.recordReport(load: nil, state: .down, now: now)
         }
-        if listenerIDs.contains(transition.id) {
-            shareRemoteUsers()
-            shareRemoteLoad(now: now)
-        }
+        if listenerIDs.contains(transition.id) { shareRemoteCounts(now: now) }
     }
 
     /// Every interval: off-line detection, this peer's beacons, and the takeover plan.
@@ -418,7 +412,7 @@ public final class GroupRuntime: ControlService {
         guard let clock, !stopping else { return }
         let now = clock.nowNanoseconds
         for transition in intake.detector.tick(now: now) { changed(transition, now: now) }
-        shareRemoteLoad(now: now)   // a report past its deadline stops counting
+        shareRemoteCounts(now: now)   // a report past its deadline stops counting
         sendUserBeacon()
         guard peer != nil else { return }
         sendBeacons()
@@ -431,7 +425,7 @@ public final class GroupRuntime: ControlService {
         let now = clock.nowNanoseconds
         let transitions = intake.detector.tick(now: now)
         for transition in transitions { changed(transition, now: now) }
-        shareRemoteLoad(now: now)
+        shareRemoteCounts(now: now)
         if !transitions.isEmpty { planTakeover(now: now) }
         armDeadline(now: now)
     }

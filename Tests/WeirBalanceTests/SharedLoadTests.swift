@@ -122,6 +122,27 @@ import WeirConfig
         #expect(shared.sums(now: 2) == ["s1": 1])
     }
 
+    /// `share_users`: the pins of the other gateways' registers, summed exactly like their
+    /// requests in flight (fresh reports only, a restart replaces, a goodbye without users clears).
+    @Test func usersAreSummedTheSameWayAsInFlight() {
+        var shared = SharedLoad(maxAgeNanoseconds: Self.maxAge, selfID: "gw-a")
+        shared.record(Self.beacon("gw-b", sequence: 1, ["s1": 1], users: [.init(server: "s1", count: 3), .init(server: "s2", count: 1)]), now: 0)
+        shared.record(Self.beacon("gw-c", sequence: 1, [:], users: [.init(server: "s1", count: 2)]), now: Self.second)
+        #expect(shared.userSums(now: Self.second) == ["s1": 5, "s2": 1])
+        #expect(shared.sums(now: Self.second) == ["s1": 1])
+        // gw-b silent past its deadline: neither its users nor its in-flight count; gw-c's do.
+        #expect(shared.userSums(now: Self.maxAge) == ["s1": 2] && shared.sums(now: Self.maxAge) == [:])
+        // gw-b back (a new incarnation after a restart, fewer users): counted again, replaced.
+        shared.record(Self.beacon("gw-b", incarnation: 2, sequence: 1, [:], users: [.init(server: "s2", count: 4)]), now: 2 * Self.second)
+        #expect(shared.userSums(now: 2 * Self.second) == ["s1": 2, "s2": 4])
+        // gw-c's last beacon when stopping carries no users: it stops counting at once.
+        shared.record(Self.beacon("gw-c", sequence: 2, [:]), now: 2 * Self.second)
+        #expect(shared.userSums(now: 2 * Self.second) == ["s2": 4])
+        // Its own beacon never adds its own pins a second time.
+        shared.record(Self.beacon("gw-a", sequence: 9, [:], users: [.init(server: "s2", count: 7)]), now: 2 * Self.second)
+        #expect(shared.userSums(now: 2 * Self.second) == ["s2": 4])
+    }
+
     @Test func thisGatewaysOwnBeaconIsNeverRecorded() {
         var shared = SharedLoad(maxAgeNanoseconds: Self.maxAge, selfID: "gw-a")
         // Its own beacon (a listener entry pointing back at itself): its count is already local.
