@@ -154,7 +154,7 @@ public struct GroupSettings: Sendable, Equatable {
     /// sum the other gateways' fresh beacons report. Needs `id`; every gateway of the group must read
     /// beacon version 3. Default false.
     public var shareLoad: Bool
-    /// `id`: this gateway's member id in the beacons it sends (`share_users`); the others list it as a
+    /// `id`: this gateway's member id in the beacons it sends (`share_users`, `share_load`); the others list it as a
     /// `[[group.member]]` with role "listener". Default nil.
     public var id: String?
 
