@@ -121,7 +121,7 @@ extension Decision {
             let s = snapshot.servers[index]
             var entry = ServerListEntry(id: s.config.id, publicURL: s.publicURL, available: s.condition == .up,
                                         load: (s.effectiveLoad(now: now) * 1000).rounded() / 1000,
-                                        users: (users[index] ?? 0) + s.inFlightCount, group: s.config.group)
+                                        users: (users[index] ?? 0) + s.groupInFlightCount, group: s.config.group)
             if let lent = s.lentTo {
                 let own = snapshot.pools.first { $0.servers.contains(index) }?.name
                 if lent == route.pool { entry.lentFrom = own } else { entry.lentTo = snapshot.pools[lent].name }

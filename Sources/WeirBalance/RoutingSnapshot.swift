@@ -187,6 +187,7 @@ public final class RoutingSnapshot: Sendable {
                                     reportedLoad: report?.load,
                                     reportAgeMs: report.map { Int(min($0.ageNanoseconds / 1_000_000, UInt64(Int.max))) },
                                     inFlight: s.inFlight.load(ordering: .relaxed),
+                                    inFlightElsewhere: s.remoteInFlightCount,
                                     totalRequests: s.totalRequests.load(ordering: .relaxed),
                                     failures: s.failures.load(ordering: .relaxed),
                                     consecutivePassiveFailures: s.consecutivePassiveFailures,
@@ -243,6 +244,8 @@ public struct ServerStatus: Sendable, Equatable {
     public var reportedLoad: Double?
     public var reportAgeMs: Int?
     public var inFlight: Int
+    /// Requests the other gateways of the group have in flight here (`[group] share_load`; else 0).
+    public var inFlightElsewhere: Int
     public var totalRequests: Int
     public var failures: Int
     public var consecutivePassiveFailures: Int

@@ -63,6 +63,9 @@ public final class ServerState: Sendable {
     /// so requests in flight on the old snapshot and new ones on the new count in the same place.
     public final class Live: Sendable {
         let inFlight = ManagedAtomic<Int>(0)
+        /// Requests the other gateways of the group have in flight here (`[group] share_load`),
+        /// summed over their fresh beacons; written by the control thread, read by the workers.
+        let remoteInFlight = ManagedAtomic<Int>(0)
         let totalRequests = ManagedAtomic<Int>(0)
         let redirected = ManagedAtomic<Int>(0)
         let failures = ManagedAtomic<Int>(0)
@@ -131,9 +134,22 @@ public final class ServerState: Sendable {
     /// Current in-flight requests (a plain read of `inFlight`).
     public var inFlightCount: Int { inFlight.load(ordering: .relaxed) }
 
-    /// In-flight requests as a fraction of capacity (what the gateway itself knows).
+    /// Requests the other gateways of the group have in flight here (0 unless `[group] share_load`).
+    public var remoteInFlightCount: Int { live.remoteInFlight.load(ordering: .relaxed) }
+
+    /// This gateway's in-flight requests plus the other gateways' (the group's view).
+    public var groupInFlightCount: Int { inFlightCount + remoteInFlightCount }
+
+    /// Control thread: what the other gateways' fresh beacons report in flight here (≥ 0).
+    public func setRemoteInFlight(_ count: Int) {
+        let value = max(0, count)
+        if live.remoteInFlight.load(ordering: .relaxed) != value { live.remoteInFlight.store(value, ordering: .relaxed) }
+    }
+
+    /// In-flight requests as a fraction of capacity: this gateway's own count (no delay) plus what
+    /// the other gateways of the group report (`share_load`; 0 otherwise).
     public var load: Double {
-        Double(inFlight.load(ordering: .relaxed)) / Double(max(config.capacity, 1))
+        Double(inFlight.load(ordering: .relaxed) &+ live.remoteInFlight.load(ordering: .relaxed)) / Double(max(config.capacity, 1))
     }
 
     /// The load to balance on: the larger of a fresh report (younger than 3 probe intervals) and

@@ -52,6 +52,10 @@ extension Merger {
                 fail(shareSite.file, shareSite.key, "share_users is for gateways (a peer's own beacons "
                      + "already carry what it does); remove it from this [group]")
             }
+            if let group, group.settings.shareLoad, let shareSite = groupSite?.child("share_load") {
+                fail(shareSite.file, shareSite.key, "share_load is for gateways (a peer's own beacons "
+                     + "already carry its load); remove it from this [group]")
+            }
         }
         for (site, pool) in beaconPools { checkBeaconPool(pool, at: site) }
     }

@@ -149,14 +149,20 @@ public struct GroupSettings: Sendable, Equatable {
     /// "listener" (the other gateways), carrying its confirmed users per server, and adds theirs to its server
     /// list. Needs `id`. Default false.
     public var shareUsers: Bool
-    /// `id`: this gateway's member id in the beacons it sends (`share_users`); the others list it as a
+    /// `share_load` (gateways only): this gateway sends beacons of its own to the members with role
+    /// "listener" carrying its requests in flight per server, and balances on its own count plus the
+    /// sum the other gateways' fresh beacons report. Needs `id`; every gateway of the group must read
+    /// beacon version 3. Default false.
+    public var shareLoad: Bool
+    /// `id`: this gateway's member id in the beacons it sends (`share_users`, `share_load`); the others list it as a
     /// `[[group.member]]` with role "listener". Default nil.
     public var id: String?
 
     public init(beacon: SocketAddress, interval: Duration = .milliseconds(500), deadAfter: Int = 3, rise: Int = 2,
                 secret: String? = nil, secretFile: String? = nil, members: [GroupMember] = [],
-                shareUsers: Bool = false, id: String? = nil) {
+                shareUsers: Bool = false, id: String? = nil, shareLoad: Bool = false) {
         self.shareUsers = shareUsers
+        self.shareLoad = shareLoad
         self.id = id
         self.beacon = beacon
         self.interval = interval

@@ -73,6 +73,7 @@ extension Schema {
             .key("rise", .integer(1...100), \.settings.rise),
             secretKey(), secretFileKey(example: "/etc/weir/group.secret"),
             .key("share_users", .boolean, \.settings.shareUsers),
+            .key("share_load", .boolean, \.settings.shareLoad),
             .key("id", Rule.peerId("gateway id").some, \.settings.id),
             KeySpec("member") { value, site, reader, state in
                 guard let (members, valid) = reader.readArray(value, groupMember, at: site) else { return false }
@@ -101,6 +102,11 @@ extension Schema {
         check: { _, site, reader, state in
             if state.settings.shareUsers, state.settings.id == nil {
                 reader.fail(site.child("share_users"), #"share_users = true needs this gateway's id in the beacons it sends, e.g. id = "gw-a" "#
+                            + #"(the other gateways list it as a [[group.member]] with role "listener")"#)
+                return false
+            }
+            if state.settings.shareLoad, state.settings.id == nil {
+                reader.fail(site.child("share_load"), #"share_load = true needs this gateway's id in the beacons it sends, e.g. id = "gw-a" "#
                             + #"(the other gateways list it as a [[group.member]] with role "listener")"#)
                 return false
             }

@@ -13,8 +13,11 @@ import WeirIO
 /// Two roles: a peer (`weir peer`, `[peer]` present) does all of the above; a gateway with
 /// `load_source = "beacons"` pools only listens (it takes over nothing). A gateway with
 /// `[group] share_users` also sends beacons of its own, to the members with role "listener" (the
-/// other gateways), carrying its confirmed users per server, and adds their on-line members'
-/// counts to its server list (a member's counts go when it goes off-line).
+/// other gateways), carrying its confirmed users per server, and adds the other gateways' fresh
+/// reports to its server list and register. With `[group] share_load` those beacons also carry its
+/// requests in flight per server, and the others' fresh reports are summed into each server's
+/// `remoteInFlight` (its load's in-flight term). Both through `SharedLoad`: a gateway silent for
+/// dead_after intervals stops counting, and counts again with its next beacon.
 /// Used on the control loop's thread only.
 public final class GroupRuntime: ControlService {
     private let configuration: WeirConfiguration
@@ -50,8 +53,14 @@ public final class GroupRuntime: ControlService {
     private var serverOfMember: [String: Int] = [:]
     private var wasIsolated = false
     private var stopping = false
-    /// `[group] share_users` on a gateway: listener members are heard, and this gateway sends too.
+    /// `[group] share_users` or `share_load` on a gateway: listener members are heard, and this
+    /// gateway sends too.
     private let sharing: Bool
+    /// What its beacons carry and what it takes from the others': users, requests in flight.
+    private let sharingUsers: Bool
+    private let sharingLoad: Bool
+    /// The other gateways' reports: users (`share_users`) and requests in flight (`share_load`).
+    private var sharedLoad: SharedLoad
     /// Role-listener members (the other gateways, when sharing users).
     private let listenerIDs: Set<String>
     /// The register of users (set by the gateway before `start` when sharing).
@@ -91,8 +100,13 @@ public final class GroupRuntime: ControlService {
         ownAddresses = configuration.peer?.addresses ?? []
         ownCIDRs = Set(ownAddresses.map(\.cidr))
         incarnation = UInt64(max(0, wallMilliseconds))
-        let sharing = configuration.peer == nil && group.shareUsers && group.id != nil
+        let gateway = configuration.peer == nil && group.id != nil
+        sharingUsers = gateway && group.shareUsers
+        sharingLoad = gateway && group.shareLoad
+        let sharing = sharingUsers || sharingLoad
         self.sharing = sharing
+        let (maxAge, overflow) = group.interval.weirNanoseconds.multipliedReportingOverflow(by: UInt64(max(1, group.deadAfter)))
+        sharedLoad = SharedLoad(maxAgeNanoseconds: overflow ? .max : maxAge, selfID: group.id ?? "")
         listenerIDs = Set(group.members.filter { $0.role == .listener }.map(\.id))
         // Peers send beacons; a gateway that listens is heard only when gateways share their users.
         let ids = group.members.filter { $0.role == .peer || (sharing && $0.role == .listener) }.map(\.id)
@@ -104,10 +118,15 @@ public final class GroupRuntime: ControlService {
 
     private func mac(_ message: [UInt8]) -> [UInt8] { Digest.hmacSHA256(key: key, message: message) }
 
+    /// What this gateway's beacons share, for log lines: "users", "requests in flight" or both.
+    private var sharedViews: String {
+        [sharingUsers ? "users" : nil, sharingLoad ? "requests in flight" : nil].compactMap { $0 }.joined(separator: " and ")
+    }
+
     // MARK: - ControlService
 
     public func shareUsers(_ exchange: UserExchange) {
-        if sharing { self.exchange = exchange }
+        if sharingUsers { self.exchange = exchange }
     }
 
     public func peerContext(snapshot: RoutingSnapshot) -> PeerContext? {
@@ -163,6 +182,8 @@ public final class GroupRuntime: ControlService {
         guard let clock else { return }
         self.snapshot = snapshot
         mapMembers(snapshot, known: serverOfMember, now: clock.nowNanoseconds)
+        // Server indexes may have moved: the others' counts go to the servers' new places.
+        shareRemoteCounts(now: clock.nowNanoseconds)
     }
 
     public func start(loop: EventLoop, snapshot: RoutingSnapshot, clock: any BalanceClock) throws {
@@ -183,7 +204,7 @@ public final class GroupRuntime: ControlService {
             refreshTimer = LoopTimer(loop: loop, repeating: true) { [unowned self] in self.keeper?.refresh() }
             refreshTimer?.schedule(milliseconds: Self.refreshMilliseconds)
         }
-        let role = peer.map { "peer \($0.id)" } ?? (sharing ? "gateway \(group.id ?? "") sharing users with \(listenerIDs.count) gateway(s)" : "listener")
+        let role = peer.map { "peer \($0.id)" } ?? (sharing ? "gateway \(group.id ?? "") sharing its \(sharedViews) with \(listenerIDs.count) gateway(s)" : "listener")
         log("weir: group: \(role) on udp \(group.beacon), \(members.count) member(s), beacon every \(group.interval), "
             + "off-line after \(group.deadAfter) silent intervals, on-line after \(group.rise) beacons")
         if peer != nil { sendBeacons() }
@@ -283,34 +304,45 @@ public final class GroupRuntime: ControlService {
         }
     }
 
-    /// A gateway sharing users: its confirmed users per server id, to the other gateways.
+    /// A gateway sharing users or load: its confirmed users and its own requests in flight per
+    /// server id (never what others reported), to the other gateways. Stopping: none of either.
     private func sendUserBeacon() {
-        guard sharing, let exchange, let snapshot, let loop, let socket, let id = group.id else { return }
+        guard sharing, let snapshot, let loop, let socket, let id = group.id else { return }
         sequence += 1
         let now = loop.wallClockMilliseconds
-        let counts = stopping ? [:] : exchange.local(nowMs: now)
+        let counts = stopping ? [:] : exchange?.local(nowMs: now) ?? [:]
         let users = counts.filter { $0.value > 0 }
             .map { Beacon.UserCount(server: snapshot.servers[$0.key].config.id, count: $0.value) }
             .sorted { $0.server < $1.server }
+        let inFlight = stopping || !sharingLoad ? [] : snapshot.servers.compactMap { server -> Beacon.ServerCount? in
+            let count = server.inFlightCount
+            return count > 0 ? Beacon.ServerCount(server: server.config.id, count: count) : nil
+        }
         let beacon = Beacon(sender: id, incarnation: incarnation, sequence: sequence, sentAtMs: now, load: 0, capacity: 1,
-                            state: stopping ? .drain : .up, users: users)
+                            state: stopping ? .drain : .up, users: users, inFlight: inFlight)
         let datagram = BeaconCodec.encode(beacon, mac: mac)
         for member in members where member.role == .listener {
             if socket.send(datagram, host: member.beacon.host, port: Int(member.beacon.port)) { sent += 1 }
         }
     }
 
-    /// The users the on-line gateways last reported, summed per server, into the register.
-    private func shareRemoteUsers() {
-        guard sharing, let exchange, let snapshot else { return }
-        var sums: [Int: Int] = [:]
-        for id in listenerIDs where intake.detector.isOnline(id) {
-            for entry in lastBeacon[id]?.users ?? [] {
-                guard let index = snapshot.serverIndex(id: entry.server) else { continue }
-                sums[index, default: 0] += entry.count
+    /// What the other gateways' fresh reports say at `now`, into this gateway's view: their users
+    /// into the register (`share_users`), their requests in flight into each server's
+    /// `remoteInFlight` (`share_load`; 0 where none is reported). A stale report counts for neither.
+    private func shareRemoteCounts(now: UInt64) {
+        guard sharing, let snapshot else { return }
+        if sharingUsers, let exchange {
+            var users: [Int: Int] = [:]
+            for (id, count) in sharedLoad.userSums(now: now) {
+                guard let index = snapshot.serverIndex(id: id) else { continue }
+                users[index, default: 0] += count
             }
+            exchange.setRemote(users)
         }
-        exchange.setRemote(sums)
+        if sharingLoad {
+            let inFlight = sharedLoad.sums(now: now)
+            for server in snapshot.servers { server.setRemoteInFlight(inFlight[server.config.id] ?? 0) }
+        }
     }
 
     private func receive(_ datagram: [UInt8], from: PeerAddress, truncated: Bool) {
@@ -322,7 +354,7 @@ public final class GroupRuntime: ControlService {
             accepted += 1
             apply(beacon, now: now)
             for transition in transitions { changed(transition, now: now) }
-            if listenerIDs.contains(beacon.sender) { shareRemoteUsers() }
+            if listenerIDs.contains(beacon.sender), sharedLoad.record(beacon, now: now) { shareRemoteCounts(now: now) }
             if !transitions.isEmpty { planTakeover(now: now) }
             armDeadline(now: now)
         case .rejected(let rejection):
@@ -368,11 +400,11 @@ public final class GroupRuntime: ControlService {
             }
         } else {
             let silence = intake.detector.silenceNanoseconds(transition.id, now: now).map { " (silent for \($0 / 1_000_000) ms)" } ?? ""
-            let what = listenerIDs.contains(transition.id) ? "its users are no longer counted" : "it gets no requests"
+            let what = listenerIDs.contains(transition.id) ? "its \(sharedViews) are no longer counted" : "it gets no requests"
             log(LogLevel.warning.tag + "weir: group: \(transition.id) is off-line\(silence): \(what)")
             server?.recordReport(load: nil, state: .down, now: now)
         }
-        if listenerIDs.contains(transition.id) { shareRemoteUsers() }
+        if listenerIDs.contains(transition.id) { shareRemoteCounts(now: now) }
     }
 
     /// Every interval: off-line detection, this peer's beacons, and the takeover plan.
@@ -380,6 +412,7 @@ public final class GroupRuntime: ControlService {
         guard let clock, !stopping else { return }
         let now = clock.nowNanoseconds
         for transition in intake.detector.tick(now: now) { changed(transition, now: now) }
+        shareRemoteCounts(now: now)   // a report past its deadline stops counting
         sendUserBeacon()
         guard peer != nil else { return }
         sendBeacons()
@@ -392,6 +425,7 @@ public final class GroupRuntime: ControlService {
         let now = clock.nowNanoseconds
         let transitions = intake.detector.tick(now: now)
         for transition in transitions { changed(transition, now: now) }
+        shareRemoteCounts(now: now)
         if !transitions.isEmpty { planTakeover(now: now) }
         armDeadline(now: now)
     }

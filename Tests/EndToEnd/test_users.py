@@ -9,6 +9,7 @@ Every gateway runs one route "/" to pool "p" with a cookie rule on "/banking/*" 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
@@ -60,6 +61,14 @@ def assert_counts(gw, expected: dict):
     assert listed_users(gw) == want, (listed_users(gw), want)
     assert {sid: reg[sid]["users"] for sid in IDS} == want, reg
     assert {sid: reg[sid]["pinned_sessions"] + reg[sid]["users_elsewhere"] for sid in IDS} == want, reg
+
+
+def server_gauge(gw, name: str) -> dict:
+    """Server id -> the value of the per-server gauge `name` on the gateway's /metrics."""
+    r = curl(f"http://{gw.admin}/metrics")
+    assert r.status == 200, (r.status, r.body)
+    found = re.findall(rf'^{name}{{[^}}]*server="([^"]+)"[^}}]*}} (\d+)$', r.body.decode(), re.M)
+    return {sid: int(v) for sid, v in found}
 
 
 def jar_client(gw, tmp_path, name: str, steps: int = 2) -> str:
@@ -167,6 +176,10 @@ def test_two_gateways_share_their_users_through_beacons(demo_backend, gateway, t
         assert_counts(gw, total)
         reg = registered(gw)
         assert {sid: reg[sid]["pinned_sessions"] for sid in IDS} == {sid: own.get(sid, 0) for sid in IDS}, reg
+        # /metrics: this gateway's pins, and the other's as pins_elsewhere.
+        other = on_b if own is on_a else on_a
+        assert server_gauge(gw, "weir_server_pins_active") == {sid: own.get(sid, 0) for sid in IDS}
+        assert server_gauge(gw, "weir_server_pins_elsewhere") == {sid: other.get(sid, 0) for sid in IDS}
     group = gw_a.status()["group"]
     assert group["id"] == "gw-a" and group["beacons_sent"] > 0, group
     member = next(m for m in group["members"] if m["id"] == "gw-b")

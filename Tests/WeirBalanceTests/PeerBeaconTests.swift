@@ -68,7 +68,7 @@ import Testing
 
     @Test func otherVersionsAndMagicAreNamed() {
         var d = encode()
-        d[3] = 3
+        d[3] = BeaconCodec.loadVersion + 1
         #expect(decode(d) == .failure(.unsupportedVersion))
         d = encode()
         d[0] = UInt8(ascii: "X")

@@ -26,6 +26,12 @@ public struct Beacon: Sendable, Equatable {
     /// A gateway sharing its register of users (`[group] share_users`): its confirmed users per
     /// server id. Empty for peers (the datagram is then version 1, as before).
     public var users: [UserCount]
+    /// A gateway sharing its load (`[group] share_load`): its requests in flight per server id
+    /// (summed over its workers; servers with none are left out). Non-empty → version 3.
+    public var inFlight: [ServerCount]
+
+    /// Requests one gateway instance has in flight to one server (same shape as `UserCount`).
+    public typealias ServerCount = UserCount
 
     /// Users one gateway instance counts on one server.
     public struct UserCount: Sendable, Equatable {
@@ -39,8 +45,10 @@ public struct Beacon: Sendable, Equatable {
 
     public init(sender: String, incarnation: UInt64, sequence: UInt64, sentAtMs: Int64, load: Double,
                 capacity: Int, state: ServerCondition, serves: [String] = [], addresses: [String] = [],
-                holding: [String] = [], standsInFor: [String] = [], users: [UserCount] = []) {
+                holding: [String] = [], standsInFor: [String] = [], users: [UserCount] = [],
+                inFlight: [ServerCount] = []) {
         self.users = users
+        self.inFlight = inFlight
         self.sender = sender
         self.incarnation = incarnation
         self.sequence = sequence
@@ -74,11 +82,20 @@ public struct Beacon: Sendable, Equatable {
 ///      …     1+… standsInFor   ≤ 32 ids, each as `sender`
 ///      …     1+… users         version 2 only: ≤ 64 entries, each a server id (1...64 printable
 ///                              bytes, length-prefixed) and a UInt32 count ≤ maximumUserCount
+///      …     1+… inFlight      version 3 only: ≤ 64 entries, as `users` (the users list may
+///                              then be empty: count 0)
 ///     end-32 32  HMAC-SHA256 (the caller's `mac`) over every byte before it
 ///
 /// Version 2 is version 1 with the `users` list appended; `encode` writes version 1 whenever
 /// `users` is empty (every peer's beacon), so members built before version 2 still read peers'
 /// beacons, and only gateways sharing users (to each other) send version 2.
+///
+/// Version 3 is version 2 with the `inFlight` list appended (and a `users` list that may be empty);
+/// `encode` writes it only when `inFlight` is non-empty (a gateway with `share_load` and requests in
+/// flight). A build that reads only versions 1 and 2 refuses version 3 as `unsupportedVersion`
+/// (counted as "unsupported_version" and logged): it hears nothing of that gateway, neither users
+/// nor liveness, while that gateway has requests in flight. So turn `share_load` on only once every
+/// gateway of the group runs a build that reads version 3.
 ///
 /// The whole datagram is at most `maximumSize` bytes (fits a 1500-byte Ethernet MTU with room for
 /// IPv6 + UDP headers). Not every combination of the per-field limits fits in it: `problem(with:)`
@@ -102,7 +119,7 @@ public enum BeaconCodec {
             switch self {
             case .truncated: "truncated beacon (shorter than its fields say)"
             case .badMagic: "not a beacon (magic is not \"WRB\")"
-            case .unsupportedVersion: "unsupported beacon version (this build reads versions \(BeaconCodec.version) and \(BeaconCodec.usersVersion))"
+            case .unsupportedVersion: "unsupported beacon version (this build reads versions \(BeaconCodec.version) to \(BeaconCodec.loadVersion))"
             case .malformed: "malformed beacon (a field breaks its rule)"
             case .tooLarge: "beacon larger than \(BeaconCodec.maximumSize) bytes"
             case .badMAC: "beacon MAC does not match (wrong group secret, or altered)"
@@ -114,6 +131,8 @@ public enum BeaconCodec {
     public static let version: UInt8 = 1
     /// The version whose beacons carry `users` (a gateway sharing its register).
     public static let usersVersion: UInt8 = 2
+    /// The version whose beacons carry `inFlight` (a gateway sharing its load).
+    public static let loadVersion: UInt8 = 3
     public static let magic: [UInt8] = Array("WRB".utf8)
     public static let macSize = 32
     /// Bytes before the sender field.
@@ -150,6 +169,7 @@ public enum BeaconCodec {
         var empty = beacon
         empty.holding = []
         empty.users = []
+        empty.inFlight = []
         if size(of: empty) > maximumSize { return "the beacon would be \(size(of: empty)) bytes, more than \(maximumSize): fewer or shorter paths, addresses or members" }
         return nil
     }
@@ -162,7 +182,7 @@ public enum BeaconCodec {
         var out: [UInt8] = []
         out.reserveCapacity(size(of: clipped))
         out += magic
-        out.append(clipped.users.isEmpty ? version : usersVersion)
+        out.append(!clipped.inFlight.isEmpty ? loadVersion : clipped.users.isEmpty ? version : usersVersion)
         append(clipped.incarnation, to: &out)
         append(clipped.sequence, to: &out)
         append(UInt64(bitPattern: clipped.sentAtMs), to: &out)
@@ -174,9 +194,10 @@ public enum BeaconCodec {
             out.append(UInt8(list.count))
             for item in list { appendText(item, to: &out) }
         }
-        if !clipped.users.isEmpty {
-            out.append(UInt8(clipped.users.count))
-            for entry in clipped.users {
+        let lists = !clipped.inFlight.isEmpty ? [clipped.users, clipped.inFlight] : clipped.users.isEmpty ? [] : [clipped.users]
+        for list in lists {
+            out.append(UInt8(list.count))
+            for entry in list {
                 appendText(entry.server, to: &out)
                 append32(UInt32(entry.count), to: &out)
             }
@@ -192,6 +213,7 @@ public enum BeaconCodec {
         clipped.load = beacon.load.isNaN ? maximumLoad : min(max(beacon.load, 0), maximumLoad)
         clipped.holding = []
         clipped.users = []
+        clipped.inFlight = []
         var room = maximumSize - size(of: clipped)
         for address in beacon.holding where clipped.holding.count < maximumAddresses && isText(address, maximumAddressBytes) {
             let cost = 1 + address.utf8.count
@@ -206,6 +228,13 @@ public enum BeaconCodec {
             clipped.users.append(Beacon.UserCount(server: entry.server, count: min(max(entry.count, 0), maximumUserCount)))
             room -= cost
         }
+        room -= 1   // the inFlight count byte
+        for entry in beacon.inFlight where clipped.inFlight.count < maximumUserEntries && isText(entry.server, maximumIDBytes) {
+            let cost = 1 + entry.server.utf8.count + 4
+            if cost > room { break }
+            clipped.inFlight.append(Beacon.ServerCount(server: entry.server, count: min(max(entry.count, 0), maximumUserCount)))
+            room -= cost
+        }
         return clipped
     }
 
@@ -214,7 +243,9 @@ public enum BeaconCodec {
         let texts = [beacon.serves, beacon.addresses, beacon.holding, beacon.standsInFor].reduce(0) { sum, list in
             sum + 1 + list.reduce(0) { $0 + 1 + $1.utf8.count }
         }
-        let users = beacon.users.isEmpty ? 0 : 1 + beacon.users.reduce(0) { $0 + 1 + $1.server.utf8.count + 4 }
+        let entries = { (list: [Beacon.UserCount]) in 1 + list.reduce(0) { $0 + 1 + $1.server.utf8.count + 4 } }
+        let users = !beacon.inFlight.isEmpty ? entries(beacon.users) + entries(beacon.inFlight)
+            : beacon.users.isEmpty ? 0 : entries(beacon.users)
         return fixedHeaderSize + 1 + beacon.sender.utf8.count + texts + users + macSize
     }
 
@@ -239,12 +270,12 @@ public enum BeaconCodec {
         if datagram.count > maximumSize { return .failure(.tooLarge) }
         if datagram.count < minimumSize { return .failure(.truncated) }
         if !datagram[0..<3].elementsEqual(magic) { return .failure(.badMagic) }
-        if datagram[3] != version && datagram[3] != usersVersion { return .failure(.unsupportedVersion) }
+        if !(version...loadVersion).contains(datagram[3]) { return .failure(.unsupportedVersion) }
         let bodyEnd = datagram.count - macSize
         let body = Array(datagram[0..<bodyEnd])
         let expected = mac(body)
         guard expected.count == macSize, constantTimeEqual(expected, datagram[bodyEnd...]) else { return .failure(.badMAC) }
-        var reader = Reader(bytes: body, position: 4, withUsers: datagram[3] == usersVersion)
+        var reader = Reader(bytes: body, position: 4, bodyVersion: datagram[3])
         return reader.beacon()
     }
 
@@ -280,8 +311,8 @@ public enum BeaconCodec {
     private struct Reader {
         let bytes: [UInt8]
         var position: Int
-        /// Version 2: a `users` list follows `standsInFor`.
-        let withUsers: Bool
+        /// 2: a `users` list follows `standsInFor`; 3: a `users` list (maybe empty), then `inFlight`.
+        let bodyVersion: UInt8
 
         mutating func beacon() -> Result<Beacon, Rejection> {
             do throws(Rejection) {
@@ -298,11 +329,13 @@ public enum BeaconCodec {
                 let addresses = try list(count: BeaconCodec.maximumAddresses, bytes: BeaconCodec.maximumAddressBytes)
                 let holding = try list(count: BeaconCodec.maximumAddresses, bytes: BeaconCodec.maximumAddressBytes)
                 let standsInFor = try list(count: BeaconCodec.maximumStandsInFor, bytes: BeaconCodec.maximumIDBytes, id: true)
-                let users = withUsers ? try userCounts() : []
+                let users = bodyVersion >= BeaconCodec.usersVersion ? try userCounts(allowEmpty: bodyVersion == BeaconCodec.loadVersion) : []
+                let inFlight = bodyVersion == BeaconCodec.loadVersion ? try userCounts(allowEmpty: false) : []
                 guard position == bytes.count else { throw Rejection.malformed }
                 return .success(Beacon(sender: sender, incarnation: incarnation, sequence: sequence, sentAtMs: sentAtMs,
                                        load: load, capacity: capacity, state: state, serves: serves,
-                                       addresses: addresses, holding: holding, standsInFor: standsInFor, users: users))
+                                       addresses: addresses, holding: holding, standsInFor: standsInFor, users: users,
+                                       inFlight: inFlight))
             } catch {
                 return .failure(error)
             }
@@ -326,10 +359,11 @@ public enum BeaconCodec {
             return String(decoding: raw, as: UTF8.self)
         }
 
-        /// The version 2 `users` list: at least one entry (an empty one is written as version 1).
-        mutating func userCounts() throws(Rejection) -> [Beacon.UserCount] {
+        /// A list of counts per server (`users`, `inFlight`): at least one entry unless `allowEmpty`
+        /// (version 3's `users`; an empty list is otherwise written as a lower version).
+        mutating func userCounts(allowEmpty: Bool) throws(Rejection) -> [Beacon.UserCount] {
             let count = Int(try integer(1))
-            guard (1...BeaconCodec.maximumUserEntries).contains(count) else { throw .malformed }
+            guard ((allowEmpty ? 0 : 1)...BeaconCodec.maximumUserEntries).contains(count) else { throw .malformed }
             var entries: [Beacon.UserCount] = []
             for _ in 0..<count {
                 let server = try text(maximum: BeaconCodec.maximumIDBytes)

@@ -146,6 +146,7 @@ struct AdminAPI {
         var users_elsewhere: Int
         var users: Int
         var in_flight: Int
+        var in_flight_elsewhere: Int
         var pins: [Pin]?
         struct Pin: Codable { var age_s: Int64; var idle_s: Int64; var path: String }
     }
@@ -160,7 +161,8 @@ struct AdminAPI {
             let remote = elsewhere[s.index] ?? 0
             return RegisterEntry(id: s.config.id, state: s.condition.description, pinned_sessions: mine.count,
                                  unconfirmed: candidates[s.index] ?? 0, users_elsewhere: remote,
-                                 users: mine.count + remote + s.inFlightCount, in_flight: s.inFlightCount,
+                                 users: mine.count + remote + s.groupInFlightCount, in_flight: s.inFlightCount,
+                                 in_flight_elsewhere: s.remoteInFlightCount,
                                  pins: detail ? mine.map { .init(age_s: (now - $0.createdMs) / 1000, idle_s: (now - $0.lastUseMs) / 1000, path: $0.path) } : nil)
         }
         return encode(["servers": entries], extra: ["rejected_pins": sticky.rejectedPins.load(ordering: .relaxed),

@@ -26,6 +26,9 @@ public struct StatusDocument: Codable, Sendable {
         /// Lending: the pool the server is lent to now (null when none) and how many times it was lent.
         public var lent_to: String?
         public var times_lent: Int?
+        /// `[group] share_load`: requests the other gateways have in flight here (counted in `load`).
+        /// Absent in documents of older versions.
+        public var in_flight_elsewhere: Int? = nil
 
         /// Every key is always present; a missing report is `null`, not an absent key.
         public func encode(to encoder: Encoder) throws {
@@ -48,6 +51,7 @@ public struct StatusDocument: Codable, Sendable {
             try c.encode(client_reports ?? 0, forKey: .client_reports)
             try c.encode(lent_to, forKey: .lent_to)
             try c.encode(times_lent, forKey: .times_lent)
+            try c.encode(in_flight_elsewhere ?? 0, forKey: .in_flight_elsewhere)
         }
     }
     public struct PoolEntry: Codable, Sendable {
@@ -139,7 +143,8 @@ extension StatusDocument {
                             reported_load: s.reportedLoad, report_age_ms: s.reportAgeMs, in_flight: s.inFlight,
                             requests: s.totalRequests, failures: s.failures, passive_failures: s.consecutivePassiveFailures,
                             group: s.group, weight: s.weight, capacity: s.capacity, slow_start: s.slowStartFactor,
-                            client_reports: snapshot.failureReports.count(server: index))
+                            client_reports: snapshot.failureReports.count(server: index),
+                            in_flight_elsewhere: s.inFlightElsewhere)
             }, monitor: monitors[poolIndex])
         }
         totals = Totals(requests: stats.requests.load(ordering: .relaxed),

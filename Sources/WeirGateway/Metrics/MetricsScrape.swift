@@ -214,6 +214,7 @@ struct MetricsScrape {
             for s in snapshot.servers { t.sample(name, labels[s.index], .int(Int64(value(s)))) }
         }
         gauge("weir_server_in_flight", "Requests being forwarded to the server (all workers).") { .int(Int64($0.inFlightCount)) }
+        gauge("weir_server_in_flight_elsewhere", "Requests the other gateways of the group have in flight to the server (share_load).") { .int(Int64($0.remoteInFlightCount)) }
         counter("weir_server_requests_total", "Attempts sent to the server (a retried request counts at each server).") {
             $0.totalRequests.load(ordering: .relaxed)
         }
@@ -235,6 +236,8 @@ struct MetricsScrape {
         gauge("weir_server_consecutive_failures", "Consecutive failed attempts (passive health).") { .int(Int64($0.consecutivePassiveFailures)) }
         let pins = sticky.register.counts(nowMs: wallMs)
         gauge("weir_server_pins_active", "Confirmed sticky sessions pinned to the server.") { .int(Int64(pins[$0.index] ?? 0)) }
+        let elsewhere = sticky.remoteUsers()
+        gauge("weir_server_pins_elsewhere", "Confirmed sticky sessions the other gateways of the group pin to the server (share_users).") { .int(Int64(elsewhere[$0.index] ?? 0)) }
     }
 
     // MARK: - Peer group
