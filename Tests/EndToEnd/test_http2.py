@@ -563,3 +563,55 @@ def test_access_log_line_per_stream_and_metrics(demo_backend, gateway, pki):
     _, samples = scrape(gw.admin)
     assert total(samples, "weir_http2_connections_total") == 1
     assert total(samples, "weir_http2_streams_total") == 3
+
+
+# --------------------------------------------------------------------------------------------
+# An early answer (RFC 9113 §8.1): the response is complete before the request body
+
+
+def answer_before_the_body(conn):
+    if conn.read_head() is None:
+        return
+    conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nearly")
+    time.sleep(0.1)   # the client's body is still arriving: closing at once would reset the answer
+    conn.close()
+
+
+def test_early_answer_ends_the_upload_with_rst_stream_no_error(origin, gateway, pki):
+    from hyperframe.frame import WindowUpdateFrame
+    o = origin(answer_before_the_body)
+    gw = gateway({"p": [Server("o", o.address)]}, tls={"cert": str(pki.weir.cert), "key": str(pki.weir.key)})
+    with h2tls(gw, pki) as c:
+        # 1. a client that keeps sending: the windows keep opening (its upload is discarded), then past 1 MiB
+        #    RST_STREAM(NO_ERROR) tells it to stop
+        opened = []
+        note = c._note
+        c._note = lambda f: (opened.append(f.window_increment) if isinstance(f, WindowUpdateFrame)
+                             and f.stream_id == 1 else None, note(f))
+        sid = c.request("/up", method="POST", body=b"y" * 16000, end=False)
+        sent, deadline = 16000, time.monotonic() + 10
+        while sent < 3_000_000 and c.streams[sid].reset is None and time.monotonic() < deadline:
+            if sent + 16000 <= 256 * 1024 + sum(opened):
+                c.send(DataFrame(sid, b"y" * 16000).serialize())
+                sent += 16000
+            c.read(0.005)
+        s = c.streams[sid]
+        c.wait(lambda: s.reset is not None, 5, "RST_STREAM after the discard limit")
+        assert s.status == 200 and bytes(s.data) == b"early" and s.ended and s.reset == NO_ERROR, vars(s)
+        assert 1 << 20 < sent < 2 << 20, sent
+        # 2. a client that stops sending without ending its request: RST_STREAM(NO_ERROR) after a second
+        start = time.monotonic()
+        quiet = c.request("/up", method="POST", body=b"y" * 1000, end=False)
+        s = c.streams[quiet]
+        c.wait(lambda: s.reset is not None, 5, "RST_STREAM after a second without DATA")
+        assert s.status == 200 and s.ended and s.reset == NO_ERROR, vars(s)
+        assert time.monotonic() - start < 3.5
+        ok = c.request("/after")
+        assert c.finish(ok)[0].status == 200 and not c.goaways
+    nghttp = shutil.which("nghttp")
+    if nghttp:   # a real client that honours the reset: the response, exit 0
+        body = gw.confdir / "up.bin"
+        body.write_bytes(b"q" * (3 << 20))
+        p = subprocess.run([nghttp, "-d", str(body), f"https://127.0.0.1:{gw.port}/up"], capture_output=True,
+                           timeout=20)
+        assert p.returncode == 0 and p.stdout == b"early", (p.returncode, p.stdout[:200], p.stderr[-300:])
