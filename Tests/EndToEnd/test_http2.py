@@ -615,3 +615,106 @@ def test_early_answer_ends_the_upload_with_rst_stream_no_error(origin, gateway, 
         p = subprocess.run([nghttp, "-d", str(body), f"https://127.0.0.1:{gw.port}/up"], capture_output=True,
                            timeout=20)
         assert p.returncode == 0 and p.stdout == b"early", (p.returncode, p.stdout[:200], p.stderr[-300:])
+
+
+# --------------------------------------------------------------------------------------------
+# Response framing over h2: bodiless answers, interim responses, hop-by-hop fields, a small window
+
+
+def scripted(conn):
+    while True:
+        r = conn.read_request()
+        if r is None:
+            return
+        if b"/hop" in r[0]:
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive, X-Foo\r\nKeep-Alive: timeout=5\r\n"
+                      b"X-Foo: hop\r\nProxy-Connection: x\r\nUpgrade: foo\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nok")
+        elif b"/early-hints" in r[0]:
+            conn.send(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                      b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        else:
+            conn.send(b"HTTP/1.1 200 OK\r\n\r\nclose-delimited")
+            conn.close()
+            return
+
+
+def test_response_fields_and_interim_responses_over_h2(origin, gateway, pki):
+    o = origin(scripted)
+    gw = gateway({"p": [Server("o", o.address)]}, tls={"cert": str(pki.weir.cert), "key": str(pki.weir.key)})
+    r = curl2(gw, pki, "/hop")   # curl's nghttp2 refuses a response with a connection-specific field
+    assert r.rc == 0 and r.status == 200 and r.body == b"ok", r.stderr
+    names = [k.lower() for k, _ in r.headers]
+    assert not {"connection", "keep-alive", "x-foo", "proxy-connection", "upgrade"} & set(names), r.headers
+    assert r.header_all("set-cookie") == ["a=1", "b=2"]
+    r = curl2(gw, pki, "/early-hints")
+    assert [h[0].split()[1] for h in r.heads] == ["103", "200"] and r.body == b"ok", r.heads
+    r = curl2(gw, pki, "/eof")
+    assert r.rc == 0 and r.status == 200 and r.body == b"close-delimited", r.stderr
+
+
+def test_bodiless_answers_and_a_small_client_window(demo_backend, gateway, pki):
+    gw = tls_gateway(gateway, [demo_backend("b1")], pki)
+    with H2(gw.port, cafile=pki.ca.cert, settings={4: 1000}) as c:   # INITIAL_WINDOW_SIZE 1000
+        head, no_content, not_modified = (c.request("/?size=1234", method="HEAD"), c.request("/?status=204"),
+                                          c.request("/?status=304"))
+        big = [c.request("/?size=300000") for _ in range(3)]
+        c.finish(head, no_content, not_modified, *big, seconds=20)
+        assert c.streams[head].heads[0].get("content-length") == "1234" and c.streams[head].frames == ["H"]
+        assert [c.streams[s].status for s in (no_content, not_modified)] == [204, 304]
+        assert all(c.streams[s].frames == ["H"] and c.streams[s].ended for s in (head, no_content, not_modified))
+        for s in big:
+            assert c.streams[s].status == 200 and len(c.streams[s].data) == 300000 and c.streams[s].ended
+
+
+def test_expect_100_continue_and_request_trailers(demo_backend, gateway, pki):
+    gw = tls_gateway(gateway, [demo_backend("b1")], pki)
+    with h2tls(gw, pki) as c:
+        sid = c.request("/echo", method="POST", extra=[("expect", "100-continue"), ("content-length", "5")], end=False)
+        c.wait(lambda: c.streams[sid].heads, 5, "100 Continue")
+        assert c.streams[sid].heads[0][":status"] == "100"
+        d = DataFrame(sid, b"hello")
+        d.flags.add("END_STREAM")
+        c.send(d.serialize())
+        s, = c.finish(sid)
+        assert s.status == 200 and json.loads(s.data)["body_bytes"] == 5
+        # a body of unknown length ended by trailers (gRPC-like)
+        sid = c.request("/echo", method="POST", body=b"hello", end=False)
+        t = HeadersFrame(sid, c.encoder.encode([("x-trail", "1")]))
+        t.flags.add("END_HEADERS")
+        t.flags.add("END_STREAM")
+        c.send(t.serialize())
+        s, = c.finish(sid)
+        doc = json.loads(s.data)
+        assert s.status == 200 and doc["body_bytes"] == 5 and echo_headers(doc, "Transfer-Encoding") == ["chunked"]
+
+
+def test_server_failures_before_the_head_are_502_and_504(demo_backend, gateway, pki):
+    slow, dying = demo_backend("slow"), demo_backend("dying")
+    gw = gateway({"s": [slow], "d": [dying]}, tls=tls_table(pki), timeouts={"upstream_response": "700ms"},
+                 routes=[{"name": "d", "pool": "d", "path": "/dying"}, {"name": "s", "pool": "s", "path": "/"}])
+    with h2tls(gw, pki) as c:
+        late = c.request("/?delay=3000")
+        doomed = c.request("/dying?delay=3000")
+        wait_until(lambda: dying.stats()["requests"] >= 2, 5, what="the request at the dying server")
+        dying.kill()
+        s_late, s_doomed = c.finish(late, doomed)
+        assert s_doomed.status == 502 and s_late.status == 504, (s_doomed.heads, s_late.heads)
+
+
+def test_streams_past_max_concurrent_are_refused(demo_backend, gateway, pki):
+    backend = demo_backend("b1")
+    gw = tls_gateway(gateway, [backend], pki, listener_extra={"http2_max_concurrent_streams": 2})
+    before = backend.stats()["requests"]
+    with h2tls(gw, pki) as c:
+        c.wait(lambda: c.server_settings, 5, "SETTINGS")
+        c.read(0.2)   # our SETTINGS ACK is out: the limit is in force
+        sids = [c.request(f"/?delay=300&body={i}") for i in range(3)]
+        deadline = time.monotonic() + 10
+        while not c.outcome.closed and not all(c.streams[x].done for x in sids) and time.monotonic() < deadline:
+            c.read(0.05)
+        third = c.streams[sids[2]]
+        # nghttp2 refuses the third stream (RST_STREAM) or, the limit being acknowledged, ends the connection
+        # with GOAWAY(PROTOCOL_ERROR); either way it never reaches a server
+        assert third.status is None and (third.reset in (0x7, PROTOCOL_ERROR) or
+                                         (c.goaways and c.goaways[0][0] == PROTOCOL_ERROR)), (vars(third), c.goaways)
+    assert backend.stats()["requests"] - before - 1 <= 2
