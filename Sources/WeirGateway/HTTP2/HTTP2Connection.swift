@@ -250,8 +250,12 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         checkWindows()
         let now = worker.loop.monotonicMilliseconds
         let idleLimit = limits.streamIdleTimeout.milliseconds
-        for stream in streams.values where now - stream.lastActivityMs > idleLimit {
-            session.reset(streamID: stream.id, errorCode: 0x8)   // CANCEL
+        for stream in streams.values {
+            if now - stream.lastActivityMs > idleLimit {
+                session.reset(streamID: stream.id, errorCode: 0x8)   // CANCEL
+            } else if stream.uploadStalled(nowMs: now, ms: 1000) {
+                stream.stopUpload()   // RST_STREAM(NO_ERROR) after a complete response
+            }
         }
         if streams.isEmpty {
             if now - idleSinceMs > generation.settings.clientIdleMs { goAway() }
@@ -341,6 +345,8 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         stream.cancel()
         if streams.isEmpty { idleSinceMs = worker.loop.monotonicMilliseconds }
     }
+
+    func http2ResponseEndedEarly(streamID: Int32) { streams[streamID]?.responseEndedEarly() }
 
     func http2Body(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> HTTP2BodyChunk {
         guard let stream = streams[streamID] else { return .bytes(0, last: true, trailers: false) }

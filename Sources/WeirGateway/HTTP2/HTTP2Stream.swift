@@ -48,6 +48,14 @@ final class HTTP2Stream: StreamEndpoint {
     /// When the stream last moved a byte either way (for the idle timeout).
     private(set) var lastActivityMs: Int64
 
+    /// Request body bytes discarded after the session's exchange ended, and whether the response's
+    /// END_STREAM was sent before the request's, and whether the upload was reset.
+    private var discarded = 0
+    private var responseEndSent = false
+    private var uploadStopped = false
+    /// Request body bytes discarded before the client is asked to stop sending (RST_STREAM(NO_ERROR)).
+    static let discardLimit = 1 << 20
+
     /// Response bytes held here at most; the rest waits in the session's output.
     static let pendingLimit = 64 * 1024
 
@@ -101,13 +109,45 @@ final class HTTP2Stream: StreamEndpoint {
 
     /// Request body bytes (a DATA payload).
     func body(_ bytes: UnsafeRawBufferPointer, nowMs: Int64) {
-        guard let c = connection, !sessionClosed else { owner.consumeConnection(bytes.count); return }
+        guard let c = connection, !sessionClosed else { discard(bytes.count, nowMs: nowMs); return }
         lastActivityMs = nowMs
         if chunkedRequest { c.input.append(HTTP2RequestHead.chunkHeader(bytes.count)) }
         c.input.append(bytes)
         if chunkedRequest { c.input.append(StaticString("\r\n")) }
         unconsumed += bytes.count
         if session != nil { c.streamInputArrived() }
+    }
+
+    /// Request body bytes no session takes any more (its exchange is over: an early answer, a refusal):
+    /// both windows open again, so that the client can finish sending (curl, for one, reports an error
+    /// when a reset stops its upload, even after a complete response); past `discardLimit`, once the
+    /// response's END_STREAM is out, RST_STREAM(NO_ERROR) asks it to stop (RFC 9113 §8.1).
+    private func discard(_ count: Int, nowMs: Int64) {
+        lastActivityMs = nowMs
+        owner.consume(streamID: id, count: count)
+        discarded += count
+        if discarded > Self.discardLimit && responseEndSent { stopUpload() }
+    }
+
+    /// The response's END_STREAM went out while the request body is still open.
+    func responseEndedEarly() {
+        responseEndSent = true
+        lastActivityMs = owner.worker.loop.monotonicMilliseconds   // a second's grace from here (`uploadStalled`)
+        // The exchange is over: the session need not wait for (or forward) the rest of the body.
+        if let c = connection, !sessionClosed { c.streamFailed("response complete before the request body") }
+        if discarded > Self.discardLimit { stopUpload() }
+    }
+
+    /// Whether the response ended early and the client sent nothing more for `ms`: a client that
+    /// stops its upload but never ends the request (curl 7.88 does) is then told to stop for good.
+    func uploadStalled(nowMs: Int64, ms: Int64) -> Bool {
+        responseEndSent && !uploadStopped && nowMs - lastActivityMs > ms
+    }
+
+    func stopUpload() {
+        guard !uploadStopped else { return }
+        uploadStopped = true
+        owner.reset(streamID: id, errorCode: 0x0)   // NO_ERROR
     }
 
     /// The request body ended (END_STREAM on DATA, or on the trailers' HEADERS).
@@ -145,7 +185,7 @@ final class HTTP2Stream: StreamEndpoint {
         sessionClosed = true
         session = nil
         if !flushed { connection.output.drainAll() }
-        owner.consumeConnection(unconsumed)
+        owner.consume(streamID: id, count: unconsumed)   // the stream's window too: see `discard`
         unconsumed = 0
         owner.markDirty(self)
     }

@@ -59,6 +59,13 @@ public protocol HTTP2SessionDelegate: AnyObject {
     func http2StreamClosed(streamID: Int32, errorCode: UInt32)
     /// The next bytes of a response body into `buffer` (at most its size).
     func http2Body(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> HTTP2BodyChunk
+    /// A response's END_STREAM was sent while the client's request body is still open (RFC 9113 §8.1:
+    /// the server may then RST_STREAM(NO_ERROR) to stop the upload).
+    func http2ResponseEndedEarly(streamID: Int32)
+}
+
+extension HTTP2SessionDelegate {
+    public func http2ResponseEndedEarly(streamID: Int32) {}
 }
 
 /// Why `HTTP2ServerSession.receive` stopped: the connection must end (after a GOAWAY).
@@ -322,6 +329,17 @@ public final class HTTP2ServerSession {
         nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks) { _, frame, _, userData in
             let f = frame!.pointee
             HTTP2ServerSession.me(userData).delegate.http2InvalidFrame(streamID: f.hd.stream_id, type: f.hd.type)
+            return 0
+        }
+        // A response's last frame went out while its request is still open (an early answer: a redirect,
+        // a 413, a server that did not read the body): the delegate decides when to ask the client to stop.
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { session, frame, userData in
+            let h = frame!.pointee.hd
+            let endsStream = (h.type == UInt8(NGHTTP2_HEADERS.rawValue) || h.type == UInt8(NGHTTP2_DATA.rawValue))
+                && h.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+            if endsStream, h.stream_id > 0, nghttp2_session_get_stream_remote_close(session, h.stream_id) == 0 {
+                HTTP2ServerSession.me(userData).delegate.http2ResponseEndedEarly(streamID: h.stream_id)
+            }
             return 0
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
