@@ -9,8 +9,8 @@ RELEASE_FLAGS := --static-swift-stdlib
 # benchmarks drive as real peers (curl as the client, nginx and haproxy as comparison or
 # backend servers, wrk as load generator; iproute2 and iputils' arping for the network-namespace
 # tests of `weir peer`, which move addresses between hosts and announce them).
-BUILD_PACKAGES := libevent-dev libssl-dev pkg-config
-TEST_PACKAGES  := curl nginx openssl iproute2 iputils-arping haproxy prometheus chromium keepalived
+BUILD_PACKAGES := libevent-dev libssl-dev pkg-config libnghttp2-dev
+TEST_PACKAGES  := curl nginx openssl iproute2 iputils-arping haproxy prometheus chromium keepalived nghttp2-client
 BENCH_PACKAGES := wrk haproxy nginx valgrind binutils
 # Fuzzing (scripts/fuzz.sh): seconds per target for `make fuzz` and for the smoke run in `make test`.
 FUZZ_SECONDS       ?= 600
@@ -118,6 +118,7 @@ test-deps:
 	@scripts/install-packages.sh $(TEST_PACKAGES)
 	@python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install --quiet pytest
 	@python3 -c "import requests" >/dev/null 2>&1 || python3 -m pip install --quiet requests
+	@python3 -c "import h2, httpx" >/dev/null 2>&1 || python3 -m pip install --quiet h2 httpx
 
 bench-deps:
 	@scripts/install-packages.sh $(BENCH_PACKAGES)

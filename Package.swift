@@ -22,6 +22,8 @@ let package = Package(
         .systemLibrary(name: "CLibevent", path: "Sysroot/CLibevent", pkgConfig: "libevent"),
         // Module map and shims over the system OpenSSL 3 (libssl, libcrypto).
         .systemLibrary(name: "COpenSSL", path: "Sysroot/COpenSSL", pkgConfig: "openssl"),
+        // Module map over the system libnghttp2 (HTTP/2 framing, HPACK, flow control; the memory-based API).
+        .systemLibrary(name: "CNghttp2", path: "Sysroot/CNghttp2", pkgConfig: "libnghttp2"),
         // The version and build commit (a header; scripts/build-stamp.sh writes the commit before `make build`).
         .systemLibrary(name: "CWeirBuild", path: "Sysroot/CWeirBuild"),
         // Incremental strict HTTP/1.1 head parsers, the body reader, the response head writer: pure, no I/O.
@@ -32,7 +34,7 @@ let package = Package(
         .target(name: "WeirBalance", dependencies: ["WeirConfig", .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: dataPath),
         // The only importer of the C modules: event loops, sockets, buffers, timers, signals, errno funnel.
-        .target(name: "WeirIO", dependencies: ["CLibevent", "COpenSSL"], swiftSettings: dataPath),
+        .target(name: "WeirIO", dependencies: ["CLibevent", "COpenSSL", "CNghttp2"], swiftSettings: dataPath),
         // The session machine and its shell, head rewriting, upstream pools, access log, workers, drain.
         .target(name: "WeirGateway", dependencies: ["WeirHTTP", "WeirConfig", "WeirBalance", "WeirIO",
                                                     .product(name: "Atomics", package: "swift-atomics")],

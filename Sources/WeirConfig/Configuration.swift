@@ -40,12 +40,14 @@ public struct WeirConfiguration: Sendable, Equatable {
     /// `[group]`: the beacon group this process belongs to (a peer, or a gateway listening to beacons).
     /// Default nil.
     public var group: GroupSettings?
+    /// `[http2]`: the HTTP/2 attack guard's thresholds. Default: `HTTP2GuardSettings()`.
+    public var http2Guard: HTTP2GuardSettings
 
     public init(global: GlobalSettings = GlobalSettings(), timeouts: Timeouts = Timeouts(), limits: Limits = Limits(),
                 listeners: [Listener] = [], pools: [Pool] = [], routes: [Route] = [], sourceFiles: [String] = [],
                 admin: AdminSettings = AdminSettings(), sticky: StickySettings = StickySettings(),
                 discovery: DiscoverySettings = DiscoverySettings(), peer: PeerSettings? = nil,
-                group: GroupSettings? = nil) {
+                group: GroupSettings? = nil, http2Guard: HTTP2GuardSettings = HTTP2GuardSettings()) {
         self.global = global
         self.timeouts = timeouts
         self.limits = limits
@@ -58,6 +60,7 @@ public struct WeirConfiguration: Sendable, Equatable {
         self.discovery = discovery
         self.peer = peer
         self.group = group
+        self.http2Guard = http2Guard
     }
 }
 
@@ -331,10 +334,21 @@ public struct Listener: Sendable, Equatable {
     /// `proxy_protocol_from`: the networks allowed to send PROXY protocol headers, e.g. `["198.51.100.0/24"]`; the
     /// loader rejects it without `proxy_protocol = true`, and an empty array. Default `NetworkPrefix.loopback`.
     public var proxyProtocolFrom: [NetworkPrefix]
+    /// `http2`: a TLS listener offers `h2` besides `http/1.1` by ALPN. Ignored on a plain listener. Default true.
+    public var http2: Bool
+    /// `h2c`: a plain listener accepts HTTP/2 with prior knowledge (the client starts with the `PRI * HTTP/2.0`
+    /// preface); off, such a connection is answered 505 as any unknown version. Default false.
+    public var h2c: Bool
+    /// The `http2_*` limits (HTTP2Schema.swift).
+    public var http2Limits: HTTP2Limits
 
     public init(name: String, address: SocketAddress, maxConnections: Int = 20000, mode: Mode = .proxy,
                 tls: ListenerTLS? = nil, httpsRedirectPort: Int? = nil, proxyProtocol: Bool = false,
-                proxyProtocolFrom: [NetworkPrefix] = NetworkPrefix.loopback) {
+                proxyProtocolFrom: [NetworkPrefix] = NetworkPrefix.loopback,
+                http2: Bool = true, h2c: Bool = false, http2Limits: HTTP2Limits = HTTP2Limits()) {
+        self.http2 = http2
+        self.h2c = h2c
+        self.http2Limits = http2Limits
         self.proxyProtocol = proxyProtocol
         self.proxyProtocolFrom = proxyProtocolFrom
         self.name = name

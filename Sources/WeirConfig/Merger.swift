@@ -20,6 +20,7 @@ struct Merger {
     var admin = AdminState()
     var discovery = DiscoveryState()
     var sticky = StickyState()
+    var http2Guard = HTTP2GuardSettings()
 
     var listeners: [ListenerDraft] = []
     var pools: [Pool] = []
@@ -65,7 +66,7 @@ struct Merger {
                 settings.secret = sticky.inlineSecret ?? sticky.fileSecret
                 return settings
             }(),
-            discovery: discovery.settings, peer: peer, group: group?.resolved)
+            discovery: discovery.settings, peer: peer, group: group?.resolved, http2Guard: http2Guard)
     }
 
     mutating func fail(_ file: String, _ key: String, _ message: String) {
@@ -161,6 +162,7 @@ struct Merger {
         case "sticky": _ = reader.read(table, Schema.sticky, at: site, into: &sticky)
         case "peer": processPeer(table, at: site)
         case "group": processGroup(table, at: site)
+        case "http2": _ = reader.read(table, Schema.http2, at: site, into: &http2Guard)
         default: _ = reader.read(table, Schema.discovery, at: site, into: &discovery)
         }
     }

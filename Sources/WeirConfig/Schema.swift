@@ -87,6 +87,7 @@ enum Schema {
         ("sticky", "[sticky]"), ("discovery", "[discovery]"),
         ("listener", "[[listener]]"), ("pool", "[[pool]]"), ("route", "[[route]]"),
         ("peer", "[peer]"), ("group", "[group]"),
+        ("http2", "[http2]"),
     ]
     static var topLevelHeaders: String { topLevel.map(\.header).joined(separator: ", ") }
 
@@ -232,7 +233,7 @@ enum Schema {
             .key("proxy_protocol", .boolean, \.listener.proxyProtocol),
             .key("proxy_protocol_from", .networks, \.listener.proxyProtocolFrom),
             section("tls", listenerTLS, expected: "a table ([listener.tls]) with cert and key") { $0.listener.tls = $1 },
-        ], defaults: { ListenerDraft() }, neighbours: { [listenerTLS.asNeighbour] },
+        ] + listenerHTTP2Keys, defaults: { ListenerDraft() }, neighbours: { [listenerTLS.asNeighbour] },
         check: { table, site, reader, draft in
             guard checkProxyProtocol(table, site, &reader, draft) else { return false }
             guard let port = draft.listener.httpsRedirectPort else { return true }

@@ -97,6 +97,13 @@ public struct Buffer {
         }
     }
 
+    /// Copies up to `destination.count` bytes from the front into `destination` and removes them;
+    /// returns how many.
+    @inlinable public func take(into destination: UnsafeMutableRawBufferPointer) -> Int {
+        guard let base = destination.baseAddress, destination.count > 0 else { return 0 }
+        return max(0, Int(evbuffer_remove(raw, base, destination.count)))
+    }
+
     /// Copies the first `min(n, count)` bytes out without removing them.
     public func copyPrefix(_ n: Int) -> [UInt8] {
         withContiguousPrefix(n) { Array($0) }

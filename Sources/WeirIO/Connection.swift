@@ -4,7 +4,8 @@ import COpenSSL
 
 /// What happened on a connection besides data arriving or draining.
 public enum ConnectionEvent: Sendable {
-    /// An outgoing connection completed its TCP handshake.
+    /// An outgoing connection completed its TCP (and TLS) handshake; or an accepted TLS connection
+    /// completed its handshake with ALPN `h2` (its handler hands it to HTTP/2).
     case connected
     /// The peer closed its side (FIN).
     case endOfStream
@@ -99,6 +100,12 @@ public final class Connection {
     private var preface: [UInt8] = []
     /// The address the peer connected to, when a PROXY protocol header stated it (see `localAddress`).
     private var statedLocal: PeerAddress?
+    /// A stream connection (`Connection.stream`): no socket, the endpoint carries the bytes.
+    private let isStream: Bool
+    private weak var streamEndpoint: StreamEndpoint?
+    /// A stream connection's view of the connection it is carried on (TLS or not, its TLS version).
+    private var streamSecure = false
+    private var streamTLSVersion: StaticString?
 
     /// The most bytes read per readiness notification.
     static let maxRead = 256 * 1024
@@ -106,13 +113,28 @@ public final class Connection {
     /// whole time, and the longest pause between two reads (see `closeAfterFlush`).
     static let lingerMilliseconds: Int64 = 2_000
 
-    private init(loop: EventLoop, fd: Int32, peer: PeerAddress) {
+    private init(loop: EventLoop, fd: Int32, peer: PeerAddress, stream: StreamEndpoint? = nil) {
         self.loop = loop
         self.fd = fd
         self.peer = peer
         input = Buffer(evbuffer_new()!)
         output = Buffer(evbuffer_new()!)
+        isStream = stream != nil
+        streamEndpoint = stream
         let me = Unmanaged.passUnretained(self).toOpaque()
+        if isStream {
+            evbuffer_add_cb(output.raw, { _, info, arg in
+                guard let info, info.pointee.n_added > 0 else { return }
+                let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
+                c.streamEndpoint?.streamOutputGrew(c)
+            }, me)
+            evbuffer_add_cb(input.raw, { _, info, arg in
+                guard let info, info.pointee.n_deleted > 0 else { return }
+                let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
+                c.streamEndpoint?.streamInputTaken(c, count: info.pointee.n_deleted)
+            }, me)
+            return
+        }
         readEvent = event_new(loop.base, fd, weir_ev_read() | weir_ev_persist(), { _, what, arg in
             Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().readReady(what)
         }, me)
@@ -173,8 +195,11 @@ public final class Connection {
         return PeerAddress(host: text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }, port: Int(port))
     }
 
-    /// Whether this is a TLS connection.
-    public var isTLS: Bool { ssl != nil }
+    /// Whether this is a TLS connection (for a stream connection: whether the connection it is carried on is).
+    public var isTLS: Bool { ssl != nil || streamSecure }
+
+    /// Whether ALPN selected HTTP/2 (`h2`) in the completed TLS handshake.
+    public var negotiatedHTTP2: Bool { ssl.map { weir_ssl_alpn_is_h2($0) == 1 } ?? false }
 
     /// Whether the TLS handshake has not completed yet.
     public var isHandshaking: Bool { handshaking }
@@ -185,7 +210,7 @@ public final class Connection {
     /// The negotiated TLS version's name ("TLSv1.3", "TLSv1.2", ...), or nil on a plain connection
     /// (static text: nothing is allocated; for the access log).
     public var tlsVersionName: StaticString? {
-        guard let ssl else { return nil }
+        guard let ssl else { return streamTLSVersion }
         switch SSL_version(ssl) {
         case 0x0304: return "TLSv1.3"
         case 0x0303: return "TLSv1.2"
@@ -235,6 +260,7 @@ public final class Connection {
     public func setReading(_ on: Bool) {
         guard fd >= 0, on != reading else { return }
         reading = on
+        if isStream { streamEndpoint?.streamReadingChanged(self); return }
         if on {
             if hasReadTimeout { event_add(readEvent, &readTimeout) } else { event_add(readEvent, nil) }
         } else {
@@ -246,6 +272,7 @@ public final class Connection {
     /// Sets read and write timeouts in milliseconds (nil or 0 = none). The read timeout counts only
     /// while reading is enabled and restarts with every read; the write timeout only while output waits.
     public func setTimeouts(readMilliseconds: Int64?, writeMilliseconds: Int64?) {
+        if isStream { return }   // the carrying connection keeps its own timeouts (see `stream`)
         hasReadTimeout = (readMilliseconds ?? 0) > 0
         hasWriteTimeout = (writeMilliseconds ?? 0) > 0
         readTimeout = Self.timeval(milliseconds: readMilliseconds ?? 0)
@@ -261,7 +288,7 @@ public final class Connection {
     // MARK: - Splicing
 
     /// Whether this is a plain TCP connection (splice works on it; TLS bytes must go through OpenSSL).
-    public var canSplice: Bool { ssl == nil && fd >= 0 }
+    public var canSplice: Bool { ssl == nil && fd >= 0 && !isStream }
 
     /// When true, readiness to read is reported by `connectionReadable` without reading anything
     /// into `input`: the handler takes the bytes itself with `splice(into:max:)`. Timeouts work as
@@ -334,13 +361,14 @@ public final class Connection {
     /// `connectionWritable` fires once the output is empty and the socket takes bytes again (for a
     /// writer that bypasses `output`, e.g. `splice(from:)`); the write timeout runs meanwhile.
     public func notifyWhenWritable() {
-        guard fd >= 0, !closeWhenFlushed else { return }
+        guard fd >= 0, !closeWhenFlushed, !isStream else { return }
         writableWanted = true
         if output.isEmpty && !connecting && !handshaking { watchWrite(true) }
     }
 
     /// Closes now, discarding unsent output. Idempotent.
     public func close() {
+        if isStream { closeStream(flushed: false); return }
         closeSocket()
         handler = nil
         if retainedWhileFlushing != nil { loop.flushingConnections -= 1 }
@@ -361,6 +389,7 @@ public final class Connection {
     /// round trip and two event registrations per connection. Unread input lingers regardless.
     public func closeAfterFlush(linger: Bool = true) {
         guard fd >= 0, !closeWhenFlushed else { return }   // idempotent: counted once in flushingConnections
+        if isStream { closeStream(flushed: true); return }
         handler = nil
         lingerWanted = linger || !input.isEmpty
         if output.isEmpty && !connecting && handshaking { close(); return }
@@ -584,7 +613,8 @@ public final class Connection {
         if rc == 1 {
             handshaking = false
             let isClient = SSL_is_server(ssl) == 0
-            if isClient, !closeWhenFlushed {
+            // An accepted connection hears `.connected` only when ALPN chose h2: its handler changes.
+            if (isClient || weir_ssl_alpn_is_h2(ssl) == 1), !closeWhenFlushed {
                 handler?.connection(self, event: .connected)
                 guard fd >= 0 else { return }
             }
@@ -682,7 +712,7 @@ public final class Connection {
     }
 
     private func closeSocket() {
-        guard fd >= 0 else { return }
+        guard fd >= 0, !isStream else { fd = -1; return }
         if let ssl {
             if !handshaking && !sentCloseNotify { ERR_clear_error(); _ = SSL_shutdown(ssl); ERR_clear_error() }   // best effort close_notify
             SSL_free(ssl)
@@ -701,5 +731,75 @@ public final class Connection {
 
     private static func timeval(milliseconds: Int64) -> Glibc.timeval {
         Glibc.timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int((milliseconds % 1000) * 1000))
+    }
+}
+
+// MARK: - Stream connections
+
+/// The other end of a stream connection (`Connection.stream`): what carries its bytes, e.g. one
+/// HTTP/2 stream. Called on the loop's thread, synchronously from the connection's operations, so
+/// an implementation only records what happened and does its work later in the loop pass.
+public protocol StreamEndpoint: AnyObject {
+    /// Bytes were appended to the connection's output.
+    func streamOutputGrew(_ connection: Connection)
+    /// The handler switched reading on or off (`isReading`): backpressure towards the stream's sender.
+    func streamReadingChanged(_ connection: Connection)
+    /// The handler took (drained or moved) `count` bytes of the connection's input.
+    func streamInputTaken(_ connection: Connection, count: Int)
+    /// The handler closed the connection: `flushed` after `closeAfterFlush` (the output holds the
+    /// rest of what it sends), not after `close` (the exchange was cut off).
+    func streamClosed(_ connection: Connection, flushed: Bool)
+}
+
+extension Connection {
+    /// A connection without a socket, for a handler that reads and writes a `Connection` (a client
+    /// session) while `endpoint` carries the bytes: the endpoint appends to `input` and calls
+    /// `streamInputArrived`, takes from `output` and calls `streamOutputTaken`. It reports
+    /// `peer`, `local`, `secure` and `tlsVersion` of the connection it is carried on. Timeouts are
+    /// ignored (the carrying connection has its own), it cannot splice, and closing it only tells the
+    /// endpoint (`StreamEndpoint.streamClosed`). The endpoint is held weakly.
+    public static func stream(loop: EventLoop, peer: PeerAddress, local: PeerAddress?, secure: Bool,
+                              tlsVersion: StaticString?, endpoint: StreamEndpoint) -> Connection {
+        let c = Connection(loop: loop, fd: Int32.max, peer: peer, stream: endpoint)   // never a real descriptor
+        c.statedLocal = local
+        c.streamSecure = secure
+        c.streamTLSVersion = tlsVersion
+        c.reading = true
+        return c
+    }
+
+    /// Whether the handler reads input now (stream connections: the endpoint holds its bytes back meanwhile).
+    public var isReading: Bool { reading }
+
+    /// Whether this is a stream connection.
+    public var isStreamConnection: Bool { isStream }
+
+    /// Stream connections: bytes were appended to `input`; tells the handler while it is reading.
+    public func streamInputArrived() {
+        guard isStream, fd >= 0, reading, !input.isEmpty else { return }
+        handler?.connectionReadable(self)
+    }
+
+    /// Stream connections: the carrier failed (the stream was reset); the handler gets `.failed`.
+    public func streamFailed(_ reason: String) {
+        guard isStream, fd >= 0 else { return }
+        reading = false
+        handler?.connection(self, event: .failed(IOError(reason)))
+    }
+
+    /// Stream connections: the endpoint took bytes from `output`, which held `before` bytes; the
+    /// handler hears `connectionWritable` when that brought it to the low watermark.
+    public func streamOutputTaken(before: Int) {
+        guard isStream, fd >= 0 else { return }
+        let after = output.count
+        if before > lowWatermark && after <= lowWatermark { handler?.connectionWritable(self) }
+    }
+
+    fileprivate func closeStream(flushed: Bool) {
+        guard fd >= 0 else { return }
+        fd = -1
+        reading = false
+        handler = nil
+        streamEndpoint?.streamClosed(self, flushed: flushed)
     }
 }

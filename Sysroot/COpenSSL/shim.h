@@ -61,6 +61,24 @@ static inline int weir_alpn_select(SSL *ssl, const unsigned char **out, unsigned
     return SSL_TLSEXT_ERR_NOACK;
 }
 static inline void weir_ssl_ctx_alpn_http11(SSL_CTX *ctx) { SSL_CTX_set_alpn_select_cb(ctx, weir_alpn_select, NULL); }
+/// ALPN offering h2 and http/1.1 (the server's preference order: h2 first).
+static inline int weir_alpn_select_h2(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                                      const unsigned char *in, unsigned int inlen, void *arg) {
+    static const unsigned char protos[] = "\x02h2\x08http/1.1";
+    unsigned char *selected = NULL;
+    if (SSL_select_next_proto(&selected, outlen, protos, 12, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+        *out = selected;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+static inline void weir_ssl_ctx_alpn_h2(SSL_CTX *ctx) { SSL_CTX_set_alpn_select_cb(ctx, weir_alpn_select_h2, NULL); }
+/// 1 when ALPN selected h2 on this connection.
+static inline int weir_ssl_alpn_is_h2(const SSL *ssl) {
+    const unsigned char *p = NULL; unsigned int n = 0;
+    SSL_get0_alpn_selected(ssl, &p, &n);
+    return n == 2 && p[0] == 'h' && p[1] == '2';
+}
 static inline int weir_ssl_set_alpn_http11(SSL *ssl) {
     static const unsigned char http11[] = "\x08http/1.1";
     return SSL_set_alpn_protos(ssl, http11, 9);

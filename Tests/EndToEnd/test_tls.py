@@ -239,13 +239,19 @@ def test_alpn_http11(demo_backend, gateway, pki):
     gw = gateway({"p": [demo_backend("b1")]}, tls=tls_table(pki))
     r = s_client(gw.port, "-alpn", "http/1.1", cafile=pki.ca.cert)
     assert r.handshake_ok and "ALPN protocol: http/1.1" in r.out, r.out
-    # a client offering h2 first still gets http/1.1 (Weir speaks HTTP/1.x only)
+    # a client offering h2 first gets h2 (HTTP/2 is on by default on TLS listeners)
+    with TLSConn(gw.port, pki.ca.cert, alpn=["h2", "http/1.1"]) as c:
+        assert c.sock.selected_alpn_protocol() == "h2"
+    r = https(gw, pki, "/", "--http1.1", "-w", "%{http_version}")
+    assert r.rc == 0 and r.status == 200, r.stderr
+
+
+def test_alpn_without_http2_selects_http11(demo_backend, gateway, pki):
+    gw = gateway({"p": [demo_backend("b1")]}, tls=tls_table(pki), listener_extra={"http2": False})
     with TLSConn(gw.port, pki.ca.cert, alpn=["h2", "http/1.1"]) as c:
         assert c.sock.selected_alpn_protocol() == "http/1.1"
         c.send(b"GET / HTTP/1.1\r\nHost: weir.test\r\n\r\n")
         assert c.read_response().status == 200
-    r = https(gw, pki, "/", "-w", "%{http_version}")
-    assert r.rc == 0 and r.status == 200, r.stderr
 
 
 # --------------------------------------------------------------------------------------------

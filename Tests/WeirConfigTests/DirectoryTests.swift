@@ -37,7 +37,7 @@ import Testing
             .appendingPathComponent("conf.d").path
         let config = try ConfigLoader.load(directory: confD)
         #expect(config.sourceFiles.map { ($0 as NSString).lastPathComponent } ==
-                ["00-global.toml", "05-admin.toml", "10-listeners.toml", "20-pools.toml", "30-routes.toml",
+                ["00-global.toml", "05-admin.toml", "10-listeners.toml", "15-http2-guard.toml", "20-pools.toml", "30-routes.toml",
                  "40-sticky.toml"])
         #expect(config.sourceFiles.allSatisfy { $0.hasPrefix(confD + "/") })
         // The shipped files spell out the defaults; state_dir is left to its default ($STATE_DIRECTORY

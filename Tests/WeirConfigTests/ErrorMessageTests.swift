@@ -45,7 +45,7 @@ import Testing
             prefix = "/"
             """)])
         #expect(lines == [
-            "a.toml: listener[0].port: unknown key; known keys in [[listener]]: name, address, max_connections, mode, https_redirect, proxy_protocol, proxy_protocol_from, tls",
+            "a.toml: listener[0].port: unknown key; known keys in [[listener]]: name, address, max_connections, mode, https_redirect, proxy_protocol, proxy_protocol_from, tls, http2, h2c, http2_max_concurrent_streams, http2_max_header_list_size, http2_max_frame_size, http2_stream_idle_timeout, http2_max_requests",
             "a.toml: pool[0].address: unknown key; address belongs in [[pool.server]], not [[pool]]",
             #"a.toml: pool[0].server[0].adress: unknown key (did you mean "address"?)"#,
             #"a.toml: pool[0].server[0].address: missing required key, e.g. address = "127.0.0.1:9001""#,
@@ -61,13 +61,13 @@ import Testing
             "a.toml: listeners: unknown table (did you mean [[listener]]?)",
         ])
         #expect(errorLines(appending: "[tls]\ncert = \"x\"\n") == [
-            "a.toml: tls: unknown table; known tables: [global], [timeouts], [limits], [admin], [sticky], [discovery], [[listener]], [[pool]], [[route]], [peer], [group]",
+            "a.toml: tls: unknown table; known tables: [global], [timeouts], [limits], [admin], [sticky], [discovery], [[listener]], [[pool]], [[route]], [peer], [group], [http2]",
         ])
     }
 
     @Test func unknownTopLevelKeys() {
         #expect(errorLines([("a.toml", baseTOML), ("b.toml", "workers = 4\nfoo = 1\n")]) == [
-            "b.toml: foo: unknown top-level key; keys belong inside one of [global], [timeouts], [limits], [admin], [sticky], [discovery], [[listener]], [[pool]], [[route]], [peer], [group]",
+            "b.toml: foo: unknown top-level key; keys belong inside one of [global], [timeouts], [limits], [admin], [sticky], [discovery], [[listener]], [[pool]], [[route]], [peer], [group], [http2]",
             "b.toml: workers: unknown top-level key; workers belongs in [global]",
         ])
     }

@@ -57,7 +57,7 @@ import Testing
     @Test func anEmptyKeyIsShownQuoted() {
         #expect(errorLines([("a.toml", baseTOML), ("b.toml", "\"\" = 1\n")]) == [
             #"b.toml: "": unknown top-level key; keys belong inside one of [global], [timeouts], [limits], [admin], [sticky], "#
-                + "[discovery], [[listener]], [[pool]], [[route]], [peer], [group]",
+                + "[discovery], [[listener]], [[pool]], [[route]], [peer], [group], [http2]",
         ])
     }
 

@@ -252,7 +252,7 @@ struct TLSFiles {
             try text.write(toFile: configDirectory + "/" + name, atomically: true, encoding: .utf8)
         }
         let config = try ConfigLoader.load(directory: configDirectory)
-        #expect(config.listeners.map(\.name) == ["behind-lb", "https", "http-to-https", "public"])
+        #expect(config.listeners.map(\.name) == ["behind-lb", "https", "http-to-https", "h2c-local", "public"])
         // "behind-lb" is the PROXY protocol example (issue 13).
         #expect(config.listeners[0] == Listener(
             name: "behind-lb", address: SocketAddress(host: "0.0.0.0", port: 8081), proxyProtocol: true,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import os
 import resource
 import shlex
@@ -74,6 +75,9 @@ PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 #   tls             : optional "ecdsa" or "rsa": the proxy terminates TLS (https on the client side) with a
 #                     P-256 ECDSA or an RSA 2048 certificate made by a throw-away CA at start (openssl CLI);
 #                     every proxy serves the same certificate and key
+#   h2_streams      : optional: HTTP/2 over TLS (ALPN h2; needs tls) with h2load as the client instead of wrk,
+#                     this many concurrent streams per connection (h2load -m); h2load gives no percentiles,
+#                     so its p50/p99 columns show the mean request time
 # --------------------------------------------------------------------------------------------
 TWO_BACKENDS = [{"name": "b1"}, {"name": "b2"}]
 SATURATED_PCT = 90.0
@@ -138,10 +142,17 @@ SCENARIOS = [
     {"name": "tls-keepalive", "desc": "TLS keep-alive, 64 conns, GET / (6 B body), P-256 ECDSA cert",
      "path": "/", "connections": 64, "headers": [], "backends": TWO_BACKENDS,
      "policy": "round-robin", "expect_bytes": None, "tls": "ecdsa"},
+    {"name": "h2-1", "desc": "HTTP/2 over TLS (ALPN h2), h2load, 64 conns x 1 stream, GET / (6 B body), P-256 ECDSA",
+     "path": "/", "connections": 64, "headers": [], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": None, "tls": "ecdsa", "h2_streams": 1},
+    {"name": "h2-100", "desc": "HTTP/2 over TLS (ALPN h2), h2load, 16 conns x 100 streams, GET / (6 B body), "
+                               "P-256 ECDSA",
+     "path": "/", "connections": 16, "headers": [], "backends": TWO_BACKENDS,
+     "policy": "round-robin", "expect_bytes": None, "tls": "ecdsa", "h2_streams": 100},
 ]
 # `make bench`: the issue's table plus workers2 and redirect (about 12 min with 3 repeats);
 # `make bench-all` (--all) adds policies and the TLS scenarios.
-DEFAULT_SCENARIOS = ["small", "16k", "1m", "newconn", "c1000", "c1000-paced", "workers2", "redirect"]
+DEFAULT_SCENARIOS = ["small", "16k", "1m", "newconn", "c1000", "c1000-paced", "workers2", "redirect", "h2-1", "h2-100"]
 SCENARIO_BY_NAME = {s["name"]: s for s in SCENARIOS}
 
 # Canonical policy name -> per-proxy spelling (None = unsupported by that proxy).
@@ -505,6 +516,7 @@ class Proxy:
         self.listener_extra = listener_extra or {}  # Weir only: extra [[listener]] keys (mode)
         self.prefix = prefix or []                  # e.g. ["taskset", "-c", "1"]: the proxy's own CPU
         self.tls: dict | None = None   # an entry of TLS_CERTS when the scenario is over TLS
+        self.h2 = False                # offer h2 by ALPN (the h2_streams scenarios)
 
     def policy(self, canonical: str) -> str:
         spelled = POLICIES.get(canonical, {}).get(self.name)
@@ -579,7 +591,8 @@ class HAProxy(Proxy):
         # Same TLS policy as Weir's "intermediate" profile: TLS 1.2 + 1.3, Mozilla's intermediate ciphers.
         ssl_global = (f"    ssl-default-bind-ciphers {MOZILLA_INTERMEDIATE_CIPHERS}\n"
                       "    ssl-default-bind-options ssl-min-ver TLSv1.2\n") if self.tls else ""
-        bind_ssl = f" ssl crt {self.tls['combined']} alpn http/1.1" if self.tls else ""
+        alpn = "h2,http/1.1" if self.h2 else "http/1.1"
+        bind_ssl = f" ssl crt {self.tls['combined']} alpn {alpn}" if self.tls else ""
         return f"""global
     nbthread {self.threads}
     maxconn {maxconn}
@@ -614,7 +627,7 @@ class NginxProxy(Proxy):
     def config(self, backends, policy):
         d = self.dir
         servers = "".join(f"        server {b.address};\n" for b in backends)
-        ssl_conf = (f" ssl;\n        ssl_certificate {self.tls['cert']};\n        ssl_certificate_key {self.tls['key']};\n"
+        ssl_conf = (f" ssl{' http2' if self.h2 else ''};\n        ssl_certificate {self.tls['cert']};\n        ssl_certificate_key {self.tls['key']};\n"
                f"        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_ciphers {MOZILLA_INTERMEDIATE_CIPHERS};\n"
                f"        ssl_prefer_server_ciphers off;\n        ssl_session_tickets on") if self.tls else ""
         return f"""{_nginx_user()}
@@ -766,6 +779,54 @@ def wrk_script(tmp: str, pace_ms: int | None) -> str:
     return path
 
 
+H2LOAD_TIME_RE = re.compile(r"^time for request:\s+(\S+?)(us|ms|s)\s+(\S+?)(us|ms|s)\s+(\S+?)(us|ms|s)\s+(\S+?)(us|ms|s)",
+                            re.M)
+H2LOAD_REQ_RE = re.compile(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                           r"(\d+) errored, (\d+) timeout", re.M)
+H2LOAD_STATUS_RE = re.compile(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", re.M)
+H2LOAD_TRAFFIC_RE = re.compile(r"^traffic: .*?\((\d+)\) total", re.M)
+
+
+def _h2load_us(value: str, unit: str) -> float:
+    return float(value) * {"us": 1.0, "ms": 1000.0, "s": 1e6}[unit]
+
+
+def run_h2load(args, port: int, sc: dict, duration: int, prefix: list[str]) -> dict:
+    """h2load (nghttp2-client) over TLS with ALPN h2: `connections` connections, `h2_streams` streams each,
+    for `duration` seconds; the same result dict as `run_wrk` (mean request time in the percentile slots)."""
+    argv = prefix + ["h2load", "-t", str(min(args.wrk_threads, sc["connections"])), "-c", str(sc["connections"]),
+                     "-m", str(sc["h2_streams"]), "-D", str(duration),
+                     f"https://{HOST}:{port}{sc['path']}"]
+    try:
+        out = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             timeout=duration + 30, preexec_fn=_raise_nofile)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"h2load did not finish within {duration + 30}s: {shlex.join(argv)}")
+    req, times = H2LOAD_REQ_RE.search(out.stdout), H2LOAD_TIME_RE.search(out.stdout)
+    if out.returncode != 0 or not req or not times or "Application protocol: h2" not in out.stdout:
+        raise BenchError(f"h2load failed (exit {out.returncode}): {shlex.join(argv)}\n"
+                         f"{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    status = H2LOAD_STATUS_RE.search(out.stdout)
+    traffic = H2LOAD_TRAFFIC_RE.search(out.stdout)
+    non2xx = sum(int(x) for x in status.groups()[1:]) if status else 0
+    mean = _h2load_us(times.group(5), times.group(6))
+    return {"requests": int(req.group(4)), "duration_us": duration * 1_000_000,
+            "bytes": int(traffic.group(1)) if traffic else 0,
+            "errors": {"connect": 0, "read": int(req.group(6)), "write": 0, "status": non2xx,
+                       "timeout": int(req.group(7))},
+            "latency_us": {"mean": mean, "stdev": _h2load_us(times.group(7), times.group(8)),
+                           "max": _h2load_us(times.group(3), times.group(4)),
+                           "p50": mean, "p90": mean, "p99": mean, "p999": mean},
+            "wrk_argv": argv}
+
+
+def run_load(args, port: int, sc: dict, duration: int, lua_path: str, prefix: list[str]) -> dict:
+    """wrk, or h2load for the HTTP/2 scenarios."""
+    if sc.get("h2_streams"):
+        return run_h2load(args, port, sc, duration, prefix)
+    return run_wrk(args, port, sc, duration, lua_path, prefix)
+
+
 def run_wrk(args, port: int, sc: dict, duration: int, lua_path: str, prefix: list[str]) -> dict:
     argv = prefix + ["/usr/bin/wrk", "-t", str(min(args.wrk_threads, sc["connections"])),
                      "-c", str(sc["connections"]), "-d", f"{duration}s", "--timeout", "5s", "--latency",
@@ -890,6 +951,7 @@ def _measure(args, proxy, sc, backends, lua_path, pin, policy, label, expect_sta
     try:
         if sc.get("tls"):
             proxy.tls = TLS_CERTS[sc["tls"]]
+            proxy.h2 = bool(sc.get("h2_streams"))
         proxy.start(backends, policy or sc["policy"])
         preflight(proxy, sc, backends, expect_status)
         time.sleep(0.2)  # let the pre-flight's connections close before the idle figure
@@ -898,13 +960,13 @@ def _measure(args, proxy, sc, backends, lua_path, pin, policy, label, expect_sta
         sampler.start()
         try:
             if args.warmup > 0:
-                run_wrk(args, proxy.port, sc, args.warmup, lua_path, wrk_prefix)
+                run_load(args, proxy.port, sc, args.warmup, lua_path, wrk_prefix)
             pids = proxy.pids()
             served0 = backend_requests(backends)
             # How busy both CPUs were: tells a starved proxy (others on its core) from an idle one.
             c0 = {k: cpu_busy(pin[k] if pin else None) for k in ("proxy", "load")}
             t0, w0 = cpu_ticks(pids), time.monotonic()
-            res = run_wrk(args, proxy.port, sc, args.duration, lua_path, wrk_prefix)
+            res = run_load(args, proxy.port, sc, args.duration, lua_path, wrk_prefix)
             pids_after = proxy.pids()
             t1, w1 = cpu_ticks(pids_after), time.monotonic()
             c1 = {k: cpu_busy(pin[k] if pin else None) for k in ("proxy", "load")}
@@ -1210,6 +1272,7 @@ def parse_args(argv=None):
     if bad or not a.proxy_list:
         p.error(f"unknown proxies {bad}; choose from {','.join(PROXIES)}")
     names = a.scenario or ([s["name"] for s in SCENARIOS] if a.all else DEFAULT_SCENARIOS)
+    names = [n for name in names for n in name.split(",") if n]  # --scenario h2-1,h2-100
     bad = [n for n in names if n not in SCENARIO_BY_NAME]
     if bad:
         p.error(f"unknown scenarios {bad}; choose from {', '.join(SCENARIO_BY_NAME)}")

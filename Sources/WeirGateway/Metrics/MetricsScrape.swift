@@ -51,6 +51,10 @@ struct MetricsScrape {
         t.family("weir_open_connections", .gauge, "Open client connections, all listeners.")
         t.sample("weir_open_connections", .int(Int64(load(stats.openConnections))))
         counter("weir_tls_handshakes_total", "Client TLS handshakes completed.", load(stats.tlsHandshakes))
+        counter("weir_http2_connections_total", "Client connections that spoke HTTP/2.", load(stats.http2Connections))
+        counter("weir_http2_streams_total", "HTTP/2 request streams served.", load(stats.http2Streams))
+        counter("weir_http2_guard_closes_total", "HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) by the attack guard.",
+                load(stats.http2GuardCloses))
         counter("weir_tls_resumed_handshakes_total", "Client TLS handshakes that resumed a session.", load(stats.tlsResumedHandshakes))
         t.family("weir_tls_handshake_failures_total", .counter, "Client TLS handshakes that failed, by reason.")
         t.sample("weir_tls_handshake_failures_total", PrometheusText.labels(["reason": "error"]), .int(Int64(load(stats.tlsHandshakeFailures))))

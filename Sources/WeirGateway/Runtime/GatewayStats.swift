@@ -20,6 +20,11 @@ final class GatewayStats: Sendable {
     /// them resumed a session (ticket or cache) instead of a full handshake.
     let tlsHandshakes = ManagedAtomic<Int>(0)
     let tlsResumedHandshakes = ManagedAtomic<Int>(0)
+    /// HTTP/2 client connections accepted (ALPN h2 or h2c prior knowledge), and the request streams they carried.
+    let http2Connections = ManagedAtomic<Int>(0)
+    let http2Streams = ManagedAtomic<Int>(0)
+    /// HTTP/2 connections the attack guard closed with GOAWAY(ENHANCE_YOUR_CALM).
+    let http2GuardCloses = ManagedAtomic<Int>(0)
     /// Redirect-mode answers.
     let redirects = ManagedAtomic<Int>(0)
     /// Peer mode: requests that arrived with a valid hop token (routed here by another peer), and

@@ -18,7 +18,8 @@ struct TLSSetup: @unchecked Sendable {
             return try TLSServerContext(
                 default: CertificateFiles(cert: tls.defaultCertificate.cert, key: tls.defaultCertificate.key),
                 sni: tls.sniCertificates.map { CertificateFiles(cert: $0.cert, key: $0.key) },
-                profile: tls.profile == .modern ? .modern : .intermediate, ocspFile: tls.ocspFile)
+                profile: tls.profile == .modern ? .modern : .intermediate, ocspFile: tls.ocspFile,
+                http2: listener.http2)
         }
         pools = try configuration.pools.map { pool in
             guard let tls = pool.tls, tls.enabled else { return nil }

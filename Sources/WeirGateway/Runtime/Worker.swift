@@ -28,6 +28,8 @@ final class Worker {
     /// This worker's listening sockets, one per listener slot.
     private var listeners: [(slot: ListenerSlot, socket: ListeningSocket)] = []
     private var sessions: [ObjectIdentifier: ClientSession] = [:]
+    /// HTTP/2 client connections (their streams' sessions are theirs, not in `sessions`).
+    private var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     private(set) var isDraining = false
     private var housekeeping: LoopTimer?
     private var onStopped: (() -> Void)?
@@ -75,6 +77,11 @@ final class Worker {
         for (i, entry) in listeners.enumerated().reversed() where !shared.slots.contains(where: { $0 === entry.slot }) {
             entry.socket.close()
             listeners.remove(at: i)
+        }
+        // HTTP/2 connections of a listener the reload removed: a graceful GOAWAY (the others take the
+        // new generation for their next streams).
+        for connection in http2Connections.values where !shared.slots.contains(where: { $0 === connection.slot }) {
+            connection.goAway()
         }
         if isDraining {
             for (_, fd) in sockets { Glibc.close(fd) }
@@ -205,10 +212,33 @@ final class Worker {
         stopIfDrained()
     }
 
+    /// `session`'s client speaks HTTP/2: an `HTTP2Connection` takes `client` over (the connection
+    /// stays counted as open until it ends); the session is let go.
+    func handOverToHTTP2(_ session: ClientSession, client: Connection, generation: Generation, listenerIndex: Int) {
+        guard sessions.removeValue(forKey: ObjectIdentifier(session)) != nil else { return }
+        guard let h2 = HTTP2Connection(worker: self, client: client, generation: generation, listenerIndex: listenerIndex,
+                                       slot: session.slot) else {
+            client.close()
+            stats.openConnections.wrappingDecrement(ordering: .relaxed)
+            session.slot.open.wrappingDecrement(ordering: .relaxed)
+            return
+        }
+        http2Connections[ObjectIdentifier(h2)] = h2
+        if isDraining { h2.goAway() }
+    }
+
+    /// Called by an HTTP/2 connection once its client connection is closed.
+    func http2Ended(_ connection: HTTP2Connection) {
+        guard http2Connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        stats.openConnections.wrappingDecrement(ordering: .relaxed)
+        connection.slot.open.wrappingDecrement(ordering: .relaxed)
+        stopIfDrained()
+    }
+
     /// During a drain: ends the loop once no session is left and every last response has been
     /// sent (connections closing after a flush are waited for; `tick` checks again).
     private func stopIfDrained() {
-        if isDraining && sessions.isEmpty && loop.flushingConnections == 0 { loop.stop() }
+        if isDraining && sessions.isEmpty && http2Connections.isEmpty && loop.flushingConnections == 0 { loop.stop() }
     }
 
     /// Every 100 ms: flush the access log; end the loop when a drain is done.
@@ -229,6 +259,7 @@ final class Worker {
         proxyHeaderReaders.removeAll()
         generation.upstreamPool.closeAll()
         for session in Array(sessions.values) { session.closeIfIdle() }
+        for connection in Array(http2Connections.values) { connection.goAway() }
         stopIfDrained()
     }
 

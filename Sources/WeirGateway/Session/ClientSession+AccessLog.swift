@@ -10,7 +10,7 @@ extension ClientSession {
         let head = request.bytes
         var end = 0
         while end < head.count && head[end] != 13 { end += 1 }
-        var entry = baseEntry(requestLine: head[0..<end], status: status)
+        var entry = baseEntry(requestLine: isHTTP2Stream ? Self.http2RequestLine(head[0..<end]) : head[0..<end], status: status)
         entry.bytes = bytes
         entry.totalMs = totalMs
         entry.upstreamMs = upstreamMs
@@ -28,6 +28,13 @@ extension ClientSession {
             entry.pin = pinOutcome
         }
         worker.accessLog.record(entry)
+    }
+
+    /// An HTTP/2 stream's request line as the access log shows it: the version its synthesized
+    /// HTTP/1.1 head says, replaced by "HTTP/2.0".
+    private static func http2RequestLine(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        guard let space = line.lastIndex(of: UInt8(ascii: " ")) else { return line }
+        return ArraySlice(line[...space] + Array("HTTP/2.0".utf8))
     }
 
     /// Logs a request Weir could not parse (`line`: its first bytes up to a line end).

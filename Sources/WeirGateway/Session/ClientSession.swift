@@ -73,8 +73,13 @@ final class ClientSession: ConnectionHandler {
     /// Follow-up events raised while actions run, handled right after.
     fileprivate enum FollowUp { case none, clientBytes, upstreamBytes, both, event(SessionEvent) }
 
-    init(worker: Worker, generation: Generation, client: Connection, listenerIndex: Int, slot: ListenerSlot) {
+    /// `http2Stream`: the client connection is one HTTP/2 stream (`HTTP2Stream`): one exchange, its
+    /// TLS handshake counted by the HTTP/2 connection, "HTTP/2.0" in the access log.
+    init(worker: Worker, generation: Generation, client: Connection, listenerIndex: Int, slot: ListenerSlot,
+         http2Stream: Bool = false) {
         self.worker = worker
+        isHTTP2Stream = http2Stream
+        countedHandshake = http2Stream
         self.generation = generation
         self.client = client
         self.listenerIndex = listenerIndex
@@ -88,6 +93,7 @@ final class ClientSession: ConnectionHandler {
         snapshot = generation.snapshot
         clientView.clientAddress = Array(client.peer.host.utf8)
         clientView.scheme = client.isTLS ? "https" : "http"
+        awaitsHTTP2Preface = !http2Stream && !client.isTLS && generation.configuration.listeners[listenerIndex].h2c
         timer = LoopTimer(loop: worker.loop) { [unowned self] in
             self.handle(.timerFired(clientHandshaking: self.client.isHandshaking))
         }
@@ -133,7 +139,7 @@ final class ClientSession: ConnectionHandler {
             case .failed(let error): handle(.clientFailed(handshake: error.operation.hasPrefix("tls handshake")))
             case .readTimeout: handle(.clientReadTimeout)
             case .writeTimeout: handle(.clientWriteTimeout)
-            case .connected: break
+            case .connected: if client.negotiatedHTTP2 { handOverToHTTP2() }
             }
         } else if connection === upstream {
             if event.endsInput, !connection.input.isEmpty { feedUpstream() }
@@ -169,6 +175,13 @@ final class ClientSession: ConnectionHandler {
     private func feedClient() {
         let input = client.input
         guard !input.isEmpty, !machine.isClosed else { return }
+        if awaitsHTTP2Preface {
+            switch input.withContiguousPrefix(HTTP2Preface.bytes.count, { HTTP2Preface.match($0) }) {
+            case .needMore: return
+            case .http2: handOverToHTTP2(); return
+            case .other: awaitsHTTP2Preface = false
+            }
+        }
         if running { followUp = followUp.adding(client: true); return }
         let available = input.count
         input.withContiguousPrefix(machine.clientWindow) { window in
@@ -186,6 +199,15 @@ final class ClientSession: ConnectionHandler {
             machine.handle(.upstreamBytes(window, available: available), into: &actions)
         }
         run()
+    }
+
+    /// The client speaks HTTP/2 (ALPN h2, or the h2c preface): an `HTTP2Connection` takes the
+    /// connection over, with what it sent so far; this session ends without touching it.
+    private func handOverToHTTP2() {
+        guard !machine.isClosed, !running else { return }
+        timer.cancel()
+        awaitsHTTP2Preface = false
+        worker.handOverToHTTP2(self, client: client, generation: generation, listenerIndex: listenerIndex)
     }
 
     /// Hands an event from outside a run (the splicer's) to the machine.
@@ -523,7 +545,11 @@ final class ClientSession: ConnectionHandler {
     func countBytesToClient(_ n: Int) { bytesToClient += n }
 
     private var exchangeStartedMs: Int64 = 0
-    private var countedHandshake = false
+    private var countedHandshake: Bool
+    /// The client connection is one HTTP/2 stream (see `init`).
+    let isHTTP2Stream: Bool
+    /// An `h2c` listener: the first bytes are checked for the HTTP/2 preface.
+    private var awaitsHTTP2Preface = false
     private var responseHeadMs: Int64?
 }
 

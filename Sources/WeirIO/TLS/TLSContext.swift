@@ -37,13 +37,18 @@ public final class TLSServerContext: @unchecked Sendable {
     private let sniFiles: [CertificateFiles]
     private let profile: Profile
     private let ocspFile: String?
+    /// Whether ALPN offers `h2` before `http/1.1`.
+    private let http2: Bool
     private let tickets: OpaquePointer    // weir_ticket_ring*
     /// Set once in `init`, read by any thread afterwards.
     private var loaded = Loaded(contexts: [], names: [])
 
     /// Loads every certificate. Throws an `IOError` naming the file and OpenSSL's reason when one
     /// cannot be used (unreadable, not PEM, key does not match).
-    public init(default defaultFiles: CertificateFiles, sni: [CertificateFiles], profile: Profile, ocspFile: String?) throws {
+    /// `http2`: ALPN selects `h2` when the client offers it (else only `http/1.1` is ever selected).
+    public init(default defaultFiles: CertificateFiles, sni: [CertificateFiles], profile: Profile, ocspFile: String?,
+                http2: Bool = false) throws {
+        self.http2 = http2
         self.defaultFiles = defaultFiles
         sniFiles = sni
         self.profile = profile
@@ -139,7 +144,7 @@ public final class TLSServerContext: @unchecked Sendable {
         guard SSL_CTX_use_certificate_chain_file(ctx, files.cert) == 1 else { throw fail("certificate \(files.cert)") }
         guard SSL_CTX_use_PrivateKey_file(ctx, files.key, SSL_FILETYPE_PEM) == 1 else { throw fail("key \(files.key)") }
         guard SSL_CTX_check_private_key(ctx) == 1 else { throw fail("key \(files.key) does not match certificate \(files.cert)") }
-        weir_ssl_ctx_alpn_http11(ctx)
+        if http2 { weir_ssl_ctx_alpn_h2(ctx) } else { weir_ssl_ctx_alpn_http11(ctx) }
         weir_ssl_ctx_server_cipher_order(ctx)
         weir_ssl_ctx_server_session_cache(ctx)
         guard weir_ssl_ctx_use_ticket_ring(ctx, UnsafeMutablePointer<weir_ticket_ring>(tickets)) == 1 else { throw fail("session tickets") }

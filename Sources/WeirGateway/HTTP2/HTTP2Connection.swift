@@ -1,0 +1,355 @@
+import WeirConfig
+import WeirHTTP
+import WeirIO
+
+/// One HTTP/2 client connection (ALPN h2 on TLS, or prior knowledge on an `h2c` listener): feeds the
+/// client's bytes to an nghttp2 server session, turns each request stream into an `HTTP2Stream`
+/// served by an ordinary `ClientSession`, and writes what nghttp2 produces once per loop pass.
+///
+/// Limits: SETTINGS_MAX_CONCURRENT_STREAMS, the header list and frame sizes, a stream idle timeout,
+/// and a cap on streams per connection, reached with a graceful GOAWAY. A drain or reload sends
+/// a graceful GOAWAY too: streams under way finish, the client opens the next ones elsewhere.
+///
+/// Attacks: every frame header, client reset, provoked reset, useless WINDOW_UPDATE and completed
+/// stream goes to the connection's `HTTP2Guard` (WeirHTTP); past its threshold the connection gets
+/// GOAWAY(ENHANCE_YOUR_CALM), is read no more and closes once that is sent. Streams start only
+/// after the whole input that carried their HEADERS was processed, so HEADERS followed by RST_STREAM
+/// in one read (rapid reset) never reaches a server. A stream or the connection blocked on a zero
+/// window past `zero_window_timeout` is reset, or the connection closed.
+final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
+    unowned(unsafe) let worker: Worker
+    let client: Connection
+    let slot: ListenerSlot
+    /// The generation and listener new streams start on (the worker's current one when it has the
+    /// connection's listener slot, else the one the connection came in on).
+    private var generation: Generation
+    private var listenerIndex: Int
+    private var session: HTTP2ServerSession!
+    private var streams: [Int32: HTTP2Stream] = [:]
+    /// Streams whose head arrived in the input being processed: started once it is all processed.
+    private var toStart: [HTTP2Stream] = []
+    /// Streams whose session side changed: translated at the next flush.
+    private var dirty: [HTTP2Stream] = []
+    private var flushTimer: LoopTimer!
+    private var flushScheduled = false
+    private var sweepTimer: LoopTimer!
+    private let limits: HTTP2Limits
+    private var streamsOpened = 0
+    private var goingAway = false
+    private var closed = false
+    private var idleSinceMs: Int64
+    private var glitches: HTTP2Guard
+    /// A guard verdict ended the connection: nothing more is read; it closes once the GOAWAY is out.
+    private var calming = false
+    /// Frames went out since the last zero-window check (a window that is 0 at the check but keeps
+    /// opening is progress, not a stall).
+    private var sentSinceCheck = false
+
+    /// Takes over `client`, whose TLS handshake chose h2 or whose first bytes are the h2c preface
+    /// (left in its input). Returns nil when nghttp2 cannot make a session (the caller closes).
+    init?(worker: Worker, client: Connection, generation: Generation, listenerIndex: Int, slot: ListenerSlot) {
+        self.worker = worker
+        self.client = client
+        self.generation = generation
+        self.listenerIndex = listenerIndex
+        self.slot = slot
+        limits = generation.configuration.listeners[listenerIndex].http2Limits
+        idleSinceMs = worker.loop.monotonicMilliseconds
+        glitches = HTTP2Guard(limits: HTTP2GuardLimits(generation.configuration.http2Guard), now: Self.nowNs())
+        let settings = HTTP2SessionSettings(maxConcurrentStreams: limits.maxConcurrentStreams,
+                                            maxHeaderListSize: limits.maxHeaderListSize, maxFrameSize: limits.maxFrameSize)
+        guard let session = HTTP2ServerSession(delegate: self, settings: settings) else { return nil }
+        self.session = session
+        flushTimer = LoopTimer(loop: worker.loop) { [unowned self] in self.flush() }
+        sweepTimer = LoopTimer(loop: worker.loop, repeating: true) { [unowned self] in self.sweep() }
+        sweepTimer.schedule(milliseconds: 1000)
+        client.handler = self
+        client.setTimeouts(readMilliseconds: nil, writeMilliseconds: generation.settings.clientIdleMs)
+        worker.stats.http2Connections.wrappingIncrement(ordering: .relaxed)
+        if client.isTLS {   // an HTTP/1.1 session counts it at its first request; this one never had one
+            worker.stats.tlsHandshakes.wrappingIncrement(ordering: .relaxed)
+            if client.tlsSessionReused { worker.stats.tlsResumedHandshakes.wrappingIncrement(ordering: .relaxed) }
+        }
+        if !client.input.isEmpty { connectionReadable(client) } else { scheduleFlush() }
+    }
+
+    // MARK: - The client connection
+
+    func connectionReadable(_ connection: Connection) {
+        guard !closed else { return }
+        if calming { client.input.drainAll(); return }
+        if let failure = session.receive(client.input), !failure.stoppedByDelegate {
+            // nghttp2 stopped without answering (a flood it detected, a bad preface): GOAWAY and close.
+            calmDown(errorCode: failure.isFlood ? HTTP2Guard.enhanceYourCalm : 0x1, reason: failure.reason)
+        }
+        startReadyStreams()
+        flush()
+    }
+
+    func connectionWritable(_ connection: Connection) { flush() }
+
+    func connection(_ connection: Connection, event: ConnectionEvent) {
+        // End of stream, a failure or a timeout: every stream still open is cut off.
+        end(flush: false)
+    }
+
+    /// Ends every stream without a GOAWAY: the client is gone or failed.
+    private func end(flush: Bool) {
+        guard !closed else { return }
+        closed = true
+        for stream in streams.values { stream.cancel() }
+        streams.removeAll()
+        toStart.removeAll()
+        dirty.removeAll()
+        flushTimer.cancel()
+        sweepTimer.cancel()
+        // Lingering: a GOAWAY after an error must not be lost to the reset unread input would cause.
+        if flush { client.closeAfterFlush(linger: true) } else { client.close() }
+        worker.http2Ended(self)
+    }
+
+    /// Drain or reload: a graceful GOAWAY; the connection ends when its last stream has.
+    func goAway() {
+        guard !closed, !goingAway else { return }
+        goingAway = true
+        session.goAway(graceful: true)
+        scheduleFlush()
+    }
+
+    // MARK: - Writing
+
+    func scheduleFlush() {
+        guard !flushScheduled, !closed else { return }
+        flushScheduled = true
+        flushTimer.schedule(milliseconds: 0)
+    }
+
+    /// Translates what the streams' sessions wrote, then writes nghttp2's frames while the client's
+    /// output is below the buffer size; closes once the session is finished.
+    private func flush() {
+        flushScheduled = false
+        guard !closed else { return }
+        let now = worker.loop.monotonicMilliseconds
+        while !dirty.isEmpty {
+            let batch = dirty
+            dirty.removeAll(keepingCapacity: true)
+            for stream in batch { stream.translate(nowMs: now) }
+        }
+        let limit = generation.settings.bufferBytes
+        let before = client.output.count
+        guard session.send(into: client.output, limit: limit) else { end(flush: true); return }
+        if client.output.count > before { sentSinceCheck = true }
+        if session.isFinished || (calming && !session.wantsWrite) { end(flush: true); return }
+        // Past the buffer size, read nothing more until the client takes what it has (a client that
+        // sends without reading, e.g. a PING flood, stops being read).
+        client.setReading(!calming && client.output.count < limit)
+    }
+
+    /// Monotonic nanoseconds for the guard.
+    private static func nowNs() -> UInt64 { MonotonicTime.nanoseconds() }
+
+    /// Acts on a guard verdict: past the threshold, GOAWAY(ENHANCE_YOUR_CALM) and close. Returns
+    /// false when the connection is being closed.
+    @discardableResult
+    private func obey(_ verdict: HTTP2GuardVerdict) -> Bool {
+        guard case .goAway(let reason) = verdict else { return true }
+        calmDown(errorCode: HTTP2Guard.enhanceYourCalm, reason: reason.description)
+        return false
+    }
+
+    /// Ends the connection for the client's behaviour: GOAWAY(`errorCode`, `reason`), every stream
+    /// cut off, nothing more read; it closes once the GOAWAY is sent.
+    private func calmDown(errorCode: UInt32, reason: String) {
+        guard !calming else { return }
+        calming = true
+        if errorCode == HTTP2Guard.enhanceYourCalm { worker.stats.http2GuardCloses.wrappingIncrement(ordering: .relaxed) }
+        worker.log(LogLevel.warning.tag + "weir: http2 \(client.peer.host):\(client.peer.port): GOAWAY \(errorCode == HTTP2Guard.enhanceYourCalm ? "enhance_your_calm" : "protocol_error"): \(reason)")
+        session.goAway(graceful: false, errorCode: errorCode, debug: reason)
+        for stream in streams.values { stream.cancel() }
+        streams.removeAll()
+        toStart.removeAll()
+        client.setReading(false)
+        scheduleFlush()
+    }
+
+    func markDirty(_ stream: HTTP2Stream) {
+        if !dirty.contains(where: { $0 === stream }) { dirty.append(stream) }
+        scheduleFlush()
+    }
+
+    // MARK: - For the streams
+
+    func consume(streamID: Int32, count: Int) {
+        session.consume(streamID: streamID, count: count)
+        scheduleFlush()
+    }
+
+    func consumeConnection(_ count: Int) {
+        guard count > 0, !closed else { return }
+        session.consumeConnection(count: count)
+        scheduleFlush()
+    }
+
+    func submitHead(streamID: Int32, status: Int, fields: HTTP2ResponseFields, final: Bool, hasBody: Bool) {
+        fields.storage.withUnsafeBytes { storage in
+            let list = fields.fields.map {
+                HTTP2Field(name: UnsafeRawBufferPointer(rebasing: storage[$0.name]), value: UnsafeRawBufferPointer(rebasing: storage[$0.value]))
+            }
+            _ = session.submitHead(streamID: streamID, status: status, fields: list, final: final, hasBody: hasBody)
+        }
+        scheduleFlush()
+    }
+
+    func submitTrailers(streamID: Int32, fields: HTTP2ResponseFields) {
+        fields.storage.withUnsafeBytes { storage in
+            let list = fields.fields.map {
+                HTTP2Field(name: UnsafeRawBufferPointer(rebasing: storage[$0.name]), value: UnsafeRawBufferPointer(rebasing: storage[$0.value]))
+            }
+            session.submitTrailers(streamID: streamID, fields: list)
+        }
+    }
+
+    func resumeBody(streamID: Int32) {
+        session.resumeBody(streamID: streamID)
+        scheduleFlush()
+    }
+
+    func reset(streamID: Int32, errorCode: UInt32) {
+        session.reset(streamID: streamID, errorCode: errorCode)
+        scheduleFlush()
+    }
+
+    // MARK: - Streams
+
+    private func startReadyStreams() {
+        guard !toStart.isEmpty else { return }
+        let ready = toStart
+        toStart.removeAll(keepingCapacity: true)
+        adoptCurrentGeneration()
+        for stream in ready where streams[stream.id] === stream {
+            guard let connection = stream.connection else { continue }
+            let session = ClientSession(worker: worker, generation: generation, client: connection,
+                                        listenerIndex: listenerIndex, slot: slot, http2Stream: true)
+            worker.stats.http2Streams.wrappingIncrement(ordering: .relaxed)
+            stream.start(session)
+        }
+    }
+
+    /// After a reload: new streams start on the worker's current generation, if it still has the listener.
+    private func adoptCurrentGeneration() {
+        let current = worker.generation
+        guard current !== generation, let index = current.listenerIndex(of: slot) else { return }
+        generation = current
+        listenerIndex = index
+    }
+
+    /// Every second: resets streams idle past the stream idle timeout; ends a connection without
+    /// streams idle past the client idle timeout (with a GOAWAY).
+    private func sweep() {
+        guard !closed else { return }
+        checkWindows()
+        let now = worker.loop.monotonicMilliseconds
+        let idleLimit = limits.streamIdleTimeout.milliseconds
+        for stream in streams.values {
+            if now - stream.lastActivityMs > idleLimit {
+                session.reset(streamID: stream.id, errorCode: 0x8)   // CANCEL
+            } else if stream.uploadStalled(nowMs: now, ms: 1000) {
+                stream.stopUpload()   // RST_STREAM(NO_ERROR) after a complete response
+            }
+        }
+        if streams.isEmpty {
+            if now - idleSinceMs > generation.settings.clientIdleMs { goAway() }
+        }
+        scheduleFlush()
+    }
+
+    /// Zero-window stalls: a stream whose response waits on its own window past the timeout is
+    /// reset; response data waiting on the connection window past it ends the connection.
+    private func checkWindows() {
+        let now = Self.nowNs()
+        defer { sentSinceCheck = false }
+        var waiting = false
+        for stream in streams.values where stream.hasResponseWaiting {
+            waiting = true
+            if session.streamSendWindow(stream.id) > 0 { stream.blockedSinceNs = nil; continue }
+            let since = stream.blockedSinceNs ?? now
+            stream.blockedSinceNs = since
+            if HTTP2Guard.isStalled(blockedSince: since, now: now, limits: glitches.limits) {
+                session.reset(streamID: stream.id, errorCode: 0x8)   // CANCEL
+            }
+        }
+        if waiting && !sentSinceCheck && session.sendWindow <= 0 { glitches.sendBlocked(now: now) } else { glitches.sendProgressed() }
+        obey(glitches.checkStall(now: now))
+    }
+
+    // MARK: - HTTP2SessionDelegate
+
+    func http2FrameHeader(type: UInt8, flags: UInt8, length: Int, streamID: Int32) -> Bool {
+        guard !calming else { return false }
+        return obey(glitches.frameHeader(type: type, flags: flags, length: length, now: Self.nowNs()))
+    }
+
+    func http2StreamReset(streamID: Int32, errorCode: UInt32) {
+        let started = streams[streamID]?.responseStarted ?? true
+        obey(glitches.clientReset(responseStarted: started, now: Self.nowNs()))
+    }
+
+    func http2BeginHeaders(streamID: Int32, isRequest: Bool) {
+        guard isRequest else { streams[streamID]?.beginTrailers(); return }
+        let stream = HTTP2Stream(id: streamID, owner: self, maxHeaderListBytes: limits.maxHeaderListSize,
+                                 nowMs: worker.loop.monotonicMilliseconds)
+        streams[streamID] = stream
+        streamsOpened += 1
+        if streamsOpened >= limits.maxRequests { goAway() }
+    }
+
+    func http2Header(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        streams[streamID]?.addField(name: name, value: value)
+    }
+
+    func http2HeadersComplete(streamID: Int32, endStream: Bool) {
+        guard let stream = streams[streamID] else { return }
+        if stream.inTrailers {
+            stream.requestEnded()
+            return
+        }
+        if stream.headComplete(endStream: endStream, loop: worker.loop, client: client) {
+            toStart.append(stream)
+        }
+        scheduleFlush()
+    }
+
+    func http2Data(streamID: Int32, bytes: UnsafeRawBufferPointer) {
+        guard let stream = streams[streamID] else { session.consumeConnection(count: bytes.count); return }
+        stream.body(bytes, nowMs: worker.loop.monotonicMilliseconds)
+    }
+
+    func http2DataEnded(streamID: Int32) { streams[streamID]?.requestEnded() }
+
+    func http2WindowUpdate(streamID: Int32, increment: Int) {
+        let blocking = streamID == 0 ? session.sendWindow <= increment : (streams[streamID].map { $0.blockedSinceNs != nil } ?? false)
+        obey(glitches.windowUpdate(increment: increment, wasBlocking: blocking, now: Self.nowNs()))
+        scheduleFlush()
+    }
+
+    /// nghttp2 reset a stream (or will end the connection) because of the client's frame: MadeYouReset.
+    func http2InvalidFrame(streamID: Int32, type: UInt8) {
+        // nghttp2 resets the stream: it must not reach (or keep) a server meanwhile.
+        if let stream = streams.removeValue(forKey: streamID) { stream.cancel() }
+        obey(glitches.provokedReset(now: Self.nowNs()))
+    }
+
+    func http2StreamClosed(streamID: Int32, errorCode: UInt32) {
+        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        if errorCode == 0 { glitches.streamCompleted(now: Self.nowNs()) }
+        stream.cancel()
+        if streams.isEmpty { idleSinceMs = worker.loop.monotonicMilliseconds }
+    }
+
+    func http2ResponseEndedEarly(streamID: Int32) { streams[streamID]?.responseEndedEarly() }
+
+    func http2Body(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> HTTP2BodyChunk {
+        guard let stream = streams[streamID] else { return .bytes(0, last: true, trailers: false) }
+        return stream.nextBody(into: buffer)
+    }
+}

@@ -1,0 +1,322 @@
+import WeirHTTP
+import WeirIO
+
+/// One HTTP/2 request stream, carried into an ordinary `ClientSession` through a stream connection
+/// (`Connection.stream`): the request's header list becomes an HTTP/1.1 head (HTTP2RequestHead)
+/// and its DATA the body, so routing, the decision, stickiness, redirect and forwarding are the
+/// HTTP/1.1 path unchanged; the HTTP/1.1 response the session writes is read back (head, body,
+/// trailers) and handed to nghttp2 as HEADERS and DATA.
+///
+/// Flow control follows the bytes: the client's windows open only as the session takes request
+/// bytes on (`streamInputTaken`), and response bytes leave the session's output only as nghttp2
+/// sends them (`pendingLimit` at most wait in between), so a slow client stops the server's
+/// connection through the session's usual backpressure.
+final class HTTP2Stream: StreamEndpoint {
+    let id: Int32
+    unowned let owner: HTTP2Connection
+    private(set) var request: HTTP2RequestHead
+    /// The session's side of the stream; nil until the head is complete, and for a refused request.
+    private(set) var connection: Connection?
+    /// The session serving the exchange, from `start` until it closes its connection.
+    private var session: ClientSession?
+    private var chunkedRequest = false
+    private var requestTrailers: [UInt8] = []
+    private(set) var inTrailers = false
+    /// DATA payload bytes given to the session and not yet taken by it (to consume, i.e. open the
+    /// client's window, once it takes them).
+    private var unconsumed = 0
+    private var requestWasHEAD = false
+
+    private enum ResponseState { case head, body, done }
+    private var state = ResponseState.head
+    private var reader = BodyReader.empty
+    /// Response body bytes waiting for nghttp2 to take them as DATA.
+    private let pending = OwnedBuffer()
+    private var bodyEnded = false
+    private var trailers: HTTP2ResponseFields?
+    /// nghttp2 waits for `resumeBody` (the source answered `.later`).
+    private var waitingForBody = false
+    private var sessionClosed = false
+    /// Whether the final response head was submitted (a reset before it is the client's rapid reset).
+    private(set) var responseStarted = false
+    /// Since when the response has waited on the stream's zero window (the connection's sweep sets it).
+    var blockedSinceNs: UInt64?
+    /// Whether response bytes wait to be sent (in `pending` or in the session's output).
+    var hasResponseWaiting: Bool {
+        state == .body && (!pending.buffer.isEmpty || !(connection?.output.isEmpty ?? true))
+    }
+    /// When the stream last moved a byte either way (for the idle timeout).
+    private(set) var lastActivityMs: Int64
+
+    /// Request body bytes discarded after the session's exchange ended, and whether the response's
+    /// END_STREAM was sent before the request's, and whether the upload was reset.
+    private var discarded = 0
+    private var responseEndSent = false
+    private var uploadStopped = false
+    /// Request body bytes discarded before the client is asked to stop sending (RST_STREAM(NO_ERROR)).
+    static let discardLimit = 1 << 20
+
+    /// Response bytes held here at most; the rest waits in the session's output.
+    static let pendingLimit = 64 * 1024
+
+    init(id: Int32, owner: HTTP2Connection, maxHeaderListBytes: Int, nowMs: Int64) {
+        self.id = id
+        self.owner = owner
+        request = HTTP2RequestHead(maxListBytes: maxHeaderListBytes)
+        lastActivityMs = nowMs
+    }
+
+    // MARK: - Request
+
+    /// A field of the request's header block, or of its trailer section after `beginTrailers`.
+    func addField(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        if inTrailers {
+            requestTrailers += name
+            requestTrailers += [UInt8(ascii: ":"), UInt8(ascii: " ")]
+            requestTrailers += value
+            requestTrailers += [13, 10]
+        } else {
+            request.add(name: name, value: value)
+        }
+    }
+
+    func beginTrailers() { inTrailers = true }
+
+    /// The request's header block is complete: makes the session's connection and gives it the
+    /// head. Returns false when the request was refused (answered here; nothing to start).
+    func headComplete(endStream: Bool, loop: EventLoop, client: Connection) -> Bool {
+        do {
+            let (bytes, chunked) = try request.head(endStream: endStream)
+            chunkedRequest = chunked
+            requestWasHEAD = bytes.starts(with: Array("HEAD ".utf8))
+            let c = Connection.stream(loop: loop, peer: client.peer, local: client.localAddress, secure: client.isTLS,
+                                      tlsVersion: client.tlsVersionName, endpoint: self)
+            bytes.withUnsafeBytes { c.input.append($0) }
+            connection = c
+            return true
+        } catch {
+            answerLocally(status: error.status, reason: error.reason)
+            return false
+        }
+    }
+
+    /// Starts the session (after the input that carried the head was processed: a stream the client
+    /// reset meanwhile never reaches a server).
+    func start(_ session: ClientSession) {
+        self.session = session
+        connection?.streamInputArrived()
+    }
+
+    /// Request body bytes (a DATA payload).
+    func body(_ bytes: UnsafeRawBufferPointer, nowMs: Int64) {
+        guard let c = connection, !sessionClosed else { discard(bytes.count, nowMs: nowMs); return }
+        lastActivityMs = nowMs
+        if chunkedRequest { c.input.append(HTTP2RequestHead.chunkHeader(bytes.count)) }
+        c.input.append(bytes)
+        if chunkedRequest { c.input.append(StaticString("\r\n")) }
+        unconsumed += bytes.count
+        if session != nil { c.streamInputArrived() }
+    }
+
+    /// Request body bytes no session takes any more (its exchange is over: an early answer, a refusal):
+    /// both windows open again, so that the client can finish sending (curl, for one, reports an error
+    /// when a reset stops its upload, even after a complete response); past `discardLimit`, once the
+    /// response's END_STREAM is out, RST_STREAM(NO_ERROR) asks it to stop (RFC 9113 §8.1).
+    private func discard(_ count: Int, nowMs: Int64) {
+        lastActivityMs = nowMs
+        owner.consume(streamID: id, count: count)
+        discarded += count
+        if discarded > Self.discardLimit && responseEndSent { stopUpload() }
+    }
+
+    /// The response's END_STREAM went out while the request body is still open.
+    func responseEndedEarly() {
+        responseEndSent = true
+        lastActivityMs = owner.worker.loop.monotonicMilliseconds   // a second's grace from here (`uploadStalled`)
+        // The exchange is over: the session need not wait for (or forward) the rest of the body.
+        if let c = connection, !sessionClosed { c.streamFailed("response complete before the request body") }
+        if discarded > Self.discardLimit { stopUpload() }
+    }
+
+    /// Whether the response ended early and the client sent nothing more for `ms`: a client that
+    /// stops its upload but never ends the request (curl 7.88 does) is then told to stop for good.
+    func uploadStalled(nowMs: Int64, ms: Int64) -> Bool {
+        responseEndSent && !uploadStopped && nowMs - lastActivityMs > ms
+    }
+
+    func stopUpload() {
+        guard !uploadStopped else { return }
+        uploadStopped = true
+        owner.reset(streamID: id, errorCode: 0x0)   // NO_ERROR
+    }
+
+    /// The request body ended (END_STREAM on DATA, or on the trailers' HEADERS).
+    func requestEnded() {
+        guard let c = connection, !sessionClosed, chunkedRequest else { return }
+        c.input.append(HTTP2RequestHead.lastChunk(trailers: requestTrailers))
+        if session != nil { c.streamInputArrived() }
+    }
+
+    /// The client reset the stream (or the connection ended): the session's exchange is cut off.
+    func cancel() {
+        owner.consumeConnection(unconsumed)
+        unconsumed = 0
+        if let c = connection, !sessionClosed { c.streamFailed("stream reset by the client") }
+        session = nil
+        connection = nil
+    }
+
+    // MARK: - StreamEndpoint
+
+    func streamOutputGrew(_ connection: Connection) { owner.markDirty(self) }
+
+    func streamReadingChanged(_ connection: Connection) {
+        if connection.isReading && !connection.input.isEmpty { owner.markDirty(self) }
+    }
+
+    func streamInputTaken(_ connection: Connection, count: Int) {
+        let credit = min(count, unconsumed)
+        guard credit > 0 else { return }
+        unconsumed -= credit
+        owner.consume(streamID: id, count: credit)
+    }
+
+    func streamClosed(_ connection: Connection, flushed: Bool) {
+        sessionClosed = true
+        session = nil
+        if !flushed { connection.output.drainAll() }
+        owner.consume(streamID: id, count: unconsumed)   // the stream's window too: see `discard`
+        unconsumed = 0
+        owner.markDirty(self)
+    }
+
+    // MARK: - Response
+
+    /// Moves what the session wrote on: response heads to nghttp2, body bytes into `pending`.
+    /// Also feeds the session input it holds while it reads again. Called once per loop pass for a
+    /// stream whose connection changed.
+    func translate(nowMs: Int64) {
+        guard let c = connection else { return }
+        if !sessionClosed, c.isReading, !c.input.isEmpty, session != nil { c.streamInputArrived() }
+        let output = c.output
+        let before = output.count
+        if before > 0 { lastActivityMs = nowMs }
+        reading: while true {
+            switch state {
+            case .head:
+                guard !output.isEmpty else { break reading }
+                let parsed = output.withContiguousPrefix(64 * 1024) {
+                    ResponseHeadParser.parse($0, requestWasHEAD: requestWasHEAD, limits: ParserLimits())
+                }
+                switch parsed {
+                case .needMore:
+                    break reading
+                case .error:
+                    fail()
+                    break reading
+                case .complete(let head, let consumed):
+                    output.drain(consumed)
+                    submit(head)
+                }
+            case .body:
+                moveBody(from: output)
+                break reading
+            case .done:
+                output.drainAll()
+                break reading
+            }
+        }
+        if sessionClosed && output.isEmpty {
+            switch state {
+            case .head: fail()
+            case .body where !bodyEnded:
+                if reader.endOfStream() { bodyEnded = true } else { fail() }
+            default: break
+            }
+            if bodyEnded, waitingForBody { waitingForBody = false; owner.resumeBody(streamID: id) }
+        }
+        if !sessionClosed { c.streamOutputTaken(before: before) }
+    }
+
+    private func submit(_ head: ResponseHead) {
+        let fields = HTTP2ResponseFields(head)
+        if head.isInterim {
+            owner.submitHead(streamID: id, status: head.status, fields: fields, final: false, hasBody: false)
+            return
+        }
+        reader = BodyReader(head.framing)
+        let hasBody = !reader.isComplete
+        responseStarted = true
+        owner.submitHead(streamID: id, status: head.status, fields: fields, final: true, hasBody: hasBody)
+        state = hasBody ? .body : .done
+    }
+
+    private func moveBody(from output: Buffer) {
+        let target = pending.buffer
+        while target.count < Self.pendingLimit, !output.isEmpty, !reader.isComplete {
+            let step = reader.next(available: output.count) { limit, body in output.withContiguousPrefix(limit, body) }
+            switch step {
+            case .data(let n):
+                output.move(n, to: target)
+            case .framing(let n):
+                if reader.isComplete {
+                    let fields = output.withContiguousPrefix(n) { HTTP2ResponseFields(lastChunk: $0) }
+                    if !fields.fields.isEmpty { trailers = fields }
+                }
+                output.drain(n)
+            case .needMore:
+                return finishMove()
+            case .error:
+                fail()
+                return
+            }
+        }
+        finishMove()
+    }
+
+    private func finishMove() {
+        if reader.isComplete { bodyEnded = true }
+        if waitingForBody && (!pending.buffer.isEmpty || bodyEnded) {
+            waitingForBody = false
+            owner.resumeBody(streamID: id)
+        }
+    }
+
+    /// nghttp2 asks for the next DATA bytes (see `HTTP2SessionDelegate.http2Body`).
+    func nextBody(into buffer: UnsafeMutableRawBufferPointer) -> HTTP2BodyChunk {
+        let n = pending.buffer.take(into: buffer)
+        if n > 0 { blockedSinceNs = nil }
+        if pending.buffer.count < Self.pendingLimit / 2, let c = connection, !c.output.isEmpty { owner.markDirty(self) }
+        if pending.buffer.isEmpty && bodyEnded {
+            if let trailers { owner.submitTrailers(streamID: id, fields: trailers) }
+            state = .done
+            return .bytes(n, last: true, trailers: trailers != nil)
+        }
+        if n == 0 {
+            waitingForBody = true
+            return .later
+        }
+        return .bytes(n, last: false, trailers: false)
+    }
+
+    /// Answers the request here (refused before it reached a session).
+    private func answerLocally(status: Int, reason: String) {
+        var fields = HTTP2ResponseFields()
+        let text = Array("\(status) \(ReasonPhrase.for(status)): \(reason)\n".utf8)
+        fields.append(name: "content-type", value: Array("text/plain".utf8))
+        fields.append(name: "content-length", value: Array(String(text.count).utf8))
+        pending.buffer.append(text)
+        bodyEnded = true
+        sessionClosed = true
+        state = .body
+        responseStarted = true
+        owner.submitHead(streamID: id, status: status, fields: fields, final: true, hasBody: true)
+    }
+
+    /// The response cannot be completed: reset the stream (INTERNAL_ERROR), ending the session's exchange.
+    private func fail() {
+        state = .done
+        owner.reset(streamID: id, errorCode: 0x2)
+        if let c = connection, !sessionClosed { c.streamFailed("response could not be relayed over HTTP/2") }
+    }
+}

@@ -1,0 +1,121 @@
+/// Turns an HTTP/2 request's header list into the HTTP/1.1 request head Weir's session reads, so an
+/// HTTP/2 stream goes through the same parser, routing, decision and forwarding as an HTTP/1.1
+/// request (and the same header rules: the parser checks the head it is given).
+///
+/// nghttp2 has already enforced RFC 9113 §8.2-§8.3 on the list: lower-case names, valid characters,
+/// no connection-specific fields (Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding,
+/// Upgrade; TE other than "trailers"), pseudo-headers first, once each, the required ones present, a
+/// Content-Length matching the DATA. This type adds what remains for a gateway:
+/// * `:authority` and `Host` that disagree are refused (400); either one becomes the `Host` field;
+/// * the header list is bounded (`maxListBytes`, counted as RFC 9113 §6.5.2 does: 431);
+/// * CONNECT (and extended CONNECT) is not served over HTTP/2 (501);
+/// * `Cookie` fields split into crumbs (§8.2.3) are joined with "; ";
+/// * a body of unknown length is framed chunked, and the head says `Connection: close` (one exchange
+///   per stream: the session ends the stream when its response is out).
+public struct HTTP2RequestHead: Sendable {
+    /// A request refused before it reaches the session.
+    public struct Refusal: Error, Sendable, Equatable {
+        public var status: Int
+        public var reason: String
+    }
+
+    /// The bound on the header list (names + values + 32 per field).
+    public let maxListBytes: Int
+    private var method: [UInt8] = []
+    private var path: [UInt8] = []
+    private var authority: [UInt8]?
+    private var host: [UInt8]?
+    private var hasProtocol = false
+    private var hasContentLength = false
+    private var fields: [UInt8] = []
+    private var cookie: [UInt8] = []
+    private var listBytes = 0
+    private var refusal: Refusal?
+
+    public init(maxListBytes: Int) {
+        self.maxListBytes = maxListBytes
+        fields.reserveCapacity(512)
+    }
+
+    /// Adds one field of the request's header block (pseudo-headers included), in order.
+    public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        guard refusal == nil else { return }
+        listBytes += name.count + value.count + 32
+        guard listBytes <= maxListBytes else {
+            refusal = Refusal(status: 431, reason: "header list larger than \(maxListBytes) bytes")
+            return
+        }
+        if name.first == UInt8(ascii: ":") {
+            // :scheme is not carried: the session knows the listener's scheme.
+            if Self.equals(name, ":method") { method = Array(value) }
+            else if Self.equals(name, ":path") { path = Array(value) }
+            else if Self.equals(name, ":authority") { authority = Array(value) }
+            else if Self.equals(name, ":protocol") { hasProtocol = true }
+            return
+        }
+        if Self.equals(name, "host") { host = Array(value); return }
+        if Self.equals(name, "cookie") {
+            if !cookie.isEmpty { cookie += [UInt8(ascii: ";"), UInt8(ascii: " ")] }
+            cookie += value
+            return
+        }
+        if Self.equals(name, "content-length") { hasContentLength = true }
+        fields += name
+        fields += [UInt8(ascii: ":"), UInt8(ascii: " ")]
+        fields += value
+        fields += [13, 10]
+    }
+
+    /// The HTTP/1.1 head for the session, and whether the body that follows must be framed chunked
+    /// (`endStream`: the HEADERS frame ended the stream, no body follows). Throws a `Refusal`.
+    public func head(endStream: Bool) throws(Refusal) -> (bytes: [UInt8], chunkedBody: Bool) {
+        if let refusal { throw refusal }
+        if Self.equals(method, "CONNECT") || hasProtocol {
+            throw Refusal(status: 501, reason: "CONNECT is not served over HTTP/2")
+        }
+        if let authority, let host, !Self.sameHost(authority, host) {
+            throw Refusal(status: 400, reason: ":authority and Host disagree")
+        }
+        let chunked = !endStream && !hasContentLength
+        var out: [UInt8] = []
+        out.reserveCapacity(method.count + path.count + fields.count + cookie.count + 96)
+        out += method
+        out.append(UInt8(ascii: " "))
+        out += path
+        out += Array(" HTTP/1.1\r\n".utf8)
+        if let name = authority ?? host {
+            out += Array("Host: ".utf8)
+            out += name
+            out += [13, 10]
+        }
+        out += fields
+        if !cookie.isEmpty {
+            out += Array("Cookie: ".utf8)
+            out += cookie
+            out += [13, 10]
+        }
+        if chunked { out += Array("Transfer-Encoding: chunked\r\n".utf8) }
+        out += Array("Connection: close\r\n\r\n".utf8)
+        return (out, chunked)
+    }
+
+    /// The chunk framing before `count` body bytes of a chunked request body.
+    public static func chunkHeader(_ count: Int) -> [UInt8] {
+        Array(String(count, radix: 16).utf8) + [13, 10]
+    }
+
+    /// The end of a chunked request body: the last chunk and the trailer section `trailers`
+    /// ("name: value\r\n" lines, possibly empty).
+    public static func lastChunk(trailers: [UInt8]) -> [UInt8] {
+        Array("0\r\n".utf8) + trailers + [13, 10]
+    }
+
+    private static func equals(_ bytes: some Collection<UInt8>, _ text: StaticString) -> Bool {
+        bytes.count == text.utf8CodeUnitCount && zip(bytes, UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)).allSatisfy { $0 == $1 }
+    }
+
+    /// Host names compare case-insensitively (RFC 9110 §4.2.3); the port as written.
+    private static func sameHost(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { ASCII.lower($0) == ASCII.lower($1) }
+    }
+}

@@ -1,0 +1,61 @@
+/// The header fields of an HTTP/1.1 response head (or trailer section) as HTTP/2 sends them: names
+/// lower-cased (RFC 9113 §8.2.1), connection-specific and hop-by-hop fields left out (§8.2.2:
+/// Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade, TE, Trailer).
+public struct HTTP2ResponseFields: Sendable {
+    /// Names and values, back to back; `fields` index into it.
+    public private(set) var storage: [UInt8] = []
+    /// Per field: the name's and the value's range in `storage`.
+    public private(set) var fields: [(name: Range<Int>, value: Range<Int>)] = []
+
+    public init() {}
+
+    /// The fields of `head` (a parsed response head).
+    public init(_ head: ResponseHead) {
+        storage.reserveCapacity(head.bytes.count)
+        fields.reserveCapacity(head.fields.count)
+        head.bytes.withUnsafeBytes { bytes in
+            for f in head.fields { add(name: UnsafeRawBufferPointer(rebasing: bytes[f.name]), value: UnsafeRawBufferPointer(rebasing: bytes[f.value])) }
+        }
+    }
+
+    /// The fields of a chunked body's end as `BodyReader` steps over it ("0[;ext]\r\n", then
+    /// "name: value\r\n" lines, then "\r\n"). Lines that are not fields are skipped.
+    public init(lastChunk bytes: UnsafeRawBufferPointer) {
+        var lineStart = 0
+        var first = true
+        var i = 0
+        while i < bytes.count {
+            guard bytes[i] == 10 else { i += 1; continue }
+            var end = i
+            if end > lineStart && bytes[end - 1] == 13 { end -= 1 }
+            if !first, end > lineStart, let colon = (lineStart..<end).first(where: { bytes[$0] == UInt8(ascii: ":") }), colon > lineStart {
+                var v = colon + 1
+                while v < end && (bytes[v] == 32 || bytes[v] == 9) { v += 1 }
+                var e = end
+                while e > v && (bytes[e - 1] == 32 || bytes[e - 1] == 9) { e -= 1 }
+                add(name: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<colon]), value: UnsafeRawBufferPointer(rebasing: bytes[v..<e]))
+            }
+            first = false
+            i += 1
+            lineStart = i
+        }
+    }
+
+    /// Appends a field Weir adds itself (`name` lower case).
+    public mutating func append(name: StaticString, value: [UInt8]) {
+        let n = storage.count
+        storage.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        let v = storage.count
+        storage.append(contentsOf: value)
+        fields.append((n..<v, v..<storage.count))
+    }
+
+    private mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        guard !HopByHop.isHopByHop(name) else { return }
+        let n = storage.count
+        for b in name { storage.append(ASCII.lower(b)) }
+        let v = storage.count
+        storage.append(contentsOf: value)
+        fields.append((n..<v, v..<storage.count))
+    }
+}
