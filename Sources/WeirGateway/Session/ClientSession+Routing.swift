@@ -11,19 +11,25 @@ extension ClientSession {
     /// failed; another one is chosen (never a redirect), or `.noAlternative`.
     func route(retry: Bool) -> Routing {
         guard let head = machine.request else { return .reject(status: 500, reason: "no request", retryAfter: nil) }
+        // The new exchange's target is used as built: reading it back from `self.target` would copy
+        // it again (a retain and a release for each of its four slices).
+        let target: TargetParts
         if exchangeIsNew {
             // A new exchange (a queued one trying again keeps its data).
             exchangeIsNew = false
             adoptCurrentGeneration()
             snapshot = generation.snapshot
-            var target = TargetParts(head)
-            clientView.host = target.hostWithPort
-            if let peer = generation.peer { target = checkHop(head, target, peer) }
-            self.target = target
+            var parts = TargetParts(head)
+            clientView.host = parts.hostWithPort
+            if let peer = generation.peer { parts = checkHop(head, parts, peer) }
+            self.target = parts
+            target = parts
             excluded.removeAll(keepingCapacity: true)
             setCookie.removeAll()
+        } else {
+            guard let kept = self.target else { return .reject(status: 500, reason: "no request", retryAfter: nil) }
+            target = kept
         }
-        guard let target else { return .reject(status: 500, reason: "no request", retryAfter: nil) }
         if retry {
             if let failed = routedServer { excluded.append(failed) }
             guard case .forward(let next, let pin) = decide(head, target, mode: .proxy) else { return .noAlternative }
