@@ -771,9 +771,6 @@ extension Connection {
     /// Whether the handler reads input now (stream connections: the endpoint holds its bytes back meanwhile).
     public var isReading: Bool { reading }
 
-    /// Whether this is a stream connection.
-    public var isStreamConnection: Bool { isStream }
-
     /// Stream connections: bytes were appended to `input`; tells the handler while it is reading.
     public func streamInputArrived() {
         guard isStream, fd >= 0, reading, !input.isEmpty else { return }

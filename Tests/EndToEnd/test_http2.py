@@ -32,7 +32,7 @@ from hyperframe.frame import (DataFrame, GoAwayFrame, HeadersFrame, RstStreamFra
 from conftest import RawConn, Server, access_log_entries, curl, wait_until  # noqa: E402
 from stickyutil import BANKING, PIN, SECRET, pin_from, start_sticky_gateway, sticky_extra, token_parts  # noqa: E402
 from test_metrics import scrape, total  # noqa: E402
-from tlsutil import PKI, curl_tls_args, s_client, tls_table  # noqa: E402
+from tlsutil import listener_pki, curl_tls_args, s_client, tls_table  # noqa: E402
 
 NO_ERROR, PROTOCOL_ERROR = 0x0, 0x1
 SETTINGS_HEADER_TABLE_SIZE, SETTINGS_MAX_CONCURRENT_STREAMS = 0x1, 0x3
@@ -41,10 +41,7 @@ SETTINGS_MAX_FRAME_SIZE, SETTINGS_MAX_HEADER_LIST_SIZE = 0x5, 0x6
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    p = PKI(tmp_path_factory.mktemp("pki"))
-    p.weir = p.issue("weir", "weir.test", ["DNS:weir.test", "IP:127.0.0.1"])
-    p.other = p.issue("other", "other.test", ["DNS:other.test"])
-    return p
+    return listener_pki(tmp_path_factory.mktemp("pki"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 
 h2attack = pytest.importorskip("h2attack", reason="needs Python h2 (make test-deps)")
 from conftest import curl  # noqa: E402
-from tlsutil import PKI, curl_tls_args, tls_table  # noqa: E402
+from tlsutil import listener_pki, curl_tls_args, tls_table  # noqa: E402
 
 # Glitch threshold (default 1000) plus the concurrent streams (100) plus a batch in flight: the most requests
 # an attacker's flood may land on the backend before Weir cuts it off.
@@ -26,10 +26,7 @@ CPU_BUDGET = 6.0
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    p = PKI(tmp_path_factory.mktemp("pki"))
-    p.weir = p.issue("weir", "weir.test", ["DNS:weir.test", "IP:127.0.0.1"])
-    p.other = p.issue("other", "other.test", ["DNS:other.test"])
-    return p
+    return listener_pki(tmp_path_factory.mktemp("pki"))
 
 
 def cpu_seconds(pid: int) -> float:

@@ -256,6 +256,14 @@ def replace_file(path: Path, data: bytes):
     os.replace(tmp, path)
 
 
+def listener_pki(root: Path) -> PKI:
+    """A CA with the two leaves `tls_table` needs: weir.test (also 127.0.0.1) and other.test (an SNI one)."""
+    p = PKI(root)
+    p.weir = p.issue("weir", "weir.test", ["DNS:weir.test", "IP:127.0.0.1"])
+    p.other = p.issue("other", "other.test", ["DNS:other.test"])
+    return p
+
+
 def tls_table(pki, **extra) -> dict:
     """A [listener.tls] table: the PKI's weir.test certificate, other.test as an SNI certificate, and `extra`."""
     t = {"cert": str(pki.weir.cert), "key": str(pki.weir.key),

@@ -191,21 +191,20 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     }
 
     func submitHead(streamID: Int32, status: Int, fields: HTTP2ResponseFields, final: Bool, hasBody: Bool) {
-        fields.storage.withUnsafeBytes { storage in
-            let list = fields.fields.map {
-                HTTP2Field(name: UnsafeRawBufferPointer(rebasing: storage[$0.name]), value: UnsafeRawBufferPointer(rebasing: storage[$0.value]))
-            }
-            _ = session.submitHead(streamID: streamID, status: status, fields: list, final: final, hasBody: hasBody)
-        }
+        Self.withFieldList(fields) { _ = session.submitHead(streamID: streamID, status: status, fields: $0, final: final, hasBody: hasBody) }
         scheduleFlush()
     }
 
     func submitTrailers(streamID: Int32, fields: HTTP2ResponseFields) {
+        Self.withFieldList(fields) { session.submitTrailers(streamID: streamID, fields: $0) }
+    }
+
+    /// `fields` as the session's field list, valid during `body` (nghttp2 copies what it submits).
+    private static func withFieldList(_ fields: HTTP2ResponseFields, _ body: ([HTTP2Field]) -> Void) {
         fields.storage.withUnsafeBytes { storage in
-            let list = fields.fields.map {
+            body(fields.fields.map {
                 HTTP2Field(name: UnsafeRawBufferPointer(rebasing: storage[$0.name]), value: UnsafeRawBufferPointer(rebasing: storage[$0.value]))
-            }
-            session.submitTrailers(streamID: streamID, fields: list)
+            })
         }
     }
 
