@@ -221,21 +221,23 @@ public enum BeaconCodec {
             clipped.holding.append(address)
             room -= cost
         }
-        room -= 1   // the users count byte
-        for entry in beacon.users where clipped.users.count < maximumUserEntries && isText(entry.server, maximumIDBytes) {
-            let cost = 1 + entry.server.utf8.count + 4
-            if cost > room { break }
-            clipped.users.append(Beacon.UserCount(server: entry.server, count: min(max(entry.count, 0), maximumUserCount)))
-            room -= cost
-        }
-        room -= 1   // the inFlight count byte
-        for entry in beacon.inFlight where clipped.inFlight.count < maximumUserEntries && isText(entry.server, maximumIDBytes) {
-            let cost = 1 + entry.server.utf8.count + 4
-            if cost > room { break }
-            clipped.inFlight.append(Beacon.ServerCount(server: entry.server, count: min(max(entry.count, 0), maximumUserCount)))
-            room -= cost
-        }
+        clipped.users = clippedCounts(beacon.users, room: &room)
+        clipped.inFlight = clippedCounts(beacon.inFlight, room: &room)
         return clipped
+    }
+
+    /// The per-server counts (users, or requests in flight) that fit in `room` bytes after their
+    /// count byte, each clamped to 0...maximumUserCount; `room` is reduced by what they take.
+    private static func clippedCounts(_ entries: [Beacon.ServerCount], room: inout Int) -> [Beacon.ServerCount] {
+        room -= 1   // the list's count byte
+        var kept: [Beacon.ServerCount] = []
+        for entry in entries where kept.count < maximumUserEntries && isText(entry.server, maximumIDBytes) {
+            let cost = 1 + entry.server.utf8.count + 4
+            if cost > room { break }
+            kept.append(Beacon.ServerCount(server: entry.server, count: min(max(entry.count, 0), maximumUserCount)))
+            room -= cost
+        }
+        return kept
     }
 
     /// Encoded size in bytes, MAC included (for a beacon within the per-field limits).
