@@ -562,6 +562,52 @@ def test_access_log_line_per_stream_and_metrics(demo_backend, gateway, pki):
     assert total(samples, "weir_http2_streams_total") == 3
 
 
+def test_streams_in_turn_share_sessions_and_carry_nothing_over(demo_backend, gateway, pki):
+    """A stream's session (its lane) serves the connection's next streams: nothing of one exchange (fields,
+    body framing, a failure, HEAD) may reach the next."""
+    from conftest import free_port
+    backend = demo_backend("b1")
+    dead = Server("dead", f"127.0.0.1:{free_port()}")
+    gw = gateway({"p": [backend], "d": [dead]}, tls=tls_table(pki),
+                 routes=[{"name": "d", "pool": "d", "path": "/dead"}, {"name": "p", "pool": "p", "path": "/"}])
+
+    def echo(c, *args, **kwargs):
+        st = c.finish(c.request(*args, **kwargs))[0]
+        assert st.status == 200 and st.ended, vars(st)
+        return json.loads(bytes(st.data))
+
+    with h2tls(gw, pki) as c:
+        for round_ in range(3):
+            doc = echo(c, "/echo?a", method="POST", extra=[("x-first", "1"), ("content-length", "3")], body=b"abc")
+            assert doc["method"] == "POST" and doc["body_bytes"] == 3 and echo_headers(doc, "X-First") == ["1"], doc
+            doc = echo(c, "/echo?b")
+            assert doc["method"] == "GET" and doc["target"] == "/echo?b" and doc["body_bytes"] == 0, doc
+            assert not echo_headers(doc, "X-First") and not echo_headers(doc, "Content-Length"), doc["headers"]
+            assert not echo_headers(doc, "Transfer-Encoding"), doc["headers"]
+            # a body of unknown length (chunked towards the server), then a HEAD, then a GET with a body again
+            sid = c.request("/echo?c", method="POST", body=b"", end=False)
+            c.send(DataFrame(sid, b"12345").serialize())
+            d = DataFrame(sid, b"678")
+            d.flags.add("END_STREAM")
+            c.send(d.serialize())
+            st = c.finish(sid)[0]
+            assert st.status == 200 and json.loads(bytes(st.data))["body_bytes"] == 8, vars(st)
+            head = c.finish(c.request("/?size=5000", method="HEAD"))[0]
+            assert head.status == 200 and head.ended and not head.data, vars(head)
+            st = c.finish(c.request("/?size=5000"))[0]
+            assert st.status == 200 and len(st.data) == 5000, (st.status, len(st.data))
+            # a failed exchange, then a good one
+            st = c.finish(c.request("/dead"))[0]
+            assert st.status == 502, vars(st)
+            assert echo(c, "/echo?after")["target"] == "/echo?after"
+            # 20 streams at once take and give back sessions in any order: every answer is its own
+            sids = {c.request(f"/?body=r{round_}s{i}&delay={(i * 7) % 20}"): f"r{round_}s{i}" for i in range(20)}
+            for sid, want in sids.items():
+                st = c.finish(sid)[0]
+                assert st.status == 200 and bytes(st.data).decode() == want, (want, vars(st))
+        assert not c.goaways
+
+
 # --------------------------------------------------------------------------------------------
 # An early answer (RFC 9113 §8.1): the response is complete before the request body
 

@@ -19,7 +19,7 @@ private let get: [(String, String)] = [(":method", "GET"), (":scheme", "https"),
 @Suite struct HTTP2RequestHeadTests {
     @Test func pseudoHeadersBecomeTheRequestLineAndHost() throws {
         let h = try head(get + [("accept", "*/*")])
-        #expect(h.text == "GET /a?b=1 HTTP/1.1\r\nHost: weir.test\r\naccept: */*\r\nConnection: close\r\n\r\n")
+        #expect(h.text == "GET /a?b=1 HTTP/1.1\r\nHost: weir.test\r\naccept: */*\r\n\r\n")
         #expect(!h.chunked)
     }
 
@@ -30,7 +30,7 @@ private let get: [(String, String)] = [(":method", "GET"), (":scheme", "https"),
         guard case .complete(let request, let consumed) = parsed else { Issue.record("not parsed: \(parsed)"); return }
         #expect(consumed == bytes.count)
         #expect(request.value(of: "host").map(request.string) == "weir.test")
-        #expect(!request.keepAlive)
+        #expect(request.keepAlive)   // the lane's session stays for the next stream
     }
 
     @Test func aBodyOfUnknownLengthIsChunkedAndAKnownOneKeepsItsLength() throws {
@@ -43,6 +43,27 @@ private let get: [(String, String)] = [(":method", "GET"), (":scheme", "https"),
         #expect(!none.chunked && !none.text.contains("chunked"))
         #expect(HTTP2RequestHead.chunkHeader(255) == Array("ff\r\n".utf8))
         #expect(HTTP2RequestHead.lastChunk(trailers: Array("x-t: 1\r\n".utf8)) == Array("0\r\nx-t: 1\r\n\r\n".utf8))
+    }
+
+    @Test func aResetBuilderWritesTheNextHeadAsAFreshOneWould() throws {
+        func add(_ b: inout HTTP2RequestHead, _ fields: [(String, String)]) {
+            for (name, value) in fields {
+                let n = Array(name.utf8), v = Array(value.utf8)
+                n.withUnsafeBytes { nb in v.withUnsafeBytes { vb in b.add(name: nb, value: vb) } }
+            }
+        }
+        var builder = HTTP2RequestHead(maxListBytes: 200)
+        add(&builder, [(":method", "HEAD"), (":authority", "a.test"), (":path", "/x"), ("cookie", "a=1"),
+                       ("x-big", String(repeating: "b", count: 150))])
+        #expect(throws: HTTP2RequestHead.Refusal.self) { _ = try builder.head(endStream: true) }
+        #expect(builder.isHEAD)
+        builder.reset()
+        add(&builder, [(":method", "POST"), (":path", "/y"), ("host", "h.test"), ("accept", "*/*")])
+        var out = Array("left over".utf8)
+        let chunked = try builder.head(endStream: false, into: &out)
+        #expect(chunked && !builder.isHEAD)
+        #expect(String(decoding: out, as: UTF8.self)
+                == "POST /y HTTP/1.1\r\nHost: h.test\r\naccept: */*\r\nTransfer-Encoding: chunked\r\n\r\n")
     }
 
     @Test func authorityAndHostMustAgree() throws {

@@ -16,6 +16,8 @@ Scenarios:
   1m         1 MiB body, one keep-alive connection
   post       POST with a 1 KiB Content-Length body, 6-byte answer, keep-alive
   close      6-byte body, a new connection per request
+  h2-1       6-byte body over HTTP/2 with prior knowledge (h2load, one connection, one stream at a time)
+  h2-100     the same with 100 concurrent streams on the connection
 """
 from __future__ import annotations
 
@@ -38,6 +40,9 @@ SCENARIOS = {
     "1m": dict(path="/1m", keepalive=True, body=b""),
     "post": dict(path="/small", keepalive=True, body=b"x" * 1024),
     "close": dict(path="/small", keepalive=False, body=b""),
+    # HTTP/2 (h2c, so that TLS, which costs every proxy the same, stays out of the figure).
+    "h2-1": dict(path="/small", keepalive=True, body=b"", h2_streams=1),
+    "h2-100": dict(path="/small", keepalive=True, body=b"", h2_streams=100),
 }
 
 
@@ -100,6 +105,7 @@ state_dir = "{tmp}/state-{name}"
 [[listener]]
 name = "public"
 address = "{HOST}:{port}"
+h2c = true
 
 [admin]
 address = "off"
@@ -155,6 +161,13 @@ def read_response(sock: socket.socket, buf: bytearray) -> None:
 
 
 def drive(port: int, s: dict, count: int) -> None:
+    if "h2_streams" in s:
+        # One connection (below http2_max_requests), every response checked by h2load.
+        out = subprocess.run(["h2load", "-n", str(count), "-c", "1", "-m", str(s["h2_streams"]),
+                              f"http://{HOST}:{port}{s['path']}"], capture_output=True, text=True, timeout=600)
+        if f"{count} succeeded" not in out.stdout or "status codes: " + str(count) + " 2xx" not in out.stdout:
+            raise RuntimeError(f"h2load did not complete {count} requests:\n{out.stdout[-800:]}")
+        return
     req = request_bytes(s)
     if s["keepalive"]:
         with socket.create_connection((HOST, port), timeout=30) as sock:

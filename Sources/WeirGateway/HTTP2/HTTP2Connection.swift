@@ -26,6 +26,12 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     private var listenerIndex: Int
     private var session: HTTP2ServerSession!
     private var streams: [Int32: HTTP2Stream] = [:]
+    /// Lanes waiting for their next stream, the one given back last at the end (see HTTP2Lane).
+    private var idleLanes: [HTTP2Lane] = []
+    /// Builds the head of the header block being received (one at a time on a connection), and
+    /// the buffer it is written through.
+    private var requestHead: HTTP2RequestHead
+    private var headScratch: [UInt8] = []
     /// Streams whose head arrived in the input being processed: started once it is all processed.
     private var toStart: [HTTP2Stream] = []
     /// Streams whose session side changed: translated at the next flush.
@@ -54,6 +60,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         self.listenerIndex = listenerIndex
         self.slot = slot
         limits = generation.configuration.listeners[listenerIndex].http2Limits
+        requestHead = HTTP2RequestHead(maxListBytes: limits.maxHeaderListSize)
         idleSinceMs = worker.loop.monotonicMilliseconds
         glitches = HTTP2Guard(limits: HTTP2GuardLimits(generation.configuration.http2Guard), now: Self.nowNs())
         let settings = HTTP2SessionSettings(maxConcurrentStreams: limits.maxConcurrentStreams,
@@ -101,6 +108,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         streams.removeAll()
         toStart.removeAll()
         dirty.removeAll()
+        closeIdleLanes()
         flushTimer.cancel()
         sweepTimer.cancel()
         // Lingering: a GOAWAY after an error must not be lost to the reset unread input would cause.
@@ -113,6 +121,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         guard !closed, !goingAway else { return }
         goingAway = true
         session.goAway(graceful: true)
+        closeIdleLanes()   // no new stream comes
         scheduleFlush()
     }
 
@@ -168,6 +177,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         for stream in streams.values { stream.cancel() }
         streams.removeAll()
         toStart.removeAll()
+        closeIdleLanes()
         client.setReading(false)
         scheduleFlush()
     }
@@ -218,6 +228,37 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         scheduleFlush()
     }
 
+    // MARK: - Lanes
+
+    /// The lane for a new stream: the idle one given back last, or a new one.
+    private func acquireLane() -> HTTP2Lane {
+        idleLanes.popLast() ?? HTTP2Lane(owner: self, client: client)
+    }
+
+    /// A stream's exchange is over: its lane waits for the next stream (at most as many as
+    /// streams may run at once), unless no stream comes any more.
+    func releaseLane(_ lane: HTTP2Lane) {
+        guard !closed, !goingAway, !calming, idleLanes.count < limits.maxConcurrentStreams else { lane.close(); return }
+        lane.idleSinceMs = worker.loop.monotonicMilliseconds
+        idleLanes.append(lane)
+    }
+
+    /// The session of an idle lane closed (its idle timer, a drain).
+    func laneClosed(_ lane: HTTP2Lane) {
+        if let i = idleLanes.firstIndex(where: { $0 === lane }) { idleLanes.remove(at: i) }
+    }
+
+    private func closeIdleLanes(idleForMs: Int64? = nil) {
+        let now = worker.loop.monotonicMilliseconds
+        let closing = idleForMs.map { ms in idleLanes.filter { now - $0.idleSinceMs > ms } } ?? idleLanes
+        guard !closing.isEmpty else { return }
+        idleLanes.removeAll { lane in closing.contains { $0 === lane } }
+        for lane in closing { lane.close() }
+    }
+
+    /// Idle lanes unused this long are closed (the burst that needed them is over).
+    static let laneIdleMs: Int64 = 5_000
+
     // MARK: - Streams
 
     private func startReadyStreams() {
@@ -226,11 +267,13 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         toStart.removeAll(keepingCapacity: true)
         adoptCurrentGeneration()
         for stream in ready where streams[stream.id] === stream {
-            guard let connection = stream.connection else { continue }
-            let session = ClientSession(worker: worker, generation: generation, client: connection,
-                                        listenerIndex: listenerIndex, slot: slot, http2Stream: true)
+            guard let lane = stream.lane else { continue }
+            if lane.session == nil {
+                lane.session = ClientSession(worker: worker, generation: generation, client: lane.connection,
+                                             listenerIndex: listenerIndex, slot: slot, http2Stream: true)
+            }
             worker.stats.http2Streams.wrappingIncrement(ordering: .relaxed)
-            stream.start(session)
+            stream.start()
         }
     }
 
@@ -259,6 +302,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         if streams.isEmpty {
             if now - idleSinceMs > generation.settings.clientIdleMs { goAway() }
         }
+        closeIdleLanes(idleForMs: Self.laneIdleMs)
         scheduleFlush()
     }
 
@@ -295,15 +339,16 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
 
     func http2BeginHeaders(streamID: Int32, isRequest: Bool) {
         guard isRequest else { streams[streamID]?.beginTrailers(); return }
-        let stream = HTTP2Stream(id: streamID, owner: self, maxHeaderListBytes: limits.maxHeaderListSize,
-                                 nowMs: worker.loop.monotonicMilliseconds)
+        requestHead.reset()
+        let stream = HTTP2Stream(id: streamID, owner: self, nowMs: worker.loop.monotonicMilliseconds)
         streams[streamID] = stream
         streamsOpened += 1
         if streamsOpened >= limits.maxRequests { goAway() }
     }
 
     func http2Header(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        streams[streamID]?.addField(name: name, value: value)
+        guard let stream = streams[streamID] else { return }
+        if stream.inTrailers { stream.addTrailer(name: name, value: value) } else { requestHead.add(name: name, value: value) }
     }
 
     func http2HeadersComplete(streamID: Int32, endStream: Bool) {
@@ -312,7 +357,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
             stream.requestEnded()
             return
         }
-        if stream.headComplete(endStream: endStream, loop: worker.loop, client: client) {
+        if stream.headComplete(requestHead, endStream: endStream, scratch: &headScratch, lane: acquireLane) {
             toStart.append(stream)
         }
         scheduleFlush()

@@ -2,23 +2,28 @@ import WeirHTTP
 import WeirIO
 
 /// One HTTP/2 request stream, carried into an ordinary `ClientSession` through a stream connection
-/// (`Connection.stream`): the request's header list becomes an HTTP/1.1 head (HTTP2RequestHead)
-/// and its DATA the body, so routing, the decision, stickiness, redirect and forwarding are the
-/// HTTP/1.1 path unchanged; the HTTP/1.1 response the session writes is read back (head, body,
-/// trailers) and handed to nghttp2 as HEADERS and DATA.
+/// (`Connection.stream`) of an `HTTP2Lane`: the request's header list becomes an HTTP/1.1 head
+/// (HTTP2RequestHead) and its DATA the body, so routing, the decision, stickiness, redirect and
+/// forwarding are the HTTP/1.1 path unchanged; the HTTP/1.1 response the session writes is read
+/// back (head, body, trailers) and handed to nghttp2 as HEADERS and DATA. Once the exchange is
+/// over the lane goes back to the HTTP/2 connection for its next stream (`releaseLaneIfDone`).
 ///
 /// Flow control follows the bytes: the client's windows open only as the session takes request
 /// bytes on (`streamInputTaken`), and response bytes leave the session's output only as nghttp2
 /// sends them (`pendingLimit` at most wait in between), so a slow client stops the server's
 /// connection through the session's usual backpressure.
-final class HTTP2Stream: StreamEndpoint {
+final class HTTP2Stream {
     let id: Int32
     unowned let owner: HTTP2Connection
-    private(set) var request: HTTP2RequestHead
-    /// The session's side of the stream; nil until the head is complete, and for a refused request.
-    private(set) var connection: Connection?
-    /// The session serving the exchange, from `start` until it closes its connection.
-    private var session: ClientSession?
+    /// The lane serving the exchange: from the complete head until the exchange is over, the
+    /// stream ends or the session closes. nil for a refused request.
+    private(set) var lane: HTTP2Lane?
+    /// The session's side of the stream (the lane's connection).
+    var connection: Connection? { lane?.connection }
+    /// `start` was called: the session reads what is appended to its input.
+    private var started = false
+    /// The whole request (head and body) was appended to the session's input.
+    private var requestComplete = false
     private var chunkedRequest = false
     private var requestTrailers: [UInt8] = []
     private(set) var inTrailers = false
@@ -59,40 +64,37 @@ final class HTTP2Stream: StreamEndpoint {
     /// Response bytes held here at most; the rest waits in the session's output.
     static let pendingLimit = 64 * 1024
 
-    init(id: Int32, owner: HTTP2Connection, maxHeaderListBytes: Int, nowMs: Int64) {
+    init(id: Int32, owner: HTTP2Connection, nowMs: Int64) {
         self.id = id
         self.owner = owner
-        request = HTTP2RequestHead(maxListBytes: maxHeaderListBytes)
         lastActivityMs = nowMs
     }
 
     // MARK: - Request
 
-    /// A field of the request's header block, or of its trailer section after `beginTrailers`.
-    func addField(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        if inTrailers {
-            requestTrailers += name
-            requestTrailers += [UInt8(ascii: ":"), UInt8(ascii: " ")]
-            requestTrailers += value
-            requestTrailers += [13, 10]
-        } else {
-            request.add(name: name, value: value)
-        }
+    /// A field of the request's trailer section (after `beginTrailers`).
+    func addTrailer(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        requestTrailers += name
+        requestTrailers += [UInt8(ascii: ":"), UInt8(ascii: " ")]
+        requestTrailers += value
+        requestTrailers += [13, 10]
     }
 
     func beginTrailers() { inTrailers = true }
 
-    /// The request's header block is complete: makes the session's connection and gives it the
-    /// head. Returns false when the request was refused (answered here; nothing to start).
-    func headComplete(endStream: Bool, loop: EventLoop, client: Connection) -> Bool {
+    /// The request's header block, collected in `request`, is complete: takes a lane (`acquire`:
+    /// an idle one or a new one) and gives its session the head (written through `scratch`).
+    /// Returns false when the request was refused (answered here; nothing to start).
+    func headComplete(_ request: HTTP2RequestHead, endStream: Bool, scratch: inout [UInt8],
+                      lane acquire: () -> HTTP2Lane) -> Bool {
         do {
-            let (bytes, chunked) = try request.head(endStream: endStream)
-            chunkedRequest = chunked
-            requestWasHEAD = bytes.starts(with: Array("HEAD ".utf8))
-            let c = Connection.stream(loop: loop, peer: client.peer, local: client.localAddress, secure: client.isTLS,
-                                      tlsVersion: client.tlsVersionName, endpoint: self)
-            bytes.withUnsafeBytes { c.input.append($0) }
-            connection = c
+            chunkedRequest = try request.head(endStream: endStream, into: &scratch)
+            requestComplete = endStream
+            requestWasHEAD = request.isHEAD
+            let lane = acquire()
+            lane.stream = self
+            scratch.withUnsafeBytes { lane.connection.input.append($0) }
+            self.lane = lane
             return true
         } catch {
             answerLocally(status: error.status, reason: error.reason)
@@ -100,10 +102,10 @@ final class HTTP2Stream: StreamEndpoint {
         }
     }
 
-    /// Starts the session (after the input that carried the head was processed: a stream the client
-    /// reset meanwhile never reaches a server).
-    func start(_ session: ClientSession) {
-        self.session = session
+    /// Starts the exchange on the lane's session (after the input that carried the head was
+    /// processed: a stream the client reset meanwhile never reaches a server).
+    func start() {
+        started = true
         connection?.streamInputArrived()
     }
 
@@ -115,7 +117,7 @@ final class HTTP2Stream: StreamEndpoint {
         c.input.append(bytes)
         if chunkedRequest { c.input.append(StaticString("\r\n")) }
         unconsumed += bytes.count
-        if session != nil { c.streamInputArrived() }
+        if started { c.streamInputArrived() }
     }
 
     /// Request body bytes no session takes any more (its exchange is over: an early answer, a refusal):
@@ -152,9 +154,10 @@ final class HTTP2Stream: StreamEndpoint {
 
     /// The request body ended (END_STREAM on DATA, or on the trailers' HEADERS).
     func requestEnded() {
+        requestComplete = true
         guard let c = connection, !sessionClosed, chunkedRequest else { return }
         c.input.append(HTTP2RequestHead.lastChunk(trailers: requestTrailers))
-        if session != nil { c.streamInputArrived() }
+        if started { c.streamInputArrived() }
     }
 
     /// The client reset the stream (or the connection ended): the session's exchange is cut off.
@@ -162,11 +165,20 @@ final class HTTP2Stream: StreamEndpoint {
         owner.consumeConnection(unconsumed)
         unconsumed = 0
         if let c = connection, !sessionClosed { c.streamFailed("stream reset by the client") }
-        session = nil
-        connection = nil
+        lane?.stream = nil
+        lane = nil
     }
 
-    // MARK: - StreamEndpoint
+    /// The exchange is over and the lane is fit for another stream: it goes back to the connection
+    /// (what is left of the response waits in `pending`).
+    private func releaseLaneIfDone() {
+        guard requestComplete, state == .done || bodyEnded, let lane, lane.isReusable else { return }
+        lane.stream = nil
+        self.lane = nil
+        owner.releaseLane(lane)
+    }
+
+    // MARK: - What the session does (through the lane)
 
     func streamOutputGrew(_ connection: Connection) { owner.markDirty(self) }
 
@@ -183,7 +195,6 @@ final class HTTP2Stream: StreamEndpoint {
 
     func streamClosed(_ connection: Connection, flushed: Bool) {
         sessionClosed = true
-        session = nil
         if !flushed { connection.output.drainAll() }
         owner.consume(streamID: id, count: unconsumed)   // the stream's window too: see `discard`
         unconsumed = 0
@@ -197,7 +208,7 @@ final class HTTP2Stream: StreamEndpoint {
     /// stream whose connection changed.
     func translate(nowMs: Int64) {
         guard let c = connection else { return }
-        if !sessionClosed, c.isReading, !c.input.isEmpty, session != nil { c.streamInputArrived() }
+        if !sessionClosed, c.isReading, !c.input.isEmpty, started { c.streamInputArrived() }
         let output = c.output
         let before = output.count
         if before > 0 { lastActivityMs = nowMs }
@@ -235,7 +246,10 @@ final class HTTP2Stream: StreamEndpoint {
             }
             if bodyEnded, waitingForBody { waitingForBody = false; owner.resumeBody(streamID: id) }
         }
-        if !sessionClosed { c.streamOutputTaken(before: before) }
+        if !sessionClosed {
+            c.streamOutputTaken(before: before)
+            releaseLaneIfDone()
+        }
     }
 
     private func submit(_ head: ResponseHead) {

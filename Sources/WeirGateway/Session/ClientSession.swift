@@ -172,6 +172,9 @@ final class ClientSession: ConnectionHandler {
     /// Ends an idle keep-alive session at once (drain); an active one finishes its exchange first.
     func closeIfIdle() { handle(.drain) }
 
+    /// Whether the session is kept alive between exchanges (see `SessionMachine.awaitsNextRequest`).
+    var awaitsNextRequest: Bool { !running && machine.awaitsNextRequest }
+
     private func feedClient() {
         let input = client.input
         guard !input.isEmpty, !machine.isClosed else { return }

@@ -203,6 +203,9 @@ struct SessionMachine {
 
     var isClosed: Bool { if case .closed = phase { return true } else { return false } }
 
+    /// Kept alive between exchanges: the last one is over and no byte of the next head has come.
+    var awaitsNextRequest: Bool { if case .awaitingHead(true, false) = phase { return true } else { return false } }
+
     // MARK: - Events
 
     /// Handles one event, appending actions to `actions`. The machine reads no clock: every time

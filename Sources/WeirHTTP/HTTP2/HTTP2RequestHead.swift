@@ -10,8 +10,14 @@
 /// * the header list is bounded (`maxListBytes`, counted as RFC 9113 §6.5.2 does: 431);
 /// * CONNECT (and extended CONNECT) is not served over HTTP/2 (501);
 /// * `Cookie` fields split into crumbs (§8.2.3) are joined with "; ";
-/// * a body of unknown length is framed chunked, and the head says `Connection: close` (one exchange
-///   per stream: the session ends the stream when its response is out).
+/// * a body of unknown length is framed chunked.
+///
+/// The head carries no `Connection` field: the session keeps its connection (an `HTTP2Lane`) alive
+/// for the next stream, as for an HTTP/1.1 keep-alive client.
+///
+/// HEADERS and CONTINUATION of one block are never interleaved with another stream's frames (RFC
+/// 9113 §4.3), so an HTTP/2 connection builds every request head with one builder (`reset` between
+/// them), which keeps its buffers.
 public struct HTTP2RequestHead: Sendable {
     /// A request refused before it reaches the session.
     public struct Refusal: Error, Sendable, Equatable {
@@ -23,8 +29,10 @@ public struct HTTP2RequestHead: Sendable {
     public let maxListBytes: Int
     private var method: [UInt8] = []
     private var path: [UInt8] = []
-    private var authority: [UInt8]?
-    private var host: [UInt8]?
+    private var authority: [UInt8] = []
+    private var host: [UInt8] = []
+    private var hasAuthority = false
+    private var hasHost = false
     private var hasProtocol = false
     private var hasContentLength = false
     private var fields: [UInt8] = []
@@ -37,6 +45,25 @@ public struct HTTP2RequestHead: Sendable {
         fields.reserveCapacity(512)
     }
 
+    /// Forgets the last head, keeping the buffers, for the next header block.
+    public mutating func reset() {
+        method.removeAll(keepingCapacity: true)
+        path.removeAll(keepingCapacity: true)
+        authority.removeAll(keepingCapacity: true)
+        host.removeAll(keepingCapacity: true)
+        fields.removeAll(keepingCapacity: true)
+        cookie.removeAll(keepingCapacity: true)
+        hasAuthority = false
+        hasHost = false
+        hasProtocol = false
+        hasContentLength = false
+        listBytes = 0
+        refusal = nil
+    }
+
+    /// Whether the request's method is HEAD (its response has no body whatever its head says).
+    public var isHEAD: Bool { Self.equals(method, "HEAD") }
+
     /// Adds one field of the request's header block (pseudo-headers included), in order.
     public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         guard refusal == nil else { return }
@@ -47,56 +74,68 @@ public struct HTTP2RequestHead: Sendable {
         }
         if name.first == UInt8(ascii: ":") {
             // :scheme is not carried: the session knows the listener's scheme.
-            if Self.equals(name, ":method") { method = Array(value) }
-            else if Self.equals(name, ":path") { path = Array(value) }
-            else if Self.equals(name, ":authority") { authority = Array(value) }
+            if Self.equals(name, ":method") { method.append(contentsOf: value) }
+            else if Self.equals(name, ":path") { path.append(contentsOf: value) }
+            else if Self.equals(name, ":authority") { hasAuthority = true; authority.append(contentsOf: value) }
             else if Self.equals(name, ":protocol") { hasProtocol = true }
             return
         }
-        if Self.equals(name, "host") { host = Array(value); return }
+        if Self.equals(name, "host") { hasHost = true; host.removeAll(keepingCapacity: true); host.append(contentsOf: value); return }
         if Self.equals(name, "cookie") {
-            if !cookie.isEmpty { cookie += [UInt8(ascii: ";"), UInt8(ascii: " ")] }
-            cookie += value
+            if !cookie.isEmpty { Self.append("; ", to: &cookie) }
+            cookie.append(contentsOf: value)
             return
         }
         if Self.equals(name, "content-length") { hasContentLength = true }
-        fields += name
-        fields += [UInt8(ascii: ":"), UInt8(ascii: " ")]
-        fields += value
-        fields += [13, 10]
+        fields.append(contentsOf: name)
+        Self.append(": ", to: &fields)
+        fields.append(contentsOf: value)
+        Self.append("\r\n", to: &fields)
     }
 
-    /// The HTTP/1.1 head for the session, and whether the body that follows must be framed chunked
-    /// (`endStream`: the HEADERS frame ended the stream, no body follows). Throws a `Refusal`.
-    public func head(endStream: Bool) throws(Refusal) -> (bytes: [UInt8], chunkedBody: Bool) {
+    /// Writes the HTTP/1.1 head for the session into `out` (emptied first), and returns whether the
+    /// body that follows must be framed chunked (`endStream`: the HEADERS frame ended the stream, no
+    /// body follows). Throws a `Refusal`.
+    public func head(endStream: Bool, into out: inout [UInt8]) throws(Refusal) -> Bool {
         if let refusal { throw refusal }
         if Self.equals(method, "CONNECT") || hasProtocol {
             throw Refusal(status: 501, reason: "CONNECT is not served over HTTP/2")
         }
-        if let authority, let host, !Self.sameHost(authority, host) {
+        if hasAuthority, hasHost, !Self.sameHost(authority, host) {
             throw Refusal(status: 400, reason: ":authority and Host disagree")
         }
         let chunked = !endStream && !hasContentLength
-        var out: [UInt8] = []
+        out.removeAll(keepingCapacity: true)
         out.reserveCapacity(method.count + path.count + fields.count + cookie.count + 96)
         out += method
         out.append(UInt8(ascii: " "))
         out += path
-        out += Array(" HTTP/1.1\r\n".utf8)
-        if let name = authority ?? host {
-            out += Array("Host: ".utf8)
-            out += name
-            out += [13, 10]
+        Self.append(" HTTP/1.1\r\n", to: &out)
+        if hasAuthority || hasHost {
+            Self.append("Host: ", to: &out)
+            out += hasAuthority ? authority : host
+            Self.append("\r\n", to: &out)
         }
         out += fields
         if !cookie.isEmpty {
-            out += Array("Cookie: ".utf8)
+            Self.append("Cookie: ", to: &out)
             out += cookie
-            out += [13, 10]
+            Self.append("\r\n", to: &out)
         }
-        if chunked { out += Array("Transfer-Encoding: chunked\r\n".utf8) }
-        out += Array("Connection: close\r\n\r\n".utf8)
+        if chunked { Self.append("Transfer-Encoding: chunked\r\n", to: &out) }
+        Self.append("\r\n", to: &out)
+        return chunked
+    }
+
+    /// The head as `head(endStream:into:)` writes it, in a new array (for tests).
+    public func head(endStream: Bool) throws(Refusal) -> (bytes: [UInt8], chunkedBody: Bool) {
+        var out: [UInt8] = []
+        let chunked = try head(endStream: endStream, into: &out)
         return (out, chunked)
+    }
+
+    private static func append(_ text: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     /// The chunk framing before `count` body bytes of a chunked request body.
