@@ -104,13 +104,49 @@ private let get: [(String, String)] = [(":method", "GET"), (":scheme", "https"),
         f.fields.map { String(decoding: f.storage[$0.name], as: UTF8.self) + "=" + String(decoding: f.storage[$0.value], as: UTF8.self) }
     }
 
-    @Test func namesAreLowerCasedAndConnectionSpecificFieldsDropped() {
-        let text = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
-            + "Transfer-Encoding: chunked\r\nX-Served-By: b1\r\nUpgrade: h2c\r\n\r\n"
+    /// What `SessionResponseHead.read` makes of `text`, with the fields as "name=value".
+    private func read(_ text: String, head: Bool = false) -> (status: Int, fields: [String], framing: BodyFraming, consumed: Int)? {
         let bytes = Array(text.utf8)
-        let parsed = bytes.withUnsafeBytes { ResponseHeadParser.parse($0, requestWasHEAD: false, limits: ParserLimits()) }
-        guard case .complete(let response, _) = parsed else { Issue.record("not parsed"); return }
-        #expect(fields(HTTP2ResponseFields(response)) == ["content-type=text/plain", "x-served-by=b1"])
+        guard case .complete(let status, let f, let framing, let consumed) =
+                bytes.withUnsafeBytes({ SessionResponseHead.read($0, requestWasHEAD: head) }) else { return nil }
+        return (status, fields(f), framing, consumed)
+    }
+
+    @Test func namesAreLowerCasedAndConnectionSpecificFieldsDropped() {
+        let text = "HTTP/1.1 200 OK\r\nContent-Type:  text/plain \r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+            + "Transfer-Encoding: chunked\r\nX-Served-By:b1\r\nUpgrade: h2c\r\n\r\nbody"
+        let r = read(text)
+        #expect(r?.status == 200 && r?.fields == ["content-type=text/plain", "x-served-by=b1"])
+        #expect(r?.framing == .chunked && r?.consumed == text.utf8.count - 4)
+    }
+
+    @Test func theBodyFramingFollowsTheHeadAndTheRequest() {
+        #expect(read("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n")?.framing == .contentLength(12))
+        #expect(read("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n", head: true)?.framing == BodyFraming.none)
+        #expect(read("HTTP/1.1 200 OK\r\nServer: x\r\n\r\n")?.framing == .untilClose)
+        #expect(read("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")?.framing == .chunked)
+        #expect(read("HTTP/1.1 200 OK\r\nTransfer-Encoding: notchunked\r\n\r\n")?.framing == .untilClose)
+        #expect(read("HTTP/1.1 204 No Content\r\n\r\n").map { ($0.status, $0.fields, $0.framing) } ?? (0, ["x"], .chunked)
+                == (204, [], BodyFraming.none))
+        #expect(read("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n")?.framing == BodyFraming.none)
+        #expect(read("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")?.framing == BodyFraming.none)
+    }
+
+    @Test func anIncompleteHeadWaitsAndAnotherShapeIsMalformed() {
+        func outcome(_ text: String) -> String {
+            switch Array(text.utf8).withUnsafeBytes({ SessionResponseHead.read($0, requestWasHEAD: false) }) {
+            case .needMore: return "more"
+            case .malformed: return "malformed"
+            case .complete: return "complete"
+            }
+        }
+        #expect(outcome("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n") == "more")
+        #expect(outcome("HTTP/1.1 2x0 OK\r\n\r\n") == "malformed")
+        #expect(outcome("HTTP/1.1 200 OK\r\nno colon here\r\n\r\n") == "malformed")
+        #expect(outcome("HTTP/1.1 200 OK\r\n: empty name\r\n\r\n") == "malformed")
+        #expect(outcome("HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n") == "malformed")
+        #expect(outcome("HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n") == "malformed")
+        #expect(outcome("HTTP/1.1 200 OK\r\n\r\n") == "complete")
     }
 
     @Test func trailersAreReadFromTheLastChunk() {

@@ -189,6 +189,10 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
 
     // MARK: - For the streams
 
+    /// The most bytes a response head a stream's session writes can take: the server's head at its
+    /// limit plus what Weir adds to it.
+    var responseHeadLimit: Int { generation.settings.parserLimits.maxHeaderBytes + 64 * 1024 }
+
     func consume(streamID: Int32, count: Int) {
         session.consume(streamID: streamID, count: count)
         scheduleFlush()
@@ -201,21 +205,23 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     }
 
     func submitHead(streamID: Int32, status: Int, fields: HTTP2ResponseFields, final: Bool, hasBody: Bool) {
-        Self.withFieldList(fields) { _ = session.submitHead(streamID: streamID, status: status, fields: $0, final: final, hasBody: hasBody) }
+        fields.storage.withUnsafeBytes { storage in
+            _ = session.submitHead(streamID: streamID, status: status, count: fields.fields.count,
+                                   field: { Self.field(fields, $0, in: storage) }, final: final, hasBody: hasBody)
+        }
         scheduleFlush()
     }
 
     func submitTrailers(streamID: Int32, fields: HTTP2ResponseFields) {
-        Self.withFieldList(fields) { session.submitTrailers(streamID: streamID, fields: $0) }
+        fields.storage.withUnsafeBytes { storage in
+            session.submitTrailers(streamID: streamID, count: fields.fields.count, field: { Self.field(fields, $0, in: storage) })
+        }
     }
 
-    /// `fields` as the session's field list, valid during `body` (nghttp2 copies what it submits).
-    private static func withFieldList(_ fields: HTTP2ResponseFields, _ body: ([HTTP2Field]) -> Void) {
-        fields.storage.withUnsafeBytes { storage in
-            body(fields.fields.map {
-                HTTP2Field(name: UnsafeRawBufferPointer(rebasing: storage[$0.name]), value: UnsafeRawBufferPointer(rebasing: storage[$0.value]))
-            })
-        }
+    /// The `i`-th field of `fields`, pointing into `storage` (its storage's bytes).
+    private static func field(_ fields: HTTP2ResponseFields, _ i: Int, in storage: UnsafeRawBufferPointer) -> HTTP2Field {
+        let f = fields.fields[i]
+        return HTTP2Field(name: UnsafeRawBufferPointer(rebasing: storage[f.name]), value: UnsafeRawBufferPointer(rebasing: storage[f.value]))
     }
 
     func resumeBody(streamID: Int32) {

@@ -216,18 +216,19 @@ final class HTTP2Stream {
             switch state {
             case .head:
                 guard !output.isEmpty else { break reading }
-                let parsed = output.withContiguousPrefix(64 * 1024) {
-                    ResponseHeadParser.parse($0, requestWasHEAD: requestWasHEAD, limits: ParserLimits())
+                let available = output.count, limit = owner.responseHeadLimit
+                let read = output.withContiguousPrefix(limit) {
+                    SessionResponseHead.read($0, requestWasHEAD: requestWasHEAD)
                 }
-                switch parsed {
-                case .needMore:
+                switch read {
+                case .needMore where available < limit:
                     break reading
-                case .error:
+                case .needMore, .malformed:
                     fail()
                     break reading
-                case .complete(let head, let consumed):
+                case .complete(let status, let fields, let framing, let consumed):
                     output.drain(consumed)
-                    submit(head)
+                    submit(status: status, fields: fields, framing: framing)
                 }
             case .body:
                 moveBody(from: output)
@@ -252,16 +253,15 @@ final class HTTP2Stream {
         }
     }
 
-    private func submit(_ head: ResponseHead) {
-        let fields = HTTP2ResponseFields(head)
-        if head.isInterim {
-            owner.submitHead(streamID: id, status: head.status, fields: fields, final: false, hasBody: false)
+    private func submit(status: Int, fields: HTTP2ResponseFields, framing: BodyFraming) {
+        if (100..<200).contains(status) && status != 101 {
+            owner.submitHead(streamID: id, status: status, fields: fields, final: false, hasBody: false)
             return
         }
-        reader = BodyReader(head.framing)
+        reader = BodyReader(framing)
         let hasBody = !reader.isComplete
         responseStarted = true
-        owner.submitHead(streamID: id, status: head.status, fields: fields, final: true, hasBody: hasBody)
+        owner.submitHead(streamID: id, status: status, fields: fields, final: true, hasBody: hasBody)
         state = hasBody ? .body : .done
     }
 

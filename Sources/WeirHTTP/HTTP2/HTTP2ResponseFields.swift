@@ -1,4 +1,4 @@
-/// The header fields of an HTTP/1.1 response head (or trailer section) as HTTP/2 sends them: names
+/// The header fields of an HTTP/1.1 response head (`SessionResponseHead`) or trailer section as HTTP/2 sends them: names
 /// lower-cased (RFC 9113 §8.2.1), connection-specific and hop-by-hop fields left out (§8.2.2:
 /// Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade, TE, Trailer).
 public struct HTTP2ResponseFields: Sendable {
@@ -8,15 +8,6 @@ public struct HTTP2ResponseFields: Sendable {
     public private(set) var fields: [(name: Range<Int>, value: Range<Int>)] = []
 
     public init() {}
-
-    /// The fields of `head` (a parsed response head).
-    public init(_ head: ResponseHead) {
-        storage.reserveCapacity(head.bytes.count)
-        fields.reserveCapacity(head.fields.count)
-        head.bytes.withUnsafeBytes { bytes in
-            for f in head.fields { add(name: UnsafeRawBufferPointer(rebasing: bytes[f.name]), value: UnsafeRawBufferPointer(rebasing: bytes[f.value])) }
-        }
-    }
 
     /// The fields of a chunked body's end as `BodyReader` steps over it ("0[;ext]\r\n", then
     /// "name: value\r\n" lines, then "\r\n"). Lines that are not fields are skipped.
@@ -50,10 +41,20 @@ public struct HTTP2ResponseFields: Sendable {
         fields.append((n..<v, v..<storage.count))
     }
 
-    private mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    /// Room for `bytes` of names and values and `fields` fields.
+    mutating func reserve(bytes: Int, fields count: Int) {
+        storage.reserveCapacity(bytes)
+        fields.reserveCapacity(count)
+    }
+
+    /// Adds a field of an HTTP/1.1 head: left out if hop-by-hop, else its name lower-cased.
+    mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         guard !HopByHop.isHopByHop(name) else { return }
         let n = storage.count
-        for b in name { storage.append(ASCII.lower(b)) }
+        storage.append(contentsOf: name)
+        storage.withUnsafeMutableBufferPointer { all in
+            for i in n..<all.count { all[i] = ASCII.lower(all[i]) }
+        }
         let v = storage.count
         storage.append(contentsOf: value)
         fields.append((n..<v, v..<storage.count))

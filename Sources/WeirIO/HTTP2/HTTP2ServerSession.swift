@@ -96,6 +96,8 @@ public struct HTTP2Field {
 /// opens only as fast as the bytes move on. Use on one loop's thread.
 public final class HTTP2ServerSession {
     private var session: OpaquePointer?
+    /// The name/value list of the head being submitted (its buffer reused).
+    private var nameValues: [nghttp2_nv] = []
     private unowned let delegate: HTTP2SessionDelegate
 
     /// Creates the session and queues its SETTINGS. Returns nil when nghttp2 cannot allocate it.
@@ -179,31 +181,43 @@ public final class HTTP2ServerSession {
     /// Whether frames are waiting to be sent.
     public var wantsWrite: Bool { session.map { nghttp2_session_want_write($0) != 0 } ?? false }
 
-    /// Submits a response head. `status` is 100...599; `fields` lower-cased, without connection-specific
-    /// ones; `final`: a final response (else an interim 1xx); `hasBody`: DATA follows, taken from the
+    /// Submits a response head. `status` is 100...999; `count` fields, the i-th given by `field(i)`
+    /// (valid during the call: nghttp2 copies them), lower-cased, without connection-specific ones;
+    /// `final`: a final response (else an interim 1xx); `hasBody`: DATA follows, taken from the
     /// delegate's `http2Body`. Returns false when nghttp2 refused (the stream is gone).
-    public func submitHead(streamID: Int32, status: Int, fields: [HTTP2Field], final: Bool, hasBody: Bool) -> Bool {
-        guard let session else { return false }
-        var statusText = Array(String(status).utf8)
-        return statusText.withUnsafeMutableBufferPointer { statusBytes in
-            var nva: [nghttp2_nv] = []
-            nva.reserveCapacity(fields.count + 1)
-            nva.append(Self.nv(UnsafeRawBufferPointer(start: Self.statusName.utf8Start, count: 7), UnsafeRawBufferPointer(statusBytes)))
-            for f in fields { nva.append(Self.nv(f.name, f.value)) }
+    public func submitHead(streamID: Int32, status: Int, count: Int, field: (Int) -> HTTP2Field, final: Bool,
+                           hasBody: Bool) -> Bool {
+        guard let session, (100...999).contains(status) else { return false }
+        var digits: (UInt8, UInt8, UInt8) = (UInt8(48 + status / 100), UInt8(48 + status / 10 % 10), UInt8(48 + status % 10))
+        return withUnsafeBytes(of: &digits) { statusBytes in
+            fillNameValues(count: count, field: field, status: statusBytes)
             if !final {
-                return nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, nil, &nva, nva.count, nil) >= 0
+                return nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, nil, &nameValues,
+                                              nameValues.count, nil) >= 0
             }
-            guard hasBody else { return nghttp2_submit_response(session, streamID, &nva, nva.count, nil) == 0 }
+            guard hasBody else { return nghttp2_submit_response(session, streamID, &nameValues, nameValues.count, nil) == 0 }
             var provider = nghttp2_data_provider(source: nghttp2_data_source(ptr: nil), read_callback: Self.readBody)
-            return nghttp2_submit_response(session, streamID, &nva, nva.count, &provider) == 0
+            return nghttp2_submit_response(session, streamID, &nameValues, nameValues.count, &provider) == 0
         }
     }
 
-    /// Submits a trailer section ending the stream (after the body's last DATA, sent without END_STREAM).
-    public func submitTrailers(streamID: Int32, fields: [HTTP2Field]) {
+    /// Submits a trailer section ending the stream (after the body's last DATA, sent without END_STREAM):
+    /// `count` fields, the i-th given by `field(i)`, as for `submitHead`.
+    public func submitTrailers(streamID: Int32, count: Int, field: (Int) -> HTTP2Field) {
         guard let session else { return }
-        var nva = fields.map { Self.nv($0.name, $0.value) }
-        _ = nghttp2_submit_trailer(session, streamID, &nva, nva.count)
+        fillNameValues(count: count, field: field, status: nil)
+        _ = nghttp2_submit_trailer(session, streamID, &nameValues, nameValues.count)
+    }
+
+    /// Fills `nameValues` (kept from one head to the next) with `:status` (if given) and the fields.
+    private func fillNameValues(count: Int, field: (Int) -> HTTP2Field, status: UnsafeRawBufferPointer?) {
+        nameValues.removeAll(keepingCapacity: true)
+        nameValues.reserveCapacity(count + 1)
+        if let status { nameValues.append(Self.nv(UnsafeRawBufferPointer(start: Self.statusName.utf8Start, count: 7), status)) }
+        for i in 0..<count {
+            let f = field(i)
+            nameValues.append(Self.nv(f.name, f.value))
+        }
     }
 
     /// The delegate has more body bytes for a stream whose source answered `.later`.

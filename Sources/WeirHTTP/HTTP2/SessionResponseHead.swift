@@ -1,0 +1,105 @@
+/// A response head that Weir's own session wrote for an HTTP/2 stream, read back in one pass: its
+/// status, its fields as HTTP/2 sends them (`HTTP2ResponseFields`) and the framing of the body that
+/// follows it.
+///
+/// The strict `ResponseHeadParser` is not needed here: every byte of such a head is either Weir's own
+/// (status lines, added fields, local answers) or a field the strict parser already accepted from the
+/// server and the rewriter copied as it was. So the reader only splits lines at CRLF and fields at
+/// their colon; what does not have that shape is reported `.malformed` (the stream is then reset),
+/// never guessed at.
+public enum SessionResponseHead: Sendable {
+    /// No complete head yet (`bytes` ends before the blank line).
+    case needMore
+    case malformed
+    /// The head took the first `consumed` bytes.
+    case complete(status: Int, fields: HTTP2ResponseFields, framing: BodyFraming, consumed: Int)
+
+    /// Reads the head at the start of `bytes`. `requestWasHEAD`: the response to a HEAD request has no body.
+    public static func read(_ bytes: UnsafeRawBufferPointer, requestWasHEAD: Bool) -> SessionResponseHead {
+        guard let end = headEnd(bytes) else { return .needMore }
+        // "HTTP/1.x NNN ..."
+        guard end >= 12, bytes[8] == 32, let status = threeDigits(bytes, at: 9) else { return .malformed }
+        var fields = HTTP2ResponseFields()
+        fields.reserve(bytes: end, fields: 16)
+        var contentLength: Int?
+        var transferEncoding: Range<Int>?
+        var line = 0
+        while line < end && bytes[line] != 10 { line += 1 }   // past the status line
+        line += 1
+        while line < end {
+            var lineEnd = line
+            while lineEnd < end && bytes[lineEnd] != 13 { lineEnd += 1 }   // bytes[end - 2] is a CR
+            guard lineEnd < end, bytes[lineEnd + 1] == 10 else { return .malformed }
+            var colon = line
+            while colon < lineEnd && bytes[colon] != UInt8(ascii: ":") { colon += 1 }
+            guard colon > line, colon < lineEnd else { return .malformed }
+            var v = colon + 1
+            while v < lineEnd && (bytes[v] == 32 || bytes[v] == 9) { v += 1 }
+            var e = lineEnd
+            while e > v && (bytes[e - 1] == 32 || bytes[e - 1] == 9) { e -= 1 }
+            let name = UnsafeRawBufferPointer(rebasing: bytes[line..<colon])
+            if name.count == 14, ASCII.equalsLowercased(name, 0..<14, "content-length") {
+                guard let n = decimal(bytes, v..<e) else { return .malformed }
+                contentLength = n
+            } else if name.count == 17, ASCII.equalsLowercased(name, 0..<17, "transfer-encoding") {
+                transferEncoding = v..<e
+            }
+            fields.add(name: name, value: UnsafeRawBufferPointer(rebasing: bytes[v..<e]))
+            line = lineEnd + 2
+        }
+        let framing: BodyFraming
+        if requestWasHEAD || (100..<200).contains(status) || status == 204 || status == 304 {
+            framing = .none
+        } else if let te = transferEncoding {
+            framing = endsWithChunked(bytes, te) ? .chunked : .untilClose
+        } else if let contentLength {
+            framing = .contentLength(contentLength)
+        } else {
+            framing = .untilClose
+        }
+        return .complete(status: status, fields: fields, framing: framing, consumed: end + 2)
+    }
+
+    /// The index of the CRLF that ends the blank line's predecessor, i.e. where "\r\n\r\n" starts + 2.
+    private static func headEnd(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        var i = 0
+        let last = bytes.count - 4
+        while i <= last {
+            if bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 { return i + 2 }
+            i += 1
+        }
+        return nil
+    }
+
+    private static func threeDigits(_ bytes: UnsafeRawBufferPointer, at i: Int) -> Int? {
+        var n = 0
+        for k in i..<i + 3 {
+            let d = bytes[k] &- 48
+            guard d < 10 else { return nil }
+            n = n * 10 + Int(d)
+        }
+        return n
+    }
+
+    private static func decimal(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        guard !range.isEmpty, range.count <= 18 else { return nil }
+        var n = 0
+        for k in range {
+            let d = bytes[k] &- 48
+            guard d < 10 else { return nil }
+            n = n * 10 + Int(d)
+        }
+        return n
+    }
+
+    /// Whether the last coding of a Transfer-Encoding value is "chunked".
+    private static func endsWithChunked(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        guard range.count >= 7 else { return false }
+        let tail = range.upperBound - 7..<range.upperBound
+        guard ASCII.equalsLowercased(bytes, tail, "chunked") else { return false }
+        if tail.lowerBound == range.lowerBound { return true }
+        let before = bytes[tail.lowerBound - 1]
+        return before == UInt8(ascii: ",") || before == 32 || before == 9
+    }
+}
