@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A response head that Weir's own session wrote for an HTTP/2 stream, read back in one pass: its
 /// status, its fields as HTTP/2 sends them (`HTTP2ResponseFields`) and the framing of the body that
 /// follows it.
@@ -23,16 +27,12 @@ public enum SessionResponseHead: Sendable {
         fields.reserve(bytes: end, fields: 16)
         var contentLength: Int?
         var transferEncoding: Range<Int>?
-        var line = 0
-        while line < end && bytes[line] != 10 { line += 1 }   // past the status line
-        line += 1
+        var line = find(10, in: bytes, 0..<end)! + 1   // past the status line (bytes[end - 1] is a LF)
         while line < end {
-            var lineEnd = line
-            while lineEnd < end && bytes[lineEnd] != 13 { lineEnd += 1 }   // bytes[end - 2] is a CR
-            guard lineEnd < end, bytes[lineEnd + 1] == 10 else { return .malformed }
-            var colon = line
-            while colon < lineEnd && bytes[colon] != UInt8(ascii: ":") { colon += 1 }
-            guard colon > line, colon < lineEnd else { return .malformed }
+            let lineEnd = find(13, in: bytes, line..<end)!   // bytes[end - 2] is a CR
+            guard bytes[lineEnd + 1] == 10 else { return .malformed }
+            let colon = find(UInt8(ascii: ":"), in: bytes, line..<lineEnd) ?? line
+            guard colon > line else { return .malformed }
             var v = colon + 1
             while v < lineEnd && (bytes[v] == 32 || bytes[v] == 9) { v += 1 }
             var e = lineEnd
@@ -60,16 +60,21 @@ public enum SessionResponseHead: Sendable {
         return .complete(status: status, fields: fields, framing: framing, consumed: end + 2)
     }
 
-    /// The index of the CRLF that ends the blank line's predecessor, i.e. where "\r\n\r\n" starts + 2.
+    /// Where the blank line that ends the head starts (2 past the start of the first "\r\n\r\n").
     private static func headEnd(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        var i = 0
-        let last = bytes.count - 4
-        while i <= last {
-            if bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 { return i + 2 }
-            i += 1
+        var from = 0
+        while let cr = find(13, in: bytes, from..<bytes.count) {
+            guard cr + 3 < bytes.count else { return nil }
+            if bytes[cr + 1] == 10 && bytes[cr + 2] == 13 && bytes[cr + 3] == 10 { return cr + 2 }
+            from = cr + 1
         }
         return nil
+    }
+
+    /// The first index of `byte` in `bytes[range]`.
+    private static func find(_ byte: UInt8, in bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        guard !range.isEmpty, let base = bytes.baseAddress else { return nil }
+        return memchr(base + range.lowerBound, Int32(byte), range.count).map { base.distance(to: UnsafeRawPointer($0)) }
     }
 
     private static func threeDigits(_ bytes: UnsafeRawBufferPointer, at i: Int) -> Int? {
