@@ -363,8 +363,13 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
             stream.requestEnded()
             return
         }
-        if stream.headComplete(requestHead, endStream: endStream, scratch: &headScratch, lane: acquireLane) {
+        do {
+            let chunked = try requestHead.head(endStream: endStream, into: &headScratch)
+            stream.headComplete(headScratch, chunked: chunked, isHEAD: requestHead.isHEAD, endStream: endStream,
+                                lane: acquireLane)
             toStart.append(stream)
+        } catch {
+            stream.refuse(error)
         }
         scheduleFlush()
     }

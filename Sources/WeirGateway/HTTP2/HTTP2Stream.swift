@@ -82,24 +82,22 @@ final class HTTP2Stream {
 
     func beginTrailers() { inTrailers = true }
 
-    /// The request's header block, collected in `request`, is complete: takes a lane (`acquire`:
-    /// an idle one or a new one) and gives its session the head (written through `scratch`).
-    /// Returns false when the request was refused (answered here; nothing to start).
-    func headComplete(_ request: HTTP2RequestHead, endStream: Bool, scratch: inout [UInt8],
-                      lane acquire: () -> HTTP2Lane) -> Bool {
-        do {
-            chunkedRequest = try request.head(endStream: endStream, into: &scratch)
-            requestComplete = endStream
-            requestWasHEAD = request.isHEAD
-            let lane = acquire()
-            lane.stream = self
-            scratch.withUnsafeBytes { lane.connection.input.append($0) }
-            self.lane = lane
-            return true
-        } catch {
-            answerLocally(status: error.status, reason: error.reason)
-            return false
-        }
+    /// The request's header block is complete: `head` is its HTTP/1.1 head for the session (`chunked`:
+    /// the body that follows is framed chunked; `isHEAD`: its method is HEAD). Takes a lane
+    /// (`acquire`: an idle one or a new one) and gives its session the head.
+    func headComplete(_ head: [UInt8], chunked: Bool, isHEAD: Bool, endStream: Bool, lane acquire: () -> HTTP2Lane) {
+        chunkedRequest = chunked
+        requestComplete = endStream
+        requestWasHEAD = isHEAD
+        let lane = acquire()
+        lane.stream = self
+        head.withUnsafeBytes { lane.connection.input.append($0) }
+        self.lane = lane
+    }
+
+    /// The request was refused before it reached a session: the stream answers it itself.
+    func refuse(_ refusal: HTTP2RequestHead.Refusal) {
+        answerLocally(status: refusal.status, reason: refusal.reason)
     }
 
     /// Starts the exchange on the lane's session (after the input that carried the head was

@@ -98,7 +98,9 @@ public final class HTTP2ServerSession {
     private var session: OpaquePointer?
     /// The name/value list of the head being submitted (its buffer reused).
     private var nameValues: [nghttp2_nv] = []
-    private unowned let delegate: HTTP2SessionDelegate
+    /// unowned(unsafe): the delegate owns the session and calls every method that runs a callback; a
+    /// checked unowned reference costs an atomic retain and release per callback (several per frame).
+    private unowned(unsafe) let delegate: HTTP2SessionDelegate
 
     /// Creates the session and queues its SETTINGS. Returns nil when nghttp2 cannot allocate it.
     public init?(delegate: HTTP2SessionDelegate, settings: HTTP2SessionSettings) {
