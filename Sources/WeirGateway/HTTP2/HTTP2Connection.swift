@@ -26,6 +26,9 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     private var listenerIndex: Int
     private var session: HTTP2ServerSession!
     private var streams: [Int32: HTTP2Stream] = [:]
+    /// The stream found last (nghttp2's callbacks for one stream come in a row: a header block's
+    /// fields, its end, its DATA), so most lookups skip hashing.
+    private var lastFound: HTTP2Stream?
     /// Lanes waiting for their next stream, the one given back last at the end (see HTTP2Lane).
     private var idleLanes: [HTTP2Lane] = []
     /// Builds the head of the header block being received (one at a time on a connection), and
@@ -106,6 +109,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         closed = true
         for stream in streams.values { stream.cancel() }
         streams.removeAll()
+        lastFound = nil
         toStart.removeAll()
         dirty.removeAll()
         closeIdleLanes()
@@ -142,7 +146,10 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         while !dirty.isEmpty {
             let batch = dirty
             dirty.removeAll(keepingCapacity: true)
-            for stream in batch { stream.translate(nowMs: now) }
+            for stream in batch {
+                stream.isDirty = false
+                stream.translate(nowMs: now)
+            }
         }
         let limit = generation.settings.bufferBytes
         let before = client.output.count
@@ -176,6 +183,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         session.goAway(graceful: false, errorCode: errorCode, debug: reason)
         for stream in streams.values { stream.cancel() }
         streams.removeAll()
+        lastFound = nil
         toStart.removeAll()
         closeIdleLanes()
         client.setReading(false)
@@ -183,7 +191,10 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     }
 
     func markDirty(_ stream: HTTP2Stream) {
-        if !dirty.contains(where: { $0 === stream }) { dirty.append(stream) }
+        if !stream.isDirty {
+            stream.isDirty = true
+            dirty.append(stream)
+        }
         scheduleFlush()
     }
 
@@ -331,6 +342,17 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         obey(glitches.checkStall(now: now))
     }
 
+    private func stream(_ id: Int32) -> HTTP2Stream? {
+        if let last = lastFound, last.id == id { return last }
+        lastFound = streams[id]
+        return lastFound
+    }
+
+    private func forget(_ id: Int32) -> HTTP2Stream? {
+        if lastFound?.id == id { lastFound = nil }
+        return streams.removeValue(forKey: id)
+    }
+
     // MARK: - HTTP2SessionDelegate
 
     func http2FrameHeader(type: UInt8, flags: UInt8, length: Int, streamID: Int32) -> Bool {
@@ -339,12 +361,12 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     }
 
     func http2StreamReset(streamID: Int32, errorCode: UInt32) {
-        let started = streams[streamID]?.responseStarted ?? true
+        let started = stream(streamID)?.responseStarted ?? true
         obey(glitches.clientReset(responseStarted: started, now: Self.nowNs()))
     }
 
     func http2BeginHeaders(streamID: Int32, isRequest: Bool) {
-        guard isRequest else { streams[streamID]?.beginTrailers(); return }
+        guard isRequest else { stream(streamID)?.beginTrailers(); return }
         requestHead.reset()
         let stream = HTTP2Stream(id: streamID, owner: self, nowMs: worker.loop.monotonicMilliseconds)
         streams[streamID] = stream
@@ -353,12 +375,12 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     }
 
     func http2Header(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        guard let stream = streams[streamID] else { return }
+        guard let stream = stream(streamID) else { return }
         if stream.inTrailers { stream.addTrailer(name: name, value: value) } else { requestHead.add(name: name, value: value) }
     }
 
     func http2HeadersComplete(streamID: Int32, endStream: Bool) {
-        guard let stream = streams[streamID] else { return }
+        guard let stream = stream(streamID) else { return }
         if stream.inTrailers {
             stream.requestEnded()
             return
@@ -375,14 +397,14 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     }
 
     func http2Data(streamID: Int32, bytes: UnsafeRawBufferPointer) {
-        guard let stream = streams[streamID] else { session.consumeConnection(count: bytes.count); return }
+        guard let stream = stream(streamID) else { session.consumeConnection(count: bytes.count); return }
         stream.body(bytes, nowMs: worker.loop.monotonicMilliseconds)
     }
 
-    func http2DataEnded(streamID: Int32) { streams[streamID]?.requestEnded() }
+    func http2DataEnded(streamID: Int32) { stream(streamID)?.requestEnded() }
 
     func http2WindowUpdate(streamID: Int32, increment: Int) {
-        let blocking = streamID == 0 ? session.sendWindow <= increment : (streams[streamID].map { $0.blockedSinceNs != nil } ?? false)
+        let blocking = streamID == 0 ? session.sendWindow <= increment : (stream(streamID).map { $0.blockedSinceNs != nil } ?? false)
         obey(glitches.windowUpdate(increment: increment, wasBlocking: blocking, now: Self.nowNs()))
         scheduleFlush()
     }
@@ -390,21 +412,21 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     /// nghttp2 reset a stream (or will end the connection) because of the client's frame: MadeYouReset.
     func http2InvalidFrame(streamID: Int32, type: UInt8) {
         // nghttp2 resets the stream: it must not reach (or keep) a server meanwhile.
-        if let stream = streams.removeValue(forKey: streamID) { stream.cancel() }
+        if let stream = forget(streamID) { stream.cancel() }
         obey(glitches.provokedReset(now: Self.nowNs()))
     }
 
     func http2StreamClosed(streamID: Int32, errorCode: UInt32) {
-        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        guard let stream = forget(streamID) else { return }
         if errorCode == 0 { glitches.streamCompleted(now: Self.nowNs()) }
         stream.cancel()
         if streams.isEmpty { idleSinceMs = worker.loop.monotonicMilliseconds }
     }
 
-    func http2ResponseEndedEarly(streamID: Int32) { streams[streamID]?.responseEndedEarly() }
+    func http2ResponseEndedEarly(streamID: Int32) { stream(streamID)?.responseEndedEarly() }
 
     func http2Body(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> HTTP2BodyChunk {
-        guard let stream = streams[streamID] else { return .bytes(0, last: true, trailers: false) }
+        guard let stream = stream(streamID) else { return .bytes(0, last: true, trailers: false) }
         return stream.nextBody(into: buffer)
     }
 }

@@ -44,6 +44,8 @@ final class HTTP2Stream {
     private var sessionClosed = false
     /// Whether the final response head was submitted (a reset before it is the client's rapid reset).
     private(set) var responseStarted = false
+    /// Whether the stream waits in its connection's list of streams to translate at the next flush.
+    var isDirty = false
     /// Since when the response has waited on the stream's zero window (the connection's sweep sets it).
     var blockedSinceNs: UInt64?
     /// Whether response bytes wait to be sent (in `pending` or in the session's output).
