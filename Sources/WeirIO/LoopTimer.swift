@@ -23,6 +23,11 @@ public final class LoopTimer {
         event_add(event, &tv)
     }
 
+    /// Runs the action in this pass of the loop, after the callbacks already due (libevent's active
+    /// queue): no timer heap, and no extra turn of the loop as a 0 ms timer takes. Several calls before
+    /// it runs run it once. `cancel` withdraws it.
+    public func fireSoon() { event_active(event, Int32(weir_ev_timeout()), 1) }
+
     /// Disarms the timer; harmless when not armed.
     public func cancel() { event_del(event) }
 

@@ -134,7 +134,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     func scheduleFlush() {
         guard !flushScheduled, !closed else { return }
         flushScheduled = true
-        flushTimer.schedule(milliseconds: 0)
+        flushTimer.fireSoon()
     }
 
     /// Translates what the streams' sessions wrote, then writes nghttp2's frames while the client's
