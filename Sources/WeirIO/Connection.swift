@@ -102,7 +102,10 @@ public final class Connection {
     private var statedLocal: PeerAddress?
     /// A stream connection (`Connection.stream`): no socket, the endpoint carries the bytes.
     private let isStream: Bool
-    private weak var streamEndpoint: StreamEndpoint?
+    /// unowned(unsafe), not weak: a weak reference gives the endpoint a side table, which sends every
+    /// retain and release of it down the slow path. The endpoint detaches itself when it goes
+    /// (`detachStreamEndpoint`, from its deinit), so the reference never dangles.
+    private unowned(unsafe) var streamEndpoint: StreamEndpoint?
     /// A stream connection's view of the connection it is carried on (TLS or not, its TLS version).
     private var streamSecure = false
     private var streamTLSVersion: StaticString?
@@ -757,7 +760,8 @@ extension Connection {
     /// `streamInputArrived`, takes from `output` and calls `streamOutputTaken`. It reports
     /// `peer`, `local`, `secure` and `tlsVersion` of the connection it is carried on. Timeouts are
     /// ignored (the carrying connection has its own), it cannot splice, and closing it only tells the
-    /// endpoint (`StreamEndpoint.streamClosed`). The endpoint is held weakly.
+    /// endpoint (`StreamEndpoint.streamClosed`). The endpoint is not retained: it must call
+    /// `detachStreamEndpoint` before it goes if the connection may outlive it.
     public static func stream(loop: EventLoop, peer: PeerAddress, local: PeerAddress?, secure: Bool,
                               tlsVersion: StaticString?, endpoint: StreamEndpoint) -> Connection {
         let c = Connection(loop: loop, fd: Int32.max, peer: peer, stream: endpoint)   // never a real descriptor
@@ -767,6 +771,9 @@ extension Connection {
         c.reading = true
         return c
     }
+
+    /// Stream connections: the endpoint is going away (call from its deinit): nothing is reported to it any more.
+    public func detachStreamEndpoint() { streamEndpoint = nil }
 
     /// Whether the handler reads input now (stream connections: the endpoint holds its bytes back meanwhile).
     public var isReading: Bool { reading }

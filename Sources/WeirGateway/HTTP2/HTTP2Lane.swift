@@ -11,7 +11,9 @@ import WeirIO
 /// does to the stream it serves, and tells its HTTP/2 connection when the session closed an idle
 /// lane (its `client_idle` timer, a drain).
 final class HTTP2Lane: StreamEndpoint {
-    unowned let owner: HTTP2Connection
+    /// unowned(unsafe): the connection ends (and closes) its idle lanes and cancels its streams, which
+    /// let go of theirs, before it goes; a checked reference costs atomic operations at every use.
+    unowned(unsafe) let owner: HTTP2Connection
     private(set) var connection: Connection!
     /// Made at the first stream's start (a stream the client resets before it starts never needs one).
     var session: ClientSession?
@@ -22,6 +24,8 @@ final class HTTP2Lane: StreamEndpoint {
     private(set) var isClosed = false
     /// When the lane last became idle (the connection closes lanes idle too long).
     var idleSinceMs: Int64 = 0
+
+    deinit { connection.detachStreamEndpoint() }   // a queued session may still hold the connection
 
     init(owner: HTTP2Connection, client: Connection) {
         self.owner = owner

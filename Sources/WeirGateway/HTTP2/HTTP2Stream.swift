@@ -14,7 +14,9 @@ import WeirIO
 /// connection through the session's usual backpressure.
 final class HTTP2Stream {
     let id: Int32
-    unowned let owner: HTTP2Connection
+    /// unowned(unsafe): the connection cancels every stream it still has when it ends (`cancel`), after
+    /// which nothing calls a stream; a checked reference costs atomic operations at every use.
+    unowned(unsafe) let owner: HTTP2Connection
     /// The lane serving the exchange: from the complete head until the exchange is over, the
     /// stream ends or the session closes. nil for a refused request.
     private(set) var lane: HTTP2Lane?
