@@ -25,7 +25,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     private var generation: Generation
     private var listenerIndex: Int
     private var session: HTTP2ServerSession!
-    private var streams: [Int32: HTTP2Stream] = [:]
+    private var streams: HTTP2StreamTable<HTTP2Stream>
     /// The stream found last (nghttp2's callbacks for one stream come in a row: a header block's
     /// fields, its end, its DATA), so most lookups skip hashing.
     private var lastFound: HTTP2Stream?
@@ -64,6 +64,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         self.slot = slot
         limits = generation.configuration.listeners[listenerIndex].http2Limits
         requestHead = HTTP2RequestHead(maxListBytes: limits.maxHeaderListSize)
+        streams = HTTP2StreamTable(concurrent: limits.maxConcurrentStreams)
         idleSinceMs = worker.loop.monotonicMilliseconds
         glitches = HTTP2Guard(limits: HTTP2GuardLimits(generation.configuration.http2Guard), now: Self.nowNs())
         let settings = HTTP2SessionSettings(maxConcurrentStreams: limits.maxConcurrentStreams,
@@ -107,7 +108,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     private func end(flush: Bool) {
         guard !closed else { return }
         closed = true
-        for stream in streams.values { stream.cancel() }
+        for stream in streams.all { stream.cancel() }
         streams.removeAll()
         lastFound = nil
         toStart.removeAll()
@@ -181,7 +182,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         if errorCode == HTTP2Guard.enhanceYourCalm { worker.stats.http2GuardCloses.wrappingIncrement(ordering: .relaxed) }
         worker.log(LogLevel.warning.tag + "weir: http2 \(client.peer.host):\(client.peer.port): GOAWAY \(errorCode == HTTP2Guard.enhanceYourCalm ? "enhance_your_calm" : "protocol_error"): \(reason)")
         session.goAway(graceful: false, errorCode: errorCode, debug: reason)
-        for stream in streams.values { stream.cancel() }
+        for stream in streams.all { stream.cancel() }
         streams.removeAll()
         lastFound = nil
         toStart.removeAll()
@@ -309,7 +310,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         checkWindows()
         let now = worker.loop.monotonicMilliseconds
         let idleLimit = limits.streamIdleTimeout.milliseconds
-        for stream in streams.values {
+        for stream in streams.all {
             if now - stream.lastActivityMs > idleLimit {
                 session.reset(streamID: stream.id, errorCode: 0x8)   // CANCEL
             } else if stream.uploadStalled(nowMs: now, ms: 1000) {
@@ -329,7 +330,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         let now = Self.nowNs()
         defer { sentSinceCheck = false }
         var waiting = false
-        for stream in streams.values where stream.hasResponseWaiting {
+        for stream in streams.all where stream.hasResponseWaiting {
             waiting = true
             if session.streamSendWindow(stream.id) > 0 { stream.blockedSinceNs = nil; continue }
             let since = stream.blockedSinceNs ?? now
@@ -350,7 +351,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
 
     private func forget(_ id: Int32) -> HTTP2Stream? {
         if lastFound?.id == id { lastFound = nil }
-        return streams.removeValue(forKey: id)
+        return streams.remove(id)
     }
 
     // MARK: - HTTP2SessionDelegate
@@ -369,7 +370,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         guard isRequest else { stream(streamID)?.beginTrailers(); return }
         requestHead.reset()
         let stream = HTTP2Stream(id: streamID, owner: self, nowMs: worker.loop.monotonicMilliseconds)
-        streams[streamID] = stream
+        streams.insert(stream)
         streamsOpened += 1
         if streamsOpened >= limits.maxRequests { goAway() }
     }

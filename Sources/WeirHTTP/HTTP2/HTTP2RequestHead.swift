@@ -72,21 +72,34 @@ public struct HTTP2RequestHead: Sendable {
             refusal = Refusal(status: 431, reason: "header list larger than \(maxListBytes) bytes")
             return
         }
+        let all = 0..<name.count
         if name.first == UInt8(ascii: ":") {
             // :scheme is not carried: the session knows the listener's scheme.
-            if Self.equals(name, ":method") { method.append(contentsOf: value) }
-            else if Self.equals(name, ":path") { path.append(contentsOf: value) }
-            else if Self.equals(name, ":authority") { hasAuthority = true; authority.append(contentsOf: value) }
-            else if Self.equals(name, ":protocol") { hasProtocol = true }
+            switch name.count {
+            case 5 where ASCII.equalsExactly(name, all, ":path"): path.append(contentsOf: value)
+            case 7 where ASCII.equalsExactly(name, all, ":method"): method.append(contentsOf: value)
+            case 9 where ASCII.equalsExactly(name, all, ":protocol"): hasProtocol = true
+            case 10 where ASCII.equalsExactly(name, all, ":authority"): hasAuthority = true; authority.append(contentsOf: value)
+            default: break
+            }
             return
         }
-        if Self.equals(name, "host") { hasHost = true; host.removeAll(keepingCapacity: true); host.append(contentsOf: value); return }
-        if Self.equals(name, "cookie") {
+        // nghttp2 hands names over lower-cased (it refuses others, RFC 9113 §8.2.1).
+        switch name.count {
+        case 4 where ASCII.equalsExactly(name, all, "host"):
+            hasHost = true
+            host.removeAll(keepingCapacity: true)
+            host.append(contentsOf: value)
+            return
+        case 6 where ASCII.equalsExactly(name, all, "cookie"):
             if !cookie.isEmpty { Self.append("; ", to: &cookie) }
             cookie.append(contentsOf: value)
             return
+        case 14 where ASCII.equalsExactly(name, all, "content-length"):
+            hasContentLength = true
+        default:
+            break
         }
-        if Self.equals(name, "content-length") { hasContentLength = true }
         fields.append(contentsOf: name)
         Self.append(": ", to: &fields)
         fields.append(contentsOf: value)
