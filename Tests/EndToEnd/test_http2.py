@@ -606,6 +606,14 @@ def test_streams_in_turn_share_sessions_and_carry_nothing_over(demo_backend, gat
                 st = c.finish(sid)[0]
                 assert st.status == 200 and bytes(st.data).decode() == want, (want, vars(st))
         assert not c.goaways
+        # SIGTERM while the sessions wait idle for streams that will not come: a GOAWAY, and the drain ends
+        # without them (the client keeps its socket open meanwhile)
+        os.kill(gw.pid, signal.SIGTERM)
+        c.wait(lambda: c.goaways, 5, "GOAWAY")
+        assert c.goaways[0][0] == NO_ERROR, c.goaways
+        assert gw.proc.wait(timeout=10) == 0
+    log = gw.stdout() + gw.stderr()
+    assert "SIGTERM: draining" in log and "drain timeout reached" not in log, log[-2000:]
 
 
 # --------------------------------------------------------------------------------------------
