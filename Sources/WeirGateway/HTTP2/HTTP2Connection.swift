@@ -39,6 +39,10 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     private var toStart: [HTTP2Stream] = []
     /// Streams whose session side changed: translated at the next flush.
     private var dirty: [HTTP2Stream] = []
+    /// The batch of `dirty` being translated, and of `toStart` being started (swapped in, so that
+    /// neither list is copied and both keep their buffers).
+    private var translating: [HTTP2Stream] = []
+    private var starting: [HTTP2Stream] = []
     private var flushTimer: LoopTimer!
     private var flushScheduled = false
     private var sweepTimer: LoopTimer!
@@ -145,12 +149,12 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         guard !closed else { return }
         let now = worker.loop.monotonicMilliseconds
         while !dirty.isEmpty {
-            let batch = dirty
-            dirty.removeAll(keepingCapacity: true)
-            for stream in batch {
+            swap(&dirty, &translating)   // streams marked meanwhile wait in `dirty` for the next round
+            for stream in translating {
                 stream.isDirty = false
                 stream.translate(nowMs: now)
             }
+            translating.removeAll(keepingCapacity: true)
         }
         let limit = generation.settings.bufferBytes
         let before = client.output.count
@@ -281,10 +285,10 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
 
     private func startReadyStreams() {
         guard !toStart.isEmpty else { return }
-        let ready = toStart
-        toStart.removeAll(keepingCapacity: true)
+        swap(&toStart, &starting)
+        defer { starting.removeAll(keepingCapacity: true) }
         adoptCurrentGeneration()
-        for stream in ready where streams[stream.id] === stream {
+        for stream in starting where streams[stream.id] === stream {
             guard let lane = stream.lane else { continue }
             if lane.session == nil {
                 lane.session = ClientSession(worker: worker, generation: generation, client: lane.connection,
