@@ -195,6 +195,23 @@ private func upstreamText(_ head: RequestHead) -> String {
         #expect(String(decoding: parts.path, as: UTF8.self) == "*")
         #expect(String(decoding: parts.routingPath, as: UTF8.self) == "/")
     }
+
+    @Test func absoluteFormWithoutPathOrWithOnlyAQueryGetsASlash() {
+        func text(_ s: ArraySlice<UInt8>) -> String { String(decoding: s, as: UTF8.self) }
+        let bare = TargetParts(request("GET http://a.example:8080 HTTP/1.1\r\nHost: b\r\n\r\n"))
+        #expect(text(bare.path) == "/" && text(bare.routingPath) == "/")
+        #expect(text(bare.hostWithPort) == "a.example:8080" && text(bare.hostOnly) == "a.example")
+        let query = TargetParts(request("GET http://[::1]:81?x=1 HTTP/1.1\r\nHost: b\r\n\r\n"))
+        #expect(text(query.path) == "/?x=1" && text(query.routingPath) == "/?x=1")
+        #expect(text(query.hostWithPort) == "[::1]:81" && text(query.hostOnly) == "[::1]")
+        let replaced = TargetParts(replacingPathOf: query, with: Array("/other".utf8))
+        #expect(text(replaced.path) == "/other" && text(replaced.routingPath) == "/other" && text(replaced.hostOnly) == "[::1]")
+        let noHost = TargetParts(request("GET /p HTTP/1.0\r\n\r\n"))
+        #expect(noHost.hasNoHost && text(noHost.path) == "/p")
+        noHost.withRoutingBytes { host, path in
+            #expect(host.isEmpty && Array(path) == Array("/p".utf8))
+        }
+    }
 }
 
 @Suite struct CookieLookupTests {
