@@ -44,6 +44,20 @@ private func upstreamText(_ head: RequestHead) -> String {
                 + "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: gw.example:8080\r\nVia: 1.1 weir\r\n\r\n")
     }
 
+    @Test func headsLongerThanTheWritersBufferComeOutWhole() {
+        // Pieces of every length around the writer's word moves and its 1 KiB buffer, and one longer than it.
+        var fields = ""
+        for n in 0..<70 { fields += "F\(n): " + String(repeating: "v", count: n) + "\r\n" }
+        fields += "Big: " + String(repeating: "b", count: 1500) + "\r\nHalf:" + String(repeating: "h", count: 600) + "\r\n"
+        let text = upstreamText(request("GET /p HTTP/1.1\r\nHost: h\r\n" + fields + "\r\n"))
+        #expect(text == "GET /p HTTP/1.1\r\nHost: h\r\n" + fields.replacingOccurrences(of: "Half:", with: "Half: ")
+                + "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: gw.example:8080\r\nVia: 1.1 weir\r\n\r\n")
+        var out = Array("kept".utf8)
+        HeadRewriter.upstreamRequest(request("GET / HTTP/1.1\r\nHost: h\r\n\r\n"), path: ArraySlice("/".utf8), client: client,
+                                     fallbackHost: "x", into: &out)
+        #expect(String(decoding: out, as: UTF8.self).hasPrefix("keptGET / HTTP/1.1\r\nHost: h\r\n"))
+    }
+
     @Test func fieldLinesAreSentAsNameColonSpaceValueWhateverTheirSpacing() {
         // Lines already in that shape are copied whole; the others are rebuilt (OWS dropped).
         let text = upstreamText(request(
