@@ -14,7 +14,7 @@ enum FieldLine {
         if ASCII.isWS(first) {
             throw HTTPParseError(status: status, reason: "obsolete line folding (field line starts with whitespace)", offset: base + start)
         }
-        var i = start
+        var i = ASCII.skipNameLetters8(buf, from: start, to: limit)
         while i < limit && ASCII.isTChar(buf[i]) { i &+= 1 }
         let c = buf[i]
         if c != ASCII.colon {

@@ -110,9 +110,9 @@ enum ASCII {
         return nil
     }
 
-    /// Skips whole 8-byte words of `buf[from..<to]` in which every byte is ≥ 0x20 and ≠ 0x7F
-    /// (field-value bytes other than HTAB). Returns the start of the first word that may hold another
-    /// byte, or of the tail shorter than 8 bytes; the caller checks the remaining bytes one by one.
+    /// Skips the bytes of `buf[from..<to]` that are ≥ 0x20 and ≠ 0x7F (field-value bytes other than
+    /// HTAB), 8 at a time. Returns the index of the first other byte, or the start of the tail
+    /// shorter than 8 bytes in which none was found; the caller checks the bytes from there one by one.
     @inlinable @inline(__always)
     static func skipFieldBytes8(_ buf: UnsafeRawBufferPointer, from: Int, to: Int) -> Int {
         var i = from
@@ -124,10 +124,39 @@ enum ASCII {
             let dels: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
             while i &+ 8 <= to {
                 let w = (base + i).loadUnaligned(as: UInt64.self)
-                let below = (w &- spaces) & ~w & highs       // some byte < 0x20
+                // A borrow runs only out of a flagged byte, so the lowest flag of each mask is exact.
+                let below = (w &- spaces) & ~w & highs       // a byte < 0x20
                 let d = w ^ dels
-                let del = (d &- ones) & ~d & highs           // some byte == 0x7F
-                if (below | del) != 0 { return i }
+                let del = (d &- ones) & ~d & highs           // a byte == 0x7F
+                let flags = below | del
+                if flags != 0 { return i &+ (flags.trailingZeroBitCount &>> 3) }
+                i &+= 8
+            }
+        }
+        #endif
+        return i
+    }
+
+    /// Skips the bytes of `buf[from..<to]` that are ASCII letters or "-" (nearly every byte of a
+    /// field name), 8 at a time. Returns the index of the first other byte, or the start of the tail
+    /// shorter than 8 bytes in which none was found; the caller checks the bytes from there one by one.
+    @inlinable @inline(__always)
+    static func skipNameLetters8(_ buf: UnsafeRawBufferPointer, from: Int, to: Int) -> Int {
+        var i = from
+        #if _endian(little)
+        if let base = buf.baseAddress {
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            let lows: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+            while i &+ 8 <= to {
+                let w = (base + i).loadUnaligned(as: UInt64.self)
+                // Per byte on 7 bits (every sum stays below 0x100, nothing carries into the next
+                // byte), so each flag is exact; bytes ≥ 0x80 are flagged through `w` itself.
+                let m = (w | 0x2020_2020_2020_2020) & lows                  // letters lowercased
+                let letter = (m &+ 0x1F1F_1F1F_1F1F_1F1F) & ~(m &+ 0x0505_0505_0505_0505) & highs  // 0x61...0x7A
+                let e = (w & lows) ^ 0x2D2D_2D2D_2D2D_2D2D
+                let dash = ~((e &+ lows) | e) & highs                       // "-"
+                let other = (~(letter | dash) | w) & highs
+                if other != 0 { return i &+ (other.trailingZeroBitCount &>> 3) }
                 i &+= 8
             }
         }

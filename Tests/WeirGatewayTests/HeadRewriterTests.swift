@@ -44,6 +44,20 @@ private func upstreamText(_ head: RequestHead) -> String {
                 + "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: gw.example:8080\r\nVia: 1.1 weir\r\n\r\n")
     }
 
+    @Test func headsLongerThanTheWritersBufferComeOutWhole() {
+        // Pieces of every length around the writer's word moves and its 1 KiB buffer, and one longer than it.
+        var fields = ""
+        for n in 0..<70 { fields += "F\(n): " + String(repeating: "v", count: n) + "\r\n" }
+        fields += "Big: " + String(repeating: "b", count: 1500) + "\r\nHalf:" + String(repeating: "h", count: 600) + "\r\n"
+        let text = upstreamText(request("GET /p HTTP/1.1\r\nHost: h\r\n" + fields + "\r\n"))
+        #expect(text == "GET /p HTTP/1.1\r\nHost: h\r\n" + fields.replacingOccurrences(of: "Half:", with: "Half: ")
+                + "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: gw.example:8080\r\nVia: 1.1 weir\r\n\r\n")
+        var out = Array("kept".utf8)
+        HeadRewriter.upstreamRequest(request("GET / HTTP/1.1\r\nHost: h\r\n\r\n"), path: ArraySlice("/".utf8), client: client,
+                                     fallbackHost: "x", into: &out)
+        #expect(String(decoding: out, as: UTF8.self).hasPrefix("keptGET / HTTP/1.1\r\nHost: h\r\n"))
+    }
+
     @Test func fieldLinesAreSentAsNameColonSpaceValueWhateverTheirSpacing() {
         // Lines already in that shape are copied whole; the others are rebuilt (OWS dropped).
         let text = upstreamText(request(
@@ -194,6 +208,23 @@ private func upstreamText(_ head: RequestHead) -> String {
         let parts = TargetParts(request("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"))
         #expect(String(decoding: parts.path, as: UTF8.self) == "*")
         #expect(String(decoding: parts.routingPath, as: UTF8.self) == "/")
+    }
+
+    @Test func absoluteFormWithoutPathOrWithOnlyAQueryGetsASlash() {
+        func text(_ s: ArraySlice<UInt8>) -> String { String(decoding: s, as: UTF8.self) }
+        let bare = TargetParts(request("GET http://a.example:8080 HTTP/1.1\r\nHost: b\r\n\r\n"))
+        #expect(text(bare.path) == "/" && text(bare.routingPath) == "/")
+        #expect(text(bare.hostWithPort) == "a.example:8080" && text(bare.hostOnly) == "a.example")
+        let query = TargetParts(request("GET http://[::1]:81?x=1 HTTP/1.1\r\nHost: b\r\n\r\n"))
+        #expect(text(query.path) == "/?x=1" && text(query.routingPath) == "/?x=1")
+        #expect(text(query.hostWithPort) == "[::1]:81" && text(query.hostOnly) == "[::1]")
+        let replaced = TargetParts(replacingPathOf: query, with: Array("/other".utf8))
+        #expect(text(replaced.path) == "/other" && text(replaced.routingPath) == "/other" && text(replaced.hostOnly) == "[::1]")
+        let noHost = TargetParts(request("GET /p HTTP/1.0\r\n\r\n"))
+        #expect(noHost.hasNoHost && text(noHost.path) == "/p")
+        noHost.withRoutingBytes { host, path in
+            #expect(host.isEmpty && Array(path) == Array("/p".utf8))
+        }
     }
 }
 

@@ -60,9 +60,34 @@ struct HelpersTests {
             for position in 0..<20 {
                 var value = Array("abcdefghijklmnopqrst".utf8)
                 value[position] = byte
-                let bytes = Array("GET / HTTP/1.1\r\nHost: a\r\nX: ".utf8) + value + Array("\r\n\r\n".utf8)
-                let r = parseRequest(bytes: bytes)
+                let prefix = Array("GET / HTTP/1.1\r\nHost: a\r\nX: ".utf8)
+                let r = parseRequest(bytes: prefix + value + Array("\r\n\r\n".utf8))
                 #expect((r.head != nil) == valid, "byte \(b) at \(position)")
+                if !valid { #expect(r.parseError?.offset == prefix.count + position, "byte \(b) at \(position)") }
+            }
+        }
+    }
+
+    @Test("field names: every byte value at every position of a long name is accepted iff it is a tchar, else rejected at that byte")
+    func fieldNameBytes() {
+        for b in 0...255 where b != 0x0D && b != 0x0A && b != 0x3A {
+            let byte = UInt8(b)
+            for position in 0..<19 {
+                var name = Array("Abcdefgh-jklmnopqrZ".utf8)
+                name[position] = byte
+                // A second bad byte further on must not hide the first (the 8-byte steps find the lowest).
+                if position + 3 < name.count { name[position + 3] = 0x00 }
+                let prefix = Array("GET / HTTP/1.1\r\nHost: a\r\n".utf8)
+                let r = parseRequest(bytes: prefix + name + Array(": v\r\n\r\n".utf8))
+                if ASCII.isTChar(byte) {
+                    #expect(r.parseError?.offset == (position + 3 < name.count ? prefix.count + position + 3 : nil), "byte \(b) at \(position)")
+                } else {
+                    #expect(r.parseError?.offset == prefix.count + position, "byte \(b) at \(position)")
+                }
+                name[min(position + 3, name.count - 1)] = UInt8(ascii: "q")
+                name[position] = byte
+                let clean = parseRequest(bytes: prefix + name + Array(": v\r\n\r\n".utf8))
+                #expect((clean.head?.fields.last?.name.count == name.count) == ASCII.isTChar(byte), "byte \(b) at \(position)")
             }
         }
     }

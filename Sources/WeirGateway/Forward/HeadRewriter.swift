@@ -47,91 +47,101 @@ enum HeadRewriter {
                                 fallbackHost: @autoclosure () -> String, extraFields: [UInt8] = [],
                                 forwarded: Bool = false, into out: inout [UInt8]) {
         let bytes = head.bytes
-        append(bytes, head.method, to: &out)
-        out.append(UInt8(ascii: " "))
-        out.append(contentsOf: path)
-        append(" HTTP/1.1\r\n", to: &out)
-        var sawHost = false
-        if let authority = head.absoluteFormAuthority {
-            append("Host: ", to: &out)
-            append(bytes, authority, to: &out)
-            append("\r\n", to: &out)
-            sawHost = true
-        }
-        let named = connectionTokens(head)
-        var priorForwardedFor: Range<Int>? = nil
-        var priorVia: Range<Int>? = nil
-        var wroteLength = false
-        var wroteCodings = false
-        for i in head.fields.indices {
-            let field = head.fields[i]
-            if head.fieldName(i, is: "x-forwarded-for") {
-                if priorForwardedFor == nil { priorForwardedFor = field.value }
-                continue
+        HeadWriter.appending(to: &out) { out in bytes.withUnsafeBufferPointer { bytes in
+            let buf = UnsafeRawBufferPointer(bytes)
+            let method = head.method
+            if method.upperBound < bytes.count && bytes[method.upperBound] == UInt8(ascii: " ") {
+                append(bytes, method.lowerBound..<(method.upperBound &+ 1), to: &out)   // "GET " in one piece
+            } else {
+                append(bytes, method, to: &out)
+                out.append(UInt8(ascii: " "))
             }
-            if head.fieldName(i, is: "via") { priorVia = field.value; continue }
-            if forwarded && head.fieldName(i, is: "forwarded") { continue }   // folded into ours below
-            if head.fieldName(i, is: "x-forwarded-proto") || head.fieldName(i, is: "x-forwarded-host")
-                || head.fieldName(i, is: "weir-hop") { continue }
-            if head.fieldName(i, is: "content-length") {
-                if !wroteLength { wroteLength = true; appendContentLength(head, framing: head.framing, field: field, into: &out) }
-                continue
-            }
-            if head.fieldName(i, is: "transfer-encoding") {
-                // The chunked body passes through verbatim, so its codings go on (as one clean list).
-                if !wroteCodings { wroteCodings = true; appendTransferEncoding(head, into: &out) }
-                continue
-            }
-            if head.fieldName(i, is: "te") {
-                if head.listContains(field.value, token: "trailers") { append("TE: trailers\r\n", to: &out) }
-                continue
-            }
-            if isHopByHop(bytes, field) || isNamed(bytes, field, by: named) { continue }
-            if head.fieldName(i, is: "host") {
-                if head.absoluteFormAuthority != nil { continue }
+            out.append(contentsOf: path)
+            append(" HTTP/1.1\r\n", to: &out)
+            var sawHost = false
+            if let authority = head.absoluteFormAuthority {
+                append("Host: ", to: &out)
+                append(bytes, authority, to: &out)
+                append("\r\n", to: &out)
                 sawHost = true
             }
-            copy(bytes, field, into: &out)
-        }
-        if !sawHost {
-            append("Host: ", to: &out)
-            out.append(contentsOf: fallbackHost().utf8)
-            append("\r\n", to: &out)
-        }
-        append("X-Forwarded-For: ", to: &out)
-        if let prior = priorForwardedFor, !prior.isEmpty {
-            append(bytes, prior, to: &out)
-            append(", ", to: &out)
-        }
-        out.append(contentsOf: client.clientAddress)
-        append("\r\nX-Forwarded-Proto: ", to: &out)
-        append(client.scheme, to: &out)
-        if !client.host.isEmpty {
-            append("\r\nX-Forwarded-Host: ", to: &out)
-            out.append(contentsOf: client.host)
-        }
-        if forwarded { appendForwarded(head, client: client, into: &out) }
-        append("\r\nVia: ", to: &out)
-        if let prior = priorVia, !prior.isEmpty {
-            append(bytes, prior, to: &out)
-            append(", ", to: &out)
-        }
-        append("1.1 weir\r\n", to: &out)
-        out.append(contentsOf: extraFields)
-        if head.isUpgrade {
-            append("Connection: upgrade\r\nUpgrade: ", to: &out)
-            var first = true
-            for i in head.fields.indices where head.fieldName(i, is: "upgrade") {
-                head.forEachListElement(head.fields[i].value) { protocolName in
-                    if isH2C(bytes, protocolName) { return }
-                    if !first { append(", ", to: &out) }
-                    first = false
-                    append(bytes, protocolName, to: &out)
+            let named = connectionTokens(head, buf)
+            var priorForwardedFor: Range<Int>? = nil
+            var priorVia: Range<Int>? = nil
+            var wroteLength = false
+            var wroteCodings = false
+            for field in head.fields {
+                switch FieldName(buf, field.name) {
+                case .xForwardedFor:
+                    if priorForwardedFor == nil { priorForwardedFor = field.value }
+                    continue
+                case .via:
+                    priorVia = field.value
+                    continue
+                case .forwarded where forwarded:
+                    continue   // folded into ours below
+                case .xForwardedProto, .xForwardedHost, .weirHop:
+                    continue
+                case .contentLength:
+                    if !wroteLength { wroteLength = true; appendContentLength(head, framing: head.framing, field: field, into: &out) }
+                    continue
+                case .transferEncoding:
+                    // The chunked body passes through verbatim, so its codings go on (as one clean list).
+                    if !wroteCodings { wroteCodings = true; appendTransferEncoding(head, into: &out) }
+                    continue
+                case .te:
+                    if head.listContains(field.value, token: "trailers") { append("TE: trailers\r\n", to: &out) }
+                    continue
+                case .upgrade, .hopByHop:
+                    continue
+                case .host:
+                    if isNamed(buf, field, by: named) || head.absoluteFormAuthority != nil { continue }
+                    sawHost = true
+                default:
+                    if isNamed(buf, field, by: named) { continue }
                 }
+                copy(bytes, field, into: &out)
+            }
+            if !sawHost {
+                append("Host: ", to: &out)
+                out.append(contentsOf: fallbackHost().utf8)
+                append("\r\n", to: &out)
+            }
+            append("X-Forwarded-For: ", to: &out)
+            if let prior = priorForwardedFor, !prior.isEmpty {
+                append(bytes, prior, to: &out)
+                append(", ", to: &out)
+            }
+            out.append(contentsOf: client.clientAddress)
+            append("\r\nX-Forwarded-Proto: ", to: &out)
+            append(client.scheme, to: &out)
+            if !client.host.isEmpty {
+                append("\r\nX-Forwarded-Host: ", to: &out)
+                out.append(contentsOf: client.host)
+            }
+            if forwarded { appendForwarded(head, client: client, into: &out) }
+            append("\r\nVia: ", to: &out)
+            if let prior = priorVia, !prior.isEmpty {
+                append(bytes, prior, to: &out)
+                append(", ", to: &out)
+            }
+            append("1.1 weir\r\n", to: &out)
+            out.append(contentsOf: extraFields)
+            if head.isUpgrade {
+                append("Connection: upgrade\r\nUpgrade: ", to: &out)
+                var first = true
+                for f in head.fields where FieldName(buf, f.name) == .upgrade {
+                    head.forEachListElement(f.value) { protocolName in
+                        if isH2C(buf, protocolName) { return }
+                        if !first { append(", ", to: &out) }
+                        first = false
+                        append(bytes, protocolName, to: &out)
+                    }
+                }
+                append("\r\n", to: &out)
             }
             append("\r\n", to: &out)
-        }
-        append("\r\n", to: &out)
+        } }
     }
 
     /// Appends `CRLF Forwarded: <received elements>, for=<client>;proto=<scheme>;host=<host>` (RFC 7239):
@@ -140,7 +150,7 @@ enum HeadRewriter {
     /// port) is quoted; no `host` when the request has none. The client's port is left out, as in
     /// X-Forwarded-For. Precondition: the fields were accepted by the strict parser (no quote or backslash in
     /// a Host value).
-    static func appendForwarded(_ head: RequestHead, client: ClientView, into out: inout [UInt8]) {
+    static func appendForwarded(_ head: RequestHead, client: ClientView, into out: inout HeadWriter) {
         let bytes = head.bytes
         append("\r\nForwarded: ", to: &out)
         for i in head.fields.indices where head.fieldName(i, is: "forwarded") && !head.fields[i].value.isEmpty {
@@ -194,73 +204,83 @@ enum HeadRewriter {
                                client: ClientView, serverPrefixes: [[UInt8]], extraFields: [UInt8] = [],
                                setCookie: [UInt8] = [], into out: inout [UInt8]) {
         let bytes = head.bytes
-        // Status line: our version, the server's status code and reason phrase.
-        append("HTTP/1.1", to: &out)
-        var lineEnd = 0
-        while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd += 1 }
-        if lineEnd > 8 { append(bytes, 8..<lineEnd, to: &out) }
-        append("\r\n", to: &out)
-        let named = connectionTokens(head)
-        var priorVia: Range<Int>? = nil
-        var wroteLength = false
-        var wroteCodings = false
-        for i in head.fields.indices {
-            let field = head.fields[i]
-            if head.fieldName(i, is: "transfer-encoding") {
-                if framing == .asReceived && !wroteCodings { wroteCodings = true; appendTransferEncoding(head, into: &out) }
-                continue
-            }
-            if head.fieldName(i, is: "content-length") {
-                // As for requests: one line, whatever identical repeats the server sent.
-                if framing == .rechunked || framing == .closeDelimited || wroteLength { continue }
-                wroteLength = true
-                appendContentLength(head, framing: head.framing, field: field, into: &out)
-                continue
-            }
-            if head.fieldName(i, is: "via") { priorVia = field.value; continue }
-            if head.isUpgrade && head.fieldName(i, is: "upgrade") { copy(bytes, field, into: &out); continue }
-            if isHopByHop(bytes, field) || isNamed(bytes, field, by: named) { continue }
-            if !serverPrefixes.isEmpty, let rewritten = rewrittenValue(head, field: i, prefixes: serverPrefixes, client: client) {
-                append(bytes, field.name, to: &out)
-                append(": ", to: &out)
-                out.append(contentsOf: rewritten)
+        HeadWriter.appending(to: &out) { out in bytes.withUnsafeBufferPointer { bytes in
+            let buf = UnsafeRawBufferPointer(bytes)
+            // Status line: our version, the server's status code and reason phrase.
+            append("HTTP/1.1", to: &out)
+            var lineEnd = 0
+            while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd &+= 1 }
+            if lineEnd > 8 && lineEnd &+ 1 < bytes.count && bytes[lineEnd &+ 1] == UInt8(ascii: "\n") {
+                append(bytes, 8..<(lineEnd &+ 2), to: &out)   // SP status SP reason CRLF, in one piece
+            } else {
+                if lineEnd > 8 { append(bytes, 8..<lineEnd, to: &out) }
                 append("\r\n", to: &out)
-                continue
             }
-            copy(bytes, field, into: &out)
-        }
-        append("Via: ", to: &out)
-        if let prior = priorVia, !prior.isEmpty {
-            append(bytes, prior, to: &out)
-            append(", ", to: &out)
-        }
-        append("1.1 weir\r\n", to: &out)
-        if framing == .rechunked { append("Transfer-Encoding: chunked\r\n", to: &out) }
-        out.append(contentsOf: extraFields)
-        out.append(contentsOf: setCookie)
-        if let connection {
-            append("Connection: ", to: &out)
-            append(connection, to: &out)
+            let named = connectionTokens(head, buf)
+            var priorVia: Range<Int>? = nil
+            var wroteLength = false
+            var wroteCodings = false
+            for field in head.fields {
+                let name = FieldName(buf, field.name)
+                switch name {
+                case .transferEncoding:
+                    if framing == .asReceived && !wroteCodings { wroteCodings = true; appendTransferEncoding(head, into: &out) }
+                    continue
+                case .contentLength:
+                    // As for requests: one line, whatever identical repeats the server sent.
+                    if framing == .rechunked || framing == .closeDelimited || wroteLength { continue }
+                    wroteLength = true
+                    appendContentLength(head, framing: head.framing, field: field, into: &out)
+                    continue
+                case .via:
+                    priorVia = field.value
+                    continue
+                case .upgrade:
+                    if head.isUpgrade { copy(bytes, field, into: &out) }
+                    continue
+                case .te, .hopByHop:
+                    continue
+                default:
+                    if isNamed(buf, field, by: named) { continue }
+                }
+                if !serverPrefixes.isEmpty, name.mayNameAServer,
+                   let rewritten = rewrittenValue(head, name, field, prefixes: serverPrefixes, client: client) {
+                    append(bytes, field.name, to: &out)
+                    append(": ", to: &out)
+                    out.append(contentsOf: rewritten)
+                    append("\r\n", to: &out)
+                    continue
+                }
+                copy(bytes, field, into: &out)
+            }
+            append("Via: ", to: &out)
+            if let prior = priorVia, !prior.isEmpty {
+                append(bytes, prior, to: &out)
+                append(", ", to: &out)
+            }
+            append("1.1 weir\r\n", to: &out)
+            if framing == .rechunked { append("Transfer-Encoding: chunked\r\n", to: &out) }
+            out.append(contentsOf: extraFields)
+            out.append(contentsOf: setCookie)
+            if let connection {
+                append("Connection: ", to: &out)
+                append(connection, to: &out)
+                append("\r\n", to: &out)
+            }
             append("\r\n", to: &out)
-        }
-        append("\r\n", to: &out)
+        } }
     }
 
-    /// The rewritten value of field `i` when it is Location, Content-Location, Refresh or Link and
-    /// names a server; nil otherwise (the field is copied as it is, without allocating).
-    private static func rewrittenValue(_ head: ResponseHead, field i: Int, prefixes: [[UInt8]],
+    /// The rewritten value of `field` (named `name`) when it is Location, Content-Location, Refresh
+    /// or Link and names a server; nil otherwise (the field is copied as it is, without allocating).
+    private static func rewrittenValue(_ head: ResponseHead, _ name: FieldName, _ field: HeaderField, prefixes: [[UInt8]],
                                        client: ClientView) -> [UInt8]? {
-        // The names first: the value slice is made only for the four fields.
-        if head.fieldName(i, is: "location") || head.fieldName(i, is: "content-location") {
-            return rewriteURL(head.bytes[head.fields[i].value], prefixes: prefixes, client: client)
+        switch name {
+        case .location, .contentLocation: return rewriteURL(head.bytes[field.value], prefixes: prefixes, client: client)
+        case .refresh: return rewriteRefresh(head.bytes[field.value], prefixes: prefixes, client: client)
+        case .link: return rewriteLink(head.bytes[field.value], prefixes: prefixes, client: client)
+        default: return nil
         }
-        if head.fieldName(i, is: "refresh") {
-            return rewriteRefresh(head.bytes[head.fields[i].value], prefixes: prefixes, client: client)
-        }
-        if head.fieldName(i, is: "link") {
-            return rewriteLink(head.bytes[head.fields[i].value], prefixes: prefixes, client: client)
-        }
-        return nil
     }
 
     /// `Refresh: 5; url=http://server/next` (also `URL = '...'`, or the URL right after the ";"):
@@ -332,7 +352,7 @@ enum HeadRewriter {
     /// (a response to HEAD, a 304) the first element of `field`. The parser has checked that every
     /// Content-Length element of the head is the same number.
     private static func appendContentLength(_ head: some HTTPHead, framing: BodyFraming, field: HeaderField,
-                                            into out: inout [UInt8]) {
+                                            into out: inout HeadWriter) {
         append("Content-Length: ", to: &out)
         if case .contentLength(let n) = framing {
             appendDecimal(n, to: &out)
@@ -347,7 +367,7 @@ enum HeadRewriter {
     /// Appends one `Transfer-Encoding` line with the non-empty codings of every Transfer-Encoding
     /// field of `head`, in order, separated by ", ". Precondition: the head has such a field with a
     /// coding (the parsers reject a Transfer-Encoding made of empty elements).
-    private static func appendTransferEncoding(_ head: some HTTPHead, into out: inout [UInt8]) {
+    private static func appendTransferEncoding(_ head: some HTTPHead, into out: inout HeadWriter) {
         let bytes = head.bytes
         append("Transfer-Encoding: ", to: &out)
         var first = true
@@ -362,7 +382,7 @@ enum HeadRewriter {
     }
 
     /// Appends the decimal digits of `n` (n ≥ 0) without going through a String.
-    private static func appendDecimal(_ n: Int, to out: inout [UInt8]) {
+    private static func appendDecimal(_ n: Int, to out: inout HeadWriter) {
         var divisor = 1
         while divisor <= n / 10 { divisor *= 10 }
         var rest = n
@@ -373,13 +393,14 @@ enum HeadRewriter {
         }
     }
 
-    private static func isH2C(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
-        equalsIgnoringCase(bytes[range], "h2c".utf8)
+    private static func isH2C(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        range.count == 3 && FieldName.equals(buf, range, "h2c")
     }
 
     /// Appends `name: value` CRLF. A line received in exactly that shape (one space after the
     /// colon, no trailing whitespace) is copied in one piece, CRLF included.
-    private static func copy(_ bytes: [UInt8], _ field: HeaderField, into out: inout [UInt8]) {
+    @inline(__always)
+    private static func copy(_ bytes: UnsafeBufferPointer<UInt8>, _ field: HeaderField, into out: inout HeadWriter) {
         let name = field.name, value = field.value
         if value.lowerBound == name.upperBound &+ 2, !value.isEmpty, bytes[name.upperBound &+ 1] == UInt8(ascii: " "),
            value.upperBound &+ 1 < bytes.count, bytes[value.upperBound] == UInt8(ascii: "\r") {
@@ -395,52 +416,60 @@ enum HeadRewriter {
     /// Appends `bytes[range]` (through a buffer pointer: an ArraySlice would retain and release
     /// the head's storage for every field).
     @inline(__always)
-    private static func append(_ bytes: [UInt8], _ range: Range<Int>, to out: inout [UInt8]) {
-        bytes.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[range])) }
+    private static func append(_ bytes: [UInt8], _ range: Range<Int>, to out: inout HeadWriter) {
+        bytes.withUnsafeBufferPointer { append($0, range, to: &out) }
+    }
+
+    @inline(__always)
+    private static func append(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, to out: inout HeadWriter) {
+        guard let base = bytes.baseAddress else { return }   // empty: so is the range
+        out.append(base + range.lowerBound, count: range.count)
     }
 
     private static func append(_ text: StaticString, to out: inout [UInt8]) {
         out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
-    private static func isHopByHop(_ bytes: [UInt8], _ field: HeaderField) -> Bool {
-        bytes.withUnsafeBytes { HopByHop.isHopByHop(UnsafeRawBufferPointer(rebasing: $0[field.name])) }
+    @inline(__always)
+    private static func append(_ text: StaticString, to out: inout HeadWriter) {
+        out.append(text.utf8Start, count: text.utf8CodeUnitCount)
     }
 
-    /// The field names listed in Connection fields (lowercased), other than close/keep-alive/upgrade.
-    private static func connectionTokens(_ head: some HTTPHead) -> [ArraySlice<UInt8>] {
-        let bytes = head.bytes
-        let fields = head.fields
-        var tokens: [ArraySlice<UInt8>] = []
-        for i in fields.indices where head.fieldName(i, is: "connection") {
-            var start = fields[i].value.lowerBound
-            let end = fields[i].value.upperBound
-            var j = start
-            while j <= end {
-                if j == end || bytes[j] == UInt8(ascii: ",") {
-                    var a = start, b = j
-                    while a < b && (bytes[a] == 32 || bytes[a] == 9) { a += 1 }
-                    while b > a && (bytes[b - 1] == 32 || bytes[b - 1] == 9) { b -= 1 }
-                    if b > a {
-                        let token = bytes[a..<b]
-                        if !connectionOptions.contains(where: { equalsIgnoringCase(token, $0) }) { tokens.append(token) }
-                    }
-                    start = j + 1
+    /// The field names listed in Connection fields, other than close/keep-alive/upgrade, as ranges
+    /// of the head's bytes (`buf`). Empty (no allocation) when there are none, the usual case.
+    private static func connectionTokens(_ head: some HTTPHead, _ buf: UnsafeRawBufferPointer) -> [Range<Int>] {
+        var tokens: [Range<Int>] = []
+        for field in head.fields where field.name.count == 10 && FieldName.equals(buf, field.name, "connection") {
+            head.forEachListElement(field.value) { token in
+                switch token.count {
+                case 5 where FieldName.equals(buf, token, "close"): return
+                case 7 where FieldName.equals(buf, token, "upgrade"): return
+                case 10 where FieldName.equals(buf, token, "keep-alive"): return
+                default: tokens.append(token)
                 }
-                j += 1
             }
         }
         return tokens
     }
 
-    /// Connection options that are not field names.
-    private static let connectionOptions: [[UInt8]] = [Array("close".utf8), Array("keep-alive".utf8), Array("upgrade".utf8)]
-
-    private static func isNamed(_ bytes: [UInt8], _ field: HeaderField, by tokens: [ArraySlice<UInt8>]) -> Bool {
+    /// Whether `field`'s name is one of `tokens` (ranges of the same bytes), case-insensitively.
+    private static func isNamed(_ buf: UnsafeRawBufferPointer, _ field: HeaderField, by tokens: [Range<Int>]) -> Bool {
         guard !tokens.isEmpty else { return false }
-        let name = bytes[field.name]
-        return tokens.contains { equalsIgnoringCase(name, $0) }
+        let name = field.name
+        return tokens.contains { token in
+            guard token.count == name.count else { return false }
+            var i = name.lowerBound, j = token.lowerBound
+            while i < name.upperBound {
+                if lower(buf[i]) != lower(buf[j]) { return false }
+                i &+= 1
+                j &+= 1
+            }
+            return true
+        }
     }
+
+    @inline(__always)
+    private static func lower(_ b: UInt8) -> UInt8 { (b &- 0x41) < 26 ? b | 0x20 : b }
 
     static func equalsIgnoringCase<B: Collection>(_ a: ArraySlice<UInt8>, _ b: B) -> Bool where B.Element == UInt8 {
         guard a.count == b.count else { return false }
@@ -454,5 +483,165 @@ enum HeadRewriter {
             i += 1
         }
         return true
+    }
+}
+
+extension HeadRewriter {
+    /// The field names the head rewriter treats specially, told apart by one switch on the name's
+    /// length and at most two comparisons (instead of a comparison per name for every field).
+    enum FieldName: Equatable {
+        case other
+        /// Hop-by-hop and never forwarded as received (RFC 9110 §7.6.1; see `HopByHop`), other than the
+        /// ones named below: Connection, Keep-Alive, Proxy-Connection, Trailer, HTTP2-Settings.
+        case hopByHop
+        case te, transferEncoding, upgrade, contentLength, host, via, forwarded
+        case xForwardedFor, xForwardedProto, xForwardedHost, weirHop
+        case location, contentLocation, refresh, link
+
+        /// Classifies the name `buf[name]` (case-insensitive).
+        @inline(__always)
+        init(_ buf: UnsafeRawBufferPointer, _ name: Range<Int>) {
+            switch name.count {
+            case 2: self = Self.equals(buf, name, "te") ? .te : .other
+            case 3: self = Self.equals(buf, name, "via") ? .via : .other
+            case 4: self = Self.equals(buf, name, "host") ? .host : Self.equals(buf, name, "link") ? .link : .other
+            case 7:
+                self = Self.equals(buf, name, "upgrade") ? .upgrade : Self.equals(buf, name, "refresh") ? .refresh
+                    : Self.equals(buf, name, "trailer") ? .hopByHop : .other
+            case 8: self = Self.equals(buf, name, "location") ? .location : Self.equals(buf, name, "weir-hop") ? .weirHop : .other
+            case 9: self = Self.equals(buf, name, "forwarded") ? .forwarded : .other
+            case 10: self = Self.equals(buf, name, "connection") || Self.equals(buf, name, "keep-alive") ? .hopByHop : .other
+            case 14:
+                self = Self.equals(buf, name, "content-length") ? .contentLength
+                    : Self.equals(buf, name, "http2-settings") ? .hopByHop : .other
+            case 15: self = Self.equals(buf, name, "x-forwarded-for") ? .xForwardedFor : .other
+            case 16:
+                self = Self.equals(buf, name, "x-forwarded-host") ? .xForwardedHost
+                    : Self.equals(buf, name, "content-location") ? .contentLocation
+                    : Self.equals(buf, name, "proxy-connection") ? .hopByHop : .other
+            case 17:
+                self = Self.equals(buf, name, "transfer-encoding") ? .transferEncoding
+                    : Self.equals(buf, name, "x-forwarded-proto") ? .xForwardedProto : .other
+            default: self = .other
+            }
+        }
+
+        /// The response fields whose URLs may name a server (rewritten to the client's view).
+        var mayNameAServer: Bool {
+            switch self {
+            case .location, .contentLocation, .refresh, .link: return true
+            default: return false
+            }
+        }
+
+        /// true when `buf[range]` equals `lowercased` ASCII-case-insensitively.
+        /// Precondition: `range.count == lowercased.utf8CodeUnitCount` (the caller switched on it).
+        @inline(__always)
+        static func equals(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: StaticString) -> Bool {
+            let s = lowercased.utf8Start
+            var j = 0
+            for i in range {
+                let b = buf[i]
+                if ((b &- 0x41) < 26 ? b | 0x20 : b) != s[j] { return false }
+                j &+= 1
+            }
+            return true
+        }
+    }
+}
+
+/// Collects the pieces of a head in a buffer on the stack and appends them to the output array in
+/// one piece: an Array append costs some 130 instructions however short the piece (a uniqueness
+/// check, a capacity check, a call to memcpy), and a head is some 25 pieces. A head larger than the
+/// buffer goes out in several appends.
+struct HeadWriter {
+    /// At most this on the stack: beyond 1 KiB, withUnsafeTemporaryAllocation asks the runtime
+    /// whether the stack has room.
+    static let capacity = 1024
+    private let buffer: UnsafeMutablePointer<UInt8>
+    private var count = 0
+    private let out: UnsafeMutablePointer<[UInt8]>
+
+    private init(buffer: UnsafeMutablePointer<UInt8>, out: UnsafeMutablePointer<[UInt8]>) {
+        self.buffer = buffer
+        self.out = out
+    }
+
+    /// Calls `body` with a writer whose bytes are appended to `out` (all of them by the time it returns).
+    @inline(__always)
+    static func appending(to out: inout [UInt8], _ body: (inout HeadWriter) -> Void) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
+            withUnsafeMutablePointer(to: &out) { out in
+                var writer = HeadWriter(buffer: buffer.baseAddress!, out: out)
+                body(&writer)
+                writer.flush()
+            }
+        }
+    }
+
+    /// Appends `count` bytes from `source`.
+    @inline(__always)
+    mutating func append(_ source: UnsafePointer<UInt8>, count n: Int) {
+        if n > Self.capacity &- count {
+            flush()
+            if n > Self.capacity {
+                out.pointee.append(contentsOf: UnsafeBufferPointer(start: source, count: n))
+                return
+            }
+        }
+        Self.copy(source, to: buffer + count, n)
+        count &+= n
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        if count == Self.capacity { flush() }
+        buffer[count] = byte
+        count &+= 1
+    }
+
+    @inline(__always)
+    mutating func append(contentsOf bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { if let base = $0.baseAddress { append(base, count: $0.count) } }
+    }
+
+    @inline(__always)
+    mutating func append(contentsOf bytes: ArraySlice<UInt8>) {
+        bytes.withUnsafeBufferPointer { if let base = $0.baseAddress { append(base, count: $0.count) } }
+    }
+
+    mutating func append(contentsOf bytes: String.UTF8View) {
+        for b in bytes { append(b) }
+    }
+
+    private mutating func flush() {
+        guard count > 0 else { return }
+        out.pointee.append(contentsOf: UnsafeBufferPointer(start: buffer, count: count))
+        count = 0
+    }
+
+    /// Copies `n` bytes with a few word moves (overlapping at the end), which costs short pieces
+    /// less than a call to memcpy. The two ranges do not overlap.
+    @inline(__always)
+    private static func copy(_ source: UnsafePointer<UInt8>, to destination: UnsafeMutablePointer<UInt8>, _ n: Int) {
+        let s = UnsafeRawPointer(source), d = UnsafeMutableRawPointer(destination)
+        if n >= 8 {
+            if n > 64 { d.copyMemory(from: s, byteCount: n); return }
+            var i = 0
+            while i &+ 8 <= n {
+                d.storeBytes(of: s.loadUnaligned(fromByteOffset: i, as: UInt64.self), toByteOffset: i, as: UInt64.self)
+                i &+= 8
+            }
+            if i < n {
+                d.storeBytes(of: s.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self), toByteOffset: n &- 8, as: UInt64.self)
+            }
+        } else if n >= 4 {
+            d.storeBytes(of: s.loadUnaligned(as: UInt32.self), as: UInt32.self)
+            d.storeBytes(of: s.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self), toByteOffset: n &- 4, as: UInt32.self)
+        } else if n > 0 {
+            destination[0] = source[0]
+            destination[n &- 1] = source[n &- 1]
+            if n == 3 { destination[1] = source[1] }
+        }
     }
 }

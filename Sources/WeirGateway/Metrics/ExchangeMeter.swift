@@ -90,10 +90,8 @@ extension ClientSession {
     /// The pool of the route `target` takes (for a 503 `Decision` gave without naming the pool;
     /// a failure path only: the route is looked up again).
     func routedPool(_ target: TargetParts) -> Int? {
-        target.hostOnly.withUnsafeBytes { host in
-            target.routingPath.withUnsafeBytes { path in
-                snapshot.route(host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex)?.pool
-            }
+        target.withRoutingBytes { host, path in
+            snapshot.route(host: target.hasNoHost ? nil : host, path: path, listener: listenerIndex)?.pool
         }
     }
 

@@ -80,19 +80,17 @@ extension ClientSession {
     private func decide(_ head: RequestHead, _ target: TargetParts, mode: Mode? = nil) -> Verdict {
         let listenerMode = mode ?? generation.modes.mode(listenerIndex)
         return head.bytes.withUnsafeBytes { raw in
-            target.hostOnly.withUnsafeBytes { host in
-                target.routingPath.withUnsafeBytes { path in
-                    clientView.clientAddress.withUnsafeBytes { address in
-                        headBytesDuringDecision = raw
-                        defer { headBytesDuringDecision = UnsafeRawBufferPointer(start: nil, count: 0) }
-                        var facts = RequestFacts(
-                            host: target.hostWithPort.isEmpty ? nil : host, path: path, listener: listenerIndex,
-                            excluded: excluded, clientAddress: address, fields: self,
-                            listenerMode: listenerMode, secure: client.isTLS)
-                        facts.hopped = hopped
-                        return Decision.answer(facts, snapshot: snapshot, state: &generation.policy, services: worker.sticky,
-                                               now: worker.clock.nowNanoseconds, wallMs: worker.loop.wallClockMilliseconds)
-                    }
+            target.withRoutingBytes { host, path in
+                clientView.clientAddress.withUnsafeBytes { address in
+                    headBytesDuringDecision = raw
+                    defer { headBytesDuringDecision = UnsafeRawBufferPointer(start: nil, count: 0) }
+                    var facts = RequestFacts(
+                        host: target.hasNoHost ? nil : host, path: path, listener: listenerIndex,
+                        excluded: excluded, clientAddress: address, fields: self,
+                        listenerMode: listenerMode, secure: client.isTLS)
+                    facts.hopped = hopped
+                    return Decision.answer(facts, snapshot: snapshot, state: &generation.policy, services: worker.sticky,
+                                           now: worker.clock.nowNanoseconds, wallMs: worker.loop.wallClockMilliseconds)
                 }
             }
         }

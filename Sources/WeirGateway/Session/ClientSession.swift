@@ -417,13 +417,14 @@ final class ClientSession: ConnectionHandler {
     // MARK: - Attempts
 
     private func beginAttempt(_ server: Int) {
-        guard let head = machine.request, let target else { return }
+        // Only the path of the target: binding the whole parts would copy them.
+        guard let head = machine.request, let path = target?.path else { return }
         currentServer = server
         let state = snapshot.servers[server]
         upstreamHead.removeAll(keepingCapacity: true)
         upstreamHead.reserveCapacity(head.bytes.count + 256)   // the forwarding fields it adds
         let hop = generation.peer.map { $0.isMemberServer[server] ? $0.hopField(nowWallMs: worker.loop.wallClockMilliseconds) : [] } ?? []
-        HeadRewriter.upstreamRequest(head, path: target.path, client: clientView,
+        HeadRewriter.upstreamRequest(head, path: path, client: clientView,
                                      fallbackHost: state.config.address.description, extraFields: hop,
                                      forwarded: generation.forwardedOfServer[server], into: &upstreamHead)
         state.requestRouted()

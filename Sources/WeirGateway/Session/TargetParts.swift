@@ -1,65 +1,106 @@
 import WeirHTTP
 
 /// The parts of a request target Weir routes and forwards by.
+///
+/// Every part is a range of one byte array: the request head's bytes, followed by the bytes of a
+/// path Weir had to make up (rare: see `init`). A copy of the parts then retains one buffer, not
+/// one per part (the session keeps them for a retry and reads them for every attempt).
 struct TargetParts {
+    private let storage: [UInt8]
+    private let pathRange: Range<Int>
+    private let routingPathRange: Range<Int>
+    private let hostWithPortRange: Range<Int>
+    private let hostOnlyRange: Range<Int>
+
     /// Origin-form target sent to the server: "/path?query" (absolute-form is reduced to it), or "*".
-    let path: ArraySlice<UInt8>
+    var path: ArraySlice<UInt8> { storage[pathRange] }
     /// The path the router matches ("/" for "*").
-    let routingPath: ArraySlice<UInt8>
+    var routingPath: ArraySlice<UInt8> { storage[routingPathRange] }
     /// Host as the client gave it, with port if any (the absolute-form authority wins over Host); may be empty.
-    let hostWithPort: ArraySlice<UInt8>
+    var hostWithPort: ArraySlice<UInt8> { storage[hostWithPortRange] }
     /// Host without port, for route matching.
-    let hostOnly: ArraySlice<UInt8>
+    var hostOnly: ArraySlice<UInt8> { storage[hostOnlyRange] }
+    /// Whether the host (with port) is empty.
+    var hasNoHost: Bool { hostWithPortRange.isEmpty }
 
     /// Precondition: `head` was accepted by the strict parser (target is origin-, absolute- or asterisk-form).
     init(_ head: RequestHead) {
         let bytes = head.bytes
-        var target = bytes[head.target]
-        var host: ArraySlice<UInt8> = head.host.map { bytes[$0] } ?? []
-        if let first = target.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*"),
-           let schemeEnd = Self.find(Array("://".utf8), in: target) {
+        var target = head.target
+        var host = head.host ?? 0..<0
+        if !target.isEmpty, bytes[target.lowerBound] != UInt8(ascii: "/"), bytes[target.lowerBound] != UInt8(ascii: "*"),
+           let schemeEnd = Self.findSchemeEnd(bytes, in: target) {
             // absolute-form: scheme://authority/path?query
             let authorityStart = schemeEnd + 3
             var end = authorityStart
-            while end < target.endIndex, target[end] != UInt8(ascii: "/"), target[end] != UInt8(ascii: "?") { end += 1 }
-            host = target[authorityStart..<end]
-            target = end < target.endIndex ? target[end...] : []
+            while end < target.upperBound, bytes[end] != UInt8(ascii: "/"), bytes[end] != UInt8(ascii: "?") { end += 1 }
+            host = authorityStart..<end
+            target = end..<target.upperBound
         }
+        var storage = bytes
+        let slash = UInt8(ascii: "/")
         if target.isEmpty {
-            path = ArraySlice("/".utf8)
-        } else if target.first == UInt8(ascii: "?") {
-            path = ArraySlice("/".utf8) + target
+            storage.append(slash)
+            pathRange = bytes.count..<storage.count
+        } else if bytes[target.lowerBound] == UInt8(ascii: "?") {
+            storage.append(slash)
+            storage.append(contentsOf: bytes[target])
+            pathRange = bytes.count..<storage.count
         } else {
-            path = target
+            pathRange = target
         }
-        routingPath = path.first == UInt8(ascii: "*") ? ArraySlice("/".utf8) : path
-        hostWithPort = host
-        hostOnly = Self.stripPort(host)
+        if storage[pathRange.lowerBound] == UInt8(ascii: "*") {
+            storage.append(slash)
+            routingPathRange = (storage.count - 1)..<storage.count
+        } else {
+            routingPathRange = pathRange
+        }
+        hostWithPortRange = host
+        hostOnlyRange = Self.stripPort(bytes, host)
+        self.storage = storage
     }
 
     /// The same host with another path (for decisions made on behalf of a path, e.g. /assign?path=).
     init(replacingPathOf other: TargetParts, with path: [UInt8]) {
-        self.path = ArraySlice(path)
-        routingPath = ArraySlice(path)
-        hostWithPort = other.hostWithPort
-        hostOnly = other.hostOnly
+        storage = other.storage + path
+        pathRange = other.storage.count..<storage.count
+        routingPathRange = pathRange
+        hostWithPortRange = other.hostWithPortRange
+        hostOnlyRange = other.hostOnlyRange
+    }
+
+    /// Calls `body` with the host without port and the routing path, as views of the parts' bytes.
+    func withRoutingBytes<R>(_ body: (_ hostOnly: UnsafeRawBufferPointer, _ routingPath: UnsafeRawBufferPointer) -> R) -> R {
+        storage.withUnsafeBytes { raw in
+            body(UnsafeRawBufferPointer(rebasing: raw[hostOnlyRange]), UnsafeRawBufferPointer(rebasing: raw[routingPathRange]))
+        }
     }
 
     /// "example.com:8080" → "example.com"; "[::1]:8080" → "[::1]".
     static func stripPort(_ host: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
-        if host.first == UInt8(ascii: "[") {
-            if let close = host.firstIndex(of: UInt8(ascii: "]")) { return host[...close] }
-            return host
-        }
-        if let colon = host.lastIndex(of: UInt8(ascii: ":")) { return host[..<colon] }
-        return host
+        host[portlessRange(host)]
     }
 
-    private static func find(_ needle: [UInt8], in haystack: ArraySlice<UInt8>) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        var i = haystack.startIndex
-        while i + needle.count <= haystack.endIndex {
-            if haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
+    /// The indices of `host` without its port (the indices of an ArraySlice are those of its base).
+    private static func portlessRange(_ host: ArraySlice<UInt8>) -> Range<Int> {
+        if host.first == UInt8(ascii: "[") {
+            if let close = host.firstIndex(of: UInt8(ascii: "]")) { return host.startIndex..<(close + 1) }
+            return host.startIndex..<host.endIndex
+        }
+        if let colon = host.lastIndex(of: UInt8(ascii: ":")) { return host.startIndex..<colon }
+        return host.startIndex..<host.endIndex
+    }
+
+    /// `stripPort` for the host `bytes[host]`, as a range of `bytes`.
+    private static func stripPort(_ bytes: [UInt8], _ host: Range<Int>) -> Range<Int> {
+        portlessRange(bytes[host])
+    }
+
+    /// Index of the "://" in `bytes[range]`, or nil.
+    private static func findSchemeEnd(_ bytes: [UInt8], in range: Range<Int>) -> Int? {
+        var i = range.lowerBound
+        while i + 3 <= range.upperBound {
+            if bytes[i] == UInt8(ascii: ":"), bytes[i + 1] == UInt8(ascii: "/"), bytes[i + 2] == UInt8(ascii: "/") { return i }
             i += 1
         }
         return nil
