@@ -129,7 +129,10 @@ def test_made_you_reset_data_after_end_stream_is_cut_off(h2gw, pki):
 
 def test_made_you_reset_window_overflow_is_cut_off(h2gw, pki):
     outcome, cpu, caused = under_attack(h2gw, pki, lambda c: h2attack.window_overflow_resets(c, count=20000))
-    assert_calmed(outcome, cpu, caused)
+    # The streams nghttp2 resets stay open until its RST_STREAM is out: when one read carries more than
+    # the concurrency limit of them, nghttp2 ends the connection itself (PROTOCOL_ERROR) before the guard
+    # does; which one comes first depends on how the attacker's bytes are split into reads.
+    assert_calmed(outcome, cpu, caused, codes=CUT_OFF)
 
 
 def test_continuation_flood_is_cut_off_before_hpack(h2gw, pki):

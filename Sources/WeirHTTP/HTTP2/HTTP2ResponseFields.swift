@@ -41,10 +41,21 @@ public struct HTTP2ResponseFields: Sendable {
         fields.append((n..<v, v..<storage.count))
     }
 
-    /// Room for `bytes` of names and values and `fields` fields.
-    mutating func reserve(bytes: Int, fields count: Int) {
-        storage.reserveCapacity(bytes)
+    /// Fields that will be ranges of a copy of `bytes` (`addCopied`); room for `count` of them.
+    init(copying bytes: UnsafeRawBufferPointer, fields count: Int) {
+        storage = Array(bytes)
         fields.reserveCapacity(count)
+    }
+
+    /// Adds the field whose name and value are at `name` and `value` in the copied bytes (see
+    /// `init(copying:fields:)`): left out if hop-by-hop, else its name lower-cased in place.
+    mutating func addCopied(name: Range<Int>, value: Range<Int>) {
+        let hopByHop = storage.withUnsafeMutableBytes { all -> Bool in
+            guard !HopByHop.isHopByHop(UnsafeRawBufferPointer(rebasing: all[name])) else { return true }
+            for i in name { all[i] = ASCII.lower(all[i]) }
+            return false
+        }
+        if !hopByHop { fields.append((name, value)) }
     }
 
     /// Adds a field of an HTTP/1.1 head: left out if hop-by-hop, else its name lower-cased.

@@ -23,8 +23,8 @@ public enum SessionResponseHead: Sendable {
         guard let end = headEnd(bytes) else { return .needMore }
         // "HTTP/1.x NNN ..."
         guard end >= 12, bytes[8] == 32, let status = threeDigits(bytes, at: 9) else { return .malformed }
-        var fields = HTTP2ResponseFields()
-        fields.reserve(bytes: end, fields: 16)
+        // The fields keep ranges of one copy of the head (names lower-cased in it), not a copy each.
+        var fields = HTTP2ResponseFields(copying: UnsafeRawBufferPointer(rebasing: bytes[0..<end]), fields: 16)
         var contentLength: Int?
         var transferEncoding: Range<Int>?
         var line = find(10, in: bytes, 0..<end)! + 1   // past the status line (bytes[end - 1] is a LF)
@@ -44,7 +44,7 @@ public enum SessionResponseHead: Sendable {
             } else if name.count == 17, ASCII.equalsLowercased(name, 0..<17, "transfer-encoding") {
                 transferEncoding = v..<e
             }
-            fields.add(name: name, value: UnsafeRawBufferPointer(rebasing: bytes[v..<e]))
+            fields.addCopied(name: line..<colon, value: v..<e)
             line = lineEnd + 2
         }
         let framing: BodyFraming
