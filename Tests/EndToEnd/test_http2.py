@@ -491,6 +491,39 @@ def test_sigterm_sends_goaway_and_lets_the_in_flight_stream_finish(demo_backend,
     assert gw.proc.wait(timeout=10) == 0
 
 
+def test_an_idle_connection_gets_a_graceful_goaway_after_client_idle(demo_backend, gateway):
+    gw = gateway({"p": [demo_backend("b1")]}, listener_extra={"h2c": True}, timeouts={"client_idle": "1s"})
+    with H2(gw.port) as c:
+        sid = c.request("/")
+        assert c.finish(sid)[0].status == 200
+        idle_from = time.monotonic()
+        c.wait(lambda: c.goaways, 6, "GOAWAY after client_idle")
+        waited = time.monotonic() - idle_from
+        assert c.goaways[0] == (NO_ERROR, sid), c.goaways
+        assert waited >= 0.9, waited   # not before client_idle (then the next once-a-second check)
+        c.wait(lambda: c.outcome.closed, 5, "the connection closed")
+
+
+def test_a_reload_that_removes_a_listener_sends_goaway_to_its_connections_only(demo_backend, gateway):
+    from conftest import free_port
+    second = free_port()
+    gone = f'\n[[listener]]\nname = "gone"\naddress = "127.0.0.1:{second}"\nh2c = true\n'
+    gw = gateway({"p": [demo_backend("b1")]}, listener_extra={"h2c": True}, extra=gone)
+    with H2(gw.port) as kept, H2(second) as doomed:
+        for c in (kept, doomed):
+            assert c.finish(c.request("/"))[0].status == 200
+        conf = gw.confdir / "00-weir.toml"
+        conf.write_text(conf.read_text().replace(gone, "\n"))
+        os.kill(gw.pid, signal.SIGHUP)
+        wait_until(lambda: "SIGHUP: reloaded" in gw.stderr(), 10, what="the reload")
+        doomed.wait(lambda: doomed.goaways, 5, "GOAWAY on the removed listener's connection")
+        assert doomed.goaways[0][0] == NO_ERROR, doomed.goaways
+        doomed.wait(lambda: doomed.outcome.closed, 5, "the connection closed")
+        # the kept listener's connection serves its next stream (on the new configuration), without GOAWAY
+        st = kept.finish(kept.request("/"))[0]
+        assert st.status == 200 and not kept.goaways, (vars(st), kept.goaways)
+
+
 def test_max_requests_ends_the_connection_with_a_graceful_goaway(demo_backend, gateway, pki):
     gw = tls_gateway(gateway, [demo_backend("b1")], pki, listener_extra={"http2_max_requests": 5})
     with h2tls(gw, pki) as c:
