@@ -11,7 +11,7 @@ RELEASE_FLAGS := --static-swift-stdlib
 # tests of `weir peer`, which move addresses between hosts and announce them).
 BUILD_PACKAGES := libevent-dev libssl-dev pkg-config libnghttp2-dev
 TEST_PACKAGES  := curl nginx openssl iproute2 iputils-arping haproxy prometheus chromium keepalived nghttp2-client
-BENCH_PACKAGES := wrk haproxy nginx valgrind binutils
+BENCH_PACKAGES := wrk haproxy nginx valgrind binutils nghttp2-client
 # Fuzzing (scripts/fuzz.sh): seconds per target for `make fuzz` and for the smoke run in `make test`.
 FUZZ_SECONDS       ?= 600
 FUZZ_SMOKE_SECONDS ?= 8
