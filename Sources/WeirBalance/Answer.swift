@@ -60,18 +60,37 @@ extension Decision {
         return base + String(decoding: path, as: UTF8.self)
     }
 
+    /// Whether `a` holds the bytes of `b`; the lengths first (every request is compared with the
+    /// endpoints' paths, and nearly every one differs in length).
+    @inline(__always)
+    private static func sameBytes(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.elementsEqual(b)
+    }
+
+    /// Index of the first "?" in `path`, or nil.
+    @inline(__always)
+    private static func firstQuestionMark(_ path: UnsafeRawBufferPointer) -> Int? {
+        var i = 0
+        while i < path.count {
+            if path[i] == UInt8(ascii: "?") { return i }
+            i &+= 1
+        }
+        return nil
+    }
+
     /// The answer of a discovery endpoint, or nil when the request is not for one.
     static func discovery(_ request: RequestFacts, snapshot: RoutingSnapshot, state: inout PolicyState,
                           services: some StickyServices, now: UInt64, wallMs: Int64) -> Verdict? {
         // Compared as bytes first: no string is made for the requests that are not for an endpoint.
-        let queryStart = request.path.firstIndex(of: UInt8(ascii: "?"))
+        let queryStart = firstQuestionMark(request.path)
         let bare = UnsafeRawBufferPointer(rebasing: request.path[..<(queryStart ?? request.path.count)])
-        if snapshot.alivePath.map({ bare.elementsEqual($0) }) == true {
+        if snapshot.alivePath.map({ sameBytes(bare, $0) }) == true {
             return alive(query: queryStart.map { Substring(String(decoding: request.path[($0 + 1)...], as: UTF8.self)) } ?? "",
                          snapshot: snapshot)
         }
-        let isServers = snapshot.serversPath.map { bare.elementsEqual($0) } ?? false
-        guard isServers || snapshot.assignPath.map({ bare.elementsEqual($0) }) == true else { return nil }
+        let isServers = snapshot.serversPath.map { sameBytes(bare, $0) } ?? false
+        guard isServers || snapshot.assignPath.map({ sameBytes(bare, $0) }) == true else { return nil }
         let query = queryStart.map { String(decoding: request.path[($0 + 1)...], as: UTF8.self) } ?? ""
         let forPath = QueryString.value("path", in: Substring(query)) ?? "/"
         guard forPath.hasPrefix("/") else { return .reject(status: 400, reason: "path= must start with /") }

@@ -102,20 +102,39 @@ enum FieldLine {
     }
 
     /// Parses every field line of a section already delimited by `scanSection`
-    /// (`from` = first field line, `end` = index after the final empty line) into `fields`
-    /// (emptied first, capacity kept).
+    /// (`from` = first field line, `end` = index after the final empty line, `lines` = the number
+    /// of field lines it counted) into `fields` (resized to `lines`, capacity kept).
     @usableFromInline
     static func parseSection(_ buf: UnsafeRawBufferPointer, from: Int, end: Int, lines: Int,
                              status: Int, base: Int, into fields: inout [HeaderField]) throws(HTTPParseError) {
-        fields.removeAll(keepingCapacity: true)
-        fields.reserveCapacity(lines)
-        var p = from
-        let last = end &- 2  // start of the empty line
-        while p < last {
-            // scanSection checked that every LF follows a CR, so the first CRLF ends this line.
-            let (field, cr) = try parse(buf, start: p, limit: end, status: status, base: base)
-            fields.append(field)
-            p = cr &+ 2
+        // Sized first, then written in place: an append per field costs a uniqueness check each. On
+        // a kept-alive connection the size is usually right already.
+        if fields.count > lines {
+            fields.removeLast(fields.count &- lines)
+        } else if fields.count < lines {
+            fields.append(contentsOf: repeatElement(HeaderField(name: 0..<0, value: 0..<0), count: lines &- fields.count))
         }
+        var failure: HTTPParseError? = nil
+        fields.withUnsafeMutableBufferPointer { out in
+            var p = from
+            var k = 0
+            let last = end &- 2  // start of the empty line
+            while p < last {
+                // scanSection checked that every LF follows a CR, so the first CRLF ends this line,
+                // and counted the lines.
+                precondition(k < out.count, "more field lines than scanSection counted")
+                do throws(HTTPParseError) {
+                    let (field, cr) = try parse(buf, start: p, limit: end, status: status, base: base)
+                    out[k] = field
+                    p = cr &+ 2
+                    k &+= 1
+                } catch {
+                    failure = error
+                    return
+                }
+            }
+            precondition(k == out.count, "fewer field lines than scanSection counted")
+        }
+        if let failure { throw failure }
     }
 }

@@ -59,10 +59,25 @@ enum ASCII {
 
     /// true when `buf[range]` equals `lowercased` ASCII-case-insensitively.
     /// Precondition: `range` lies within `buf`; `lowercased` is lowercase ASCII.
+    /// From 8 bytes on, compares a word at a time (the last word overlapping the one before).
     @inlinable
     static func equalsLowercased(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: StaticString) -> Bool {
         lowercased.withUTF8Buffer { s in
-            guard s.count == range.count else { return false }
+            let n = s.count
+            guard n == range.count else { return false }
+            #if _endian(little)
+            if n >= 8, let base = buf.baseAddress, let literal = s.baseAddress {
+                let p = base + range.lowerBound, q = UnsafeRawPointer(literal)
+                var k = 0
+                while true {
+                    if lowerWord(p.loadUnaligned(fromByteOffset: k, as: UInt64.self)) != q.loadUnaligned(fromByteOffset: k, as: UInt64.self) {
+                        return false
+                    }
+                    if k == n &- 8 { return true }
+                    k = Swift.min(k &+ 8, n &- 8)
+                }
+            }
+            #endif
             var j = range.lowerBound
             for c in s {
                 if lower(buf[j]) != c { return false }
@@ -72,11 +87,25 @@ enum ASCII {
         }
     }
 
+    /// `lower` applied to each byte of a word: exact for every byte value (the sums are done on
+    /// 7 bits, so nothing carries into the next byte, and bytes ≥ 0x80 are left alone).
+    @inlinable @inline(__always)
+    static func lowerWord(_ w: UInt64) -> UInt64 {
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let m = w & 0x7F7F_7F7F_7F7F_7F7F
+        let upper = (m &+ 0x3F3F_3F3F_3F3F_3F3F) & ~(m &+ 0x2525_2525_2525_2525) & ~w & highs   // 0x41...0x5A
+        return w | (upper &>> 2)
+    }
+
     /// true when `buf[range]` equals the exact bytes of `s` (case-sensitive).
     @inlinable
     static func equalsExactly(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ s: StaticString) -> Bool {
         s.withUTF8Buffer { s in
             guard s.count == range.count else { return false }
+            if s.count == 8, let base = buf.baseAddress, let literal = s.baseAddress {
+                // "HTTP/1.1" and the like: one word.
+                return (base + range.lowerBound).loadUnaligned(as: UInt64.self) == UnsafeRawPointer(literal).loadUnaligned(as: UInt64.self)
+            }
             var j = range.lowerBound
             for c in s {
                 if buf[j] != c { return false }
@@ -180,5 +209,15 @@ enum ASCII {
         while lo < hi && isWS(buf[lo]) { lo &+= 1 }
         while hi > lo && isWS(buf[hi &- 1]) { hi &-= 1 }
         return lo..<hi
+    }
+}
+
+/// The parsers' byte comparisons, for the modules that read parsed heads.
+public enum HeadBytes {
+    /// true when `buf[range]` equals `lowercased` ASCII-case-insensitively.
+    /// Precondition: `range` lies within `buf`; `lowercased` is lowercase ASCII.
+    @inlinable @inline(__always)
+    public static func equalsLowercased(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: StaticString) -> Bool {
+        ASCII.equalsLowercased(buf, range, lowercased)
     }
 }

@@ -92,6 +92,31 @@ struct HelpersTests {
         }
     }
 
+    @Test("equalsLowercased and equalsExactly agree with a byte-by-byte comparison for every byte at every position")
+    func wordComparisons() {
+        let literal: StaticString = "transfer-encoding"
+        let expected = Array("transfer-encoding".utf8)
+        for b in 0...255 {
+            for position in 0..<expected.count {
+                var bytes = Array("xTransfer-Encodingy".utf8)
+                bytes[1 + position] = UInt8(b)
+                let folded = UInt8(b) >= 0x41 && UInt8(b) <= 0x5A ? UInt8(b) | 0x20 : UInt8(b)
+                let same = folded == expected[position]
+                #expect(bytes.withUnsafeBytes { ASCII.equalsLowercased($0, 1..<18, literal) } == same, "byte \(b) at \(position)")
+                #expect(bytes.withUnsafeBytes { HeadBytes.equalsLowercased($0, 1..<18, literal) } == same, "byte \(b) at \(position)")
+            }
+        }
+        for b in 0...255 {
+            for position in 0..<8 {
+                var bytes = Array("HTTP/1.1".utf8)
+                bytes[position] = UInt8(b)
+                #expect(bytes.withUnsafeBytes { ASCII.equalsExactly($0, 0..<8, "HTTP/1.1") } == (bytes == Array("HTTP/1.1".utf8)))
+            }
+        }
+        #expect(Array("CONNECTION".utf8).withUnsafeBytes { ASCII.equalsLowercased($0, 0..<10, "connection") })
+        #expect(!Array("CONNECTION".utf8).withUnsafeBytes { ASCII.equalsLowercased($0, 0..<9, "connection") })
+    }
+
     @Test("HTTPParseError description")
     func errorDescription() {
         let e = HTTPParseError(status: 400, reason: "bad", offset: 7)

@@ -535,17 +535,9 @@ extension HeadRewriter {
         }
 
         /// true when `buf[range]` equals `lowercased` ASCII-case-insensitively.
-        /// Precondition: `range.count == lowercased.utf8CodeUnitCount` (the caller switched on it).
         @inline(__always)
         static func equals(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: StaticString) -> Bool {
-            let s = lowercased.utf8Start
-            var j = 0
-            for i in range {
-                let b = buf[i]
-                if ((b &- 0x41) < 26 ? b | 0x20 : b) != s[j] { return false }
-                j &+= 1
-            }
-            return true
+            HeadBytes.equalsLowercased(buf, range, lowercased)
         }
     }
 }

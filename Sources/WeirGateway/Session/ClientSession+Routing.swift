@@ -10,7 +10,8 @@ extension ClientSession {
     /// verdict's side: pins, queueing, the answers Weir writes itself. `retry`: the current server
     /// failed; another one is chosen (never a redirect), or `.noAlternative`.
     func route(retry: Bool) -> Routing {
-        guard let head = machine.request else { return .reject(status: 500, reason: "no request", retryAfter: nil) }
+        // The head's bytes only: binding the whole head would copy it (through its value witnesses).
+        guard let bytes = machine.request?.bytes else { return .reject(status: 500, reason: "no request", retryAfter: nil) }
         // The new exchange's target is used as built: reading it back from `self.target` would copy
         // it again (a retain and a release for each of its four slices).
         let target: TargetParts
@@ -19,9 +20,9 @@ extension ClientSession {
             exchangeIsNew = false
             adoptCurrentGeneration()
             snapshot = generation.snapshot
-            var parts = TargetParts(head)
+            var parts = TargetParts(bytes: bytes, target: machine.request?.target ?? 0..<0, host: machine.request?.host)
             clientView.host = parts.hostWithPort
-            if let peer = generation.peer { parts = checkHop(head, parts, peer) }
+            if let peer = generation.peer, let head = machine.request { parts = checkHop(head, parts, peer) }
             self.target = parts
             target = parts
             excluded.removeAll(keepingCapacity: true)
@@ -32,12 +33,12 @@ extension ClientSession {
         }
         if retry {
             if let failed = routedServer { excluded.append(failed) }
-            guard case .forward(let next, let pin) = decide(head, target, mode: .proxy) else { return .noAlternative }
+            guard case .forward(let next, let pin) = decide(bytes, target, mode: .proxy) else { return .noAlternative }
             setCookie = worker.sticky.apply(pin, nowMs: worker.loop.wallClockMilliseconds)
             if worker.accessLog.needsDetail { pinOutcome = PinOutcome(pin) }
             return .forward(forwardTarget(next))
         }
-        switch decide(head, target) {
+        switch decide(bytes, target) {
         case .reject(let status, let reason):
             if status == 503 { meterUnavailable(pool: routedPool(target)) }
             return .reject(status: status, reason: reason, retryAfter: status == 503 ? 5 : nil)
@@ -59,11 +60,11 @@ extension ClientSession {
             queueDeadline = nil
             setCookie = worker.sticky.apply(pin, nowMs: worker.loop.wallClockMilliseconds)
             if worker.accessLog.needsDetail { pinOutcome = PinOutcome(pin) }
-            return redirect(to: server, status: status, head: head, target: target)
+            return redirect(to: server, status: status, isHTTP11: machine.request?.version == .http11, target: target)
         case .httpsRedirect(let location):
             return redirectToHTTPS(location: location)
         case .local(let answer):
-            return localEndpoint(head, answer)
+            return localEndpoint(isHEAD: machine.request?.isHEAD ?? false, answer)
         }
     }
 
@@ -77,9 +78,9 @@ extension ClientSession {
 
     /// Runs `Decision.answer` for the request (with the servers in `excluded` left out). `mode`
     /// overrides the listener's run-time mode (a retry after a failure is never a redirect).
-    private func decide(_ head: RequestHead, _ target: TargetParts, mode: Mode? = nil) -> Verdict {
+    private func decide(_ bytes: [UInt8], _ target: TargetParts, mode: Mode? = nil) -> Verdict {
         let listenerMode = mode ?? generation.modes.mode(listenerIndex)
-        return head.bytes.withUnsafeBytes { raw in
+        return bytes.withUnsafeBytes { raw in
             target.withRoutingBytes { host, path in
                 clientView.clientAddress.withUnsafeBytes { address in
                     headBytesDuringDecision = raw
@@ -100,11 +101,11 @@ extension ClientSession {
 
     /// Answers with a redirect to `server`'s own public URL plus the original path and query, so
     /// the client sends the request there itself; the server is picked exactly as in proxy mode.
-    private func redirect(to server: Int, status: Int, head: RequestHead, target: TargetParts) -> Routing {
+    private func redirect(to server: Int, status: Int, isHTTP11: Bool, target: TargetParts) -> Routing {
         let config = snapshot.servers[server].config
         let base = config.publicURL ?? "http://\(config.address)"
         var out: [UInt8] = []
-        let keepAlive = !machine.closeAfterResponse && head.version == .http11
+        let keepAlive = !machine.closeAfterResponse && isHTTP11
         snapshot.servers[server].requestRouted()
         snapshot.servers[server].redirected.wrappingIncrement(ordering: .relaxed)
         var path = target.path
@@ -163,13 +164,13 @@ extension ClientSession {
     // MARK: - Local endpoints (server list, session assignment)
 
     /// Writes the discovery document the `Decision` made.
-    private func localEndpoint(_ head: RequestHead, _ local: LocalAnswer) -> Routing {
+    private func localEndpoint(isHEAD: Bool, _ local: LocalAnswer) -> Routing {
         if case .assignment(let assignment) = local {
             worker.sticky.apply(assignment.register, nowMs: worker.loop.wallClockMilliseconds)
         }
         let body = LocalEndpoints.document(local)
         let keepAlive = !machine.closeAfterResponse
-        return answer(LocalEndpoints.response(body: body, isHEAD: head.isHEAD, keepAlive: keepAlive), status: 200, keepAlive: keepAlive)
+        return answer(LocalEndpoints.response(body: body, isHEAD: isHEAD, keepAlive: keepAlive), status: 200, keepAlive: keepAlive)
     }
 }
 

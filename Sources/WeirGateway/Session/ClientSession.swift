@@ -231,7 +231,8 @@ final class ClientSession: ConnectionHandler {
         defer { meter.passUs = 0 }   // the metrics' clock reading is good for this run only (one callback)
         var rounds = 0
         while true {
-            for action in actions.items { perform(action) }
+            var i = 0
+            while i < actions.count { perform(actions[i]); i += 1 }
             actions.removeAll()
             let next = followUp
             followUp = .none

@@ -72,6 +72,17 @@ enum SessionAction: Equatable {
     case count(SessionCounter)
 }
 
+extension SessionAction {
+    /// The actions `SessionActions.append` merges with a preceding one of the same kind.
+    @inline(__always)
+    var isByteMove: Bool {
+        switch self {
+        case .moveClientToUpstream, .moveUpstreamToClient, .dropClient, .dropUpstream: return true
+        default: return false
+        }
+    }
+}
+
 /// The statistics a session reports.
 enum SessionCounter: Equatable {
     case request, badRequest, badGateway, unavailable, gatewayTimeout, retriedOnStaleConnection, retry,
@@ -81,32 +92,47 @@ enum SessionCounter: Equatable {
 /// A reusable list of actions: filled by one `SessionMachine.handle` call, carried out by the
 /// shell, then cleared keeping its storage, so the keep-alive path allocates nothing per event.
 struct SessionActions {
-    private(set) var items: [SessionAction] = []
+    /// The first `count` elements are the list; the rest are stale ones the next appends overwrite
+    /// (clearing the array itself, several times per request, costs more than the actions in it).
+    private var storage: [SessionAction] = []
+    private(set) var count = 0
 
-    init() { items.reserveCapacity(Self.capacity) }
+    init() { storage.reserveCapacity(Self.capacity) }
 
     /// A machine step that would go past this many actions stops early and asks to be fed again.
     static let capacity = 24
 
-    var isNearlyFull: Bool { items.count >= Self.capacity - 8 }
+    var isNearlyFull: Bool { count >= Self.capacity - 8 }
 
-    mutating func append(_ action: SessionAction) {
-        // Consecutive byte moves of the same kind merge into one.
-        if let last = items.last {
-            switch (last, action) {
-            case (.moveClientToUpstream(let a), .moveClientToUpstream(let b)):
-                items[items.count - 1] = .moveClientToUpstream(a + b); return
-            case (.moveUpstreamToClient(let a), .moveUpstreamToClient(let b)):
-                items[items.count - 1] = .moveUpstreamToClient(a + b); return
-            case (.dropClient(let a), .dropClient(let b)):
-                items[items.count - 1] = .dropClient(a + b); return
-            case (.dropUpstream(let a), .dropUpstream(let b)):
-                items[items.count - 1] = .dropUpstream(a + b); return
-            default: break
-            }
-        }
-        items.append(action)
+    /// The actions in order.
+    var items: ArraySlice<SessionAction> { storage[..<count] }
+
+    subscript(i: Int) -> SessionAction {
+        @inline(__always) get { storage[i] }
     }
 
-    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
+    @inline(__always)
+    mutating func append(_ action: SessionAction) {
+        // Consecutive byte moves of the same kind merge into one. (Inlined: for the other actions,
+        // constants at nearly every call site, the check folds away.)
+        if action.isByteMove, count > 0, let merged = Self.merge(storage[count - 1], action) {
+            storage[count - 1] = merged
+            return
+        }
+        if count < storage.count { storage[count] = action } else { storage.append(action) }
+        count &+= 1
+    }
+
+    /// `last` and `next` as one action, when both move or drop bytes of the same kind.
+    private static func merge(_ last: SessionAction, _ next: SessionAction) -> SessionAction? {
+        switch (last, next) {
+        case (.moveClientToUpstream(let a), .moveClientToUpstream(let b)): return .moveClientToUpstream(a + b)
+        case (.moveUpstreamToClient(let a), .moveUpstreamToClient(let b)): return .moveUpstreamToClient(a + b)
+        case (.dropClient(let a), .dropClient(let b)): return .dropClient(a + b)
+        case (.dropUpstream(let a), .dropUpstream(let b)): return .dropUpstream(a + b)
+        default: return nil
+        }
+    }
+
+    mutating func removeAll() { count = 0 }
 }

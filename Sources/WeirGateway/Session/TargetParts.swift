@@ -25,9 +25,13 @@ struct TargetParts {
 
     /// Precondition: `head` was accepted by the strict parser (target is origin-, absolute- or asterisk-form).
     init(_ head: RequestHead) {
-        let bytes = head.bytes
-        var target = head.target
-        var host = head.host ?? 0..<0
+        self.init(bytes: head.bytes, target: head.target, host: head.host)
+    }
+
+    /// The parts of the head `bytes` whose request-target is `bytes[target]` and Host value `bytes[host]`.
+    init(bytes: [UInt8], target: Range<Int>, host: Range<Int>?) {
+        var target = target
+        var host = host ?? 0..<0
         if !target.isEmpty, bytes[target.lowerBound] != UInt8(ascii: "/"), bytes[target.lowerBound] != UInt8(ascii: "*"),
            let schemeEnd = Self.findSchemeEnd(bytes, in: target) {
             // absolute-form: scheme://authority/path?query
