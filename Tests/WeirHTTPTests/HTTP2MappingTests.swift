@@ -4,9 +4,9 @@ import Testing
 /// Builds the HTTP/1.1 head of an HTTP/2 request from (name, value) pairs.
 private func head(_ fields: [(String, String)], endStream: Bool = true, maxListBytes: Int = 65536) throws(HTTP2RequestHead.Refusal)
     -> (text: String, chunked: Bool) {
-    var builder = HTTP2RequestHead(maxListBytes: maxListBytes)
+    let builder = HTTP2RequestHead(maxListBytes: maxListBytes)
     for (name, value) in fields {
-        var n = Array(name.utf8), v = Array(value.utf8)
+        let n = Array(name.utf8), v = Array(value.utf8)
         n.withUnsafeBytes { nb in v.withUnsafeBytes { vb in builder.add(name: nb, value: vb) } }
         _ = (n, v)
     }
@@ -46,19 +46,19 @@ private let get: [(String, String)] = [(":method", "GET"), (":scheme", "https"),
     }
 
     @Test func aResetBuilderWritesTheNextHeadAsAFreshOneWould() throws {
-        func add(_ b: inout HTTP2RequestHead, _ fields: [(String, String)]) {
+        func add(_ b: HTTP2RequestHead, _ fields: [(String, String)]) {
             for (name, value) in fields {
                 let n = Array(name.utf8), v = Array(value.utf8)
                 n.withUnsafeBytes { nb in v.withUnsafeBytes { vb in b.add(name: nb, value: vb) } }
             }
         }
-        var builder = HTTP2RequestHead(maxListBytes: 200)
-        add(&builder, [(":method", "HEAD"), (":authority", "a.test"), (":path", "/x"), ("cookie", "a=1"),
+        let builder = HTTP2RequestHead(maxListBytes: 200)
+        add(builder, [(":method", "HEAD"), (":authority", "a.test"), (":path", "/x"), ("cookie", "a=1"),
                        ("x-big", String(repeating: "b", count: 150))])
         #expect(throws: HTTP2RequestHead.Refusal.self) { _ = try builder.head(endStream: true) }
         #expect(builder.isHEAD)
         builder.reset()
-        add(&builder, [(":method", "POST"), (":path", "/y"), ("host", "h.test"), ("accept", "*/*")])
+        add(builder, [(":method", "POST"), (":path", "/y"), ("host", "h.test"), ("accept", "*/*")])
         var out = Array("left over".utf8)
         let chunked = try builder.head(endStream: false, into: &out)
         #expect(chunked && !builder.isHEAD)

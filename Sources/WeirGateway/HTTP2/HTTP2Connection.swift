@@ -33,7 +33,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     private var idleLanes: [HTTP2Lane] = []
     /// Builds the head of the header block being received (one at a time on a connection), and
     /// the buffer it is written through.
-    private var requestHead: HTTP2RequestHead
+    private let requestHead: HTTP2RequestHead
     private var headScratch: [UInt8] = []
     /// Streams whose head arrived in the input being processed: started once it is all processed.
     private var toStart: [HTTP2Stream] = []

@@ -17,8 +17,9 @@
 ///
 /// HEADERS and CONTINUATION of one block are never interleaved with another stream's frames (RFC
 /// 9113 §4.3), so an HTTP/2 connection builds every request head with one builder (`reset` between
-/// them), which keeps its buffers.
-public struct HTTP2RequestHead: Sendable {
+/// them), which keeps its buffers. A class: used where it lives, never copied (a copy of six arrays
+/// retains six buffers). Use on one thread.
+public final class HTTP2RequestHead {
     /// A request refused before it reaches the session.
     public struct Refusal: Error, Sendable, Equatable {
         public var status: Int
@@ -46,7 +47,7 @@ public struct HTTP2RequestHead: Sendable {
     }
 
     /// Forgets the last head, keeping the buffers, for the next header block.
-    public mutating func reset() {
+    public func reset() {
         method.removeAll(keepingCapacity: true)
         path.removeAll(keepingCapacity: true)
         authority.removeAll(keepingCapacity: true)
@@ -65,7 +66,7 @@ public struct HTTP2RequestHead: Sendable {
     public var isHEAD: Bool { Self.equals(method, "HEAD") }
 
     /// Adds one field of the request's header block (pseudo-headers included), in order.
-    public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    public func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         guard refusal == nil else { return }
         listBytes += name.count + value.count + 32
         guard listBytes <= maxListBytes else {
