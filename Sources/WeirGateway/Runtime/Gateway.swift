@@ -126,6 +126,8 @@ public final class Gateway {
         log(LogLevel.notice.tag + "weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
         handOver?.serving(loop: control)
         systemd.ready()
+        // What start-up alone needed of the code goes back; the serving code returns page by page.
+        TextPages.releaseStartupPages()
 
         var drainStartedMs: Int64 = 0
         var drainTimer: LoopTimer?
