@@ -65,7 +65,7 @@ enum HeadRewriter {
                 append("\r\n", to: &out)
                 sawHost = true
             }
-            let named = connectionTokens(head, buf)
+            let named = head.connectionNamesFields ? connectionTokens(head, buf) : []   // the parser knows
             var priorForwardedFor: Range<Int>? = nil
             var priorVia: Range<Int>? = nil
             var wroteLength = false
@@ -220,7 +220,7 @@ enum HeadRewriter {
                 if lineEnd > 8 { append(bytes, 8..<lineEnd, to: &out) }
                 append("\r\n", to: &out)
             }
-            let named = connectionTokens(head, buf)
+            let named = head.connectionNamesFields ? connectionTokens(head, buf) : []   // the parser knows
             var priorVia: Range<Int>? = nil
             var wroteLength = false
             var wroteCodings = false
