@@ -34,12 +34,16 @@ extension Decision {
         guard let route = snapshot.route(host: request.host, path: request.path, listener: request.listener) else {
             return .reject(status: 404, reason: "no route for this host and path")
         }
-        var facts = request
-        facts.pinnedServer = nil
         guard !route.sticky.isEmpty,
               let plan = StickyPlan.make(route: route, request: request, snapshot: snapshot, services: services, nowMs: wallMs) else {
+            // The request as it came when it has no pin (always, from a session): a copy of the
+            // facts retains and releases their references.
+            if request.pinnedServer == nil { return decide(request, route: route, snapshot: snapshot, state: &state, now: now) }
+            var facts = request
+            facts.pinnedServer = nil
             return decide(facts, route: route, snapshot: snapshot, state: &state, now: now)
         }
+        var facts = request
         facts.pinnedServer = plan.pinnedServer
         let commit = { (server: Int) in
             plan.commit(server: server, snapshot: snapshot, services: services, nowMs: wallMs, secure: request.secure,

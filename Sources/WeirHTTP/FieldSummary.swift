@@ -17,6 +17,8 @@ struct FieldSummary {
     @usableFromInline var connectionClose = false
     @usableFromInline var connectionKeepAlive = false
     @usableFromInline var connectionUpgrade = false
+    /// Some Connection element other than close, keep-alive and upgrade: a field name (hop-by-hop by that).
+    @usableFromInline var connectionNamesFields = false
     /// Some Upgrade field lists a protocol other than h2c (Weir never upgrades a server connection
     /// to HTTP/2; RFC 9113 §3.1 deprecates the h2c upgrade).
     @usableFromInline var upgradeOffersOtherThanH2C = false
@@ -59,6 +61,8 @@ struct FieldSummary {
                             s.connectionKeepAlive = true
                         } else if ASCII.equalsLowercased(buf, e, "upgrade") {
                             s.connectionUpgrade = true
+                        } else if !e.isEmpty {
+                            s.connectionNamesFields = true
                         }
                     }
                 }

@@ -12,7 +12,7 @@ public struct HeadStorage: Sendable {
     /// Replaces the stored bytes with `source`, keeping the capacity.
     @inlinable
     mutating func setBytes(_ source: UnsafeRawBufferPointer) {
-        bytes.removeAll(keepingCapacity: true)
-        bytes.append(contentsOf: source)
+        // One replace: emptying the array first costs a call of its own.
+        bytes.replaceSubrange(0..<bytes.count, with: UnsafeRawBufferPointer(source))
     }
 }

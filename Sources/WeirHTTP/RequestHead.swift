@@ -28,12 +28,16 @@ public struct RequestHead: HTTPHead, Sendable {
     /// Expect contains "100-continue" (case-insensitive) in an HTTP/1.1 request (ignored in HTTP/1.0, RFC 9110 §10.1.1).
     public let expectsContinue: Bool
 
+    /// A Connection field lists an element other than close, keep-alive and upgrade (the name of a
+    /// field the sender means for this hop only).
+    public let connectionNamesFields: Bool
+
     @usableFromInline let knownMethod: KnownMethod
 
     @usableFromInline
     init(bytes: [UInt8], method: Range<Int>, target: Range<Int>, version: HTTPVersion, fields: [HeaderField],
          framing: BodyFraming, host: Range<Int>?, keepAlive: Bool, isUpgrade: Bool,
-         absoluteFormAuthority: Range<Int>?, expectsContinue: Bool, knownMethod: KnownMethod) {
+         absoluteFormAuthority: Range<Int>?, expectsContinue: Bool, knownMethod: KnownMethod, connectionNamesFields: Bool) {
         self.bytes = bytes
         self.method = method
         self.target = target
@@ -46,6 +50,7 @@ public struct RequestHead: HTTPHead, Sendable {
         self.absoluteFormAuthority = absoluteFormAuthority
         self.expectsContinue = expectsContinue
         self.knownMethod = knownMethod
+        self.connectionNamesFields = connectionNamesFields
     }
 
     /// true when the method is exactly "HEAD".

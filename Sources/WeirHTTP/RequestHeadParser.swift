@@ -131,7 +131,8 @@ public enum RequestHeadParser {
             method: line.method, target: line.target, version: line.version, fields: storage.fields,
             framing: framing, host: s.host, keepAlive: keepAlive,
             isUpgrade: s.connectionUpgrade && s.upgradeOffersOtherThanH2C, absoluteFormAuthority: line.authority,
-            expectsContinue: s.expectsContinue && line.version == .http11, knownMethod: line.knownMethod)
+            expectsContinue: s.expectsContinue && line.version == .http11, knownMethod: line.knownMethod,
+            connectionNamesFields: s.connectionNamesFields)
         return .complete(head, consumed: base &+ end)
     }
 }

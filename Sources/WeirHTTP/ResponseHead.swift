@@ -19,10 +19,13 @@ public struct ResponseHead: HTTPHead, Sendable {
     public let keepAlive: Bool
     /// Status is 101 (Switching Protocols).
     public let isUpgrade: Bool
+    /// A Connection field lists an element other than close, keep-alive and upgrade (the name of a
+    /// field the sender means for this hop only).
+    public let connectionNamesFields: Bool
 
     @usableFromInline
     init(bytes: [UInt8], version: HTTPVersion, status: Int, reason: Range<Int>, fields: [HeaderField],
-         framing: BodyFraming, keepAlive: Bool, isUpgrade: Bool) {
+         framing: BodyFraming, keepAlive: Bool, isUpgrade: Bool, connectionNamesFields: Bool) {
         self.bytes = bytes
         self.version = version
         self.status = status
@@ -31,6 +34,7 @@ public struct ResponseHead: HTTPHead, Sendable {
         self.framing = framing
         self.keepAlive = keepAlive
         self.isUpgrade = isUpgrade
+        self.connectionNamesFields = connectionNamesFields
     }
 
     /// true for an interim response: 100...199 except 101 (another head follows on the same request).

@@ -92,7 +92,8 @@ public enum ResponseHeadParser {
         let head = ResponseHead(
             bytes: storage.bytes,
             version: line.version, status: status, reason: line.reason, fields: storage.fields, framing: framing,
-            keepAlive: persistent && framing != .untilClose, isUpgrade: status == 101)
+            keepAlive: persistent && framing != .untilClose, isUpgrade: status == 101,
+            connectionNamesFields: s.connectionNamesFields)
         return .complete(head, consumed: end)
     }
 }

@@ -34,4 +34,14 @@ struct RequestConnectionTests {
         // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
         #expect(expectRequest("PUT /x HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")?.expectsContinue == false)
     }
+
+    @Test("connectionNamesFields: a Connection element other than close, keep-alive, upgrade (empty ones aside)")
+    func connectionNamesFields() {
+        #expect(expectRequest("GET / HTTP/1.1\r\nHost: a\r\n\r\n")?.connectionNamesFields == false)
+        #expect(expectRequest("GET / HTTP/1.1\r\nHost: a\r\nConnection: Close, ,KEEP-ALIVE , upgrade\r\n\r\n")?.connectionNamesFields == false)
+        #expect(expectRequest("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nconnection: X-Secret\r\n\r\n")?.connectionNamesFields == true)
+        let response = parseResponse("HTTP/1.1 200 OK\r\nConnection: keep-alive, Foo\r\nContent-Length: 0\r\n\r\n").head
+        #expect(response?.connectionNamesFields == true)
+        #expect(parseResponse("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n").head?.connectionNamesFields == false)
+    }
 }

@@ -65,7 +65,7 @@ enum HeadRewriter {
                 append("\r\n", to: &out)
                 sawHost = true
             }
-            let named = connectionTokens(head, buf)
+            let named = head.connectionNamesFields ? connectionTokens(head, buf) : []   // the parser knows
             var priorForwardedFor: Range<Int>? = nil
             var priorVia: Range<Int>? = nil
             var wroteLength = false
@@ -208,15 +208,19 @@ enum HeadRewriter {
             let buf = UnsafeRawBufferPointer(bytes)
             // Status line: our version, the server's status code and reason phrase.
             append("HTTP/1.1", to: &out)
-            var lineEnd = 0
-            while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd &+= 1 }
+            // The parser's reason phrase ends at the line's CR (no CR may come before it).
+            var lineEnd = head.reason.upperBound
+            if lineEnd >= bytes.count || bytes[lineEnd] != UInt8(ascii: "\r") {
+                lineEnd = 0
+                while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd &+= 1 }
+            }
             if lineEnd > 8 && lineEnd &+ 1 < bytes.count && bytes[lineEnd &+ 1] == UInt8(ascii: "\n") {
                 append(bytes, 8..<(lineEnd &+ 2), to: &out)   // SP status SP reason CRLF, in one piece
             } else {
                 if lineEnd > 8 { append(bytes, 8..<lineEnd, to: &out) }
                 append("\r\n", to: &out)
             }
-            let named = connectionTokens(head, buf)
+            let named = head.connectionNamesFields ? connectionTokens(head, buf) : []   // the parser knows
             var priorVia: Range<Int>? = nil
             var wroteLength = false
             var wroteCodings = false
@@ -534,10 +538,13 @@ extension HeadRewriter {
             }
         }
 
-        /// true when `buf[range]` equals `lowercased` ASCII-case-insensitively.
+        /// true when `buf[range]` equals `lowercased` ASCII-case-insensitively (`lowercased` starts with a letter).
         @inline(__always)
         static func equals(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: StaticString) -> Bool {
-            HeadBytes.equalsLowercased(buf, range, lowercased)
+            // The first byte here, before a call: most names differ in it. (The literals begin with
+            // a letter, so `| 0x20` differing means the lowercase differs.)
+            guard !range.isEmpty, buf[range.lowerBound] | 0x20 == lowercased.withUTF8Buffer({ $0.first ?? 0 }) else { return false }
+            return HeadBytes.equalsLowercased(buf, range, lowercased)
         }
     }
 }

@@ -234,8 +234,9 @@ final class ClientSession: ConnectionHandler {
             var i = 0
             while i < actions.count { perform(actions[i]); i += 1 }
             actions.removeAll()
-            let next = followUp
-            followUp = .none
+            // Taken, not copied: an event's payload (a routing answer) holds references.
+            var next = FollowUp.none
+            swap(&next, &followUp)
             rounds += 1
             // Each round consumes bytes or changes phase; the bound only guards against a rule bug.
             guard !machine.isClosed, rounds < 10_000 else { break }

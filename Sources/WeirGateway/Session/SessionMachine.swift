@@ -300,10 +300,10 @@ struct SessionMachine {
             actions.append(.dropClient(consumed))
             actions.append(.cancelTimer)
             actions.append(.count(.request))
-            request = head
             let exchange = Exchange(isHEAD: head.isHEAD, isHTTP10: head.version == .http10, isUpgrade: head.isUpgrade,
                                     isIdempotent: head.methodIsIdempotent, body: BodyReader(head.framing),
                                     closeAfter: !head.keepAlive || draining)
+            request = head   // the last use: moved in, not copied
             phase = .routing(exchange)
             actions.append(.route(retry: false))
         }
@@ -434,8 +434,10 @@ struct SessionMachine {
                     failAttempt(.invalidResponse("invalid response from server \(serverID): \(error.reason)"), &actions)
                 case .complete(let head, let consumed):
                     actions.append(.dropUpstream(consumed))
-                    responseHead = head
-                    if head.isInterim {
+                    let status = head.status, framing = head.framing, serverKeepAlive = head.keepAlive
+                    let isInterim = head.isInterim, isUpgrade = head.isUpgrade
+                    responseHead = head   // the last use of `head`: moved in, not copied
+                    if isInterim {
                         let count = interims + 1, bytes = interimBytes + consumed
                         if count > limits.maxInterimResponses || bytes > limits.maxInterimBytes {
                             failAttempt(.invalidResponse("server \(serverID) sent more than \(limits.maxInterimResponses) interim responses or \(limits.maxInterimBytes) bytes of them"), &actions)
@@ -447,24 +449,24 @@ struct SessionMachine {
                         actions.append(.readUpstreamAgain)
                         return
                     }
-                    if head.isUpgrade && !e.isUpgrade {
+                    if isUpgrade && !e.isUpgrade {
                         failAttempt(.invalidResponse("server \(serverID) switched protocols unasked"), &actions)
                         return
                     }
                     if a.deadlineArmed { actions.append(.cancelTimer); a.deadlineArmed = false }
                     let plan = ResponsePlan.make(.init(
-                        status: head.status, framing: head.framing, serverKeepAlive: head.keepAlive,
-                        isUpgrade: head.isUpgrade, clientIsHTTP10: e.isHTTP10,
+                        status: status, framing: framing, serverKeepAlive: serverKeepAlive,
+                        isUpgrade: isUpgrade, clientIsHTTP10: e.isHTTP10,
                         closeRequested: e.closeAfter, requestComplete: e.body.isComplete, draining: draining,
-                        rewriteWanted: !rewriteTypes.isEmpty && rewriteApplies(head, rewriteTypes)))
+                        rewriteWanted: !rewriteTypes.isEmpty && responseHead.map { rewriteApplies($0, rewriteTypes) } == true))
                     actions.append(.sendResponseHead(plan))
-                    if head.isUpgrade {
+                    if isUpgrade {
                         phase = .forwarding(e, a)
                         startTunnel(&actions)
                         return
                     }
                     e.closeAfter = plan.closeAfter
-                    a.response = .body(BodyReader(head.framing), plan)
+                    a.response = .body(BodyReader(framing), plan)
                     phase = .forwarding(e, a)
                     // From here on the read timeout is the server's silence in the middle of a body.
                     actions.append(.setUpstreamTimeouts(read: limits.upstreamResponseMs, write: limits.upstreamResponseMs))
