@@ -563,6 +563,10 @@ class WeirProxy(Proxy):
     def config(self, backends, policy):
         extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in self.server_extra.items())
         lextra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in self.listener_extra.items())
+        if self.h2:
+            # Like the others' keepalive_requests: no GOAWAY during a run (the default, 10000 streams per
+            # connection, ends h2load's connections within a few seconds, and h2load opens no new ones).
+            lextra += "http2_max_requests = 10000000\n"
         servers = "".join(f'[[pool.server]]\nid = "{b.name}"\naddress = "{b.address}"\n{extra}'
                           for b in backends)
         # No admin listener (several weirs may run; nothing should listen on 9090) and no health
