@@ -20,11 +20,8 @@ public struct HTTP2ResponseFields: Sendable {
             var end = i
             if end > lineStart && bytes[end - 1] == 13 { end -= 1 }
             if !first, end > lineStart, let colon = (lineStart..<end).first(where: { bytes[$0] == UInt8(ascii: ":") }), colon > lineStart {
-                var v = colon + 1
-                while v < end && (bytes[v] == 32 || bytes[v] == 9) { v += 1 }
-                var e = end
-                while e > v && (bytes[e - 1] == 32 || bytes[e - 1] == 9) { e -= 1 }
-                add(name: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<colon]), value: UnsafeRawBufferPointer(rebasing: bytes[v..<e]))
+                let value = ASCII.trimWS(bytes, colon + 1..<end)
+                add(name: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<colon]), value: UnsafeRawBufferPointer(rebasing: bytes[value]))
             }
             first = false
             i += 1

@@ -33,10 +33,8 @@ public enum SessionResponseHead: Sendable {
             guard bytes[lineEnd + 1] == 10 else { return .malformed }
             let colon = find(UInt8(ascii: ":"), in: bytes, line..<lineEnd) ?? line
             guard colon > line else { return .malformed }
-            var v = colon + 1
-            while v < lineEnd && (bytes[v] == 32 || bytes[v] == 9) { v += 1 }
-            var e = lineEnd
-            while e > v && (bytes[e - 1] == 32 || bytes[e - 1] == 9) { e -= 1 }
+            let value = ASCII.trimWS(bytes, colon + 1..<lineEnd)
+            let (v, e) = (value.lowerBound, value.upperBound)
             let name = UnsafeRawBufferPointer(rebasing: bytes[line..<colon])
             if name.count == 14, ASCII.equalsLowercased(name, 0..<14, "content-length") {
                 guard let n = decimal(bytes, v..<e) else { return .malformed }
