@@ -97,6 +97,20 @@ enum ASCII {
         return w | (upper &>> 2)
     }
 
+    /// Lower-cases the ASCII letters of the `count` bytes at `p` in place, 8 at a time.
+    @inlinable
+    static func lowerInPlace(_ p: UnsafeMutableRawPointer, count: Int) {
+        var i = 0
+        while i &+ 8 <= count {
+            (p + i).storeBytes(of: lowerWord((p + i).loadUnaligned(as: UInt64.self)), as: UInt64.self)
+            i &+= 8
+        }
+        while i < count {
+            (p + i).storeBytes(of: lower((p + i).load(as: UInt8.self)), as: UInt8.self)
+            i &+= 1
+        }
+    }
+
     /// true when `buf[range]` equals the exact bytes of `s` (case-sensitive).
     @inlinable
     static func equalsExactly(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ s: StaticString) -> Bool {

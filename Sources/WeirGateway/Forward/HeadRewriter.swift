@@ -225,37 +225,26 @@ enum HeadRewriter {
             var wroteLength = false
             var wroteCodings = false
             for field in head.fields {
-                let name = FieldName(buf, field.name)
-                switch name {
+                switch responseFieldFate(head, buf, field, named: named, serverPrefixes: serverPrefixes, client: client) {
+                case .copy:
+                    copy(bytes, field, into: &out)
+                case .drop:
+                    continue
                 case .transferEncoding:
                     if framing == .asReceived && !wroteCodings { wroteCodings = true; appendTransferEncoding(head, into: &out) }
-                    continue
                 case .contentLength:
                     // As for requests: one line, whatever identical repeats the server sent.
                     if framing == .rechunked || framing == .closeDelimited || wroteLength { continue }
                     wroteLength = true
                     appendContentLength(head, framing: head.framing, field: field, into: &out)
-                    continue
                 case .via:
                     priorVia = field.value
-                    continue
-                case .upgrade:
-                    if head.isUpgrade { copy(bytes, field, into: &out) }
-                    continue
-                case .te, .hopByHop:
-                    continue
-                default:
-                    if isNamed(buf, field, by: named) { continue }
-                }
-                if !serverPrefixes.isEmpty, name.mayNameAServer,
-                   let rewritten = rewrittenValue(head, name, field, prefixes: serverPrefixes, client: client) {
+                case .rewritten(let value):
                     append(bytes, field.name, to: &out)
                     append(": ", to: &out)
-                    out.append(contentsOf: rewritten)
+                    out.append(contentsOf: value)
                     append("\r\n", to: &out)
-                    continue
                 }
-                copy(bytes, field, into: &out)
             }
             append("Via: ", to: &out)
             if let prior = priorVia, !prior.isEmpty {
@@ -273,6 +262,42 @@ enum HeadRewriter {
             }
             append("\r\n", to: &out)
         } }
+    }
+
+    /// What becomes of one field of a server's response head on its way to the client, whichever
+    /// version the client speaks (`clientResponse`, `clientResponseFields`).
+    enum ResponseFieldFate {
+        /// Passed on as it is.
+        case copy
+        /// Hop-by-hop (also: named by the Connection field, an Upgrade of a response that is none, TE).
+        case drop
+        /// Framing: rebuilt by the writer from the parsed framing.
+        case contentLength, transferEncoding
+        /// Folded into Weir's own Via field.
+        case via
+        /// A URL naming a server, with this value in the client's view.
+        case rewritten([UInt8])
+    }
+
+    /// The fate of `field` of `head` (`buf`: the head's bytes); `named`: the field names its
+    /// Connection fields list (`connectionTokens`).
+    @inline(__always)
+    static func responseFieldFate(_ head: ResponseHead, _ buf: UnsafeRawBufferPointer, _ field: HeaderField,
+                                  named: [Range<Int>], serverPrefixes: [[UInt8]], client: ClientView) -> ResponseFieldFate {
+        let name = FieldName(buf, field.name)
+        switch name {
+        case .transferEncoding: return .transferEncoding
+        case .contentLength: return .contentLength
+        case .via: return .via
+        case .upgrade: return head.isUpgrade ? .copy : .drop
+        case .te, .hopByHop: return .drop
+        default: if isNamed(buf, field, by: named) { return .drop }
+        }
+        if !serverPrefixes.isEmpty, name.mayNameAServer,
+           let rewritten = rewrittenValue(head, name, field, prefixes: serverPrefixes, client: client) {
+            return .rewritten(rewritten)
+        }
+        return .copy
     }
 
     /// The rewritten value of `field` (named `name`) when it is Location, Content-Location, Refresh
@@ -441,7 +466,7 @@ enum HeadRewriter {
 
     /// The field names listed in Connection fields, other than close/keep-alive/upgrade, as ranges
     /// of the head's bytes (`buf`). Empty (no allocation) when there are none, the usual case.
-    private static func connectionTokens(_ head: some HTTPHead, _ buf: UnsafeRawBufferPointer) -> [Range<Int>] {
+    static func connectionTokens(_ head: some HTTPHead, _ buf: UnsafeRawBufferPointer) -> [Range<Int>] {
         var tokens: [Range<Int>] = []
         for field in head.fields where field.name.count == 10 && FieldName.equals(buf, field.name, "connection") {
             head.forEachListElement(field.value) { token in

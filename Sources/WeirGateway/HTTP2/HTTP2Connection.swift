@@ -292,7 +292,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
             guard let lane = stream.lane else { continue }
             if lane.session == nil {
                 lane.session = ClientSession(worker: worker, generation: generation, client: lane.connection,
-                                             listenerIndex: listenerIndex, slot: slot, http2Stream: true)
+                                             listenerIndex: listenerIndex, slot: slot, http2Lane: lane)
             }
             worker.stats.http2Streams.wrappingIncrement(ordering: .relaxed)
             stream.start()

@@ -25,7 +25,11 @@ final class HTTP2Lane: StreamEndpoint {
     /// When the lane last became idle (the connection closes lanes idle too long).
     var idleSinceMs: Int64 = 0
 
-    deinit { connection.detachStreamEndpoint() }   // a queued session may still hold the connection
+    deinit {
+        // A queued session may still hold the connection and itself.
+        connection.detachStreamEndpoint()
+        session?.http2Lane = nil
+    }
 
     init(owner: HTTP2Connection, client: Connection) {
         self.owner = owner
@@ -59,6 +63,7 @@ final class HTTP2Lane: StreamEndpoint {
 
     func streamClosed(_ connection: Connection, flushed: Bool) {
         isClosed = true
+        session?.http2Lane = nil
         session = nil
         if let stream { stream.streamClosed(connection, flushed: flushed) } else { owner.laneClosed(self) }
     }

@@ -33,6 +33,8 @@ final class HTTP2Stream {
     /// client's window, once it takes them).
     private var unconsumed = 0
     private var requestWasHEAD = false
+    /// A response head came as fields since the last `translate`.
+    private var headArrived = false
 
     private enum ResponseState { case head, body, done }
     private var state = ResponseState.head
@@ -213,7 +215,7 @@ final class HTTP2Stream {
         if !sessionClosed, c.isReading, !c.input.isEmpty, started { c.streamInputArrived() }
         let output = c.output
         let before = output.count
-        if before > 0 { lastActivityMs = nowMs }
+        if before > 0 || headArrived { lastActivityMs = nowMs; headArrived = false }
         reading: while true {
             switch state {
             case .head:
@@ -253,6 +255,20 @@ final class HTTP2Stream {
             c.streamOutputTaken(before: before)
             releaseLaneIfDone()
         }
+    }
+
+    /// Whether the session may hand its next response head over as fields (`responseHead`): none
+    /// was submitted yet (or only 1xx) and no bytes of the session's wait before it.
+    var acceptsResponseHead: Bool {
+        state == .head && !sessionClosed && (connection?.output.isEmpty ?? false)
+    }
+
+    /// The session's response head, as fields (see `HeadRewriter.clientResponseFields`); `framing`:
+    /// that of the body bytes the session writes next. Precondition: `acceptsResponseHead`.
+    func responseHead(status: Int, fields: HTTP2ResponseFields, framing: BodyFraming) {
+        headArrived = true
+        submit(status: status, fields: fields, framing: framing)
+        owner.markDirty(self)   // translate: the lane may be free already (no body), or the body waits
     }
 
     private func submit(status: Int, fields: HTTP2ResponseFields, framing: BodyFraming) {

@@ -1,3 +1,4 @@
+import WeirHTTP
 import Glibc
 import WeirBalance
 import WeirConfig
@@ -19,6 +20,8 @@ final class Worker {
     /// Where sessions build a response head before it is copied to the client's output (used and
     /// emptied within one action, so one buffer serves every session of the loop).
     var responseHeadScratch: [UInt8] = []
+    /// The response head of an HTTP/2 stream as fields, built again for each (nghttp2 copies them).
+    var http2ResponseFields = HTTP2ResponseFields()
     /// Empty pipes for splicing response bodies (see BodySplicer.swift).
     let splicePipes = SplicePipePool()
     /// Generations with requests waiting in their queues (the current one, and older ones whose

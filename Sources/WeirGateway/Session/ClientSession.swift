@@ -73,11 +73,14 @@ final class ClientSession: ConnectionHandler {
     /// Follow-up events raised while actions run, handled right after.
     fileprivate enum FollowUp { case none, clientBytes, upstreamBytes, both, event(SessionEvent) }
 
-    /// `http2Stream`: the client connection is one HTTP/2 stream (`HTTP2Stream`): one exchange, its
-    /// TLS handshake counted by the HTTP/2 connection, "HTTP/2.0" in the access log.
+    /// `http2Lane`: the client connection is that lane's, serving HTTP/2 streams (`HTTP2Stream`) one
+    /// after another: their TLS handshake counted by the HTTP/2 connection, "HTTP/2.0" in the access
+    /// log, response heads handed to the stream as fields.
     init(worker: Worker, generation: Generation, client: Connection, listenerIndex: Int, slot: ListenerSlot,
-         http2Stream: Bool = false) {
+         http2Lane: HTTP2Lane? = nil) {
         self.worker = worker
+        let http2Stream = http2Lane != nil
+        self.http2Lane = http2Lane
         isHTTP2Stream = http2Stream
         countedHandshake = http2Stream
         self.generation = generation
@@ -494,6 +497,16 @@ final class ClientSession: ConnectionHandler {
     private func writeResponseHead(_ head: ResponseHead, framing: HeadRewriter.ClientFraming, connection: StaticString?,
                                    final: Bool) {
         guard let server = currentServer else { return }
+        if let lane = http2Lane, !head.isUpgrade, let stream = lane.stream, stream.acceptsResponseHead {
+            HeadRewriter.clientResponseFields(head, framing: framing, client: clientView,
+                                              serverPrefixes: generation.serverPrefixes[server],
+                                              extraFields: final ? generation.hstsFields[listenerIndex] : [],
+                                              setCookie: final ? setCookie : [], into: &worker.http2ResponseFields)
+            bytesToClient += worker.http2ResponseFields.http1HeadSize(reasonCount: head.reason.count)
+            stream.responseHead(status: head.status, fields: worker.http2ResponseFields,
+                                framing: HeadRewriter.clientBodyFraming(head, framing))
+            return
+        }
         worker.responseHeadScratch.removeAll(keepingCapacity: true)
         worker.responseHeadScratch.reserveCapacity(head.bytes.count + 256)
         HeadRewriter.clientResponse(head, framing: framing, connection: connection, client: clientView,
@@ -554,6 +567,9 @@ final class ClientSession: ConnectionHandler {
     private var countedHandshake: Bool
     /// The client connection is one HTTP/2 stream (see `init`).
     let isHTTP2Stream: Bool
+    /// The HTTP/2 lane this session serves (nil on an HTTP/1.1 connection). unowned(unsafe): the lane
+    /// owns the session and clears this when it lets go of it (`HTTP2Lane.streamClosed`, its deinit).
+    unowned(unsafe) var http2Lane: HTTP2Lane?
     /// An `h2c` listener: the first bytes are checked for the HTTP/2 preface.
     private var awaitsHTTP2Preface = false
     private var responseHeadMs: Int64?

@@ -24,27 +24,29 @@ public enum SessionResponseHead: Sendable {
         // "HTTP/1.x NNN ..."
         guard end >= 12, bytes[8] == 32, let status = threeDigits(bytes, at: 9) else { return .malformed }
         // The fields keep ranges of one copy of the head (names lower-cased in it), not a copy each.
-        var fields = HTTP2ResponseFields(copying: UnsafeRawBufferPointer(rebasing: bytes[0..<end]), fields: 16)
         var contentLength: Int?
         var transferEncoding: Range<Int>?
-        var line = find(10, in: bytes, 0..<end)! + 1   // past the status line (bytes[end - 1] is a LF)
-        while line < end {
-            let lineEnd = find(13, in: bytes, line..<end)!   // bytes[end - 2] is a CR
-            guard bytes[lineEnd + 1] == 10 else { return .malformed }
-            let colon = find(UInt8(ascii: ":"), in: bytes, line..<lineEnd) ?? line
-            guard colon > line else { return .malformed }
-            let value = ASCII.trimWS(bytes, colon + 1..<lineEnd)
-            let (v, e) = (value.lowerBound, value.upperBound)
-            let name = UnsafeRawBufferPointer(rebasing: bytes[line..<colon])
-            if name.count == 14, ASCII.equalsLowercased(name, 0..<14, "content-length") {
-                guard let n = decimal(bytes, v..<e) else { return .malformed }
-                contentLength = n
-            } else if name.count == 17, ASCII.equalsLowercased(name, 0..<17, "transfer-encoding") {
-                transferEncoding = v..<e
+        var malformed = false
+        let fields = HTTP2ResponseFields(copying: UnsafeRawBufferPointer(rebasing: bytes[0..<end]), fields: 16) { fields in
+            var line = find(10, in: bytes, 0..<end)! + 1   // past the status line (bytes[end - 1] is a LF)
+            while line < end {
+                let lineEnd = find(13, in: bytes, line..<end)!   // bytes[end - 2] is a CR
+                let colon = find(UInt8(ascii: ":"), in: bytes, line..<lineEnd) ?? line
+                guard bytes[lineEnd + 1] == 10, colon > line else { malformed = true; return }
+                let value = ASCII.trimWS(bytes, colon + 1..<lineEnd)
+                let (v, e) = (value.lowerBound, value.upperBound)
+                let name = UnsafeRawBufferPointer(rebasing: bytes[line..<colon])
+                if name.count == 14, ASCII.equalsLowercased(name, 0..<14, "content-length") {
+                    guard let n = decimal(bytes, v..<e) else { malformed = true; return }
+                    contentLength = n
+                } else if name.count == 17, ASCII.equalsLowercased(name, 0..<17, "transfer-encoding") {
+                    transferEncoding = v..<e
+                }
+                if !HopByHop.isHopByHop(name) { fields.addCopied(name: line..<colon, value: v..<e) }
+                line = lineEnd + 2
             }
-            fields.addCopied(name: line..<colon, value: v..<e)
-            line = lineEnd + 2
         }
+        if malformed { return .malformed }
         let framing: BodyFraming
         if requestWasHEAD || (100..<200).contains(status) || status == 204 || status == 304 {
             framing = .none
