@@ -64,19 +64,16 @@ extension HeadRewriter {
         }
     }
 
-    /// Appends `content-length: n`, built on the stack and appended in one piece.
+    /// Appends `content-length: n`: the name and the digits side by side on the stack, appended in one piece.
     private static func appendContentLength(_ n: Int, to fields: inout HTTP2ResponseFields) {
         let name: StaticString = "content-length"
         let nameCount = name.utf8CodeUnitCount
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: nameCount + 20) { out in
-            let base = out.baseAddress!
-            base.update(from: name.utf8Start, count: nameCount)
-            var digits = 0, v = n
-            repeat { digits += 1; v /= 10 } while v > 0
-            var i = nameCount + digits
-            v = n
-            repeat { i -= 1; base[i] = UInt8(48 + v % 10); v /= 10 } while v > 0
-            fields.append(UnsafeRawBufferPointer(start: base, count: nameCount + digits), nameCount: nameCount)
+            var start = out.count, v = n
+            repeat { start -= 1; out[start] = UInt8(48 + v % 10); v /= 10 } while v > 0
+            start -= nameCount
+            (out.baseAddress! + start).update(from: name.utf8Start, count: nameCount)
+            fields.append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: out[start...])), nameCount: nameCount)
         }
     }
 }

@@ -116,9 +116,7 @@ public struct HTTP2ResponseFields: Sendable {
         guard !HopByHop.isHopByHop(name) else { return }
         let n = storage.count
         storage.append(contentsOf: name)
-        storage.withUnsafeMutableBufferPointer { all in
-            for i in n..<all.count { all[i] = ASCII.lower(all[i]) }
-        }
+        storage.withUnsafeMutableBytes { all in ASCII.lowerInPlace(all.baseAddress! + n, count: name.count) }
         let v = storage.count
         storage.append(contentsOf: value)
         fields.append((n..<v, v..<storage.count))
