@@ -60,7 +60,12 @@ public final class Connection {
     public let output: Buffer
     private var readEvent: OpaquePointer?
     private var writeEvent: OpaquePointer?
-    private var reading = false          // read event added
+    /// The handler wants input. The read event is then either added to the loop (`readArmed`) or, right
+    /// after an accept, activated for one read in this loop pass (`readActivated`) and added only if
+    /// the handler still wants input after it (see `accepted`).
+    private var reading = false
+    private var readArmed = false        // read event added
+    private var readActivated = false    // read event activated by `event_active`, not run yet
     private var watchingWrite = false    // write event added (waiting for writability)
     private var connecting = false
     private var closeWhenFlushed = false
@@ -139,7 +144,7 @@ public final class Connection {
             return
         }
         readEvent = event_new(loop.base, fd, weir_ev_read() | weir_ev_persist(), { _, what, arg in
-            Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().readReady(what)
+            Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().readEventFired(what)
         }, me)
         // One-shot: a persistent event that was once added with a timeout re-adds itself after
         // `event_active`, which would leave EPOLLOUT armed on an idle socket (a busy loop).
@@ -158,7 +163,11 @@ public final class Connection {
         evbuffer_free(output.raw)
     }
 
-    /// Wraps an accepted socket `fd` (takes ownership of it). Reading starts enabled. With `tls`,
+    /// Wraps an accepted socket `fd` (takes ownership of it). Reading starts enabled: the first read
+    /// is tried later in this loop pass without registering the socket with epoll, since a client's
+    /// first bytes usually came with its connection; the socket is registered only if the handler
+    /// still wants input after that read (a `Connection: close` request that was read whole never
+    /// needs it, which saves an `epoll_ctl` pair and a loop wake-up per connection). With `tls`,
     /// the TLS handshake runs first; a failed one is reported as `.failed` ("tls handshake: …").
     /// `local`: the address the client connected to when a PROXY protocol header stated it (else
     /// `localAddress` asks the socket).
@@ -173,7 +182,9 @@ public final class Connection {
             c.serverContext = tls
             c.handshaking = true
         }
-        c.setReading(true)
+        c.reading = true
+        c.readActivated = true
+        event_active(c.readEvent, Int32(weir_ev_read()), 1)
         return c
     }
 
@@ -264,11 +275,21 @@ public final class Connection {
         guard fd >= 0, on != reading else { return }
         reading = on
         if isStream { streamEndpoint?.streamReadingChanged(self); return }
-        if on {
-            if hasReadTimeout { event_add(readEvent, &readTimeout) } else { event_add(readEvent, nil) }
-        } else {
-            event_del(readEvent)
-        }
+        if on { armRead() } else { disarmRead() }
+    }
+
+    /// Adds the read event to the loop (again: with the current read timeout).
+    private func armRead() {
+        readArmed = true
+        if hasReadTimeout { event_add(readEvent, &readTimeout) } else { event_add(readEvent, nil) }
+    }
+
+    /// Takes the read event out of the loop, and out of its active list if `event_active` queued it.
+    private func disarmRead() {
+        guard readArmed || readActivated else { return }
+        readArmed = false
+        readActivated = false
+        event_del(readEvent)
     }
 
 
@@ -281,7 +302,7 @@ public final class Connection {
         readTimeout = Self.timeval(milliseconds: readMilliseconds ?? 0)
         writeTimeout = Self.timeval(milliseconds: writeMilliseconds ?? 0)
         guard fd >= 0 else { return }
-        if reading { if hasReadTimeout { event_add(readEvent, &readTimeout) } else { event_add(readEvent, nil) } }
+        if readArmed { armRead() }
         if watchingWrite { if hasWriteTimeout { event_add(writeEvent, &writeTimeout) } else { event_add(writeEvent, nil) } }
     }
 
@@ -407,6 +428,13 @@ public final class Connection {
     }
 
     // MARK: - Event handling
+
+    private func readEventFired(_ what: Int16) {
+        readActivated = false
+        readReady(what)
+        // After the first read of an accepted socket: register it only if input is still wanted.
+        if reading && !readArmed && fd >= 0 { armRead() }
+    }
 
     private func readReady(_ what: Int16) {
         if what & weir_ev_timeout() != 0 {
@@ -568,12 +596,23 @@ public final class Connection {
             ERR_clear_error()
             sentCloseNotify = true
         }
-        if peerEnded || !lingerWanted || SystemCall.run({ Glibc.shutdown(fd, Int32(SHUT_WR)) }) != .done(0) { close(); return }
+        // A socket the handler stopped reading may hold bytes that arrived since: closing over them
+        // would send a reset, so look (one peek) before skipping the linger.
+        let linger = lingerWanted || (!readArmed && hasUnreadBytes())
+        if peerEnded || !linger || SystemCall.run({ Glibc.shutdown(fd, Int32(SHUT_WR)) }) != .done(0) { close(); return }
         lingering = true
         lingerDeadlineMs = loop.monotonicMilliseconds + Self.lingerMilliseconds
         hasReadTimeout = true
         readTimeout = Self.timeval(milliseconds: Self.lingerMilliseconds)
-        if reading { event_add(readEvent, &readTimeout) } else { setReading(true) }
+        reading = true
+        armRead()
+    }
+
+    /// Whether bytes the handler has not read are waiting in the socket (its end of stream aside).
+    private func hasUnreadBytes() -> Bool {
+        var byte: UInt8 = 0
+        if case .done(let n) = SystemCall.run({ Glibc.recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) }), n > 0 { return true }
+        return false
     }
 
     /// While lingering: reads and drops what arrived; closes at the peer's end, on an error, or
@@ -674,6 +713,7 @@ public final class Connection {
             return
         }
         if total >= Self.maxRead, SSL_pending(ssl) > 0 {
+            readActivated = true
             event_active(readEvent, Int32(weir_ev_read()), 1)   // more is decrypted already: come back
         }
         if total > 0 { handler?.connectionReadable(self) }
@@ -726,6 +766,8 @@ public final class Connection {
         readEvent = nil
         writeEvent = nil
         reading = false
+        readArmed = false
+        readActivated = false
         watchingWrite = false
         lingering = false
         Glibc.close(fd)   // not retried on EINTR: Linux frees the descriptor even then
