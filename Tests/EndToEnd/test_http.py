@@ -4,7 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
+import time
 import urllib.parse
 from collections import Counter
 
@@ -126,6 +128,35 @@ def test_client_connection_close_is_honoured(demo_backend, gateway):
         r = c.read_response()
         assert r.status == 200 and r.body == b"b1\n"
         assert "close" in (r.header("Connection") or "").lower()
+        assert c.is_closed()
+
+
+def test_bytes_sent_after_a_close_request_do_not_cut_its_response(demo_backend, gateway):
+    """Weir stops reading a client whose whole `Connection: close` request it has; bytes the client
+    sends anyway (a pipelined request it will not get an answer to) wait unread in the socket. The
+    close must then linger over them: closing a socket with unread input sends a reset, which would
+    throw away the response still in flight to a slow reader."""
+    b1 = demo_backend("b1")
+    gw = gateway({"p": [b1]})
+    size = 3_000_000
+    with RawConn("127.0.0.1", gw.port, rcvbuf=65536) as c:
+        c.send(b"GET /?delay=200&size=%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % size)
+        time.sleep(0.05)   # the request is being forwarded: Weir is not reading any more
+        c.send(b"GET /never-answered HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.6)    # the response is written and the close decided while most of it is unread
+        r = c.read_response()
+        assert r.status == 200 and len(r.body) == size and r.body == filler(size)
+        assert c.read_to_eof() == b""
+
+
+def test_close_request_then_half_close_gets_the_whole_response(demo_backend, gateway):
+    b1 = demo_backend("b1")
+    gw = gateway({"p": [b1]})
+    with RawConn("127.0.0.1", gw.port) as c:
+        c.send(b"GET /?delay=200&size=200000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.read_response()
+        assert r.status == 200 and r.body == filler(200000)
         assert c.is_closed()
 
 

@@ -132,6 +132,43 @@ private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
         h.server("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n")
         #expect(h.errorsSent == [502] && !h.machine.isTunnel)
     }
+
+    // Reading the client while its response is awaited: needed for pipelined requests and for a
+    // body still coming, not for a whole request on a connection that closes after its answer.
+
+    @Test func keepAliveClientIsStillReadWhileItsResponseIsAwaited() {
+        var h = SessionHarness()
+        h.client(get)
+        #expect(h.machine.server == 0 && h.machine.readsClient)
+    }
+
+    @Test func wholeRequestThatClosesTheConnectionStopsReadingUntilTheAnswer() {
+        var h = SessionHarness()
+        h.client("GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        #expect(h.machine.server == 0 && !h.machine.readsClient)
+        h.server(ok)
+        #expect(h.sentToClient == Array("hi".utf8) && h.exchangesEnded == [200] && h.closedWith == true)
+    }
+
+    @Test func http10RequestStopsReadingToo() {
+        var h = SessionHarness()
+        h.client("GET /a HTTP/1.0\r\n\r\n")
+        #expect(h.machine.server == 0 && !h.machine.readsClient)
+    }
+
+    @Test func closingRequestWithABodyStillComingIsReadUntilTheBodyIsComplete() {
+        var h = SessionHarness()
+        h.client("POST /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 6\r\n\r\nabc")
+        #expect(h.machine.server == 0 && h.machine.readsClient)
+        h.client("def")
+        #expect(h.sentToServer.suffix(6) == Array("abcdef".utf8) && !h.machine.readsClient)
+    }
+
+    @Test func closingUpgradeRequestKeepsReading() {
+        var h = SessionHarness()
+        h.client("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade, close\r\nUpgrade: websocket\r\n\r\n")
+        #expect(h.machine.server == 0 && h.machine.readsClient)
+    }
 }
 
 @Suite struct SessionDefectTests {

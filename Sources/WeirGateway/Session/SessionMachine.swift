@@ -171,10 +171,14 @@ struct SessionMachine {
         }
     }
 
-    /// Whether the client may be read from now (false while queued, and once closed).
+    /// Whether the client may be read from now: false while routing or queued, once closed, and while
+    /// the response to a whole request is awaited on a connection that closes after it (nothing
+    /// the client could still send is wanted, and not reading saves registering its socket; bytes
+    /// that arrive meanwhile are found before the close, which then lingers over them).
     var readsClient: Bool {
         switch phase {
         case .queued, .routing, .closed: return false
+        case .forwarding(let e, _): return !(e.closeAfter && e.body.isComplete && !e.isUpgrade)
         default: return true
         }
     }
