@@ -121,14 +121,6 @@ public final class Gateway {
             thread.start()
         }
         plane.startTasks()
-        let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
-        let adminNote = admin.map { _ in " (admin on \(configuration.admin.address.map { "\($0)" } ?? "unix:\(adminUnixSocket ?? "")"))" } ?? ""
-        log(LogLevel.notice.tag + "weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
-        handOver?.serving(loop: control)
-        systemd.ready()
-        // What start-up alone needed of the code goes back; the serving code returns page by page.
-        TextPages.releaseStartupPages()
-
         var drainStartedMs: Int64 = 0
         var drainTimer: LoopTimer?
         let startDrain = { (signal: String) in
@@ -159,6 +151,15 @@ public final class Gateway {
         let term = SignalWatcher(loop: control, signal: SIGTERM) { startDrain("SIGTERM") }
         let int = SignalWatcher(loop: control, signal: SIGINT) { startDrain("SIGINT") }
         upgrade.activate(workerLoops: workers.map(\.loop), drain: { startDrain("upgrade") }, isDraining: { plane.draining })
+        // Said only now that every signal is watched: a SIGUSR2 or SIGTERM sent on this line (by
+        // the old process of an upgrade, systemd, a test) must not meet the default action.
+        let addresses = configuration.listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " ")
+        let adminNote = admin.map { _ in " (admin on \(configuration.admin.address.map { "\($0)" } ?? "unix:\(adminUnixSocket ?? "")"))" } ?? ""
+        log(LogLevel.notice.tag + "weir: serving \(addresses) with \(workers.count) workers\(adminNote)")
+        handOver?.serving(loop: control)
+        systemd.ready()
+        // What start-up alone needed of the code goes back; the serving code returns page by page.
+        TextPages.releaseStartupPages()
         control.run()
         _ = (term, int, drainTimer, hup, usr1, systemd)
         log(LogLevel.notice.tag + "weir: stopped; \(stats.summary)")
