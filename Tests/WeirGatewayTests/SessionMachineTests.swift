@@ -169,6 +169,21 @@ private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
         h.client("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade, close\r\nUpgrade: websocket\r\n\r\n")
         #expect(h.machine.server == 0 && h.machine.readsClient)
     }
+
+    @Test func aClosedSessionHandsItsHeadBuffersToTheNextOne() {
+        var h = SessionHarness()
+        h.client("GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        h.server(ok)
+        #expect(h.isClosed)
+        let storage = h.machine.surrenderStorage()
+        var next = SessionHarness()
+        next.machine = SessionMachine(limits: SessionHarness.limits, requestStorage: storage.request,
+                                      responseStorage: storage.response)
+        next.client("GET /b HTTP/1.1\r\nHost: h\r\n\r\n")
+        next.server(ok)
+        #expect(next.machine.request.map { $0.string($0.target) } == "/b")
+        #expect(next.sentToClient == Array("hi".utf8) && next.exchangesEnded == [200])
+    }
 }
 
 @Suite struct SessionDefectTests {

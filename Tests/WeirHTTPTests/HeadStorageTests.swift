@@ -51,4 +51,40 @@ import Testing
         #expect(second.status == 404)
         #expect(second.framing == .contentLength(0))
     }
+
+    @Test func aShelvedStorageServesTheNextConnectionWithItsBuffers() throws {
+        var shelf = HeadStorageShelf()
+        var storage = shelf.take()
+        #expect(storage.bytes.capacity == 0)
+        _ = try #require(request("GET / HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n", &storage))
+        let bytesAt = address(storage.bytes), fieldsAt = address(storage.fields)
+        shelf.put(storage)
+        storage = HeadStorage()
+        #expect(shelf.keptCount == 1)
+        var next = shelf.take()
+        #expect(shelf.keptCount == 0)
+        let head = try #require(request("GET /b HTTP/1.1\r\nHost: b\r\n\r\n", &next))
+        #expect(head.string(head.target) == "/b")
+        #expect(address(next.bytes) == bytesAt && address(next.fields) == fieldsAt)
+    }
+
+    @Test func aShelfKeepsFewSmallStorages() throws {
+        var shelf = HeadStorageShelf()
+        var big = HeadStorage()
+        let filler = String(repeating: "x", count: HeadStorageShelf.maxBytesKept + 1)
+        _ = try #require(request("GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(filler)\r\n\r\n", &big))
+        shelf.put(big)
+        #expect(shelf.keptCount == 0)   // a huge head's buffer is not pinned
+        var many = HeadStorage()
+        let fields = (0...HeadStorageShelf.maxFieldsKept).map { "X-\($0): v\r\n" }.joined()
+        _ = try #require(request("GET / HTTP/1.1\r\nHost: a\r\n\(fields)\r\n", &many))
+        shelf.put(many)
+        #expect(shelf.keptCount == 0)
+        for _ in 0..<(HeadStorageShelf.count + 5) {
+            var s = HeadStorage()
+            _ = request("GET / HTTP/1.1\r\nHost: a\r\n\r\n", &s)
+            shelf.put(s)
+        }
+        #expect(shelf.keptCount == HeadStorageShelf.count)
+    }
 }

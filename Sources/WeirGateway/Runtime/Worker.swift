@@ -22,6 +22,8 @@ final class Worker {
     var responseHeadScratch: [UInt8] = []
     /// The response head of an HTTP/2 stream as fields, built again for each (nghttp2 copies them).
     var http2ResponseFields = HTTP2ResponseFields()
+    /// Head buffers of ended sessions for new ones (see `HeadStorageShelf`).
+    var headStorages = HeadStorageShelf()
     /// Empty pipes for splicing response bodies (see BodySplicer.swift).
     let splicePipes = SplicePipePool()
     /// Generations with requests waiting in their queues (the current one, and older ones whose

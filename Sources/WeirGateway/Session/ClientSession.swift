@@ -92,7 +92,8 @@ final class ClientSession: ConnectionHandler {
             parser: settings.parserLimits, clientHeaderMs: settings.clientHeaderMs, clientIdleMs: settings.clientIdleMs,
             clientBodyMs: settings.clientBodyMs, upstreamConnectMs: settings.upstreamConnectMs,
             upstreamResponseMs: settings.upstreamResponseMs, tunnelIdleMs: settings.tunnelIdleMs,
-            discardBodyBytes: settings.redirectBodyBytes))
+            discardBodyBytes: settings.redirectBodyBytes),
+            requestStorage: worker.headStorages.take(), responseStorage: worker.headStorages.take())
         snapshot = generation.snapshot
         clientView.clientAddress = Array(client.peer.host.utf8)
         clientView.scheme = client.isTLS ? "https" : "http"
@@ -396,6 +397,11 @@ final class ClientSession: ConnectionHandler {
             upstream = nil
             // A clean end lingers only if the client sent more than its request (pipelined bytes).
             if flush { client.closeAfterFlush(linger: !machine.closedCleanly) } else { client.close() }
+            if http2Lane == nil {   // a lane's session serves the lane's next stream with its buffers
+                let storage = machine.surrenderStorage()
+                worker.headStorages.put(storage.request)
+                worker.headStorages.put(storage.response)
+            }
             worker.sessionEnded(self)
         case .count(let counter):
             count(counter)

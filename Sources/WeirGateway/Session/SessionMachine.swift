@@ -131,8 +131,20 @@ struct SessionMachine {
     private(set) var clientWindowWanted = 256
     private(set) var upstreamWindowWanted = 256
 
-    init(limits: Limits) {
+    /// `requestStorage`/`responseStorage`: buffers to parse the heads into (from `HeadStorageShelf`).
+    init(limits: Limits, requestStorage: HeadStorage = HeadStorage(), responseStorage: HeadStorage = HeadStorage()) {
         self.limits = limits
+        self.requestStorage = requestStorage
+        self.responseStorage = responseStorage
+    }
+
+    /// Hands the head buffers over for another session (`HeadStorageShelf`) and leaves empty ones.
+    /// Precondition: the session is closed (no head is parsed any more). The heads still held here
+    /// keep their bytes: the buffers are shared with them until they go (copy on write).
+    mutating func surrenderStorage() -> (request: HeadStorage, response: HeadStorage) {
+        precondition(isClosed, "head storage surrendered by a session that is not closed")
+        defer { requestStorage = HeadStorage(); responseStorage = HeadStorage() }
+        return (requestStorage, responseStorage)
     }
 
     /// The server of the current attempt, if any.
