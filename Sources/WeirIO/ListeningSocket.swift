@@ -68,10 +68,13 @@ public final class ListeningSocket {
         let options = UInt32(weir_lev_opt_close_on_free() | weir_lev_opt_close_on_exec())
         listener = evconnlistener_new(loop.base, { _, fd, sa, _, ctx in
             let me = Unmanaged<ListeningSocket>.fromOpaque(ctx!).takeUnretainedValue()
-            var text = [CChar](repeating: 0, count: 64)
             var port: Int32 = 0
-            _ = weir_format_address(sa, &text, 64, &port)
-            let host = text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            // On the stack: an array here was one heap allocation per connection.
+            let host = withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { text in
+                text[0] = 0
+                _ = weir_format_address(sa, text.baseAddress, 64, &port)
+                return String(cString: text.baseAddress!)
+            }
             me.onAccept(fd, PeerAddress(host: host, port: Int(port)))
         }, Unmanaged.passUnretained(self).toOpaque(), options, -1, fd)
         guard let listener else {

@@ -1,17 +1,38 @@
 import Glibc
 import CLibevent
 
+/// The owner of a `LoopTimer` made with `init(loop:owner:)`: told when it fires.
+public protocol LoopTimerOwner: AnyObject {
+    func loopTimerFired()
+}
+
 /// A one-shot or repeating timer on an `EventLoop`. Use on the loop's thread only.
 public final class LoopTimer {
     private var event: OpaquePointer?
-    private let action: () -> Void
+    private let action: (() -> Void)?
+    private unowned(unsafe) let owner: LoopTimerOwner?
 
     /// Creates a stopped timer that runs `action` on `loop` when it fires; `repeating` keeps it armed.
     public init(loop: EventLoop, repeating: Bool = false, _ action: @escaping () -> Void) {
         self.action = action
+        owner = nil
+        makeEvent(loop, repeating)
+    }
+
+    /// Creates a stopped one-shot timer that calls `owner.loopTimerFired()`: no closure context to
+    /// allocate (one allocation fewer per client connection). Precondition: `owner` keeps the timer
+    /// and outlives it (it is not retained here), and no one else keeps it.
+    public init(loop: EventLoop, owner: LoopTimerOwner) {
+        action = nil
+        self.owner = owner
+        makeEvent(loop, false)
+    }
+
+    private func makeEvent(_ loop: EventLoop, _ repeating: Bool) {
         let flags: Int16 = repeating ? weir_ev_persist() : 0
         event = event_new(loop.base, -1, flags, { _, _, arg in
-            Unmanaged<LoopTimer>.fromOpaque(arg!).takeUnretainedValue().action()
+            let timer = Unmanaged<LoopTimer>.fromOpaque(arg!).takeUnretainedValue()
+            if let owner = timer.owner { owner.loopTimerFired() } else { timer.action?() }
         }, Unmanaged.passUnretained(self).toOpaque())
     }
 

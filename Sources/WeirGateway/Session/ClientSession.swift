@@ -7,7 +7,7 @@ import WeirIO
 /// `SessionEvent`s, carries out the `SessionAction`s the machine returns, and keeps what is not
 /// protocol state: the connections, the session timer, backpressure, the routing data of the
 /// exchange (`ClientSession+Routing.swift`) and the byte counts for the access log.
-final class ClientSession: ConnectionHandler {
+final class ClientSession: ConnectionHandler, LoopTimerOwner {
     /// unowned(unsafe): the worker owns its sessions and its loop, which drives them, stops before
     /// the worker goes; a checked unowned reference costs an atomic retain at every use.
     unowned(unsafe) let worker: Worker
@@ -98,9 +98,7 @@ final class ClientSession: ConnectionHandler {
         clientView.clientAddress = Array(client.peer.host.utf8)
         clientView.scheme = client.isTLS ? "https" : "http"
         awaitsHTTP2Preface = !http2Stream && !client.isTLS && generation.configuration.listeners[listenerIndex].h2c
-        timer = LoopTimer(loop: worker.loop) { [unowned self] in
-            self.handle(.timerFired(clientHandshaking: self.client.isHandshaking))
-        }
+        timer = LoopTimer(loop: worker.loop, owner: self)
         client.handler = self
         client.setWriteLowWatermark(settings.bufferBytes / 2)
         // A client that stops reading our output for this long is gone.
@@ -111,6 +109,10 @@ final class ClientSession: ConnectionHandler {
     }
 
     // MARK: - Connection callbacks → events
+
+    func loopTimerFired() {
+        handle(.timerFired(clientHandshaking: client.isHandshaking))
+    }
 
     func connectionReadable(_ connection: Connection) {
         if connection === client {
