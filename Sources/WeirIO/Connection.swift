@@ -60,12 +60,11 @@ public final class Connection {
     public let output: Buffer
     private var readEvent: OpaquePointer?
     private var writeEvent: OpaquePointer?
-    /// The handler wants input. The read event is then either added to the loop (`readArmed`) or, right
-    /// after an accept, activated for one read in this loop pass (`readActivated`) and added only if
-    /// the handler still wants input after it (see `accepted`).
+    /// The handler wants input. The read event is then added to the loop (`readArmed`) or, right after
+    /// an accept, activated for one read in this loop pass and added only if the handler still wants
+    /// input after it (see `accepted`).
     private var reading = false
     private var readArmed = false        // read event added
-    private var readActivated = false    // read event activated by `event_active`, not run yet
     private var watchingWrite = false    // write event added (waiting for writability)
     private var connecting = false
     private var closeWhenFlushed = false
@@ -183,7 +182,6 @@ public final class Connection {
             c.handshaking = true
         }
         c.reading = true
-        c.readActivated = true
         event_active(c.readEvent, Int32(weir_ev_read()), 1)
         return c
     }
@@ -286,9 +284,7 @@ public final class Connection {
 
     /// Takes the read event out of the loop, and out of its active list if `event_active` queued it.
     private func disarmRead() {
-        guard readArmed || readActivated else { return }
         readArmed = false
-        readActivated = false
         event_del(readEvent)
     }
 
@@ -430,7 +426,6 @@ public final class Connection {
     // MARK: - Event handling
 
     private func readEventFired(_ what: Int16) {
-        readActivated = false
         readReady(what)
         // After the first read of an accepted socket: register it only if input is still wanted.
         if reading && !readArmed && fd >= 0 { armRead() }
@@ -713,7 +708,6 @@ public final class Connection {
             return
         }
         if total >= Self.maxRead, SSL_pending(ssl) > 0 {
-            readActivated = true
             event_active(readEvent, Int32(weir_ev_read()), 1)   // more is decrypted already: come back
         }
         if total > 0 { handler?.connectionReadable(self) }
@@ -767,7 +761,6 @@ public final class Connection {
         writeEvent = nil
         reading = false
         readArmed = false
-        readActivated = false
         watchingWrite = false
         lingering = false
         Glibc.close(fd)   // not retried on EINTR: Linux frees the descriptor even then

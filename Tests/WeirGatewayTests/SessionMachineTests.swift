@@ -1,6 +1,6 @@
 import Testing
 @testable import WeirGateway
-import WeirHTTP
+@testable import WeirHTTP
 
 private let get = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
 private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
@@ -176,6 +176,9 @@ private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
         h.server(ok)
         #expect(h.isClosed)
         let storage = h.machine.surrenderStorage()
+        // The buffers the heads were parsed into, not new empty ones.
+        #expect(storage.request.bytes.capacity > 0 && storage.request.fields.capacity > 0)
+        #expect(storage.response.bytes.capacity > 0)
         var next = SessionHarness()
         next.machine = SessionMachine(limits: SessionHarness.limits, requestStorage: storage.request,
                                       responseStorage: storage.response)
