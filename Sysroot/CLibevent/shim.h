@@ -160,6 +160,7 @@ static inline ssize_t weir_write_from(struct evbuffer *buf, int fd) {
 /// stream, or -1 with errno set (EAGAIN when nothing is ready).
 static inline ssize_t weir_read_into(struct evbuffer *buf, int fd, size_t max) {
     struct evbuffer_iovec vec[2];
+    int was_empty = evbuffer_get_length(buf) == 0;
     int n = evbuffer_reserve_space(buf, (ev_ssize_t)max, vec, 2);
     if (n <= 0) { errno = ENOMEM; return -1; }
     struct iovec iov[2];
@@ -171,7 +172,19 @@ static inline ssize_t weir_read_into(struct evbuffer *buf, int fd, size_t max) {
     }
     // recv for one segment: the socket call skips readv's file-position and iovec-import work.
     ssize_t got = n == 1 ? recv(fd, iov[0].iov_base, iov[0].iov_len, 0) : readv(fd, iov, n);
-    if (got <= 0) { evbuffer_commit_space(buf, vec, 0); return got; }
+    if (got <= 0) {
+        evbuffer_commit_space(buf, vec, 0);
+        if (was_empty) {
+            // A read that got nothing into an empty buffer leaves no segment behind: an idle
+            // connection (a new one read before its request came) must not pin 32 KiB. A drain of
+            // everything frees every segment, and one byte in the reserved one makes it drainable.
+            int saved = errno;
+            evbuffer_add(buf, "", 1);
+            evbuffer_drain(buf, 1);
+            errno = saved;
+        }
+        return got;
+    }
     size_t left = (size_t)got;
     int used = 0;
     for (int i = 0; i < n && left > 0; i++) {
