@@ -230,7 +230,7 @@ class LoadLoop:
                 r.by_client[kind] = r.by_client.get(kind, 0) + 1
                 self._bodies[body.split(b"\n", 1)[0].decode("latin-1")] += 1
             elif len(r.errors) < MAX_ERRORS_KEPT:
-                r.errors.append(f"{kind} {outcome} at {time.monotonic() - self._started:.2f}s: {text}")
+                r.errors.append(f"{kind} {outcome} at {self._when()}: {text}")
             self._progress.notify_all()
 
     def _note(self, attr: str, text: str | None = None, listing: str | None = None):
@@ -239,7 +239,13 @@ class LoadLoop:
             if listing and text is not None:
                 items = getattr(self._report, listing)
                 if len(items) < MAX_ERRORS_KEPT:
-                    items.append(f"at {time.monotonic() - self._started:.2f}s: {text}")
+                    items.append(f"at {self._when()}: {text}")
+
+    def _when(self) -> str:
+        """Seconds since the start, and the UTC time of day to match the gateway's log lines."""
+        now = time.time()
+        return (f"{time.monotonic() - self._started:.2f}s "
+                f"({time.strftime('%H:%M:%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z)")
 
     def _guarded(self, kind, target, index):
         try:
@@ -279,6 +285,7 @@ class LoadLoop:
     def _exchange(self, conn: http.client.HTTPConnection, target: str, reused: bool, close: bool) -> bytes:
         """One request; returns the body of a 2xx answer. Raises _Stale, _Reset or another error."""
         headers = {"Connection": "close"} if close else {}
+        port = conn.sock.getsockname()[1] if conn.sock else None
         try:
             conn.request("GET", target, headers=headers)
         except BROKEN as e:
@@ -286,7 +293,7 @@ class LoadLoop:
         try:
             resp = conn.getresponse()
         except BROKEN as e:   # http.client.RemoteDisconnected too: EOF before the status line
-            raise (_Stale if reused else _Reset)(f"no answer: {e!r}")
+            raise (_Stale if reused else _Reset)(f"no answer: {e!r} port={port}")
         try:
             body = resp.read()
         except BROKEN + (http.client.IncompleteRead,) as e:
@@ -413,7 +420,7 @@ class LoadLoop:
     def _ws_error(self, index: int, text: str):
         with self._lock:
             if len(self._report.ws_errors) < MAX_ERRORS_KEPT:
-                self._report.ws_errors.append(f"websocket {index} at {time.monotonic() - self._started:.2f}s: {text}")
+                self._report.ws_errors.append(f"websocket {index} at {self._when()}: {text}")
 
 
 class _WebSocket:

@@ -258,6 +258,35 @@ def test_alpn_without_http2_selects_http11(demo_backend, gateway, pki):
 # 6. The plain path's features over TLS
 
 
+def test_drain_sends_the_rest_of_an_answered_response_before_closing(demo_backend, gateway, pki):
+    """For Weir a keep-alive exchange is over once the whole response is in the client's output
+    buffer; the client may not have read it yet (over TLS no body is spliced, so it all waits in
+    that buffer). A drain (SIGTERM, or the old process of an upgrade) closes such an idle
+    connection only after that output is sent: closing at once cut the response short, which a
+    client that had just sent its first request saw as a connection closed without an answer."""
+    size = 4 * 1024 * 1024
+    # The whole response fits in Weir's buffer: the exchange ends while most of it waits there.
+    gw = gateway({"p": [demo_backend("b1")]}, tls=tls_table(pki), limits={"buffer_bytes": 16 * 1024 * 1024},
+                 global_extra={"drain_timeout": "10s"})
+    context = ssl.create_default_context(cafile=str(pki.ca.cert))
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)   # a small window: little is in flight
+    raw.settimeout(10)
+    raw.connect(("127.0.0.1", gw.port))
+    with context.wrap_socket(raw, server_hostname="weir.test") as slow:
+        slow.sendall(f"GET /?size={size} HTTP/1.1\r\nHost: weir.test\r\n\r\n".encode())
+        wait_until(lambda: f'"GET /?size={size} HTTP/1.1" 200' in gw.stdout(), 10, what="the exchange to end")
+        os.kill(gw.pid, signal.SIGTERM)
+        time.sleep(0.3)   # the drain has begun: the response still waits in Weir's buffer
+        got = bytearray()
+        while data := slow.recv(1 << 20):
+            got += data
+    head, _, body = bytes(got).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head[:200]
+    assert len(body) == size, f"{len(body)} of {size} body bytes arrived"
+    assert gw.proc.wait(timeout=15) == 0, gw.stderr()
+
+
 def test_post_10mib_body_over_tls(demo_backend, gateway, pki, tmp_path):
     gw = gateway({"p": [demo_backend("b1")]}, tls=tls_table(pki))
     data = os.urandom(10 * 1024 * 1024)

@@ -876,7 +876,10 @@ struct SessionMachine {
         // before the drain (its TLS handshake or first request still on the way: after a binary
         // upgrade's hand-over, the last ones the old process took) gets its first exchange,
         // answered with Connection: close, within client_header; closing it would reset it.
-        if case .awaitingHead(true, false) = phase { close(flush: false, &actions) }
+        // Between requests the last response may still wait in the client's output (a slow reader,
+        // or one written this loop pass): it is sent before the FIN. A clean end: the close lingers
+        // only over bytes the client sent meanwhile (a request racing the close).
+        if case .awaitingHead(true, false) = phase { close(flush: true, clean: true, &actions) }
     }
 
     // MARK: - Tunnel and end
