@@ -30,6 +30,10 @@ static inline int weir_ssl_ctx_set_groups(SSL_CTX *ctx, const char *list) { retu
 /// The server's cipher order wins (every cipher on the list is an AEAD with forward secrecy,
 /// strongest first); auditors such as testssl.sh flag client-chosen order.
 static inline void weir_ssl_ctx_server_cipher_order(SSL_CTX *ctx) { SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE); }
+/// A client's end of stream without close_notify ends its input like a close_notify does (an HTTP
+/// request is self-delimiting, so nothing can be cut short unseen) instead of failing the session:
+/// a client that half-closes after its request still gets the answer, and the rest of the last one.
+static inline void weir_ssl_ctx_server_eof_ends_input(SSL_CTX *ctx) { SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF); }
 static inline void weir_ssl_ctx_server_session_cache(SSL_CTX *ctx) {
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_sess_set_cache_size(ctx, 20000);

@@ -258,12 +258,14 @@ def test_alpn_without_http2_selects_http11(demo_backend, gateway, pki):
 # 6. The plain path's features over TLS
 
 
-def test_drain_sends_the_rest_of_an_answered_response_before_closing(demo_backend, gateway, pki):
+@pytest.mark.parametrize("end", ["drain", "client half-close"])
+def test_a_connection_closed_between_requests_sends_the_rest_of_the_last_response(demo_backend, gateway, pki, end):
     """For Weir a keep-alive exchange is over once the whole response is in the client's output
     buffer; the client may not have read it yet (over TLS no body is spliced, so it all waits in
-    that buffer). A drain (SIGTERM, or the old process of an upgrade) closes such an idle
-    connection only after that output is sent: closing at once cut the response short, which a
-    client that had just sent its first request saw as a connection closed without an answer."""
+    that buffer). A drain (SIGTERM, or the old process of an upgrade) or the client's FIN closes
+    such an idle connection only after that output is sent: closing at once cut the response
+    short, which a client that had just sent its first request saw as a connection closed
+    without an answer."""
     size = 4 * 1024 * 1024
     # The whole response fits in Weir's buffer: the exchange ends while most of it waits there.
     gw = gateway({"p": [demo_backend("b1")]}, tls=tls_table(pki), limits={"buffer_bytes": 16 * 1024 * 1024},
@@ -276,15 +278,39 @@ def test_drain_sends_the_rest_of_an_answered_response_before_closing(demo_backen
     with context.wrap_socket(raw, server_hostname="weir.test") as slow:
         slow.sendall(f"GET /?size={size} HTTP/1.1\r\nHost: weir.test\r\n\r\n".encode())
         wait_until(lambda: f'"GET /?size={size} HTTP/1.1" 200' in gw.stdout(), 10, what="the exchange to end")
-        os.kill(gw.pid, signal.SIGTERM)
-        time.sleep(0.3)   # the drain has begun: the response still waits in Weir's buffer
+        if end == "drain":
+            os.kill(gw.pid, signal.SIGTERM)
+        else:
+            # A FIN without close_notify, on a copy of the descriptor (SSLSocket.shutdown would end TLS).
+            with socket.socket(fileno=os.dup(slow.fileno())) as same:
+                same.shutdown(socket.SHUT_WR)
+        time.sleep(0.3)   # the close has begun: the response still waits in Weir's buffer
         got = bytearray()
         while data := slow.recv(1 << 20):
             got += data
     head, _, body = bytes(got).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head[:200]
     assert len(body) == size, f"{len(body)} of {size} body bytes arrived"
-    assert gw.proc.wait(timeout=15) == 0, gw.stderr()
+    if end == "drain":
+        assert gw.proc.wait(timeout=15) == 0, gw.stderr()
+
+
+def test_tls_client_half_closing_after_its_request_still_gets_the_answer(demo_backend, gateway, pki):
+    """A FIN without close_notify after a whole request ends the client's input (as over plain
+    TCP), it does not fail the session: OpenSSL 3 calls it an unexpected EOF, but a request is
+    self-delimiting, so nothing can have been cut short unseen."""
+    gw = gateway({"p": [demo_backend("b1")]}, tls=tls_table(pki))
+    context = ssl.create_default_context(cafile=str(pki.ca.cert))
+    with context.wrap_socket(socket.create_connection(("127.0.0.1", gw.port), timeout=10),
+                             server_hostname="weir.test") as c:
+        c.sendall(b"GET /slow?delay=300 HTTP/1.1\r\nHost: weir.test\r\n\r\n")
+        with socket.socket(fileno=os.dup(c.fileno())) as same:
+            same.shutdown(socket.SHUT_WR)
+        got = bytearray()
+        while data := c.recv(65536):
+            got += data
+    assert got.startswith(b"HTTP/1.1 200"), bytes(got[:200])
+    assert got.endswith(b"b1\n"), bytes(got[-200:])
 
 
 def test_post_10mib_body_over_tls(demo_backend, gateway, pki, tmp_path):

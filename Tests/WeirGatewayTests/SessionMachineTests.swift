@@ -264,6 +264,22 @@ private let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
         #expect(!h.did(.serverFailed(server: 0)) && h.attemptsOpen == 0)
     }
 
+    /// The last response may still wait in the client's output when the client's FIN comes: it is
+    /// sent; a reset ends the connection at once.
+    @Test func endBetweenRequestsFlushesWhatIsLeftAndAResetDoesNot() {
+        var ended = SessionHarness()
+        ended.client(get)
+        ended.server(ok)
+        ended.event(.clientEndOfStream)
+        #expect(ended.closedWith == true && ended.machine.closedCleanly)
+
+        var reset = SessionHarness()
+        reset.client(get)
+        reset.server(ok)
+        reset.event(.clientFailed(handshake: false))
+        #expect(reset.closedWith == false)
+    }
+
     @Test func upgradeWhoseClientLeavesBeforeTheAnswerReleasesBothAtOnce() {
         var h = SessionHarness()
         h.client("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n")

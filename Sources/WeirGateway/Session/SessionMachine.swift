@@ -788,7 +788,9 @@ struct SessionMachine {
     private mutating func clientEnded(failed: Bool, _ actions: inout SessionActions) {
         switch phase {
         case .awaitingHead:
-            close(flush: false, &actions)
+            // A client that ended its side between requests may not have read the last response
+            // yet: what waits of it is sent (a reset loses it anyway).
+            close(flush: !failed, clean: true, &actions)
         case .answered:
             close(flush: true, &actions)
         case .tunnel:

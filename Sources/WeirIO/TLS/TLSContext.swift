@@ -146,6 +146,7 @@ public final class TLSServerContext: @unchecked Sendable {
         guard SSL_CTX_check_private_key(ctx) == 1 else { throw fail("key \(files.key) does not match certificate \(files.cert)") }
         if http2 { weir_ssl_ctx_alpn_h2(ctx) } else { weir_ssl_ctx_alpn_http11(ctx) }
         weir_ssl_ctx_server_cipher_order(ctx)
+        weir_ssl_ctx_server_eof_ends_input(ctx)
         weir_ssl_ctx_server_session_cache(ctx)
         guard weir_ssl_ctx_use_ticket_ring(ctx, UnsafeMutablePointer<weir_ticket_ring>(tickets)) == 1 else { throw fail("session tickets") }
         if isDefault {
