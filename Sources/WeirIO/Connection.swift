@@ -120,12 +120,24 @@ public final class Connection {
     /// whole time, and the longest pause between two reads (see `closeAfterFlush`).
     static let lingerMilliseconds: Int64 = 2_000
 
+    /// A socket connection's buffers, which go back to the loop for the next connection when this
+    /// one is released (nil for a stream connection, whose buffers are its own).
+    private let socketBuffers: ConnectionBuffers?
+
     private init(loop: EventLoop, fd: Int32, peer: PeerAddress, stream: StreamEndpoint? = nil) {
         self.loop = loop
         self.fd = fd
         self.peer = peer
-        input = Buffer(evbuffer_new()!)
-        output = Buffer(evbuffer_new()!)
+        if stream == nil {
+            let buffers = loop.takeBuffers() ?? Self.makeSocketBuffers()
+            socketBuffers = buffers
+            input = Buffer(buffers.input)
+            output = Buffer(buffers.output)
+        } else {
+            socketBuffers = nil
+            input = Buffer(evbuffer_new()!)
+            output = Buffer(evbuffer_new()!)
+        }
         isStream = stream != nil
         streamEndpoint = stream
         let me = Unmanaged.passUnretained(self).toOpaque()
@@ -142,24 +154,43 @@ public final class Connection {
             }, me)
             return
         }
-        readEvent = event_new(loop.base, fd, weir_ev_read() | weir_ev_persist(), { _, what, arg in
+        socketBuffers?.owner.pointee = me
+        readEvent = loop.makeEvent(fd: fd, flags: weir_ev_read() | weir_ev_persist(), callback: { _, what, arg in
             Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().readEventFired(what)
-        }, me)
+        }, argument: me)
         // One-shot: a persistent event that was once added with a timeout re-adds itself after
         // `event_active`, which would leave EPOLLOUT armed on an idle socket (a busy loop).
-        writeEvent = event_new(loop.base, fd, weir_ev_write(), { _, what, arg in
+        writeEvent = loop.makeEvent(fd: fd, flags: weir_ev_write(), callback: { _, what, arg in
             Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().writeReady(what)
-        }, me)
-        evbuffer_add_cb(output.raw, { _, info, arg in
-            guard let info, info.pointee.n_added > 0 else { return }
-            Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().outputGrew()
-        }, me)
+        }, argument: me)
+    }
+
+    /// New buffers for a socket connection: the output's callback finds the connection in the
+    /// owner cell, so the pair can serve the loop's next connection after this one.
+    private static func makeSocketBuffers() -> ConnectionBuffers {
+        let owner = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
+        owner.initialize(to: nil)
+        let output = evbuffer_new()!
+        evbuffer_add_cb(output, { _, info, arg in
+            guard let info, info.pointee.n_added > 0,
+                  let connection = arg!.assumingMemoryBound(to: UnsafeMutableRawPointer?.self).pointee else { return }
+            Unmanaged<Connection>.fromOpaque(connection).takeUnretainedValue().outputGrew()
+        }, owner)
+        return ConnectionBuffers(input: evbuffer_new()!, output: output, owner: owner)
     }
 
     deinit {
         closeSocket()
-        evbuffer_free(input.raw)
-        evbuffer_free(output.raw)
+        if let socketBuffers {
+            socketBuffers.owner.pointee = nil   // first: clearing the output calls its callback
+            // Every segment freed, empty ones too: a kept pair holds no memory.
+            weir_evbuffer_clear(input.raw)
+            weir_evbuffer_clear(output.raw)
+            loop.recycle(buffers: socketBuffers)
+        } else {
+            evbuffer_free(input.raw)
+            evbuffer_free(output.raw)
+        }
     }
 
     /// Wraps an accepted socket `fd` (takes ownership of it). Reading starts enabled: the first read
@@ -755,8 +786,8 @@ public final class Connection {
             SSL_free(ssl)
             self.ssl = nil
         }
-        if let readEvent { event_free(readEvent) }
-        if let writeEvent { event_free(writeEvent) }
+        if let readEvent { loop.recycle(event: readEvent) }
+        if let writeEvent { loop.recycle(event: writeEvent) }
         readEvent = nil
         writeEvent = nil
         reading = false

@@ -8,35 +8,38 @@ public protocol LoopTimerOwner: AnyObject {
 
 /// A one-shot or repeating timer on an `EventLoop`. Use on the loop's thread only.
 public final class LoopTimer {
+    private let loop: EventLoop
     private var event: OpaquePointer?
     private let action: (() -> Void)?
     private unowned(unsafe) let owner: LoopTimerOwner?
 
     /// Creates a stopped timer that runs `action` on `loop` when it fires; `repeating` keeps it armed.
     public init(loop: EventLoop, repeating: Bool = false, _ action: @escaping () -> Void) {
+        self.loop = loop
         self.action = action
         owner = nil
-        makeEvent(loop, repeating)
+        makeEvent(repeating)
     }
 
     /// Creates a stopped one-shot timer that calls `owner.loopTimerFired()`: no closure context to
     /// allocate (one allocation fewer per client connection). Precondition: `owner` keeps the timer
     /// and outlives it (it is not retained here), and no one else keeps it.
     public init(loop: EventLoop, owner: LoopTimerOwner) {
+        self.loop = loop
         action = nil
         self.owner = owner
-        makeEvent(loop, false)
+        makeEvent(false)
     }
 
-    private func makeEvent(_ loop: EventLoop, _ repeating: Bool) {
+    private func makeEvent(_ repeating: Bool) {
         let flags: Int16 = repeating ? weir_ev_persist() : 0
-        event = event_new(loop.base, -1, flags, { _, _, arg in
+        event = loop.makeEvent(fd: -1, flags: flags, callback: { _, _, arg in
             let timer = Unmanaged<LoopTimer>.fromOpaque(arg!).takeUnretainedValue()
             if let owner = timer.owner { owner.loopTimerFired() } else { timer.action?() }
-        }, Unmanaged.passUnretained(self).toOpaque())
+        }, argument: Unmanaged.passUnretained(self).toOpaque())
     }
 
-    deinit { if let event { event_free(event) } }
+    deinit { if let event { loop.recycle(event: event) } }
 
     /// Arms (or re-arms) the timer to fire after `milliseconds`.
     public func schedule(milliseconds: Int64) {

@@ -158,6 +158,14 @@ static inline ssize_t weir_write_from(struct evbuffer *buf, int fd) {
 /// Reads up to `max` bytes from `fd` straight into the end of `buf` (one readv into reserved
 /// space, no FIONREAD probe and no 4 KiB cap as in evbuffer_read). Returns the count, 0 at end of
 /// stream, or -1 with errno set (EAGAIN when nothing is ready).
+/// Empties `buf` and frees every segment it holds, empty ones too (a plain drain of an empty
+/// buffer frees nothing, so a reserved but unused segment would stay). Callbacks see one byte
+/// added and everything drained.
+static inline void weir_evbuffer_clear(struct evbuffer *buf) {
+    evbuffer_add(buf, "", 1);
+    evbuffer_drain(buf, evbuffer_get_length(buf));
+}
+
 static inline ssize_t weir_read_into(struct evbuffer *buf, int fd, size_t max) {
     struct evbuffer_iovec vec[2];
     int was_empty = evbuffer_get_length(buf) == 0;
@@ -176,11 +184,9 @@ static inline ssize_t weir_read_into(struct evbuffer *buf, int fd, size_t max) {
         evbuffer_commit_space(buf, vec, 0);
         if (was_empty) {
             // A read that got nothing into an empty buffer leaves no segment behind: an idle
-            // connection (a new one read before its request came) must not pin 32 KiB. A drain of
-            // everything frees every segment, and one byte in the reserved one makes it drainable.
+            // connection (a new one read before its request came) must not pin 32 KiB.
             int saved = errno;
-            evbuffer_add(buf, "", 1);
-            evbuffer_drain(buf, 1);
+            weir_evbuffer_clear(buf);
             errno = saved;
         }
         return got;

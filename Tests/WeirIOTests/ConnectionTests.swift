@@ -30,6 +30,24 @@ private final class Client: ConnectionHandler {
     }
 }
 
+/// Reads everything, and stops the loop once the stream ended.
+private final class ReaderUntilEnd: ConnectionHandler {
+    var received: [UInt8] = []
+    var ending: String?
+    let loop: EventLoop
+    init(loop: EventLoop) { self.loop = loop }
+    func connectionReadable(_ c: Connection) {
+        received += c.input.copyPrefix(c.input.count)
+        c.input.drainAll()
+    }
+    func connectionWritable(_ c: Connection) {}
+    func connection(_ c: Connection, event: ConnectionEvent) {
+        ending = "\(event)"
+        c.close()
+        loop.stop()
+    }
+}
+
 @Suite struct ConnectionTests {
     @Test func bytesRoundTripThroughALoopbackEchoIncludingMoreThanOneRead() throws {
         let loop = try EventLoop()
@@ -106,6 +124,44 @@ private final class Client: ConnectionHandler {
         guardTimer.schedule(milliseconds: 10_000)
         loop.run()
         #expect(seen == source)
+    }
+
+    /// A closed and released connection's libevent events and buffers serve the loop's next
+    /// connection (no event_new or evbuffer_new for it): emptied, and calling back the new one.
+    @Test func theNextConnectionReusesTheEventsAndBuffersOfAReleasedOne() throws {
+        let loop = try EventLoop()
+        func pair() -> (Int32, Int32) {
+            var fds: [Int32] = [-1, -1]
+            #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0)
+            return (fds[0], fds[1])
+        }
+        let peer = PeerAddress(host: "test", port: 0)
+        let (a1, a2) = pair()
+        var first: Connection? = Connection.accepted(loop: loop, fd: a1, peer: peer)
+        let firstPeer = Connection.accepted(loop: loop, fd: a2, peer: peer)!
+        let (firstInput, firstOutput) = (first!.input.raw, first!.output.raw)
+        first!.input.append(Array("left over".utf8))   // what a connection holds at its end is dropped
+        first!.close()
+        #expect(loop.spareCounts.events == 2 && loop.spareCounts.buffers == 0)   // events at close
+        first = nil
+        #expect(loop.spareCounts.buffers == 1)                                   // buffers at release
+
+        let (b1, b2) = pair()
+        let second = Connection.accepted(loop: loop, fd: b1, peer: peer)!
+        #expect(second.input.raw == firstInput && second.output.raw == firstOutput)
+        #expect(second.input.isEmpty && second.output.isEmpty)
+        #expect(loop.spareCounts.events == 0 && loop.spareCounts.buffers == 0)
+        // The reused output buffer calls back the new connection: what is appended is sent.
+        let reader = ReaderUntilEnd(loop: loop)
+        let secondPeer = Connection.accepted(loop: loop, fd: b2, peer: peer)!
+        secondPeer.handler = reader
+        second.output.append(Array("hello".utf8))
+        second.closeAfterFlush(linger: false)
+        let guardTimer = LoopTimer(loop: loop) { loop.stop() }
+        guardTimer.schedule(milliseconds: 10_000)
+        loop.run()
+        #expect(reader.received == Array("hello".utf8) && reader.ending == "endOfStream")
+        firstPeer.close()
     }
 
     @Test func nonNumericAddressesAreRefusedWithTheirName() throws {
