@@ -182,10 +182,12 @@ public final class Connection {
     deinit {
         closeSocket()
         if let socketBuffers {
-            socketBuffers.owner.pointee = nil   // first: clearing the output calls its callback
-            // Every segment freed, empty ones too: a kept pair holds no memory.
-            weir_evbuffer_clear(input.raw)
-            weir_evbuffer_clear(output.raw)
+            socketBuffers.owner.pointee = nil   // first: draining the output calls its callback
+            // A drain of everything frees every segment. An empty buffer has none: reads that got
+            // nothing into an empty buffer give back what they reserved (weir_read_into,
+            // tlsReadReady), so a kept pair pins no memory.
+            if !input.isEmpty { input.drainAll() }
+            if !output.isEmpty { output.drainAll() }
             loop.recycle(buffers: socketBuffers)
         } else {
             evbuffer_free(input.raw)
@@ -706,6 +708,9 @@ public final class Connection {
         guard let ssl, fd >= 0, !lingering else { return }   // lingering reads bypass TLS (discardWhileLingering)
         if handshaking { continueHandshake(); return }
         var total = 0
+        // A read that gets nothing into an empty input gives back the segment it reserved: an idle
+        // keep-alive connection must not pin 16 KiB (as `weir_read_into` does for plain reads).
+        let wasEmpty = input.isEmpty
         while total < Self.maxRead {
             ERR_clear_error()
             var vec = iovec()
@@ -738,6 +743,7 @@ public final class Connection {
             }
             return
         }
+        if total == 0 && wasEmpty { weir_evbuffer_clear(input.raw) }
         if total >= Self.maxRead, SSL_pending(ssl) > 0 {
             event_active(readEvent, Int32(weir_ev_read()), 1)   // more is decrypted already: come back
         }
