@@ -104,8 +104,6 @@ public final class Connection {
     private var preface: [UInt8] = []
     /// The address the peer connected to, when a PROXY protocol header stated it (see `localAddress`).
     private var statedLocal: PeerAddress?
-    /// A stream connection (`Connection.stream`): no socket, the endpoint carries the bytes.
-    private let isStream: Bool
     /// unowned(unsafe), not weak: a weak reference gives the endpoint a side table, which sends every
     /// retain and release of it down the slow path. The endpoint detaches itself when it goes
     /// (`detachStreamEndpoint`, from its deinit), so the reference never dangles.
@@ -123,6 +121,8 @@ public final class Connection {
     /// A socket connection's buffers, which go back to the loop for the next connection when this
     /// one is released (nil for a stream connection, whose buffers are its own).
     private let socketBuffers: ConnectionBuffers?
+    /// A stream connection (`Connection.stream`): no socket, the endpoint carries the bytes.
+    private var isStream: Bool { socketBuffers == nil }
 
     private init(loop: EventLoop, fd: Int32, peer: PeerAddress, stream: StreamEndpoint? = nil) {
         self.loop = loop
@@ -138,7 +138,6 @@ public final class Connection {
             input = Buffer(evbuffer_new()!)
             output = Buffer(evbuffer_new()!)
         }
-        isStream = stream != nil
         streamEndpoint = stream
         let me = Unmanaged.passUnretained(self).toOpaque()
         if isStream {

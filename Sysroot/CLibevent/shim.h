@@ -155,9 +155,6 @@ static inline ssize_t weir_write_from(struct evbuffer *buf, int fd) {
     return sent;
 }
 
-/// Reads up to `max` bytes from `fd` straight into the end of `buf` (one readv into reserved
-/// space, no FIONREAD probe and no 4 KiB cap as in evbuffer_read). Returns the count, 0 at end of
-/// stream, or -1 with errno set (EAGAIN when nothing is ready).
 /// Empties `buf` and frees every segment it holds, empty ones too (a plain drain of an empty
 /// buffer frees nothing, so a reserved but unused segment would stay). Callbacks see one byte
 /// added and everything drained.
@@ -166,6 +163,9 @@ static inline void weir_evbuffer_clear(struct evbuffer *buf) {
     evbuffer_drain(buf, evbuffer_get_length(buf));
 }
 
+/// Reads up to `max` bytes from `fd` straight into the end of `buf` (one readv into reserved
+/// space, no FIONREAD probe and no 4 KiB cap as in evbuffer_read). Returns the count, 0 at end of
+/// stream, or -1 with errno set (EAGAIN when nothing is ready).
 static inline ssize_t weir_read_into(struct evbuffer *buf, int fd, size_t max) {
     struct evbuffer_iovec vec[2];
     int was_empty = evbuffer_get_length(buf) == 0;
