@@ -68,10 +68,18 @@ public final class Connection {
     private var watchingWrite = false    // write event added (waiting for writability)
     private var connecting = false
     private var closeWhenFlushed = false
-    private var readTimeout = Glibc.timeval()
-    private var writeTimeout = Glibc.timeval()
-    private var hasReadTimeout = false
-    private var hasWriteTimeout = false
+    /// Timeouts (0 = none) and the deadlines they set while they run (0 = not running). One timer
+    /// event serves both: libevent's timer heap is touched only when the earliest deadline moves
+    /// earlier than the armed one. A deadline that moves later (the read deadline does with every
+    /// read, a new exchange sets new timeouts) leaves it armed: it fires at the old time and is
+    /// armed again for the rest (`deadlineFired`).
+    private var readTimeoutMs: Int64 = 0
+    private var writeTimeoutMs: Int64 = 0
+    private var readDeadlineMs: Int64 = 0
+    private var writeDeadlineMs: Int64 = 0
+    /// The timer event (made on first use) and the deadline it is armed for (0 = not armed).
+    private var deadlineEvent: OpaquePointer?
+    private var deadlineArmedMs: Int64 = 0
     private var lowWatermark = 0
     /// Keeps the connection alive while it flushes after its owner let go (see `closeAfterFlush`).
     private var retainedWhileFlushing: Connection?
@@ -308,16 +316,63 @@ public final class Connection {
         if on { armRead() } else { disarmRead() }
     }
 
-    /// Adds the read event to the loop (again: with the current read timeout).
+    /// Adds the read event to the loop (again: restarting the read timeout).
     private func armRead() {
         readArmed = true
-        if hasReadTimeout { event_add(readEvent, &readTimeout) } else { event_add(readEvent, nil) }
+        event_add(readEvent, nil)
+        restartReadDeadline()
     }
 
     /// Takes the read event out of the loop, and out of its active list if `event_active` queued it.
     private func disarmRead() {
         readArmed = false
+        readDeadlineMs = 0
         event_del(readEvent)
+    }
+
+    /// The read timeout starts again (reading was armed, or bytes arrived).
+    private func restartReadDeadline() {
+        guard readTimeoutMs > 0 else { readDeadlineMs = 0; return }
+        let now = loop.monotonicMilliseconds
+        readDeadlineMs = now + readTimeoutMs
+        armDeadline(now: now)
+    }
+
+    /// Arms the timer event for the earliest running deadline if it is not armed for that time or
+    /// sooner. A deadline that stopped running leaves it armed: `deadlineFired` finds nothing due.
+    private func armDeadline(now: Int64) {
+        let due = readDeadlineMs == 0 ? writeDeadlineMs
+            : writeDeadlineMs == 0 ? readDeadlineMs : min(readDeadlineMs, writeDeadlineMs)
+        guard due > 0, deadlineArmedMs == 0 || due < deadlineArmedMs, fd >= 0 else { return }
+        if deadlineEvent == nil {
+            deadlineEvent = loop.makeEvent(fd: -1, flags: 0, callback: { _, _, arg in
+                Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().deadlineFired()
+            }, argument: Unmanaged.passUnretained(self).toOpaque())
+        }
+        var tv = Self.timeval(milliseconds: max(0, due - now))
+        event_add(deadlineEvent, &tv)
+        deadlineArmedMs = due
+    }
+
+    /// The timer event ran: reports the deadlines that passed (read first), else arms it again for
+    /// the earliest one still running.
+    private func deadlineFired() {
+        deadlineArmedMs = 0
+        guard fd >= 0 else { return }
+        var now = loop.monotonicMilliseconds
+        if readDeadlineMs > 0 && now >= readDeadlineMs {
+            readDeadlineMs = 0
+            readTimedOut()
+            guard fd >= 0 else { return }
+            now = loop.monotonicMilliseconds
+        }
+        if writeDeadlineMs > 0 && now >= writeDeadlineMs {
+            writeDeadlineMs = 0
+            writeTimedOut()
+            guard fd >= 0 else { return }
+            now = loop.monotonicMilliseconds
+        }
+        armDeadline(now: now)
     }
 
 
@@ -325,13 +380,13 @@ public final class Connection {
     /// while reading is enabled and restarts with every read; the write timeout only while output waits.
     public func setTimeouts(readMilliseconds: Int64?, writeMilliseconds: Int64?) {
         if isStream { return }   // the carrying connection keeps its own timeouts (see `stream`)
-        hasReadTimeout = (readMilliseconds ?? 0) > 0
-        hasWriteTimeout = (writeMilliseconds ?? 0) > 0
-        readTimeout = Self.timeval(milliseconds: readMilliseconds ?? 0)
-        writeTimeout = Self.timeval(milliseconds: writeMilliseconds ?? 0)
+        readTimeoutMs = max(0, readMilliseconds ?? 0)
+        writeTimeoutMs = max(0, writeMilliseconds ?? 0)
         guard fd >= 0 else { return }
-        if readArmed { armRead() }
-        if watchingWrite { if hasWriteTimeout { event_add(writeEvent, &writeTimeout) } else { event_add(writeEvent, nil) } }
+        let now = loop.monotonicMilliseconds
+        readDeadlineMs = readArmed && readTimeoutMs > 0 ? now + readTimeoutMs : 0
+        writeDeadlineMs = watchingWrite && writeTimeoutMs > 0 ? now + writeTimeoutMs : 0
+        armDeadline(now: now)
     }
 
     /// `connectionWritable` fires when the output drains from above `bytes` to `bytes` or less.
@@ -450,9 +505,14 @@ public final class Connection {
         loop.flushingConnections += 1
         setReading(false)
         if output.isEmpty && !connecting { shutdownAndLinger(); return }
-        hasWriteTimeout = true
-        writeTimeout = Self.timeval(milliseconds: 30_000)
-        if watchingWrite { event_add(writeEvent, &writeTimeout) } else { event_active(writeEvent, Int32(weir_ev_write()), 1) }
+        writeTimeoutMs = 30_000
+        if watchingWrite {
+            let now = loop.monotonicMilliseconds
+            writeDeadlineMs = now + writeTimeoutMs
+            armDeadline(now: now)
+        } else {
+            event_active(writeEvent, Int32(weir_ev_write()), 1)
+        }
     }
 
     // MARK: - Event handling
@@ -463,16 +523,28 @@ public final class Connection {
         if reading && !readArmed && fd >= 0 { armRead() }
     }
 
+    /// No byte arrived within the read timeout (or the linger time's longest pause).
+    private func readTimedOut() {
+        if lingering { close(); return }
+        setReading(false)
+        handler?.connection(self, event: .readTimeout)
+    }
+
+    /// The output could not be written (or the connect did not complete) within the write timeout.
+    private func writeTimedOut() {
+        if closeWhenFlushed { close(); return }
+        watchWrite(false)
+        handler?.connection(self, event: .writeTimeout)
+    }
+
     private func readReady(_ what: Int16) {
-        if what & weir_ev_timeout() != 0 {
-            if lingering { close(); return }
-            setReading(false)
-            handler?.connection(self, event: .readTimeout)
-            return
-        }
         if lingering { discardWhileLingering(); return }
         if ssl != nil { tlsReadReady(); return }
-        if readsDirectlyFlag { handler?.connectionReadable(self); return }
+        if readsDirectlyFlag {
+            if readDeadlineMs > 0 { restartReadDeadline() }   // readiness is activity: the handler splices
+            handler?.connectionReadable(self)
+            return
+        }
         var total = 0
         // Start small (a 32 KiB chain comes from the allocator's free lists) and grow only while
         // reads fill what was offered: large fresh allocations per read cost page faults.
@@ -502,19 +574,17 @@ public final class Connection {
                 return
             }
         }
-        if total > 0 { handler?.connectionReadable(self) }
+        if total > 0 {
+            if readDeadlineMs > 0 { restartReadDeadline() }
+            handler?.connectionReadable(self)
+        }
     }
 
     private func writeReady(_ what: Int16) {
         guard fd >= 0 else { return }
         watchingWrite = false   // a one-shot event is no longer pending once it ran
+        writeDeadlineMs = 0     // watchWrite(true) starts it again if output is still waiting
         writeActivated = false
-        if what & weir_ev_timeout() != 0 {
-            if closeWhenFlushed { close(); return }
-            watchWrite(false)
-            handler?.connection(self, event: .writeTimeout)
-            return
-        }
         if connecting {
             let error = weir_socket_error(fd)
             if error != 0 {
@@ -629,8 +699,7 @@ public final class Connection {
         if peerEnded || !linger || SystemCall.run({ Glibc.shutdown(fd, Int32(SHUT_WR)) }) != .done(0) { close(); return }
         lingering = true
         lingerDeadlineMs = loop.monotonicMilliseconds + Self.lingerMilliseconds
-        hasReadTimeout = true
-        readTimeout = Self.timeval(milliseconds: Self.lingerMilliseconds)
+        readTimeoutMs = Self.lingerMilliseconds
         reading = true
         armRead()
     }
@@ -651,6 +720,7 @@ public final class Connection {
             case .done(let n) where n > 0:
                 total += n
                 input.drainAll()
+                restartReadDeadline()
             case .wouldBlock:
                 if loop.monotonicMilliseconds >= lingerDeadlineMs { close() }
                 return
@@ -666,8 +736,14 @@ public final class Connection {
         guard fd >= 0, on != watchingWrite else { return }
         watchingWrite = on
         if on {
-            if hasWriteTimeout { event_add(writeEvent, &writeTimeout) } else { event_add(writeEvent, nil) }
+            event_add(writeEvent, nil)
+            if writeTimeoutMs > 0 {
+                let now = loop.monotonicMilliseconds
+                writeDeadlineMs = now + writeTimeoutMs
+                armDeadline(now: now)
+            }
         } else {
+            writeDeadlineMs = 0
             event_del(writeEvent)
         }
     }
@@ -705,7 +781,11 @@ public final class Connection {
     /// Reads decrypted bytes into `input` until OpenSSL needs more from the socket.
     private func tlsReadReady() {
         guard let ssl, fd >= 0, !lingering else { return }   // lingering reads bypass TLS (discardWhileLingering)
-        if handshaking { continueHandshake(); return }
+        if handshaking {
+            if readDeadlineMs > 0 { restartReadDeadline() }   // each handshake flight is activity
+            continueHandshake()
+            return
+        }
         var total = 0
         // A read that gets nothing into an empty input gives back the segment it reserved: an idle
         // keep-alive connection must not pin 16 KiB (as `weir_read_into` does for plain reads).
@@ -746,7 +826,10 @@ public final class Connection {
         if total >= Self.maxRead, SSL_pending(ssl) > 0 {
             event_active(readEvent, Int32(weir_ev_read()), 1)   // more is decrypted already: come back
         }
-        if total > 0 { handler?.connectionReadable(self) }
+        if total > 0 {
+            if readDeadlineMs > 0 { restartReadDeadline() }
+            handler?.connectionReadable(self)
+        }
     }
 
     /// Encrypts and sends `output`, segment by segment.
@@ -793,8 +876,13 @@ public final class Connection {
         }
         if let readEvent { loop.recycle(event: readEvent) }
         if let writeEvent { loop.recycle(event: writeEvent) }
+        if let deadlineEvent { loop.recycle(event: deadlineEvent) }
         readEvent = nil
         writeEvent = nil
+        deadlineEvent = nil
+        deadlineArmedMs = 0
+        readDeadlineMs = 0
+        writeDeadlineMs = 0
         reading = false
         readArmed = false
         watchingWrite = false
