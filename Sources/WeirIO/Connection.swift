@@ -126,42 +126,25 @@ public final class Connection {
     /// whole time, and the longest pause between two reads (see `closeAfterFlush`).
     static let lingerMilliseconds: Int64 = 2_000
 
-    /// A socket connection's buffers, which go back to the loop for the next connection when this
-    /// one is released (nil for a stream connection, whose buffers are its own).
-    private let socketBuffers: ConnectionBuffers?
+    /// The connection's buffers, which go back to the loop for the next connection of the same
+    /// kind when this one is released (a stream's buffers call back its endpoint).
+    private let buffers: ConnectionBuffers
     /// A stream connection (`Connection.stream`): no socket, the endpoint carries the bytes.
-    private var isStream: Bool { socketBuffers == nil }
+    private let isStream: Bool
 
     private init(loop: EventLoop, fd: Int32, peer: PeerAddress, stream: StreamEndpoint? = nil) {
         self.loop = loop
         self.fd = fd
         self.peer = peer
-        if stream == nil {
-            let buffers = loop.takeBuffers() ?? Self.makeSocketBuffers()
-            socketBuffers = buffers
-            input = Buffer(buffers.input)
-            output = Buffer(buffers.output)
-        } else {
-            socketBuffers = nil
-            input = Buffer(evbuffer_new()!)
-            output = Buffer(evbuffer_new()!)
-        }
+        isStream = stream != nil
+        buffers = isStream ? loop.takeBuffers(stream: true) ?? Self.makeStreamBuffers()
+                           : loop.takeBuffers(stream: false) ?? Self.makeSocketBuffers()
+        input = Buffer(buffers.input)
+        output = Buffer(buffers.output)
         streamEndpoint = stream
         let me = Unmanaged.passUnretained(self).toOpaque()
-        if isStream {
-            evbuffer_add_cb(output.raw, { _, info, arg in
-                guard let info, info.pointee.n_added > 0 else { return }
-                let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
-                c.streamEndpoint?.streamOutputGrew(c)
-            }, me)
-            evbuffer_add_cb(input.raw, { _, info, arg in
-                guard let info, info.pointee.n_deleted > 0 else { return }
-                let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
-                c.streamEndpoint?.streamInputTaken(c, count: info.pointee.n_deleted)
-            }, me)
-            return
-        }
-        socketBuffers?.owner.pointee = me
+        buffers.owner.pointee = me
+        if isStream { return }
         readEvent = loop.makeEvent(fd: fd, flags: weir_ev_read() | weir_ev_persist(), callback: { _, what, arg in
             Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().readEventFired(what)
         }, argument: me)
@@ -183,23 +166,39 @@ public final class Connection {
                   let connection = arg!.assumingMemoryBound(to: UnsafeMutableRawPointer?.self).pointee else { return }
             Unmanaged<Connection>.fromOpaque(connection).takeUnretainedValue().outputGrew()
         }, owner)
-        return ConnectionBuffers(input: evbuffer_new()!, output: output, owner: owner)
+        return ConnectionBuffers(input: evbuffer_new()!, output: output, owner: owner, isStream: false)
+    }
+
+    /// New buffers for a stream connection: both call back the endpoint of the connection in the
+    /// owner cell (bytes appended to the output, bytes taken from the input).
+    private static func makeStreamBuffers() -> ConnectionBuffers {
+        let owner = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
+        owner.initialize(to: nil)
+        let input = evbuffer_new()!, output = evbuffer_new()!
+        evbuffer_add_cb(output, { _, info, arg in
+            guard let info, info.pointee.n_added > 0,
+                  let connection = arg!.assumingMemoryBound(to: UnsafeMutableRawPointer?.self).pointee else { return }
+            let c = Unmanaged<Connection>.fromOpaque(connection).takeUnretainedValue()
+            c.streamEndpoint?.streamOutputGrew(c)
+        }, owner)
+        evbuffer_add_cb(input, { _, info, arg in
+            guard let info, info.pointee.n_deleted > 0,
+                  let connection = arg!.assumingMemoryBound(to: UnsafeMutableRawPointer?.self).pointee else { return }
+            let c = Unmanaged<Connection>.fromOpaque(connection).takeUnretainedValue()
+            c.streamEndpoint?.streamInputTaken(c, count: info.pointee.n_deleted)
+        }, owner)
+        return ConnectionBuffers(input: input, output: output, owner: owner, isStream: true)
     }
 
     deinit {
         closeSocket()
-        if let socketBuffers {
-            socketBuffers.owner.pointee = nil   // first: draining the output calls its callback
-            // A drain of everything frees every segment. An empty buffer has none: reads that got
-            // nothing into an empty buffer give back what they reserved (weir_read_into,
-            // tlsReadReady), so a kept pair pins no memory.
-            if !input.isEmpty { input.drainAll() }
-            if !output.isEmpty { output.drainAll() }
-            loop.recycle(buffers: socketBuffers)
-        } else {
-            evbuffer_free(input.raw)
-            evbuffer_free(output.raw)
-        }
+        buffers.owner.pointee = nil   // first: draining calls the buffers' callbacks
+        // A drain of everything frees every segment. An empty buffer has none: reads that got
+        // nothing into an empty buffer give back what they reserved (weir_read_into,
+        // tlsReadReady), so a kept pair pins no memory.
+        if !input.isEmpty { input.drainAll() }
+        if !output.isEmpty { output.drainAll() }
+        loop.recycle(buffers: buffers)
     }
 
     /// Wraps an accepted socket `fd` (takes ownership of it). Reading starts enabled: the first read

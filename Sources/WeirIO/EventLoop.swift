@@ -33,6 +33,7 @@ public final class EventLoop: @unchecked Sendable {
         if let wakeEvent { event_free(wakeEvent) }
         for event in spareEvents { event_free(event) }
         for pair in spareBuffers { pair.free() }
+        for pair in spareStreamBuffers { pair.free() }
         close(wakeFD)
         event_base_free(base)
     }
@@ -45,6 +46,7 @@ public final class EventLoop: @unchecked Sendable {
     /// pair is empty (no segments).
     private var spareEvents: [OpaquePointer] = []
     private var spareBuffers: [ConnectionBuffers] = []
+    private var spareStreamBuffers: [ConnectionBuffers] = []
     static let maxSpare = 64
 
     /// An event of this loop for `fd` (-1 for a timer) with `flags`, calling `callback` with
@@ -65,16 +67,28 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// How many events and buffer pairs are kept (for tests).
-    var spareCounts: (events: Int, buffers: Int) { (spareEvents.count, spareBuffers.count) }
+    var spareCounts: (events: Int, buffers: Int, streamBuffers: Int) {
+        (spareEvents.count, spareBuffers.count, spareStreamBuffers.count)
+    }
 
-    /// A spare pair of connection buffers, nil when none is kept.
-    func takeBuffers() -> ConnectionBuffers? { spareBuffers.popLast() }
+    /// A spare pair of connection buffers for a socket or (`stream`) a stream connection, nil when
+    /// none is kept.
+    func takeBuffers(stream: Bool) -> ConnectionBuffers? {
+        stream ? spareStreamBuffers.popLast() : spareBuffers.popLast()
+    }
 
     /// Takes back the buffers of a connection that is being released. Precondition: both are
     /// empty and the owner cell is cleared (`Connection.deinit`).
     func recycle(buffers: ConnectionBuffers) {
-        if spareBuffers.count < Self.maxSpare { spareBuffers.append(buffers) } else { buffers.free() }
+        if buffers.isStream {
+            if spareStreamBuffers.count < Self.maxSpare { spareStreamBuffers.append(buffers) } else { buffers.free() }
+        } else {
+            if spareBuffers.count < Self.maxSpare { spareBuffers.append(buffers) } else { buffers.free() }
+        }
     }
+
+    /// Free lists for the allocations of the HTTP/2 sessions on this loop (made on first use).
+    public private(set) lazy var http2Memory = HTTP2MemoryPool()
 
     /// Runs the loop until `stop()` is called or no events remain. Call on the owning thread.
     public func run() {
@@ -125,13 +139,15 @@ public final class EventLoop: @unchecked Sendable {
     public var nowMilliseconds: Int64 { wallClockMilliseconds }
 }
 
-/// A socket connection's input and output evbuffers, and the cell the output buffer's callback
-/// reads its current connection from (the buffers can serve several connections one after the
-/// other: see `EventLoop.takeBuffers`).
+/// A connection's input and output evbuffers, and the cell their callbacks read the current
+/// connection from (the buffers can serve several connections one after the other: see
+/// `EventLoop.takeBuffers`). A socket connection's output calls back the connection; a stream
+/// connection's input and output call back its endpoint.
 struct ConnectionBuffers {
     let input: OpaquePointer
     let output: OpaquePointer
     let owner: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    let isStream: Bool
 
     func free() {
         evbuffer_free(input)

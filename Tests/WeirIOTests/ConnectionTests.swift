@@ -220,3 +220,45 @@ private final class Reader: ConnectionHandler {
         #expect(server?.isOpen == false)
     }
 }
+
+/// Records what a stream connection reports to its endpoint.
+private final class RecordingEndpoint: StreamEndpoint {
+    var grew: [ObjectIdentifier] = []
+    var taken: [Int] = []
+    func streamOutputGrew(_ connection: Connection) { grew.append(ObjectIdentifier(connection)) }
+    func streamReadingChanged(_ connection: Connection) {}
+    func streamInputTaken(_ connection: Connection, count: Int) { taken.append(count) }
+    func streamClosed(_ connection: Connection, flushed: Bool) {}
+}
+
+@Suite struct StreamConnectionBufferTests {
+    /// A released stream connection's buffers serve the next stream connection, emptied, and call
+    /// back the new connection's endpoint, not the old one's.
+    @Test func theNextStreamConnectionReusesTheBuffersOfAReleasedOneAndCallsBackItsOwnEndpoint() throws {
+        let loop = try EventLoop()
+        let peer = PeerAddress(host: "test", port: 0)
+        let firstEndpoint = RecordingEndpoint()
+        var first: Connection? = Connection.stream(loop: loop, peer: peer, local: nil, secure: false, tlsVersion: nil,
+                                                   endpoint: firstEndpoint)
+        let (input, output) = (first!.input.raw, first!.output.raw)
+        first!.output.append(Array("left".utf8))
+        first!.input.append(Array("over".utf8))
+        #expect(firstEndpoint.grew.count == 1)
+        first!.close()
+        first = nil
+        #expect(loop.spareCounts.streamBuffers == 1 && loop.spareCounts.buffers == 0)
+        #expect(firstEndpoint.taken.isEmpty)   // the release drained without telling anyone
+
+        let secondEndpoint = RecordingEndpoint()
+        let second = Connection.stream(loop: loop, peer: peer, local: nil, secure: false, tlsVersion: nil,
+                                       endpoint: secondEndpoint)
+        #expect(second.input.raw == input && second.output.raw == output)
+        #expect(second.input.isEmpty && second.output.isEmpty && loop.spareCounts.streamBuffers == 0)
+        second.output.append(Array("hello".utf8))
+        second.input.append(Array("abc".utf8))
+        second.input.drain(2)
+        #expect(secondEndpoint.grew == [ObjectIdentifier(second)] && secondEndpoint.taken == [2])
+        #expect(firstEndpoint.grew.count == 1 && firstEndpoint.taken.isEmpty)
+        second.close()
+    }
+}
