@@ -63,7 +63,7 @@ bench-all: deps bench-deps build
 
 # Instructions per request under callgrind (valgrind), the steady figure on a noisy machine.
 bench-instructions: deps bench-deps build
-	python3 scripts/bench/instructions.py --weir $(RELEASE_BIN) $(BENCH_ARGS)
+	python3 scripts/bench/instructions.py --weir $(RELEASE_BIN) --haproxy $(BENCH_ARGS)
 
 # The peer rule simulated (8 peers, stale reports, herding); deterministic, a few seconds. SIM_ARGS="--seed 7 --seconds 300".
 bench-peers:

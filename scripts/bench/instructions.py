@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Instructions per request of a Weir binary, counted by callgrind: the figure that noise does not move.
 
-    python3 scripts/bench/instructions.py --weir .build/release/weir [--weir OTHER ...] [--requests 3000]
+    python3 scripts/bench/instructions.py --weir .build/release/weir [--weir OTHER ...] [--haproxy] [--requests 3000]
 
 For each binary and scenario, Weir runs under `valgrind --tool=callgrind` (one worker) in front of an
 nginx origin (from apt, not under valgrind) and gets two bounded runs of requests: N/3 and N. The
@@ -9,6 +9,11 @@ difference of the two totals divided by the difference of the request counts is 
 request, with start-up and shutdown cancelled out. The same difference of the calls to the C heap
 allocator (malloc, calloc, realloc, posix_memalign, ...) gives the allocations per request. Everything is on 127.0.0.1; every process started
 here is stopped by its PID.
+
+--haproxy counts /usr/sbin/haproxy (one thread, `http-reuse always`, the same origin; h2c by `proto h2`
+for the HTTP/2 scenarios) the same way: a ratio to it that noise does not move. It covers user-space
+work only: the system calls (4 per keep-alive request for both) are the same and not counted.
+haproxy allocates from its own pools, so its allocator calls are near 0.
 
 Scenarios:
   small      6-byte body, one keep-alive connection
@@ -217,12 +222,41 @@ def allocator_calls(out: Path) -> int:
     return total
 
 
+HAPROXY = "/usr/sbin/haproxy"
+
+
+def haproxy_conf(tmp: Path, name: str, port: int, origin: int, s: dict) -> Path:
+    conf = tmp / f"haproxy-{name}.cfg"
+    h2 = " proto h2" if "h2_streams" in s else ""
+    conf.write_text(f"""global
+    nbthread 1
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind {HOST}:{port}{h2}
+    default_backend be
+backend be
+    balance roundrobin
+    server nginx {HOST}:{origin}
+""")
+    return conf
+
+
 def callgrind_total(weir: str, tmp: Path, tag: str, origin: int, s: dict, count: int) -> tuple[int, int]:
-    """(instructions, allocator calls) of one Weir process under callgrind that served `count` requests."""
+    """(instructions, allocator calls) of one Weir (or, for `weir == HAPROXY`, haproxy) process under
+    callgrind that served `count` requests."""
     port = free_port()
-    conf = weir_conf(tmp, tag, port, origin)
+    if weir == HAPROXY:
+        command = [HAPROXY, "-f", str(haproxy_conf(tmp, tag, port, origin, s)), "-db"]
+    else:
+        command = [weir, "run", "-c", str(weir_conf(tmp, tag, port, origin))]
     out = tmp / f"callgrind.{tag}"
-    p = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", weir, "run", "-c", str(conf)],
+    p = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, timeout=120)
@@ -243,6 +277,7 @@ def callgrind_total(weir: str, tmp: Path, tag: str, origin: int, s: dict, count:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weir", action="append", required=True, help="a weir binary (repeat to compare)")
+    ap.add_argument("--haproxy", action="store_true", help=f"count {HAPROXY} too (ratios to it)")
     ap.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="default: all")
     ap.add_argument("--requests", type=int, default=3000, help="requests in the long run (the short one has a third)")
     ap.add_argument("--keep", metavar="DIR", help="copy the callgrind files here (for callgrind_annotate)")
@@ -257,8 +292,9 @@ def main() -> int:
         try:
             results: dict[str, dict[str, float]] = {}
             allocations: dict[str, dict[str, float]] = {}
-            for w, weir in enumerate(args.weir):
-                binary = stripped_copy(weir, tmp, w)
+            subjects = args.weir + ([HAPROXY] if args.haproxy else [])
+            for w, weir in enumerate(subjects):
+                binary = HAPROXY if weir == HAPROXY else stripped_copy(weir, tmp, w)
                 for name in scenarios:
                     s = SCENARIOS[name]
                     short = callgrind_total(binary, tmp, f"{w}-{name}-short", origin, s, short_n)
@@ -281,6 +317,10 @@ def main() -> int:
         print(f"\ninstructions per request, ratio to {base}:")
         for name, row in results.items():
             print(f"{name:6s} " + "  ".join(f"{row[w] / row[base]:.3f}" for w in args.weir))
+    if args.haproxy:
+        print("\ninstructions per request, ratio to haproxy (" + ", ".join(args.weir) + "):")
+        for name, row in results.items():
+            print(f"{name:6s} " + "  ".join(f"{row[w] / row[HAPROXY]:.3f}" for w in args.weir))
         print("\nallocations per request:")
         for name, row in allocations.items():
             print(f"{name:6s} " + "  ".join(f"{row[w]:.2f}" for w in args.weir))
