@@ -124,6 +124,23 @@ private func socketPair() -> (Int32, Int32) {
         #expect(fired == 1)
     }
 
+    /// fireSoon on a timer scheduled for later (and moved later still) runs the action in this loop
+    /// pass, once: the schedule is dropped, as libevent drops a one-shot event's timeout before its callback.
+    @Test func aScheduledTimerFiredSoonRunsOnceNow() throws {
+        let loop = try EventLoop()
+        var fired = 0
+        let timer = LoopTimer(loop: loop) { fired += 1 }
+        timer.schedule(milliseconds: 100)
+        timer.schedule(milliseconds: 150)   // kept armed for 100 ms, due at 150
+        timer.fireSoon()
+        let check = LoopTimer(loop: loop) { #expect(fired == 1) }
+        check.schedule(milliseconds: 50)
+        let stop = LoopTimer(loop: loop) { loop.stop() }
+        stop.schedule(milliseconds: 400)
+        loop.run()
+        #expect(fired == 1 && !timer.isPending)
+    }
+
     @Test func aCancelledTimerThatWasMovedLaterDoesNotFire() throws {
         let loop = try EventLoop()
         var fired = 0
