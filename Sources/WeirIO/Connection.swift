@@ -69,17 +69,15 @@ public final class Connection {
     private var connecting = false
     private var closeWhenFlushed = false
     /// Timeouts (0 = none) and the deadlines they set while they run (0 = not running). One timer
-    /// event serves both: libevent's timer heap is touched only when the earliest deadline moves
-    /// earlier than the armed one. A deadline that moves later (the read deadline does with every
-    /// read, a new exchange sets new timeouts) leaves it armed: it fires at the old time and is
-    /// armed again for the rest (`deadlineFired`).
+    /// event (made on first use) serves both, scheduled for the earlier: a deadline that moves later
+    /// (the read deadline does with every read, a new exchange sets new timeouts) costs no
+    /// timer-heap work (`LazyDeadline`).
     private var readTimeoutMs: Int64 = 0
     private var writeTimeoutMs: Int64 = 0
     private var readDeadlineMs: Int64 = 0
     private var writeDeadlineMs: Int64 = 0
-    /// The timer event (made on first use) and the deadline it is armed for (0 = not armed).
     private var deadlineEvent: OpaquePointer?
-    private var deadlineArmedMs: Int64 = 0
+    private var deadline = LazyDeadline()
     private var lowWatermark = 0
     /// Keeps the connection alive while it flushes after its owner let go (see `closeAfterFlush`).
     private var retainedWhileFlushing: Connection?
@@ -158,13 +156,11 @@ public final class Connection {
     /// New buffers for a socket connection: the output's callback finds the connection in the
     /// owner cell, so the pair can serve the loop's next connection after this one.
     private static func makeSocketBuffers() -> ConnectionBuffers {
-        let owner = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
-        owner.initialize(to: nil)
+        let owner = newOwnerCell()
         let output = evbuffer_new()!
         evbuffer_add_cb(output, { _, info, arg in
-            guard let info, info.pointee.n_added > 0,
-                  let connection = arg!.assumingMemoryBound(to: UnsafeMutableRawPointer?.self).pointee else { return }
-            Unmanaged<Connection>.fromOpaque(connection).takeUnretainedValue().outputGrew()
+            guard let info, info.pointee.n_added > 0, let c = Connection.current(inCell: arg) else { return }
+            c.outputGrew()
         }, owner)
         return ConnectionBuffers(input: evbuffer_new()!, output: output, owner: owner, isStream: false)
     }
@@ -172,22 +168,31 @@ public final class Connection {
     /// New buffers for a stream connection: both call back the endpoint of the connection in the
     /// owner cell (bytes appended to the output, bytes taken from the input).
     private static func makeStreamBuffers() -> ConnectionBuffers {
-        let owner = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
-        owner.initialize(to: nil)
+        let owner = newOwnerCell()
         let input = evbuffer_new()!, output = evbuffer_new()!
         evbuffer_add_cb(output, { _, info, arg in
-            guard let info, info.pointee.n_added > 0,
-                  let connection = arg!.assumingMemoryBound(to: UnsafeMutableRawPointer?.self).pointee else { return }
-            let c = Unmanaged<Connection>.fromOpaque(connection).takeUnretainedValue()
+            guard let info, info.pointee.n_added > 0, let c = Connection.current(inCell: arg) else { return }
             c.streamEndpoint?.streamOutputGrew(c)
         }, owner)
         evbuffer_add_cb(input, { _, info, arg in
-            guard let info, info.pointee.n_deleted > 0,
-                  let connection = arg!.assumingMemoryBound(to: UnsafeMutableRawPointer?.self).pointee else { return }
-            let c = Unmanaged<Connection>.fromOpaque(connection).takeUnretainedValue()
+            guard let info, info.pointee.n_deleted > 0, let c = Connection.current(inCell: arg) else { return }
             c.streamEndpoint?.streamInputTaken(c, count: info.pointee.n_deleted)
         }, owner)
         return ConnectionBuffers(input: input, output: output, owner: owner, isStream: true)
+    }
+
+    /// An empty owner cell for a new buffer pair.
+    private static func newOwnerCell() -> UnsafeMutablePointer<UnsafeMutableRawPointer?> {
+        let owner = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
+        owner.initialize(to: nil)
+        return owner
+    }
+
+    /// The connection in the owner cell a buffer callback was given (nil while the pair is spare
+    /// or being emptied).
+    private static func current(inCell cell: UnsafeMutableRawPointer?) -> Connection? {
+        guard let c = cell!.assumingMemoryBound(to: UnsafeMutableRawPointer?.self).pointee else { return nil }
+        return Unmanaged<Connection>.fromOpaque(c).takeUnretainedValue()
     }
 
     deinit {
@@ -337,28 +342,25 @@ public final class Connection {
         armDeadline(now: now)
     }
 
-    /// Arms the timer event for the earliest running deadline if it is not armed for that time or
-    /// sooner. A deadline that stopped running leaves it armed: `deadlineFired` finds nothing due.
+    /// Schedules the timer event for the earliest running deadline. One that stopped running is
+    /// left scheduled: `deadlineFired` then finds nothing due.
     private func armDeadline(now: Int64) {
         let due = readDeadlineMs == 0 ? writeDeadlineMs
             : writeDeadlineMs == 0 ? readDeadlineMs : min(readDeadlineMs, writeDeadlineMs)
-        guard due > 0, deadlineArmedMs == 0 || due < deadlineArmedMs, fd >= 0 else { return }
+        guard due > 0, fd >= 0 else { return }
         if deadlineEvent == nil {
             deadlineEvent = loop.makeEvent(fd: -1, flags: 0, callback: { _, _, arg in
                 Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue().deadlineFired()
             }, argument: Unmanaged.passUnretained(self).toOpaque())
         }
-        var tv = Self.timeval(milliseconds: max(0, due - now))
-        event_add(deadlineEvent, &tv)
-        deadlineArmedMs = due
+        deadline.schedule(dueMs: due, now: now, event: deadlineEvent)
     }
 
-    /// The timer event ran: reports the deadlines that passed (read first), else arms it again for
-    /// the earliest one still running.
+    /// The timer event ran: once its deadline has come, reports the deadlines that passed (read
+    /// first) and schedules it for the earliest one still running.
     private func deadlineFired() {
-        deadlineArmedMs = 0
-        guard fd >= 0 else { return }
         var now = loop.monotonicMilliseconds
+        guard fd >= 0, deadline.eventRan(now: now, event: deadlineEvent) else { return }
         if readDeadlineMs > 0 && now >= readDeadlineMs {
             readDeadlineMs = 0
             readTimedOut()
@@ -381,10 +383,13 @@ public final class Connection {
         if isStream { return }   // the carrying connection keeps its own timeouts (see `stream`)
         readTimeoutMs = max(0, readMilliseconds ?? 0)
         writeTimeoutMs = max(0, writeMilliseconds ?? 0)
-        guard fd >= 0 else { return }
+        readDeadlineMs = 0
+        writeDeadlineMs = 0
+        let readRuns = readArmed && readTimeoutMs > 0, writeRuns = watchingWrite && writeTimeoutMs > 0
+        guard fd >= 0, readRuns || writeRuns else { return }   // no clock read when neither runs
         let now = loop.monotonicMilliseconds
-        readDeadlineMs = readArmed && readTimeoutMs > 0 ? now + readTimeoutMs : 0
-        writeDeadlineMs = watchingWrite && writeTimeoutMs > 0 ? now + writeTimeoutMs : 0
+        if readRuns { readDeadlineMs = now + readTimeoutMs }
+        if writeRuns { writeDeadlineMs = now + writeTimeoutMs }
         armDeadline(now: now)
     }
 
@@ -879,7 +884,7 @@ public final class Connection {
         readEvent = nil
         writeEvent = nil
         deadlineEvent = nil
-        deadlineArmedMs = 0
+        deadline.forget()
         readDeadlineMs = 0
         writeDeadlineMs = 0
         reading = false

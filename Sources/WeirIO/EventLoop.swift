@@ -42,7 +42,8 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Events and buffer pairs of ended connections and timers, kept for the next ones: a new
     /// connection and its session's timer then cost no `event_new` and `evbuffer_new` (6 heap
-    /// allocations fewer, with the output callback's entry, and their frees). At most `maxSpare` of each, so a burst of closes pins little; a kept buffer
+    /// allocations fewer, with the output callback's entry, and their frees; a stream connection's
+    /// pair, 4). At most `maxSpare` of each kind, so a burst of closes pins little; a kept buffer
     /// pair is empty (no segments).
     private var spareEvents: [OpaquePointer] = []
     private var spareBuffers: [ConnectionBuffers] = []
@@ -80,11 +81,10 @@ public final class EventLoop: @unchecked Sendable {
     /// Takes back the buffers of a connection that is being released. Precondition: both are
     /// empty and the owner cell is cleared (`Connection.deinit`).
     func recycle(buffers: ConnectionBuffers) {
-        if buffers.isStream {
-            if spareStreamBuffers.count < Self.maxSpare { spareStreamBuffers.append(buffers) } else { buffers.free() }
-        } else {
-            if spareBuffers.count < Self.maxSpare { spareBuffers.append(buffers) } else { buffers.free() }
+        func keep(in spares: inout [ConnectionBuffers]) {
+            if spares.count < Self.maxSpare { spares.append(buffers) } else { buffers.free() }
         }
+        if buffers.isStream { keep(in: &spareStreamBuffers) } else { keep(in: &spareBuffers) }
     }
 
     /// Free lists for the allocations of the HTTP/2 sessions on this loop (made on first use).

@@ -6,17 +6,59 @@ public protocol LoopTimerOwner: AnyObject {
     func loopTimerFired()
 }
 
+/// The deadline of a libevent timer event, which can move later without timer-heap work: a later
+/// deadline leaves the event armed for the earlier time; when it runs early, `eventRan` arms it
+/// again for the rest. Only a deadline that moves earlier adds the event again. Shared by
+/// `LoopTimer` and a connection's read and write timeouts. Loop thread only.
+struct LazyDeadline {
+    /// The deadline (monotonic ms; 0 = none) and the time the event is armed for (0 = not armed).
+    private var dueMs: Int64 = 0
+    private var armedMs: Int64 = 0
+
+    /// Whether a deadline is set.
+    var isScheduled: Bool { dueMs != 0 }
+
+    /// Sets the deadline to `due` (monotonic ms; `now`, the current time); `event` is added only if
+    /// it is not armed for `due` or sooner.
+    mutating func schedule(dueMs due: Int64, now: Int64, event: OpaquePointer?) {
+        dueMs = due
+        if armedMs != 0 && armedMs <= due { return }
+        arm(now: now, event: event)
+    }
+
+    /// `event` ran: true when the deadline has come (it is then cleared), false when there is none
+    /// or it is still ahead (the event is armed again for the rest).
+    mutating func eventRan(now: Int64, event: OpaquePointer?) -> Bool {
+        armedMs = 0
+        guard dueMs != 0 else { return false }
+        if now < dueMs { arm(now: now, event: event); return false }
+        dueMs = 0
+        return true
+    }
+
+    /// No deadline, and the event counts as not armed: after `event_del`, or after `event_active`
+    /// (a one-shot event leaves the timer heap when it runs).
+    mutating func forget() {
+        dueMs = 0
+        armedMs = 0
+    }
+
+    private mutating func arm(now: Int64, event: OpaquePointer?) {
+        let ms = max(0, dueMs - now)
+        var tv = timeval(tv_sec: Int(ms / 1000), tv_usec: Int((ms % 1000) * 1000))
+        event_add(event, &tv)
+        armedMs = dueMs
+    }
+}
+
 /// A one-shot or repeating timer on an `EventLoop`. Use on the loop's thread only.
 public final class LoopTimer {
     private let loop: EventLoop
     private var event: OpaquePointer?
+    /// A one-shot timer's deadline: moving it later costs no timer-heap work.
+    private var deadline = LazyDeadline()
     private let action: (() -> Void)?
     private unowned(unsafe) let owner: LoopTimerOwner?
-    /// When the timer should fire (monotonic ms; 0 = not scheduled) and when its event is armed to
-    /// fire (0 = not armed). A schedule that moves the time later keeps the armed event: it fires
-    /// early, finds `dueMs` ahead and is armed again for the rest (no timer heap work per re-arm).
-    private var dueMs: Int64 = 0
-    private var armedMs: Int64 = 0
     private let repeating: Bool
 
     /// Creates a stopped timer that runs `action` on `loop` when it fires; `repeating` keeps it armed.
@@ -47,19 +89,9 @@ public final class LoopTimer {
     }
 
     private func fired() {
-        if !repeating && dueMs > 0 {
-            let now = loop.monotonicMilliseconds
-            if now < dueMs { arm(milliseconds: dueMs - now, due: dueMs); return }   // moved later meanwhile
-            dueMs = 0
-            armedMs = 0
-        }
+        // No deadline: a repeating timer, or `fireSoon`.
+        if deadline.isScheduled && !deadline.eventRan(now: loop.monotonicMilliseconds, event: event) { return }
         if let owner { owner.loopTimerFired() } else { action?() }
-    }
-
-    private func arm(milliseconds: Int64, due: Int64) {
-        var tv = timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int((milliseconds % 1000) * 1000))
-        event_add(event, &tv)
-        armedMs = due
     }
 
     deinit { if let event { loop.recycle(event: event) } }
@@ -72,25 +104,21 @@ public final class LoopTimer {
             event_add(event, &tv)
             return
         }
-        let due = loop.monotonicMilliseconds + ms
-        dueMs = due
-        if armedMs != 0 && armedMs <= due && event_pending(event, weir_ev_timeout(), nil) != 0 { return }
-        arm(milliseconds: ms, due: due)
+        let now = loop.monotonicMilliseconds
+        deadline.schedule(dueMs: now + ms, now: now, event: event)
     }
 
     /// Runs the action in this pass of the loop, after the callbacks already due (libevent's active
     /// queue): no timer heap, and no extra turn of the loop as a 0 ms timer takes. Several calls before
     /// it runs run it once. `cancel` withdraws it.
     public func fireSoon() {
-        dueMs = 0
-        armedMs = 0
+        deadline.forget()
         event_active(event, Int32(weir_ev_timeout()), 1)
     }
 
     /// Disarms the timer; harmless when not armed.
     public func cancel() {
-        dueMs = 0
-        armedMs = 0
+        deadline.forget()
         event_del(event)
     }
 

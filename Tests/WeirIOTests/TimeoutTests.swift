@@ -24,21 +24,33 @@ private func socketPair() -> (Int32, Int32) {
 /// moves earlier; a later one is found when the event fires early. These pin what that must not change.
 /// Durations are lower bounds only (a loaded machine may be late, never early).
 @Suite struct TimeoutTests {
-    let peer = PeerAddress(host: "test", port: 0)
+    /// An accepted connection on one end of a socket pair (the other end returned, to close),
+    /// reporting to a recorder.
+    private func recordedConnection(_ loop: EventLoop) -> (Connection, EventRecorder, Int32) {
+        let (a, b) = socketPair()
+        let recorder = EventRecorder()
+        let c = Connection.accepted(loop: loop, fd: a, peer: PeerAddress(host: "test", port: 0))!
+        c.handler = recorder
+        return (c, recorder, b)
+    }
+
+    /// Runs `loop` for `milliseconds`, or (`until`) only until it holds (checked every 10 ms).
+    private func run(_ loop: EventLoop, milliseconds: Int64, until: (() -> Bool)? = nil) {
+        let stop = LoopTimer(loop: loop) { loop.stop() }
+        stop.schedule(milliseconds: milliseconds)
+        let check = LoopTimer(loop: loop, repeating: true) { if until?() == true { loop.stop() } }
+        if until != nil { check.schedule(milliseconds: 10) }
+        loop.run()
+    }
 
     @Test func aReadTimeoutTakenBackBySetTimeoutsNeverFires() throws {
         let loop = try EventLoop()
-        let (a, b) = socketPair()
+        let (c, recorder, b) = recordedConnection(loop)
         defer { Glibc.close(b) }
-        let recorder = EventRecorder()
-        let c = Connection.accepted(loop: loop, fd: a, peer: peer)!
-        c.handler = recorder
         c.setTimeouts(readMilliseconds: 50, writeMilliseconds: nil)
         let takeBack = LoopTimer(loop: loop) { c.setTimeouts(readMilliseconds: nil, writeMilliseconds: nil) }
         takeBack.schedule(milliseconds: 10)
-        let stop = LoopTimer(loop: loop) { loop.stop() }
-        stop.schedule(milliseconds: 300)
-        loop.run()
+        run(loop, milliseconds: 300)
         #expect(recorder.events.isEmpty)
         #expect(c.isReading)
         c.close()
@@ -46,11 +58,8 @@ private func socketPair() -> (Int32, Int32) {
 
     @Test func theReadTimeoutRestartsWithEveryReadAndFiresAfterTheLastOne() throws {
         let loop = try EventLoop()
-        let (a, b) = socketPair()
+        let (c, recorder, b) = recordedConnection(loop)
         defer { Glibc.close(b) }
-        let recorder = EventRecorder()
-        let c = Connection.accepted(loop: loop, fd: a, peer: peer)!
-        c.handler = recorder
         c.setTimeouts(readMilliseconds: 150, writeMilliseconds: nil)
         let start = MonotonicTime.milliseconds()
         var sent = 0
@@ -61,11 +70,7 @@ private func socketPair() -> (Int32, Int32) {
             sent += 1
         }
         writer.schedule(milliseconds: 50)   // 6 bytes over 300 ms: twice the timeout, never a pause of it
-        let stop = LoopTimer(loop: loop) { loop.stop() }
-        stop.schedule(milliseconds: 3_000)
-        let stopAtTimeout = LoopTimer(loop: loop, repeating: true) { if !recorder.events.isEmpty { loop.stop() } }
-        stopAtTimeout.schedule(milliseconds: 10)
-        loop.run()
+        run(loop, milliseconds: 3_000, until: { !recorder.events.isEmpty })
         #expect(sent == 6)
         #expect(recorder.events.count == 1 && recorder.events.first?.0 == "readTimeout")
         if let (_, at) = recorder.events.first {
@@ -78,19 +83,12 @@ private func socketPair() -> (Int32, Int32) {
 
     @Test func aWriteTimeoutFiresWhenThePeerReadsNothing() throws {
         let loop = try EventLoop()
-        let (a, b) = socketPair()
+        let (c, recorder, b) = recordedConnection(loop)
         defer { Glibc.close(b) }
-        let recorder = EventRecorder()
-        let c = Connection.accepted(loop: loop, fd: a, peer: peer)!
-        c.handler = recorder
         c.setTimeouts(readMilliseconds: nil, writeMilliseconds: 100)
         let start = MonotonicTime.milliseconds()
         c.output.append([UInt8](repeating: 7, count: 8 << 20))   // far more than a socket pair buffers
-        let stop = LoopTimer(loop: loop) { loop.stop() }
-        stop.schedule(milliseconds: 3_000)
-        let stopAtTimeout = LoopTimer(loop: loop, repeating: true) { if !recorder.events.isEmpty { loop.stop() } }
-        stopAtTimeout.schedule(milliseconds: 10)
-        loop.run()
+        run(loop, milliseconds: 3_000, until: { !recorder.events.isEmpty })
         #expect(recorder.events.map(\.0) == ["writeTimeout"])
         if let (_, at) = recorder.events.first { #expect(at - start >= 100) }
         c.close()
@@ -104,9 +102,7 @@ private func socketPair() -> (Int32, Int32) {
         timer.schedule(milliseconds: 30)
         let mover = LoopTimer(loop: loop) { timer.schedule(milliseconds: 200) }
         mover.schedule(milliseconds: 5)
-        let stop = LoopTimer(loop: loop) { loop.stop() }
-        stop.schedule(milliseconds: 600)
-        loop.run()
+        run(loop, milliseconds: 600)
         #expect(fired.count == 1)
         if let at = fired.first { #expect(at - start >= 205) }
         #expect(!timer.isPending)
@@ -118,9 +114,7 @@ private func socketPair() -> (Int32, Int32) {
         let timer = LoopTimer(loop: loop) { fired += 1; loop.stop() }
         timer.schedule(milliseconds: 60_000)
         timer.schedule(milliseconds: 20)
-        let stop = LoopTimer(loop: loop) { loop.stop() }
-        stop.schedule(milliseconds: 5_000)
-        loop.run()
+        run(loop, milliseconds: 5_000)
         #expect(fired == 1)
     }
 
@@ -135,9 +129,7 @@ private func socketPair() -> (Int32, Int32) {
         timer.fireSoon()
         let check = LoopTimer(loop: loop) { #expect(fired == 1) }
         check.schedule(milliseconds: 50)
-        let stop = LoopTimer(loop: loop) { loop.stop() }
-        stop.schedule(milliseconds: 400)
-        loop.run()
+        run(loop, milliseconds: 400)
         #expect(fired == 1 && !timer.isPending)
     }
 
@@ -148,9 +140,7 @@ private func socketPair() -> (Int32, Int32) {
         timer.schedule(milliseconds: 20)
         timer.schedule(milliseconds: 60)   // kept armed for 20 ms, due at 60
         timer.cancel()
-        let stop = LoopTimer(loop: loop) { loop.stop() }
-        stop.schedule(milliseconds: 200)
-        loop.run()
+        run(loop, milliseconds: 200)
         #expect(fired == 0 && !timer.isPending)
     }
 }
