@@ -26,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "CNghttp2", path: "Sysroot/CNghttp2", pkgConfig: "libnghttp2"),
         // The version and build commit (a header; scripts/build-stamp.sh writes the commit before `make build`).
         .systemLibrary(name: "CWeirBuild", path: "Sysroot/CWeirBuild"),
+        // libevent's allocator: per-thread free lists for evbuffer segments (C: installed before main).
+        .target(name: "CWeirMemory", dependencies: ["CLibevent"]),
         // Incremental strict HTTP/1.1 head parsers, the body reader, the response head writer: pure, no I/O.
         .target(name: "WeirHTTP", swiftSettings: dataPath),
         // Reads conf.d/*.toml into one validated immutable snapshot; every error names file and key.
@@ -34,7 +36,7 @@ let package = Package(
         .target(name: "WeirBalance", dependencies: ["WeirConfig", .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: dataPath),
         // The only importer of the C modules: event loops, sockets, buffers, timers, signals, errno funnel.
-        .target(name: "WeirIO", dependencies: ["CLibevent", "COpenSSL", "CNghttp2"], swiftSettings: dataPath),
+        .target(name: "WeirIO", dependencies: ["CLibevent", "COpenSSL", "CNghttp2", "CWeirMemory"], swiftSettings: dataPath),
         // The session machine and its shell, head rewriting, upstream pools, access log, workers, drain.
         .target(name: "WeirGateway", dependencies: ["WeirHTTP", "WeirConfig", "WeirBalance", "WeirIO",
                                                     .product(name: "Atomics", package: "swift-atomics")],
