@@ -51,6 +51,10 @@ extension ClientSession {
             case .failed(let error): handleSpliceFailure(.upstreamFailed("\(error)")); return
             }
         }
+        // Past the budget with bytes left in the pipe, the server is not read (`updateReading`) and
+        // the client's socket may have room: nothing would call again. Its writability does, in the
+        // next loop pass (the stall this fixes: an 8 MiB body stopped after the first 4 MiB).
+        if moved >= Self.spliceBudget, let pipe = splicePipe, !pipe.isEmpty { client.notifyWhenWritable() }
         updateReading()
     }
 
