@@ -34,7 +34,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     /// Builds the head of the header block being received (one at a time on a connection), and
     /// the buffer it is written through.
     private let requestHead: HTTP2RequestHead
-    private var headScratch: [UInt8] = []
+    private var headScratch = ByteBuilder(capacity: 1024)
     /// Streams whose head arrived in the input being processed: started once it is all processed.
     private var toStart: [HTTP2Stream] = []
     /// Streams whose session side changed: translated at the next flush.
@@ -392,7 +392,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         }
         do {
             let chunked = try requestHead.head(endStream: endStream, into: &headScratch)
-            stream.headComplete(headScratch, chunked: chunked, isHEAD: requestHead.isHEAD, endStream: endStream,
+            stream.headComplete(headScratch.bytes, chunked: chunked, isHEAD: requestHead.isHEAD, endStream: endStream,
                                 lane: acquireLane)
             toStart.append(stream)
         } catch {

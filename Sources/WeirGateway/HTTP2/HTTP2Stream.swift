@@ -91,13 +91,13 @@ final class HTTP2Stream {
     /// The request's header block is complete: `head` is its HTTP/1.1 head for the session (`chunked`:
     /// the body that follows is framed chunked; `isHEAD`: its method is HEAD). Takes a lane
     /// (`acquire`: an idle one or a new one) and gives its session the head.
-    func headComplete(_ head: [UInt8], chunked: Bool, isHEAD: Bool, endStream: Bool, lane acquire: () -> HTTP2Lane) {
+    func headComplete(_ head: UnsafeRawBufferPointer, chunked: Bool, isHEAD: Bool, endStream: Bool, lane acquire: () -> HTTP2Lane) {
         chunkedRequest = chunked
         requestComplete = endStream
         requestWasHEAD = isHEAD
         let lane = acquire()
         lane.stream = self
-        head.withUnsafeBytes { lane.connection.input.append($0) }
+        lane.connection.input.append(head)
         self.lane = lane
     }
 

@@ -28,32 +28,32 @@ public final class HTTP2RequestHead {
 
     /// The bound on the header list (names + values + 32 per field).
     public let maxListBytes: Int
-    private var method: [UInt8] = []
-    private var path: [UInt8] = []
-    private var authority: [UInt8] = []
-    private var host: [UInt8] = []
+    private var method = ByteBuilder(capacity: 16)
+    private var path = ByteBuilder(capacity: 256)
+    private var authority = ByteBuilder(capacity: 64)
+    private var host = ByteBuilder(capacity: 64)
     private var hasAuthority = false
     private var hasHost = false
     private var hasProtocol = false
     private var hasContentLength = false
-    private var fields: [UInt8] = []
-    private var cookie: [UInt8] = []
+    /// The regular fields as HTTP/1.1 lines ("name: value\r\n"), in order.
+    private var fields = ByteBuilder(capacity: 512)
+    private var cookie = ByteBuilder(capacity: 64)
     private var listBytes = 0
     private var refusal: Refusal?
 
     public init(maxListBytes: Int) {
         self.maxListBytes = maxListBytes
-        fields.reserveCapacity(512)
     }
 
     /// Forgets the last head, keeping the buffers, for the next header block.
     public func reset() {
-        method.removeAll(keepingCapacity: true)
-        path.removeAll(keepingCapacity: true)
-        authority.removeAll(keepingCapacity: true)
-        host.removeAll(keepingCapacity: true)
-        fields.removeAll(keepingCapacity: true)
-        cookie.removeAll(keepingCapacity: true)
+        method.removeAll()
+        path.removeAll()
+        authority.removeAll()
+        host.removeAll()
+        fields.removeAll()
+        cookie.removeAll()
         hasAuthority = false
         hasHost = false
         hasProtocol = false
@@ -63,7 +63,7 @@ public final class HTTP2RequestHead {
     }
 
     /// Whether the request's method is HEAD (its response has no body whatever its head says).
-    public var isHEAD: Bool { Self.equals(method, "HEAD") }
+    public var isHEAD: Bool { Self.equals(method.bytes, "HEAD") }
 
     /// Adds one field of the request's header block (pseudo-headers included), in order.
     public func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
@@ -77,10 +77,10 @@ public final class HTTP2RequestHead {
         if name.first == UInt8(ascii: ":") {
             // :scheme is not carried: the session knows the listener's scheme.
             switch name.count {
-            case 5 where ASCII.equalsExactly(name, all, ":path"): path.append(contentsOf: value)
-            case 7 where ASCII.equalsExactly(name, all, ":method"): method.append(contentsOf: value)
+            case 5 where ASCII.equalsExactly(name, all, ":path"): path.append(value)
+            case 7 where ASCII.equalsExactly(name, all, ":method"): method.append(value)
             case 9 where ASCII.equalsExactly(name, all, ":protocol"): hasProtocol = true
-            case 10 where ASCII.equalsExactly(name, all, ":authority"): hasAuthority = true; authority.append(contentsOf: value)
+            case 10 where ASCII.equalsExactly(name, all, ":authority"): hasAuthority = true; authority.append(value)
             default: break
             }
             return
@@ -89,67 +89,52 @@ public final class HTTP2RequestHead {
         switch name.count {
         case 4 where ASCII.equalsExactly(name, all, "host"):
             hasHost = true
-            host.removeAll(keepingCapacity: true)
-            host.append(contentsOf: value)
+            host.removeAll()
+            host.append(value)
             return
         case 6 where ASCII.equalsExactly(name, all, "cookie"):
-            if !cookie.isEmpty { Self.append("; ", to: &cookie) }
-            cookie.append(contentsOf: value)
+            if !cookie.isEmpty { cookie.append("; ") }
+            cookie.append(value)
             return
         case 14 where ASCII.equalsExactly(name, all, "content-length"):
             hasContentLength = true
         default:
             break
         }
-        fields.append(contentsOf: name)
-        Self.append(": ", to: &fields)
-        fields.append(contentsOf: value)
-        Self.append("\r\n", to: &fields)
+        fields.append(name, ": ", value, then: "\r\n")
     }
 
     /// Writes the HTTP/1.1 head for the session into `out` (emptied first), and returns whether the
     /// body that follows must be framed chunked (`endStream`: the HEADERS frame ended the stream, no
     /// body follows). Throws a `Refusal`.
-    public func head(endStream: Bool, into out: inout [UInt8]) throws(Refusal) -> Bool {
+    public func head(endStream: Bool, into out: inout ByteBuilder) throws(Refusal) -> Bool {
         if let refusal { throw refusal }
-        if Self.equals(method, "CONNECT") || hasProtocol {
+        if Self.equals(method.bytes, "CONNECT") || hasProtocol {
             throw Refusal(status: 501, reason: "CONNECT is not served over HTTP/2")
         }
-        if hasAuthority, hasHost, !Self.sameHost(authority, host) {
+        if hasAuthority, hasHost, !Self.sameHost(authority.bytes, host.bytes) {
             throw Refusal(status: 400, reason: ":authority and Host disagree")
         }
         let chunked = !endStream && !hasContentLength
-        out.removeAll(keepingCapacity: true)
-        out.reserveCapacity(method.count + path.count + fields.count + cookie.count + 96)
-        out += method
-        out.append(UInt8(ascii: " "))
-        out += path
-        Self.append(" HTTP/1.1\r\n", to: &out)
-        if hasAuthority || hasHost {
-            Self.append("Host: ", to: &out)
-            out += hasAuthority ? authority : host
-            Self.append("\r\n", to: &out)
+        out.removeAll()
+        out.append(method.bytes, " ", path.bytes, then: " HTTP/1.1\r\n")
+        if hasAuthority {
+            out.append("Host: ", authority.bytes, then: "\r\n")
+        } else if hasHost {
+            out.append("Host: ", host.bytes, then: "\r\n")
         }
-        out += fields
-        if !cookie.isEmpty {
-            Self.append("Cookie: ", to: &out)
-            out += cookie
-            Self.append("\r\n", to: &out)
-        }
-        if chunked { Self.append("Transfer-Encoding: chunked\r\n", to: &out) }
-        Self.append("\r\n", to: &out)
+        out.append(fields)
+        if !cookie.isEmpty { out.append("Cookie: ", cookie.bytes, then: "\r\n") }
+        if chunked { out.append("Transfer-Encoding: chunked\r\n") }
+        out.append("\r\n")
         return chunked
     }
 
     /// The head as `head(endStream:into:)` writes it, in a new array (for tests).
     public func head(endStream: Bool) throws(Refusal) -> (bytes: [UInt8], chunkedBody: Bool) {
-        var out: [UInt8] = []
+        var out = ByteBuilder(capacity: 256)
         let chunked = try head(endStream: endStream, into: &out)
-        return (out, chunked)
-    }
-
-    private static func append(_ text: StaticString, to out: inout [UInt8]) {
-        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        return (Array(out.bytes), chunked)
     }
 
     /// The chunk framing before `count` body bytes of a chunked request body.
@@ -163,12 +148,12 @@ public final class HTTP2RequestHead {
         Array("0\r\n".utf8) + trailers + [13, 10]
     }
 
-    private static func equals(_ bytes: some Collection<UInt8>, _ text: StaticString) -> Bool {
-        bytes.count == text.utf8CodeUnitCount && zip(bytes, UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)).allSatisfy { $0 == $1 }
+    private static func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        bytes.count == text.utf8CodeUnitCount && ASCII.equalsExactly(bytes, 0..<bytes.count, text)
     }
 
     /// Host names compare case-insensitively (RFC 9110 §4.2.3); the port as written.
-    private static func sameHost(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    private static func sameHost(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         a.count == b.count && zip(a, b).allSatisfy { ASCII.lower($0) == ASCII.lower($1) }
     }
 }
