@@ -7,7 +7,7 @@
 // a thread frees serves that thread's next allocation of its size class, as haproxy's pools do.
 //
 // A block is one malloc: a 16-byte header naming its class, then the caller's bytes. A class keeps
-// a bounded number of free blocks per thread (about 256 KiB of each at most); a thread's blocks
+// a bounded number of free blocks per thread (about 256 KiB of each class, 2 of the largest); a thread's blocks
 // go back to malloc when it exits. A block may be freed on another thread than the one that
 // allocated it (it joins that thread's lists).
 //
@@ -20,8 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/// Size classes 64 << 0 ... 64 << 10: 64 B to 64 KiB (a read's segment is 64 KiB).
-#define WEIR_EV_CLASSES 11
+/// Size classes 64 << 0 ... 64 << 12: 64 B to 256 KiB (a read's first segment is 64 KiB, those of
+/// the larger reads that follow a full one 256 KiB).
+#define WEIR_EV_CLASSES 13
 
 typedef struct weir_ev_header {
     int64_t size_class;   // 0 ..< WEIR_EV_CLASSES, or -1 for a block of its own size (not kept)
@@ -41,10 +42,11 @@ static long weir_ev_blocks_released_at_exit;
 
 static size_t weir_ev_class_size(int64_t c) { return (size_t)64 << c; }
 
-/// The most free blocks a class keeps per thread: 256 KiB of it, at most 256 blocks.
+/// The most free blocks a class keeps per thread: 256 KiB of it, at most 256 blocks, at least 2
+/// (the 128 and 256 KiB classes: 768 KiB together).
 static int weir_ev_class_cap(int64_t c) {
     size_t n = ((size_t)256 * 1024) / weir_ev_class_size(c);
-    return n > 256 ? 256 : (int)n;
+    return n > 256 ? 256 : n < 2 ? 2 : (int)n;
 }
 
 static int64_t weir_ev_class_of(size_t size) {

@@ -30,7 +30,7 @@ import Testing
         LibeventMemory.releaseThreadBlocks()
         var block = LibeventMemory.allocate(64)!
         for i in 0..<64 { block.storeBytes(of: UInt8(i), toByteOffset: i, as: UInt8.self) }
-        for size in [50, 1000, 70_000, 300_000] {   // the same block, a larger class, then blocks of their own size
+        for size in [50, 1000, 300_000, 600_000] {   // the same block, a larger class, then blocks of their own size
             block = LibeventMemory.reallocate(block, size)!
             #expect((0..<64).allSatisfy { block.load(fromByteOffset: $0, as: UInt8.self) == UInt8($0) }, "after realloc to \(size)")
         }
@@ -43,10 +43,11 @@ import Testing
     @Test func eachClassKeepsABoundedNumberOfFreeBlocks() {
         LibeventMemory.releaseThreadBlocks()
         let kept1K = LibeventMemory.keptBlocks(ofSize: 1024), kept64K = LibeventMemory.keptBlocks(ofSize: 65536)
-        #expect(kept1K == 256 && kept64K == 4 && LibeventMemory.keptBlocks(ofSize: 65537) == 0)
+        #expect(kept1K == 256 && kept64K == 4 && LibeventMemory.keptBlocks(ofSize: 256 * 1024) == 2)
+        #expect(LibeventMemory.keptBlocks(ofSize: 256 * 1024 + 1) == 0)   // past the largest class
         let small = (0..<(kept1K + 20)).map { _ in LibeventMemory.allocate(1000)! }
         let large = (0..<(kept64K + 3)).map { _ in LibeventMemory.allocate(40_000)! }
-        let huge = LibeventMemory.allocate(200_000)!
+        let huge = LibeventMemory.allocate(300_000)!
         for p in small + large + [huge] { LibeventMemory.free(p) }
         #expect(LibeventMemory.threadFreeBlocks == kept1K + kept64K)
         LibeventMemory.releaseThreadBlocks()
