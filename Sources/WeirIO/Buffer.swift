@@ -111,7 +111,9 @@ public struct Buffer {
 }
 
 /// A buffer owned by Swift (not attached to a connection), for building messages ahead of time.
-public final class OwnedBuffer {
+/// Noncopyable: it frees its evbuffer when it goes, and costs no object of its own (it lives inline
+/// in its owner, e.g. an HTTP/2 stream's pending response bytes).
+public struct OwnedBuffer: ~Copyable {
     public let buffer: Buffer
     public init() { buffer = Buffer(evbuffer_new()!) }
     deinit { evbuffer_free(buffer.raw) }
