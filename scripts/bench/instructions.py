@@ -23,6 +23,11 @@ Scenarios:
   close      6-byte body, a new connection per request
   h2-1       6-byte body over HTTP/2 with prior knowledge (h2load, one connection, one stream at a time)
   h2-100     the same with 100 concurrent streams on the connection
+  tls        "small" over TLS (TLS 1.3, P-256 ECDSA certificate made at start), one keep-alive connection
+  h2tls-100  "h2-100" over TLS (ALPN h2), as `make bench`'s h2 scenarios run
+
+The TLS scenarios count what the two heads, the records' crypto and the TLS layer's buffering cost
+per request; the one handshake per run cancels out.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -48,6 +54,8 @@ SCENARIOS = {
     # HTTP/2 (h2c, so that TLS, which costs every proxy the same, stays out of the figure).
     "h2-1": dict(path="/small", keepalive=True, body=b"", h2_streams=1),
     "h2-100": dict(path="/small", keepalive=True, body=b"", h2_streams=100),
+    "tls": dict(path="/small", keepalive=True, body=b"", tls=True),
+    "h2tls-100": dict(path="/small", keepalive=True, body=b"", h2_streams=100, tls=True),
 }
 
 
@@ -97,7 +105,23 @@ http {{
     return p, port
 
 
-def weir_conf(tmp: Path, name: str, port: int, origin: int) -> Path:
+def make_cert(tmp: Path) -> tuple[Path, Path, Path]:
+    """A self-signed P-256 ECDSA certificate for 127.0.0.1: (cert, key, cert + key for haproxy)."""
+    cert, key, combined = tmp / "cert.pem", tmp / "key.pem", tmp / "combined.pem"
+    if not combined.exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        combined.write_bytes(cert.read_bytes() + key.read_bytes())
+    return cert, key, combined
+
+
+def weir_conf(tmp: Path, name: str, port: int, origin: int, s: dict) -> Path:
+    if s.get("tls"):
+        cert, key, _ = make_cert(tmp)
+        listener = f'[listener.tls]\ncert = "{cert}"\nkey = "{key}"\n'
+    else:
+        listener = "h2c = true\n"
     d = tmp / f"conf-{name}"
     d.mkdir()
     (d / "00.toml").write_text(f"""
@@ -110,8 +134,7 @@ state_dir = "{tmp}/state-{name}"
 [[listener]]
 name = "public"
 address = "{HOST}:{port}"
-h2c = true
-
+{listener}
 [admin]
 address = "off"
 
@@ -166,15 +189,26 @@ def read_response(sock: socket.socket, buf: bytearray) -> None:
 
 
 def drive(port: int, s: dict, count: int) -> None:
+    scheme = "https" if s.get("tls") else "http"
     if "h2_streams" in s:
         # One connection (below http2_max_requests), every response checked by h2load.
         out = subprocess.run(["h2load", "-n", str(count), "-c", "1", "-m", str(s["h2_streams"]),
-                              f"http://{HOST}:{port}{s['path']}"], capture_output=True, text=True, timeout=600)
+                              f"{scheme}://{HOST}:{port}{s['path']}"], capture_output=True, text=True, timeout=600)
         if f"{count} succeeded" not in out.stdout or "status codes: " + str(count) + " 2xx" not in out.stdout:
             raise RuntimeError(f"h2load did not complete {count} requests:\n{out.stdout[-800:]}")
         return
     req = request_bytes(s)
-    if s["keepalive"]:
+    if s.get("tls"):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.set_alpn_protocols(["http/1.1"])
+        with context.wrap_socket(socket.create_connection((HOST, port), timeout=30)) as sock:
+            buf = bytearray()
+            for _ in range(count):
+                sock.sendall(req)
+                read_response(sock, buf)
+    elif s["keepalive"]:
         with socket.create_connection((HOST, port), timeout=30) as sock:
             buf = bytearray()
             for _ in range(count):
@@ -227,7 +261,10 @@ HAPROXY = "/usr/sbin/haproxy"
 
 def haproxy_conf(tmp: Path, name: str, port: int, origin: int, s: dict) -> Path:
     conf = tmp / f"haproxy-{name}.cfg"
-    h2 = " proto h2" if "h2_streams" in s else ""
+    if s.get("tls"):
+        h2 = f" ssl crt {make_cert(tmp)[2]} alpn {'h2' if 'h2_streams' in s else 'http/1.1'}"
+    else:
+        h2 = " proto h2" if "h2_streams" in s else ""
     conf.write_text(f"""global
     nbthread 1
 defaults
@@ -254,7 +291,7 @@ def callgrind_total(weir: str, tmp: Path, tag: str, origin: int, s: dict, count:
     if weir == HAPROXY:
         command = [HAPROXY, "-f", str(haproxy_conf(tmp, tag, port, origin, s)), "-db"]
     else:
-        command = [weir, "run", "-c", str(weir_conf(tmp, tag, port, origin))]
+        command = [weir, "run", "-c", str(weir_conf(tmp, tag, port, origin, s))]
     out = tmp / f"callgrind.{tag}"
     p = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
