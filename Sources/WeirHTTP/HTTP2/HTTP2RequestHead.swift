@@ -17,8 +17,8 @@
 ///
 /// HEADERS and CONTINUATION of one block are never interleaved with another stream's frames (RFC
 /// 9113 §4.3), so an HTTP/2 connection builds every request head with one builder (`reset` between
-/// them), which keeps its buffers. A class: used where it lives, never copied (a copy of six arrays
-/// retains six buffers). Use on one thread.
+/// them), which keeps its buffers (`ByteBuilder`s: a piece appended is one capacity check and one
+/// copy). Use on one thread.
 public final class HTTP2RequestHead {
     /// A request refused before it reaches the session.
     public struct Refusal: Error, Sendable, Equatable {
