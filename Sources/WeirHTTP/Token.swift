@@ -97,14 +97,25 @@ enum ASCII {
         return w | (upper &>> 2)
     }
 
-    /// Lower-cases the ASCII letters of the `count` bytes at `p` in place, 8 at a time.
+    /// Lower-cases the ASCII letters of the `count` bytes at `p` in place, 8 at a time. `readable`:
+    /// how many bytes from `p` may be read and written back unchanged (at least `count`); when it
+    /// reaches past the last word, a tail shorter than 8 bytes is done as one masked word too.
     @inlinable
-    static func lowerInPlace(_ p: UnsafeMutableRawPointer, count: Int) {
+    static func lowerInPlace(_ p: UnsafeMutableRawPointer, count: Int, readable: Int = 0) {
         var i = 0
         while i &+ 8 <= count {
             (p + i).storeBytes(of: lowerWord((p + i).loadUnaligned(as: UInt64.self)), as: UInt64.self)
             i &+= 8
         }
+        #if _endian(little)
+        if i < count && i &+ 8 <= readable {
+            // The first `count - i` bytes of the word (the low ones) lowered, the rest kept.
+            let w = (p + i).loadUnaligned(as: UInt64.self)
+            let mask: UInt64 = (1 &<< (UInt64(count &- i) &* 8)) &- 1
+            (p + i).storeBytes(of: (lowerWord(w) & mask) | (w & ~mask), as: UInt64.self)
+            return
+        }
+        #endif
         while i < count {
             (p + i).storeBytes(of: lower((p + i).load(as: UInt8.self)), as: UInt8.self)
             i &+= 1

@@ -117,6 +117,22 @@ struct HelpersTests {
         #expect(!Array("CONNECTION".utf8).withUnsafeBytes { ASCII.equalsLowercased($0, 0..<9, "connection") })
     }
 
+    @Test("lowerInPlace lowers exactly the first count bytes, letters only, for every count, with and without a readable tail")
+    func lowerInPlaceBounds() {
+        // Every byte value, so that '@', '[', '`', '{' and bytes past 0x7F show they stay as they are.
+        let source = (0..<256).map { UInt8($0) }
+        for start in stride(from: 0, to: 240, by: 7) {
+            for count in 0...20 {
+                for readable in [count, count + 8, 256 - start] where start + readable <= 256 && readable >= count {
+                    var bytes = source
+                    bytes.withUnsafeMutableBytes { ASCII.lowerInPlace($0.baseAddress! + start, count: count, readable: readable) }
+                    let expected = source.enumerated().map { i, b in (start..<start + count).contains(i) ? ASCII.lower(b) : b }
+                    #expect(bytes == expected, "start \(start) count \(count) readable \(readable)")
+                }
+            }
+        }
+    }
+
     @Test("HTTPParseError description")
     func errorDescription() {
         let e = HTTPParseError(status: 400, reason: "bad", offset: 7)

@@ -76,7 +76,9 @@ public struct HTTP2ResponseFields: Sendable {
         // The copied names in one pass (those appended are lower case already: no harm done).
         storage.withUnsafeMutableBytes { all in
             guard let base = all.baseAddress else { return }
-            for f in fields { ASCII.lowerInPlace(base + f.name.lowerBound, count: f.name.count) }
+            for f in fields {
+                ASCII.lowerInPlace(base + f.name.lowerBound, count: f.name.count, readable: all.count &- f.name.lowerBound)
+            }
         }
     }
 
