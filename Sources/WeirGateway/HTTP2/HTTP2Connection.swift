@@ -29,6 +29,8 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     /// The stream found last (nghttp2's callbacks for one stream come in a row: a header block's
     /// fields, its end, its DATA), so most lookups skip hashing.
     private var lastFound: HTTP2Stream?
+    /// Closed streams nothing else refers to, for the next streams (at most as many as may run at once).
+    private var spareStreams: [HTTP2Stream] = []
     /// Lanes waiting for their next stream, the one given back last at the end (see HTTP2Lane).
     private var idleLanes: [HTTP2Lane] = []
     /// Builds the head of the header block being received (one at a time on a connection), and
@@ -114,6 +116,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         closed = true
         for stream in streams.all { stream.cancel() }
         streams.removeAll()
+        spareStreams.removeAll()
         lastFound = nil
         toStart.removeAll()
         dirty.removeAll()
@@ -373,7 +376,14 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     func http2BeginHeaders(streamID: Int32, isRequest: Bool) {
         guard isRequest else { stream(streamID)?.beginTrailers(); return }
         requestHead.reset()
-        let stream = HTTP2Stream(id: streamID, owner: self, nowMs: worker.loop.monotonicMilliseconds)
+        let now = worker.loop.monotonicMilliseconds
+        let stream: HTTP2Stream
+        if let spare = spareStreams.popLast() {
+            spare.reuse(id: streamID, nowMs: now)
+            stream = spare
+        } else {
+            stream = HTTP2Stream(id: streamID, owner: self, nowMs: now)
+        }
         streams.insert(stream)
         streamsOpened += 1
         if streamsOpened >= limits.maxRequests { goAway() }
@@ -422,10 +432,15 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
     }
 
     func http2StreamClosed(streamID: Int32, errorCode: UInt32) {
-        guard let stream = forget(streamID) else { return }
+        guard var stream = forget(streamID) else { return }
         if errorCode == 0 { glitches.streamCompleted(now: Self.nowNs()) }
         stream.cancel()
         if streams.isEmpty { idleSinceMs = worker.loop.monotonicMilliseconds }
+        // Kept only when this is its last reference: one still waiting to be translated or started
+        // (in `dirty`, `toStart`) is not, and goes when those lists let go of it.
+        if !closed, spareStreams.count < limits.maxConcurrentStreams, isKnownUniquelyReferenced(&stream) {
+            spareStreams.append(stream)
+        }
     }
 
     func http2ResponseEndedEarly(streamID: Int32) { stream(streamID)?.responseEndedEarly() }

@@ -12,8 +12,12 @@ import WeirIO
 /// bytes on (`streamInputTaken`), and response bytes leave the session's output only as nghttp2
 /// sends them (`pendingLimit` at most wait in between), so a slow client stops the server's
 /// connection through the session's usual backpressure.
+///
+/// A stream object serves one stream after another: its connection keeps the closed ones nothing else
+/// refers to and hands them to new streams (`reuse`), so a stream costs no allocation. Every stored
+/// property below is set again in `reuse(id:nowMs:)`: a property added here must be added there.
 final class HTTP2Stream {
-    let id: Int32
+    private(set) var id: Int32
     /// unowned(unsafe): the connection cancels every stream it still has when it ends (`cancel`), after
     /// which nothing calls a stream; a checked reference costs atomic operations at every use.
     unowned(unsafe) let owner: HTTP2Connection
@@ -74,6 +78,35 @@ final class HTTP2Stream {
         self.id = id
         self.owner = owner
         lastActivityMs = nowMs
+    }
+
+    /// Makes this closed stream the new stream `id`, every property as `init` leaves it (the request
+    /// trailers' and pending buffers keep their memory). Precondition: nothing else refers to it
+    /// (its connection checked), so it holds no lane and is in no list of its connection.
+    func reuse(id: Int32, nowMs: Int64) {
+        precondition(lane == nil && !isDirty, "a stream reused while still in use")
+        self.id = id
+        started = false
+        requestComplete = false
+        chunkedRequest = false
+        requestTrailers.removeAll(keepingCapacity: true)
+        inTrailers = false
+        unconsumed = 0
+        requestWasHEAD = false
+        headArrived = false
+        state = .head
+        reader = .empty
+        pending.buffer.drainAll()
+        bodyEnded = false
+        trailers = nil
+        waitingForBody = false
+        sessionClosed = false
+        responseStarted = false
+        blockedSinceNs = nil
+        lastActivityMs = nowMs
+        discarded = 0
+        responseEndSent = false
+        uploadStopped = false
     }
 
     // MARK: - Request
