@@ -38,7 +38,7 @@ TARGETS=(
   "config|Config.swift|Invariants.swift|WeirConfig|WeirConfig TOMLKit CTOML|-lstdc++"
   # The session machine through the unit tests' harness (a support path with a / is taken from the
   # repository root); WeirGateway is built with -enable-testing for its `@testable import`.
-  "session-machine|SessionMachine.swift|Invariants.swift Tests/WeirGatewayTests/SessionHarness.swift|WeirGateway|WeirGateway WeirHTTP WeirConfig WeirBalance WeirIO CLibevent COpenSSL CNghttp2 TOMLKit CTOML Atomics _AtomicsShims|-levent -levent_pthreads -lssl -lcrypto -lnghttp2 -lstdc++"
+  "session-machine|SessionMachine.swift|Invariants.swift Tests/WeirGatewayTests/SessionHarness.swift|WeirGateway|WeirGateway WeirHTTP WeirConfig WeirBalance WeirIO CLibevent COpenSSL CNghttp2 CWeirMemory TOMLKit CTOML Atomics _AtomicsShims|-levent -levent_pthreads -lssl -lcrypto -lnghttp2 -lstdc++"
 )
 
 field() { local IFS='|'; local parts=($1); echo "${parts[$2]:-}"; }
