@@ -87,9 +87,6 @@ public final class EventLoop: @unchecked Sendable {
         if buffers.isStream { keep(in: &spareStreamBuffers) } else { keep(in: &spareBuffers) }
     }
 
-    /// Free lists for the allocations of the HTTP/2 sessions on this loop (made on first use).
-    public private(set) lazy var http2Memory = HTTP2MemoryPool()
-
     /// Runs the loop until `stop()` is called or no events remain. Call on the owning thread.
     public func run() {
         event_base_dispatch(base)

@@ -75,7 +75,7 @@ final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
         glitches = HTTP2Guard(limits: HTTP2GuardLimits(generation.configuration.http2Guard), now: Self.nowNs())
         let settings = HTTP2SessionSettings(maxConcurrentStreams: limits.maxConcurrentStreams,
                                             maxHeaderListSize: limits.maxHeaderListSize, maxFrameSize: limits.maxFrameSize)
-        guard let session = HTTP2ServerSession(delegate: self, settings: settings, memory: client.loop.http2Memory) else { return nil }
+        guard let session = HTTP2ServerSession(delegate: self, settings: settings) else { return nil }
         self.session = session
         flushTimer = LoopTimer(loop: worker.loop) { [unowned self] in self.flush() }
         sweepTimer = LoopTimer(loop: worker.loop, repeating: true) { [unowned self] in self.sweep() }

@@ -101,14 +101,10 @@ public final class HTTP2ServerSession {
     /// unowned(unsafe): the delegate owns the session and calls every method that runs a callback; a
     /// checked unowned reference costs an atomic retain and release per callback (several per frame).
     private unowned(unsafe) let delegate: HTTP2SessionDelegate
-    /// Where nghttp2 allocates: held so that it outlives the session.
-    private let memory: HTTP2MemoryPool
-
-    /// Creates the session and queues its SETTINGS; nghttp2 allocates from `memory` (the loop's pool,
-    /// `EventLoop.http2Memory`). Returns nil when nghttp2 cannot allocate it.
-    public init?(delegate: HTTP2SessionDelegate, settings: HTTP2SessionSettings, memory: HTTP2MemoryPool) {
+    /// Creates the session and queues its SETTINGS; nghttp2 allocates from the thread's free lists
+    /// (`ThreadMemory.http2Allocator`). Returns nil when nghttp2 cannot allocate it.
+    public init?(delegate: HTTP2SessionDelegate, settings: HTTP2SessionSettings) {
         self.delegate = delegate
-        self.memory = memory
         var callbacks: OpaquePointer?
         guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else { return nil }
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -125,7 +121,7 @@ public final class HTTP2ServerSession {
         // credit for completed streams; the library's limit stays only as a far backstop.
         nghttp2_option_set_stream_reset_rate_limit(option, 1_000_000, 100_000)
         var made: OpaquePointer?
-        var allocator = memory.allocator
+        var allocator = ThreadMemory.http2Allocator
         guard nghttp2_session_server_new3(&made, callbacks, Unmanaged.passUnretained(self).toOpaque(), option, &allocator) == 0,
               let made else { return nil }
         session = made
