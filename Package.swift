@@ -29,8 +29,8 @@ let package = Package(
         .systemLibrary(name: "CNghttp2", path: "Sysroot/CNghttp2", pkgConfig: "libnghttp2"),
         // The version and build commit (a header; scripts/build-stamp.sh writes the commit before `make build`).
         .systemLibrary(name: "CWeirBuild", path: "Sysroot/CWeirBuild"),
-        // libevent's allocator: per-thread free lists for evbuffer segments (C: installed before main).
-        .target(name: "CWeirMemory", dependencies: ["CLibevent"]),
+        // libevent's, nghttp2's and OpenSSL's allocator: per-thread free lists (C: installed before main).
+        .target(name: "CWeirMemory", dependencies: ["CLibevent", "COpenSSL"]),
         // Incremental strict HTTP/1.1 head parsers, the body reader, the response head writer: pure, no I/O.
         .target(name: "WeirHTTP", swiftSettings: dataPath),
         // Reads conf.d/*.toml into one validated immutable snapshot; every error names file and key.

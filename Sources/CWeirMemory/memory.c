@@ -1,22 +1,26 @@
-// Weir's allocator for libevent and nghttp2: per-thread free lists in front of malloc.
+// Weir's allocator for libevent, nghttp2 and OpenSSL: per-thread free lists in front of malloc.
 //
 // libevent (event_set_mem_functions): every evbuffer segment ("chain") is a malloc of a power of two
 // of at least 1 KiB. A keep-alive request's four buffers (client in, server out, server in, client
 // out) each get one when the first bytes arrive and give it back when they are drained; those sizes
 // are past glibc's thread cache (tcache ends at 1032 bytes), so each took the allocator's slow path.
 // nghttp2 (its nghttp2_mem, HTTP2ServerSession): a stream's objects, frames and header copies, about
-// five blocks per request. Here a block a thread frees serves that thread's next allocation of its
-// size class, as haproxy's pools do.
+// five blocks per request. OpenSSL (CRYPTO_set_mem_functions): with SSL_MODE_RELEASE_BUFFERS a TLS
+// connection takes its record buffers when a record comes or goes and gives them back when they are
+// empty, and its ciphers allocate per record: six blocks per keep-alive request over TLS. Here a
+// block a thread frees serves that thread's next allocation of its size class, as haproxy's pools do.
 //
 // A block is one malloc: a 16-byte header naming its class, then the caller's bytes. A class keeps
 // a bounded number of free blocks per thread (about 256 KiB of each class, at most 512 blocks, 2 of
 // the largest); a thread's blocks go back to malloc when it exits. A block may be freed on another
 // thread than the one that allocated it (it joins that thread's lists).
 //
-// libevent frees every block with the function installed when it frees it, so the functions are
-// installed before anything can allocate: by a constructor, before main.
+// libevent and OpenSSL free every block with the function installed when it frees it, so the
+// functions are installed before anything can allocate: by a constructor, before main (OpenSSL
+// refuses them once it has allocated, and then keeps malloc).
 #include "weir_memory.h"
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,6 +44,7 @@ typedef struct weir_mem_cache {
 static __thread weir_mem_cache weir_mem_thread_cache;
 static pthread_key_t weir_mem_exit_key;
 static int weir_mem_is_installed;
+static int weir_mem_openssl_is_installed;
 static long weir_mem_blocks_released_at_exit;
 
 static size_t weir_mem_class_size(int64_t c) { return (size_t)64 << c; }
@@ -137,13 +142,33 @@ void *weir_mem_realloc(void *ptr, size_t size) {
     return bigger;
 }
 
+// OpenSSL's signatures carry the caller's file and line (for its debugging allocators).
+static void *weir_mem_openssl_malloc(size_t size, const char *file, int line) {
+    (void)file; (void)line;
+    return weir_mem_malloc(size);
+}
+
+static void *weir_mem_openssl_realloc(void *ptr, size_t size, const char *file, int line) {
+    (void)file; (void)line;
+    return weir_mem_realloc(ptr, size);
+}
+
+static void weir_mem_openssl_free(void *ptr, const char *file, int line) {
+    (void)file; (void)line;
+    weir_mem_free(ptr);
+}
+
 __attribute__((constructor)) static void weir_mem_install(void) {
-    if (pthread_key_create(&weir_mem_exit_key, weir_mem_thread_exit) != 0) return;   // libevent keeps malloc
+    if (pthread_key_create(&weir_mem_exit_key, weir_mem_thread_exit) != 0) return;   // both keep malloc
     event_set_mem_functions(weir_mem_malloc, weir_mem_realloc, weir_mem_free);
     weir_mem_is_installed = 1;
+    weir_mem_openssl_is_installed =
+        CRYPTO_set_mem_functions(weir_mem_openssl_malloc, weir_mem_openssl_realloc, weir_mem_openssl_free) == 1;
 }
 
 int weir_mem_installed(void) { return weir_mem_is_installed; }
+
+int weir_mem_openssl_installed(void) { return weir_mem_openssl_is_installed; }
 
 int weir_mem_kept_blocks(size_t size) {
     int64_t c = weir_mem_class_of(size);

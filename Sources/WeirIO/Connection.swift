@@ -690,11 +690,11 @@ public final class Connection {
     private func shutdownAndLinger() {
         guard fd >= 0, !lingering else { return }
         if let ssl, !sentCloseNotify {
-            ERR_clear_error()
+            weir_err_clear()
             let rc = SSL_shutdown(ssl)
             // Only a full socket buffer is worth waiting for; any other failure ends the session anyway.
             if rc < 0, SSL_get_error(ssl, rc) == weir_ssl_err_want_write() { watchWrite(true); return }
-            ERR_clear_error()
+            weir_err_clear()
             sentCloseNotify = true
         }
         // A socket the handler stopped reading may hold bytes that arrived since: closing over them
@@ -757,7 +757,7 @@ public final class Connection {
     /// Drives the handshake as far as the socket allows.
     private func continueHandshake() {
         guard let ssl, fd >= 0 else { return }
-        ERR_clear_error()
+        weir_err_clear()
         let (rc, code) = SystemCall.withErrno { SSL_do_handshake(ssl) }
         if rc == 1 {
             handshaking = false
@@ -795,7 +795,7 @@ public final class Connection {
         // keep-alive connection must not pin 16 KiB (as `weir_read_into` does for plain reads).
         let wasEmpty = input.isEmpty
         while total < Self.maxRead {
-            ERR_clear_error()
+            weir_err_clear()
             var vec = iovec()
             var got = 0
             guard evbuffer_reserve_space(input.raw, 16 * 1024, &vec, 1) >= 1 else { break }
@@ -841,7 +841,7 @@ public final class Connection {
         guard let ssl, fd >= 0, !handshaking, !connecting else { return }
         let before = output.count
         while !output.isEmpty {
-            ERR_clear_error()
+            weir_err_clear()
             var written = 0
             // One record for small pieces (a head and its body are separate segments): fewer
             // records, fewer system calls. Large bodies go segment by segment without copying.
@@ -874,7 +874,7 @@ public final class Connection {
     private func closeSocket() {
         guard fd >= 0, !isStream else { fd = -1; return }
         if let ssl {
-            if !handshaking && !sentCloseNotify { ERR_clear_error(); _ = SSL_shutdown(ssl); ERR_clear_error() }   // best effort close_notify
+            if !handshaking && !sentCloseNotify { weir_err_clear(); _ = SSL_shutdown(ssl); weir_err_clear() }   // best effort close_notify
             SSL_free(ssl)
             self.ssl = nil
         }

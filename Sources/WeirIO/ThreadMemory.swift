@@ -1,10 +1,11 @@
 import CNghttp2
 import CWeirMemory
 
-/// Weir's allocator for libevent and nghttp2 (Sources/CWeirMemory): per-thread free lists in front
-/// of malloc, so that the evbuffer segments a request's buffers take and give back, and an HTTP/2
-/// stream's objects and frames, are blocks earlier requests gave back. A constructor installs it as
-/// libevent's before main; HTTP/2 sessions are made with `http2Allocator`.
+/// Weir's allocator for libevent, nghttp2 and OpenSSL (Sources/CWeirMemory): per-thread free lists
+/// in front of malloc, so that the evbuffer segments a request's buffers take and give back, an
+/// HTTP/2 stream's objects and frames, and a TLS connection's record buffers are blocks earlier
+/// requests gave back. A constructor installs it as libevent's and OpenSSL's before main; HTTP/2
+/// sessions are made with `http2Allocator`.
 ///
 /// The rest of what this type offers is for tests and diagnostics.
 public enum ThreadMemory {
@@ -19,6 +20,9 @@ public enum ThreadMemory {
 
     /// Whether the free lists are libevent's allocator (installed before main).
     public static var isInstalled: Bool { weir_mem_installed() != 0 }
+
+    /// Whether the free lists are OpenSSL's allocator too (OpenSSL refuses them once it allocated).
+    public static var isOpenSSLsAllocator: Bool { weir_mem_openssl_installed() != 0 }
 
     /// How many free blocks the calling thread's lists keep now.
     public static var threadFreeBlocks: Int { Int(weir_mem_thread_free_blocks()) }

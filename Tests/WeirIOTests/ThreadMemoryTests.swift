@@ -1,3 +1,4 @@
+import COpenSSL
 import Glibc
 import Testing
 @testable import WeirIO
@@ -7,6 +8,24 @@ import Testing
 @Suite struct ThreadMemoryTests {
     @Test func isLibeventsAllocatorBeforeAnythingRuns() {
         #expect(ThreadMemory.isInstalled)
+    }
+
+    @Test func isOpenSSLsAllocatorAndServesItsBlocks() {
+        #expect(ThreadMemory.isOpenSSLsAllocator)
+        ThreadMemory.releaseThreadBlocks()
+        let block = CRYPTO_malloc(100, nil, 0)
+        CRYPTO_free(block, nil, 0)
+        #expect(ThreadMemory.threadFreeBlocks == 1)   // OpenSSL's free put it on the lists
+        #expect(CRYPTO_malloc(120, nil, 0) == block)  // ... and its next malloc of the class takes it
+        CRYPTO_free(block, nil, 0)
+        // A TLS session's objects come and go through the lists too.
+        ThreadMemory.releaseThreadBlocks()
+        let ctx = SSL_CTX_new(TLS_server_method())
+        #expect(ctx != nil)
+        SSL_free(SSL_new(ctx))
+        SSL_CTX_free(ctx)
+        #expect(ThreadMemory.threadFreeBlocks > 10)
+        ThreadMemory.releaseThreadBlocks()
     }
 
     @Test func aFreedBlockServesTheNextAllocationOfItsClass() {

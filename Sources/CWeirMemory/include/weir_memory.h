@@ -1,4 +1,4 @@
-// Weir's allocator for libevent and nghttp2: per-thread free lists in front of malloc (see memory.c).
+// Weir's allocator for libevent, nghttp2 and OpenSSL: per-thread free lists in front of malloc (see memory.c).
 // Only WeirIO uses it.
 #ifndef WEIR_MEMORY_H
 #define WEIR_MEMORY_H
@@ -7,8 +7,12 @@
 /// Whether the free lists are libevent's allocator (installed before main, by a constructor).
 int weir_mem_installed(void);
 
-/// Allocates, zero-allocates, reallocates and frees through the free lists (libevent's and nghttp2's
-/// allocator; callable directly for tests).
+/// Whether the free lists are OpenSSL's allocator too (installed by the same constructor; OpenSSL
+/// refuses if it allocated before).
+int weir_mem_openssl_installed(void);
+
+/// Allocates, zero-allocates, reallocates and frees through the free lists (libevent's, nghttp2's
+/// and OpenSSL's allocator; callable directly for tests).
 void *weir_mem_malloc(size_t size);
 void *weir_mem_calloc(size_t count, size_t size);
 void *weir_mem_realloc(void *ptr, size_t size);
