@@ -25,6 +25,7 @@ Scenarios:
   h2-100     the same with 100 concurrent streams on the connection
   tls        "small" over TLS (TLS 1.3, P-256 ECDSA certificate made at start), one keep-alive connection
   h2tls-100  "h2-100" over TLS (ALPN h2), as `make bench`'s h2 scenarios run
+  tls-close  "close" over TLS: a full TLS 1.3 handshake (P-256 ECDSA, no resumption) per request
 
 The TLS scenarios count what the two heads, the records' crypto and the TLS layer's buffering cost
 per request; the one handshake per run cancels out.
@@ -56,6 +57,7 @@ SCENARIOS = {
     "h2-100": dict(path="/small", keepalive=True, body=b"", h2_streams=100),
     "tls": dict(path="/small", keepalive=True, body=b"", tls=True),
     "h2tls-100": dict(path="/small", keepalive=True, body=b"", h2_streams=100, tls=True),
+    "tls-close": dict(path="/small", keepalive=False, body=b"", tls=True),
 }
 
 
@@ -198,25 +200,26 @@ def drive(port: int, s: dict, count: int) -> None:
             raise RuntimeError(f"h2load did not complete {count} requests:\n{out.stdout[-800:]}")
         return
     req = request_bytes(s)
+    context = None
     if s.get("tls"):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         context.set_alpn_protocols(["http/1.1"])
-        with context.wrap_socket(socket.create_connection((HOST, port), timeout=30)) as sock:
-            buf = bytearray()
-            for _ in range(count):
-                sock.sendall(req)
-                read_response(sock, buf)
-    elif s["keepalive"]:
-        with socket.create_connection((HOST, port), timeout=30) as sock:
+
+    def connect() -> socket.socket:
+        sock = socket.create_connection((HOST, port), timeout=30)
+        return context.wrap_socket(sock) if context else sock   # a new TLS session each time: no resumption
+
+    if s["keepalive"]:
+        with connect() as sock:
             buf = bytearray()
             for _ in range(count):
                 sock.sendall(req)
                 read_response(sock, buf)
     else:
         for _ in range(count):
-            with socket.create_connection((HOST, port), timeout=30) as sock:
+            with connect() as sock:
                 sock.sendall(req)
                 read_response(sock, bytearray())
 
