@@ -96,8 +96,10 @@ public struct HTTP2Field {
 /// opens only as fast as the bytes move on. Use on one loop's thread.
 public final class HTTP2ServerSession {
     private var session: OpaquePointer?
-    /// The name/value list of the head being submitted (its buffer reused).
-    private var nameValues: [nghttp2_nv] = []
+    /// The name/value list of the head being submitted (written in place, its memory kept from one
+    /// head to the next; nghttp2 copies the list it is given). `nameValueCapacity` entries.
+    private var nameValues = UnsafeMutablePointer<nghttp2_nv>.allocate(capacity: 16)
+    private var nameValueCapacity = 16
     /// unowned(unsafe): the delegate owns the session and calls every method that runs a callback; a
     /// checked unowned reference costs an atomic retain and release per callback (several per frame).
     private unowned(unsafe) let delegate: HTTP2SessionDelegate
@@ -136,7 +138,10 @@ public final class HTTP2ServerSession {
         _ = nghttp2_session_set_local_window_size(made, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(settings.connectionWindow))
     }
 
-    deinit { if let session { nghttp2_session_del(session) } }
+    deinit {
+        if let session { nghttp2_session_del(session) }
+        nameValues.deallocate()
+    }
 
     /// Processes the client's bytes in `input` and drains them. Returns nil, or why the connection
     /// must end now (nghttp2 queued a GOAWAY for protocol errors it detects itself; for a failure it
@@ -193,14 +198,13 @@ public final class HTTP2ServerSession {
         guard let session, (100...999).contains(status) else { return false }
         var digits: (UInt8, UInt8, UInt8) = (UInt8(48 + status / 100), UInt8(48 + status / 10 % 10), UInt8(48 + status % 10))
         return withUnsafeBytes(of: &digits) { statusBytes in
-            fillNameValues(count: count, field: field, status: statusBytes)
+            let n = fillNameValues(count: count, field: field, status: statusBytes)
             if !final {
-                return nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, nil, &nameValues,
-                                              nameValues.count, nil) >= 0
+                return nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, nil, nameValues, n, nil) >= 0
             }
-            guard hasBody else { return nghttp2_submit_response(session, streamID, &nameValues, nameValues.count, nil) == 0 }
+            guard hasBody else { return nghttp2_submit_response(session, streamID, nameValues, n, nil) == 0 }
             var provider = nghttp2_data_provider(source: nghttp2_data_source(ptr: nil), read_callback: Self.readBody)
-            return nghttp2_submit_response(session, streamID, &nameValues, nameValues.count, &provider) == 0
+            return nghttp2_submit_response(session, streamID, nameValues, n, &provider) == 0
         }
     }
 
@@ -208,19 +212,30 @@ public final class HTTP2ServerSession {
     /// `count` fields, the i-th given by `field(i)`, as for `submitHead`.
     public func submitTrailers(streamID: Int32, count: Int, field: (Int) -> HTTP2Field) {
         guard let session else { return }
-        fillNameValues(count: count, field: field, status: nil)
-        _ = nghttp2_submit_trailer(session, streamID, &nameValues, nameValues.count)
+        let n = fillNameValues(count: count, field: field, status: nil)
+        _ = nghttp2_submit_trailer(session, streamID, nameValues, n)
     }
 
-    /// Fills `nameValues` (kept from one head to the next) with `:status` (if given) and the fields.
-    private func fillNameValues(count: Int, field: (Int) -> HTTP2Field, status: UnsafeRawBufferPointer?) {
-        nameValues.removeAll(keepingCapacity: true)
-        nameValues.reserveCapacity(count + 1)
-        if let status { nameValues.append(Self.nv(UnsafeRawBufferPointer(start: Self.statusName.utf8Start, count: 7), status)) }
+    /// Writes `:status` (if given) and the fields into `nameValues` (grown if they do not fit) and
+    /// returns how many entries it wrote.
+    private func fillNameValues(count: Int, field: (Int) -> HTTP2Field, status: UnsafeRawBufferPointer?) -> Int {
+        let total = count + (status == nil ? 0 : 1)
+        if total > nameValueCapacity {
+            nameValues.deallocate()
+            nameValueCapacity = max(total, nameValueCapacity * 2)
+            nameValues = .allocate(capacity: nameValueCapacity)
+        }
+        var out = nameValues
+        if let status {
+            out.initialize(to: Self.nv(UnsafeRawBufferPointer(start: Self.statusName.utf8Start, count: 7), status))
+            out += 1
+        }
         for i in 0..<count {
             let f = field(i)
-            nameValues.append(Self.nv(f.name, f.value))
+            out.initialize(to: Self.nv(f.name, f.value))
+            out += 1
         }
+        return total
     }
 
     /// The delegate has more body bytes for a stream whose source answered `.later`.
