@@ -24,6 +24,8 @@ final class Worker {
     var http2ResponseFields = HTTP2ResponseFields()
     /// Head buffers of ended sessions for new ones (see `HeadStorageShelf`).
     var headStorages = HeadStorageShelf()
+    /// Action lists and byte buffers of ended sessions for new ones (see `SessionShelf`).
+    var sessionShelf = SessionShelf()
     /// Empty pipes for splicing response bodies (see BodySplicer.swift).
     let splicePipes = SplicePipePool()
     /// Generations with requests waiting in their queues (the current one, and older ones whose

@@ -21,7 +21,7 @@ final class ClientSession: ConnectionHandler, LoopTimerOwner {
     private(set) var generation: Generation
     // Only this shell touches them, on its loop's thread: no run-time exclusivity checks.
     @exclusivity(unchecked) private(set) var machine: SessionMachine
-    @exclusivity(unchecked) private var actions = SessionActions()
+    @exclusivity(unchecked) private var actions: SessionActions
     private var timer: LoopTimer!
     private(set) var upstream: Connection?
     /// Whether actions are being carried out (events raised meanwhile wait in `followUp`).
@@ -60,7 +60,7 @@ final class ClientSession: ConnectionHandler, LoopTimerOwner {
     /// The server of the current attempt.
     private var currentServer: Int?
     /// The request head for the server (kept for a retry; sized once for typical heads).
-    private var upstreamHead: [UInt8] = []
+    private var upstreamHead: [UInt8]
     private var rewriter: BodyRewriter?
     /// The pipe of a response body being spliced socket to socket (see BodySplicer.swift).
     var splicePipe: SplicePipe?
@@ -87,6 +87,8 @@ final class ClientSession: ConnectionHandler, LoopTimerOwner {
         self.client = client
         self.listenerIndex = listenerIndex
         self.slot = slot
+        actions = worker.sessionShelf.takeActions()
+        upstreamHead = worker.sessionShelf.takeBytes()
         let settings = generation.settings
         machine = SessionMachine(limits: .init(
             parser: settings.parserLimits, clientHeaderMs: settings.clientHeaderMs, clientIdleMs: settings.clientIdleMs,
@@ -95,7 +97,9 @@ final class ClientSession: ConnectionHandler, LoopTimerOwner {
             discardBodyBytes: settings.redirectBodyBytes),
             requestStorage: worker.headStorages.take(), responseStorage: worker.headStorages.take())
         snapshot = generation.snapshot
-        clientView.clientAddress = Array(client.peer.host.utf8)
+        var address = worker.sessionShelf.takeBytes()
+        address.append(contentsOf: client.peer.host.utf8)
+        clientView.clientAddress = address
         clientView.scheme = client.isTLS ? "https" : "http"
         awaitsHTTP2Preface = !http2Stream && !client.isTLS && generation.configuration.listeners[listenerIndex].h2c
         timer = LoopTimer(loop: worker.loop, owner: self)
@@ -275,6 +279,12 @@ final class ClientSession: ConnectionHandler, LoopTimerOwner {
         actions.removeAll()
         followUp = .none
         timerChange = .none
+        if machine.isClosed && http2Lane == nil {
+            // The session is over (its actions carried out): its buffers serve the worker's next one.
+            worker.sessionShelf.keep(&actions)
+            worker.sessionShelf.keep(&upstreamHead)
+            worker.sessionShelf.keep(&clientView.clientAddress)
+        }
     }
 
     /// Timer changes of one run are applied once at its end: a cancel followed by an arm (a head

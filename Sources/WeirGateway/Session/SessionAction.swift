@@ -99,6 +99,9 @@ struct SessionActions {
 
     init() { storage.reserveCapacity(Self.capacity) }
 
+    /// An empty list with room for `count` actions before it grows (0: no storage yet).
+    init(reserving count: Int) { if count > 0 { storage.reserveCapacity(count) } }
+
     /// A machine step that would go past this many actions stops early and asks to be fed again.
     static let capacity = 24
 
@@ -135,4 +138,11 @@ struct SessionActions {
     }
 
     mutating func removeAll() { count = 0 }
+
+    /// Empties the list and its stale elements too (their payloads may hold references), keeping
+    /// the storage: for a list kept for another session (`SessionShelf`).
+    mutating func removeAllReleasingPayloads() {
+        storage.removeAll(keepingCapacity: true)
+        count = 0
+    }
 }
