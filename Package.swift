@@ -7,6 +7,7 @@ import PackageDescription
 // `-disable-type-layout`: copies and destroys of a large struct (a parsed head, a `ResponseHead?`) are
 // compiled as code for its fields instead of calls through its value witnesses (for an Optional,
 // the generic enum witnesses of the runtime): 2-3.5 % of a request's instructions, 0.2 % more text.
+// `-cross-module-optimization`: their small functions are inlined across the modules: about 1 % more.
 let dataPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked", "-Xfrontend", "-disable-type-layout", "-cross-module-optimization"], .when(configuration: .release))]
 
 let package = Package(

@@ -713,6 +713,10 @@ def scripted(conn):
         if b"/hop" in r[0]:
             conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive, X-Foo\r\nKeep-Alive: timeout=5\r\n"
                       b"X-Foo: hop\r\nProxy-Connection: x\r\nUpgrade: foo\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nok")
+        elif b"/many" in r[0]:
+            # More fields than the name/value list first has room for (16): it grows.
+            fields = b"".join(b"X-Field-%d: value %d\r\n" % (i, i) for i in range(40))
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n" + fields + b"\r\nmany")
         elif b"/early-hints" in r[0]:
             conn.send(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
                       b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
@@ -730,6 +734,11 @@ def test_response_fields_and_interim_responses_over_h2(origin, gateway, pki):
     names = [k.lower() for k, _ in r.headers]
     assert not {"connection", "keep-alive", "x-foo", "proxy-connection", "upgrade"} & set(names), r.headers
     assert r.header_all("set-cookie") == ["a=1", "b=2"]
+    for _ in range(2):   # the grown list serves the next head too
+        r = curl2(gw, pki, "/many")
+        assert r.rc == 0 and r.status == 200 and r.body == b"many", r.stderr
+        fields = [(k.lower(), v) for k, v in r.headers if k.lower().startswith("x-field-")]
+        assert fields == [(f"x-field-{i}", f"value {i}") for i in range(40)], r.headers
     r = curl2(gw, pki, "/early-hints")
     assert [h[0].split()[1] for h in r.heads] == ["103", "200"] and r.body == b"ok", r.heads
     r = curl2(gw, pki, "/eof")
