@@ -33,18 +33,18 @@ public enum ThreadMemory {
     /// How many free blocks exiting threads have given back to malloc so far (all threads).
     public static var releasedAtThreadExit: Int { Int(weir_mem_released_at_thread_exit()) }
 
-    /// Allocates `size` (> 0) bytes as libevent and nghttp2 do. Returns nil when out of memory.
+    /// Allocates `size` (> 0) bytes as libevent, nghttp2 and OpenSSL do. Returns nil when out of memory.
     public static func allocate(_ size: Int) -> UnsafeMutableRawPointer? { weir_mem_malloc(size) }
 
     /// Allocates `count` zeroed elements of `size` bytes. Returns nil on overflow or out of memory.
     public static func allocateZeroed(_ count: Int, _ size: Int) -> UnsafeMutableRawPointer? { weir_mem_calloc(count, size) }
 
-    /// Reallocates a block from `allocate` as libevent and nghttp2 do.
+    /// Reallocates a block from `allocate` as libevent, nghttp2 and OpenSSL do.
     public static func reallocate(_ block: UnsafeMutableRawPointer?, _ size: Int) -> UnsafeMutableRawPointer? {
         weir_mem_realloc(block, size)
     }
 
-    /// Frees a block from `allocate` (or nil) as libevent and nghttp2 do.
+    /// Frees a block from `allocate` (or nil) as libevent, nghttp2 and OpenSSL do.
     public static func free(_ block: UnsafeMutableRawPointer?) { weir_mem_free(block) }
 
     /// The most free blocks a thread keeps of the class that serves `size` bytes (0: none are kept).

@@ -279,12 +279,19 @@ final class ClientSession: ConnectionHandler, LoopTimerOwner {
         actions.removeAll()
         followUp = .none
         timerChange = .none
-        if machine.isClosed && http2Lane == nil {
-            // The session is over (its actions carried out): its buffers serve the worker's next one.
-            worker.sessionShelf.keep(&actions)
-            worker.sessionShelf.keep(&upstreamHead)
-            worker.sessionShelf.keep(&clientView.clientAddress)
-        }
+        if machine.isClosed && http2Lane == nil { giveBuffersBack() }
+    }
+
+    /// The session is over and its actions were carried out: its head buffers, action list and
+    /// byte buffers serve the worker's next sessions (`HeadStorageShelf`, `SessionShelf`). Not for
+    /// an HTTP/2 lane's session, whose buffers serve the lane's next stream.
+    private func giveBuffersBack() {
+        let storage = machine.surrenderStorage()
+        worker.headStorages.put(storage.request)
+        worker.headStorages.put(storage.response)
+        worker.sessionShelf.keep(&actions)
+        worker.sessionShelf.keep(&upstreamHead)
+        worker.sessionShelf.keep(&clientView.clientAddress)
     }
 
     /// Timer changes of one run are applied once at its end: a cancel followed by an arm (a head
@@ -409,12 +416,7 @@ final class ClientSession: ConnectionHandler, LoopTimerOwner {
             upstream = nil
             // A clean end lingers only if the client sent more than its request (pipelined bytes).
             if flush { client.closeAfterFlush(linger: !machine.closedCleanly) } else { client.close() }
-            if http2Lane == nil {   // a lane's session serves the lane's next stream with its buffers
-                let storage = machine.surrenderStorage()
-                worker.headStorages.put(storage.request)
-                worker.headStorages.put(storage.response)
-            }
-            worker.sessionEnded(self)
+            worker.sessionEnded(self)   // its buffers go back to the worker once the run ends (`run`)
         case .count(let counter):
             count(counter)
         }

@@ -138,11 +138,4 @@ struct SessionActions {
     }
 
     mutating func removeAll() { count = 0 }
-
-    /// Empties the list and its stale elements too (their payloads may hold references), keeping
-    /// the storage: for a list kept for another session (`SessionShelf`).
-    mutating func removeAllReleasingPayloads() {
-        storage.removeAll(keepingCapacity: true)
-        count = 0
-    }
 }

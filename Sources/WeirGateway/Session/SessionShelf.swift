@@ -18,12 +18,13 @@ struct SessionShelf {
     /// An empty byte array for a new session: a kept one (with capacity), or a new empty one.
     mutating func takeBytes() -> [UInt8] { byteArrays.popLast() ?? [] }
 
-    /// Takes `actions` (leaving an empty list without storage in its place) and keeps it emptied.
+    /// Takes `actions` (leaving an empty list without storage in its place) and keeps it emptied
+    /// (its stale elements are plain values: `SessionAction` holds no references).
     mutating func keep(_ actions: inout SessionActions) {
         var taken = SessionActions(reserving: 0)
         swap(&taken, &actions)
         guard actionLists.count < Self.count else { return }
-        taken.removeAllReleasingPayloads()
+        taken.removeAll()
         actionLists.append(taken)
     }
 
