@@ -61,50 +61,76 @@ public final class ServerState: Sendable {
     /// changes at run time (counters, health, reports, the operator's condition, slow start, lending).
     /// A reload that keeps a server's id in the same pool hands its `Live` to the new `ServerState`,
     /// so requests in flight on the old snapshot and new ones on the new count in the same place.
+    ///
+    /// The atomics are `UnsafeAtomic`s (a pointer each, freed in `deinit`), not `ManagedAtomic`s:
+    /// a `ManagedAtomic` is an object of its own, and every read of one on the request path cost a
+    /// retain and a release of it.
     public final class Live: Sendable {
-        let inFlight = ManagedAtomic<Int>(0)
+        let inFlight = UnsafeAtomic<Int>.create(0)
         /// Requests the other gateways of the group have in flight here (`[group] share_load`),
         /// summed over their fresh beacons; written by the control thread, read by the workers.
-        let remoteInFlight = ManagedAtomic<Int>(0)
-        let totalRequests = ManagedAtomic<Int>(0)
-        let redirected = ManagedAtomic<Int>(0)
-        let failures = ManagedAtomic<Int>(0)
-        let healthUp = ManagedAtomic<Bool>(true)
-        let adminCondition = ManagedAtomic<UInt8>(ServerState.noCondition)
-        let reportCondition = ManagedAtomic<UInt8>(ServerState.noCondition)
-        let reportLoadBits = ManagedAtomic<UInt64>(0)
-        let reportTime = ManagedAtomic<UInt64>(ServerState.never)
+        let remoteInFlight = UnsafeAtomic<Int>.create(0)
+        let totalRequests = UnsafeAtomic<Int>.create(0)
+        let redirected = UnsafeAtomic<Int>.create(0)
+        let failures = UnsafeAtomic<Int>.create(0)
+        let healthUp = UnsafeAtomic<Bool>.create(true)
+        let adminCondition = UnsafeAtomic<UInt8>.create(ServerState.noCondition)
+        let reportCondition = UnsafeAtomic<UInt8>.create(ServerState.noCondition)
+        let reportLoadBits = UnsafeAtomic<UInt64>.create(0)
+        let reportTime = UnsafeAtomic<UInt64>.create(ServerState.never)
         /// When the current slow start began; `never` when there is none (up from the start, or off).
-        let slowStartSince = ManagedAtomic<UInt64>(ServerState.never)
-        let passiveFailureCount = ManagedAtomic<Int>(0)
-        let passiveDownPending = ManagedAtomic<Bool>(false)
+        let slowStartSince = UnsafeAtomic<UInt64>.create(ServerState.never)
+        let passiveFailureCount = UnsafeAtomic<Int>.create(0)
+        let passiveDownPending = UnsafeAtomic<Bool>.create(false)
         /// Requests routed here since the last load report (beacon pools only; see `PoolSettings.herding`).
-        let routedSinceReport = ManagedAtomic<Int>(0)
+        let routedSinceReport = UnsafeAtomic<Int>.create(0)
         /// The capacity the server last reported (0: none, use the configured one).
-        let reportedCapacity = ManagedAtomic<Int>(0)
+        let reportedCapacity = UnsafeAtomic<Int>.create(0)
         /// The path patterns the server serves (empty: every path), from the configuration or its beacons.
         let servedPatterns = Mutex<[[UInt8]]>([])
-        let servesEveryPath = ManagedAtomic<Bool>(true)
+        let servesEveryPath = UnsafeAtomic<Bool>.create(true)
 
         /// The pool this server is lent to (index into `RoutingSnapshot.pools`), -1 when none.
-        let lentPool = ManagedAtomic<Int>(-1)
-        let lendCount = ManagedAtomic<Int>(0)
+        let lentPool = UnsafeAtomic<Int>.create(-1)
+        let lendCount = UnsafeAtomic<Int>.create(0)
         /// Health changes (up → down or down → up, by probes or passive failures), for /metrics.
-        let healthTransitions = ManagedAtomic<Int>(0)
+        let healthTransitions = UnsafeAtomic<Int>.create(0)
 
         public init() {}
+
+        deinit {
+            _ = inFlight.destroy()
+            _ = remoteInFlight.destroy()
+            _ = totalRequests.destroy()
+            _ = redirected.destroy()
+            _ = failures.destroy()
+            _ = healthUp.destroy()
+            _ = adminCondition.destroy()
+            _ = reportCondition.destroy()
+            _ = reportLoadBits.destroy()
+            _ = reportTime.destroy()
+            _ = slowStartSince.destroy()
+            _ = passiveFailureCount.destroy()
+            _ = passiveDownPending.destroy()
+            _ = routedSinceReport.destroy()
+            _ = reportedCapacity.destroy()
+            _ = servesEveryPath.destroy()
+            _ = lentPool.destroy()
+            _ = lendCount.destroy()
+            _ = healthTransitions.destroy()
+        }
     }
 
     /// The run-time state, shared with the server's state objects of earlier snapshots.
     public let live: Live
     /// Requests currently being forwarded to this server, summed over workers (and snapshots).
-    @inline(__always) public var inFlight: ManagedAtomic<Int> { live.inFlight }
+    @inline(__always) public var inFlight: UnsafeAtomic<Int> { live.inFlight }
     /// Requests sent to this server since it was first configured.
-    public var totalRequests: ManagedAtomic<Int> { live.totalRequests }
+    public var totalRequests: UnsafeAtomic<Int> { live.totalRequests }
     /// Redirect-mode answers that sent a client to this server.
-    public var redirected: ManagedAtomic<Int> { live.redirected }
+    public var redirected: UnsafeAtomic<Int> { live.redirected }
     /// Failed attempts (connect refused, reset, timeout).
-    public var failures: ManagedAtomic<Int> { live.failures }
+    public var failures: UnsafeAtomic<Int> { live.failures }
 
     fileprivate static let noCondition: UInt8 = 0xFF
     fileprivate static let never: UInt64 = .max

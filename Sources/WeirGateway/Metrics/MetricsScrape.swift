@@ -39,7 +39,7 @@ struct MetricsScrape {
             t.family(name, .counter, help)
             t.sample(name, .int(Int64(value)))
         }
-        func load(_ a: ManagedAtomicInt) -> Int { a.load(ordering: .relaxed) }
+        func load(_ a: AtomicCount) -> Int { a.load(ordering: .relaxed) }
         counter("weir_requests_total", "Request heads parsed, all listeners.", load(stats.requests))
         counter("weir_bad_requests_total", "Requests answered 400 (unparsable or refused heads).", load(stats.badRequests))
         counter("weir_aborted_responses_total", "Responses cut short after their head was sent.", load(stats.abortedResponses))
@@ -280,4 +280,4 @@ struct MetricsScrape {
     }
 }
 
-typealias ManagedAtomicInt = ManagedAtomic<Int>
+typealias AtomicCount = UnsafeAtomic<Int>

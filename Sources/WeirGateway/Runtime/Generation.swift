@@ -10,13 +10,17 @@ final class ListenerSlot: Sendable {
     let name: String
     let address: SocketAddress
     let isTLS: Bool
-    /// Open client connections accepted on it (all workers, all generations).
-    let open = ManagedAtomic<Int>(0)
+    /// Open client connections accepted on it (all workers, all generations); freed in `deinit`.
+    let open = UnsafeAtomic<Int>.create(0)
 
     init(_ listener: Listener) {
         name = listener.name
         address = listener.address
         isTLS = listener.tls != nil
+    }
+
+    deinit {
+        _ = open.destroy()
     }
 
     /// Whether `listener` (of a new configuration) is served by this slot's sockets.

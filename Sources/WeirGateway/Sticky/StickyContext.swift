@@ -20,9 +20,9 @@ final class StickyContext: StickyServices, @unchecked Sendable {
     /// How long an unconfirmed pin is kept (at most; a shorter rule idle time wins).
     let unconfirmedIdleMs: Int64
     /// Pins presented but not honoured (malformed, tampered, expired, or naming no server).
-    let rejectedPins = ManagedAtomic<Int>(0)
+    let rejectedPins = UnsafeAtomic<Int>.create(0)
     /// Transactions moved to another server because theirs was off-line or in maintenance.
-    let movedPins = ManagedAtomic<Int>(0)
+    let movedPins = UnsafeAtomic<Int>.create(0)
     private let remoteLock = NSLock()
     /// Server index → users the other gateway instances report (`[group] share_users`).
     private var remote: [Int: Int] = [:]
@@ -32,6 +32,11 @@ final class StickyContext: StickyServices, @unchecked Sendable {
         register = PinRegister(capacity: capacity)
         unconfirmed = PinRegister(capacity: unconfirmedCapacity)
         self.unconfirmedIdleMs = max(1, unconfirmedIdleMs)
+    }
+
+    deinit {
+        _ = rejectedPins.destroy()
+        _ = movedPins.destroy()
     }
 
     /// HMAC-SHA256 under the sticky secret.
@@ -98,12 +103,16 @@ final class StickyContext: StickyServices, @unchecked Sendable {
 /// The run-time mode of each listener (proxy or redirect), switchable from the admin API; read by
 /// every worker for each new request.
 final class ListenerModes: Sendable {
-    private let values: [ManagedAtomic<UInt8>]
+    private let values: [UnsafeAtomic<UInt8>]
     let names: [String]
 
     init(_ listeners: [Listener]) {
-        values = listeners.map { ManagedAtomic<UInt8>($0.mode == .redirect ? 1 : 0) }
+        values = listeners.map { UnsafeAtomic<UInt8>.create($0.mode == .redirect ? 1 : 0) }
         names = listeners.map(\.name)
+    }
+
+    deinit {
+        for value in values { _ = value.destroy() }
     }
 
     /// A reload: the modes of `listeners`, where a listener that `previous` had under the same name
