@@ -17,7 +17,9 @@ import WeirIO
 /// in one read (rapid reset) never reaches a server. A stream or the connection blocked on a zero
 /// window past `zero_window_timeout` is reset, or the connection closed.
 final class HTTP2Connection: ConnectionHandler, HTTP2SessionDelegate {
-    unowned(unsafe) let worker: Worker
+    /// Strong, as `ClientSession.worker` (the worker lets go of the connection when it ends): a `let`
+    /// of `self` is borrowed, an `unowned(unsafe)` one retained and released at every use.
+    let worker: Worker
     let client: Connection
     let slot: ListenerSlot
     /// The generation and listener new streams start on (the worker's current one when it has the

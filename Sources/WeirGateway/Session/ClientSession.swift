@@ -8,9 +8,10 @@ import WeirIO
 /// protocol state: the connections, the session timer, backpressure, the routing data of the
 /// exchange (`ClientSession+Routing.swift`) and the byte counts for the access log.
 final class ClientSession: ConnectionHandler, LoopTimerOwner {
-    /// unowned(unsafe): the worker owns its sessions and its loop, which drives them, stops before
-    /// the worker goes; a checked unowned reference costs an atomic retain at every use.
-    unowned(unsafe) let worker: Worker
+    /// Strong, though the worker owns its sessions (the cycle ends when the session ends and the
+    /// worker lets go of it): every use of an `unowned(unsafe)` reference is a retain and a release,
+    /// while a `let` of `self` is only borrowed.
+    let worker: Worker
     let client: Connection
     /// The listener the connection came in on: its index in `generation`'s configuration, and the
     /// slot (the same across reloads; it counts the connection).
